@@ -1,0 +1,190 @@
+"""BGP peer scenarios through each official Python SDK flavour, each against a
+freshly started emulator. End state is checked through DescribeBgpPeers and
+through the emulator's own ``/__admin/state``, not just "no exception".
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from emulator import ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION, VBR, wait_for
+from flavours import ApiError, Flavour, make_flavour
+from state import state_peers
+
+#: Wire types of a DescribeBgpPeers item (vpc-bgp-api.md section 1).
+PEER_FIELD_TYPES = {
+    "AdvertisedRouteCount": int, "AuthKey": str, "BfdMultiHop": int, "BgpGroupId": str,
+    "BgpPeerId": str, "BgpStatus": str, "Description": str, "EnableBfd": bool, "GmtModified": str,
+    "Hold": str, "IpVersion": str, "IsFake": bool, "Keepalive": str, "LocalAsn": str, "Name": str,
+    "PeerAsn": str, "PeerIpAddress": str, "ReceivedRouteCount": int, "RegionId": str,
+    "RouteLimit": str, "RouterId": str, "Status": str,
+}
+
+
+def create_group(sdk: Flavour, peer_asn: int = 65010) -> str:
+    """Creates an IPv4 BGP group on the demo VBR; returns its id."""
+    body = sdk.call(
+        "CreateBgpGroup",
+        {"RegionId": REGION, "RouterId": VBR, "PeerAsn": peer_asn, "Name": f"sdk-{sdk.name}", "IpVersion": "IPv4"},
+    )
+    group_id = body["BgpGroupId"]
+    assert group_id.startswith("bgpg-"), body
+    assert body["RequestId"], body
+    return group_id
+
+
+def describe_peers(sdk: Flavour, **filters) -> list[dict]:
+    """DescribeBgpPeers in the demo region (one page of 50)."""
+    body = sdk.call("DescribeBgpPeers", {"RegionId": REGION, "PageSize": 50, **filters})
+    peers = (body.get("BgpPeers") or {}).get("BgpPeer") or []
+    assert body["TotalCount"] == len(peers), body
+    assert body["PageSize"] == 50 and body["PageNumber"] == 1, body
+    return peers
+
+
+def describe_one(sdk: Flavour, peer_id: str) -> dict | None:
+    """The peer as DescribeBgpPeers(BgpPeerId=...) shows it, or None when gone."""
+    peers = describe_peers(sdk, BgpPeerId=peer_id)
+    assert len(peers) <= 1, peers
+    return peers[0] if peers else None
+
+
+def wait_status(sdk: Flavour, peer_id: str, status: str) -> dict:
+    """Polls DescribeBgpPeers until the peer has ``status``."""
+    return wait_for(
+        lambda: (p := describe_one(sdk, peer_id)) is not None and p["Status"] == status and p,
+        what=f"{peer_id} {status} via {sdk.name}",
+    )
+
+
+def assert_wire_types(peer: dict) -> None:
+    """Every documented field is there with the SDK's wire type."""
+    missing = sorted(set(PEER_FIELD_TYPES) - set(peer))
+    assert not missing, f"DescribeBgpPeers item lacks {missing}: {peer}"
+    wrong = {
+        k: type(peer[k]).__name__
+        for k, t in PEER_FIELD_TYPES.items()
+        if not isinstance(peer[k], t) or (t is int and isinstance(peer[k], bool))
+    }
+    assert not wrong, f"wrong wire types {wrong} (want {PEER_FIELD_TYPES}): {peer}"
+
+
+def expect_error(call, code: str, status: int) -> ApiError:
+    """Runs ``call`` and asserts it fails with ``code`` / HTTP ``status``."""
+    with pytest.raises(ApiError) as info:
+        call()
+    err = info.value
+    assert (err.code, err.status) == (code, status), str(err)
+    assert err.request_id, str(err)
+    return err
+
+
+def test_peer_lifecycle(sdk, emu):
+    group = create_group(sdk)
+    token = f"sdk-{sdk.name}-{uuid.uuid4()}"
+    create = {"RegionId": REGION, "BgpGroupId": group, "PeerIpAddress": "10.0.0.2", "ClientToken": token}
+
+    first = sdk.call("CreateBgpPeer", create)
+    again = sdk.call("CreateBgpPeer", create)
+    peer_id = first["BgpPeerId"]
+    assert peer_id.startswith("bgp-"), first
+    assert again["BgpPeerId"] == peer_id, "same ClientToken must return the same BgpPeerId"
+    assert again["RequestId"] != first["RequestId"], "each call has its own RequestId"
+
+    peers = describe_peers(sdk, BgpGroupId=group)
+    assert [p["BgpPeerId"] for p in peers] == [peer_id], "exactly one peer for one ClientToken"
+    fresh = peers[0]
+    assert_wire_types(fresh)
+    assert fresh["Status"] == "Pending", f"a new peer starts Pending: {fresh}"
+    assert (fresh["BgpGroupId"], fresh["PeerIpAddress"], fresh["RouterId"], fresh["RegionId"]) == (
+        group, "10.0.0.2", VBR, REGION,
+    )
+    assert fresh["IpVersion"] == "IPv4" and fresh["EnableBfd"] is False
+
+    available = wait_status(sdk, peer_id, "Available")
+    assert_wire_types(available)
+    in_state = state_peers(emu)
+    assert set(in_state) == {peer_id}, in_state
+    assert in_state[peer_id]["BgpGroupId"] == group
+
+    sdk.call(
+        "ModifyBgpPeerAttribute",
+        {"RegionId": REGION, "BgpPeerId": peer_id, "EnableBfd": True, "BfdMultiHop": 3, "PeerIpAddress": "10.0.0.3"},
+    )
+    during = describe_one(sdk, peer_id)
+    assert during is not None and during["Status"] in ("Modifying", "Available"), during
+    modified = wait_status(sdk, peer_id, "Available")
+    assert (modified["EnableBfd"], modified["BfdMultiHop"], modified["PeerIpAddress"]) == (True, 3, "10.0.0.3"), modified
+    assert modified["BgpPeerId"] == peer_id and modified["BgpGroupId"] == group
+    in_state = state_peers(emu)
+    assert (in_state[peer_id]["EnableBfd"], in_state[peer_id]["BfdMultiHop"], in_state[peer_id]["PeerIpAddress"]) == (
+        True, 3, "10.0.0.3",
+    ), in_state
+
+    sdk.call("DeleteBgpPeer", {"RegionId": REGION, "BgpPeerId": peer_id})
+    wait_for(lambda: describe_peers(sdk, BgpGroupId=group) == [], what=f"{peer_id} gone via {sdk.name}")
+    assert describe_one(sdk, peer_id) is None, "a deleted id describes as an empty list, not an error"
+    assert state_peers(emu) == {}
+
+
+def test_client_token_with_hard_characters(sdk, emu):
+    """Space, '*', '~', '+', '/' and non-ASCII in a signed parameter (canonicalisation)."""
+    group = create_group(sdk)
+    token = f"a b*c~d+e/é-{sdk.name}"
+    create = {"RegionId": REGION, "BgpGroupId": group, "PeerIpAddress": "10.0.0.9", "ClientToken": token}
+    peer_id = sdk.call("CreateBgpPeer", create)["BgpPeerId"]
+    assert sdk.call("CreateBgpPeer", create)["BgpPeerId"] == peer_id
+    assert [p["BgpPeerId"] for p in describe_peers(sdk, BgpGroupId=group)] == [peer_id]
+
+
+def test_wrong_secret_is_signature_does_not_match(flavour_name, emu):
+    bad = make_flavour(flavour_name, emu.hostport, ACCESS_KEY_ID, "not-the-secret", REGION)
+    expect_error(lambda: bad.call("DescribeBgpPeers", {"RegionId": REGION}), "SignatureDoesNotMatch", 400)
+    good = make_flavour(flavour_name, emu.hostport, ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION)
+    group = create_group(good)
+    expect_error(
+        lambda: bad.call("CreateBgpPeer", {"RegionId": REGION, "BgpGroupId": group, "PeerIpAddress": "10.0.0.2"}),
+        "SignatureDoesNotMatch", 400,
+    )
+    assert state_peers(emu) == {}, "a rejected signature must have no effect"
+
+
+def test_unknown_access_key_id(flavour_name, emu):
+    bad = make_flavour(flavour_name, emu.hostport, "LTAInotakey", ACCESS_KEY_SECRET, REGION)
+    expect_error(lambda: bad.call("DescribeBgpPeers", {"RegionId": REGION}), "InvalidAccessKeyId.NotFound", 404)
+
+
+def test_stale_timestamp_is_expired(sdk, emu):
+    stale = datetime.now(timezone.utc) - timedelta(hours=1)
+    expect_error(
+        lambda: sdk.call("DescribeBgpPeers", {"RegionId": REGION}, timestamp=stale), "InvalidTimeStamp.Expired", 400
+    )
+    # The same call with a current timestamp goes through (the override was the only change).
+    assert describe_peers(sdk) == []
+
+
+def test_malformed_ip(sdk, emu):
+    group = create_group(sdk)
+    for bad_ip in ("10.0.0.256", "not-an-ip"):
+        expect_error(
+            lambda: sdk.call("CreateBgpPeer", {"RegionId": REGION, "BgpGroupId": group, "PeerIpAddress": bad_ip}),
+            "InvalidIP.Malformed", 400,
+        )
+    assert describe_peers(sdk, BgpGroupId=group) == []
+    assert state_peers(emu) == {}
+
+
+def test_same_token_different_parameters(sdk, emu):
+    group = create_group(sdk)
+    token = f"mismatch-{uuid.uuid4()}"
+    create = {"RegionId": REGION, "BgpGroupId": group, "PeerIpAddress": "10.0.0.2", "ClientToken": token}
+    peer_id = sdk.call("CreateBgpPeer", create)["BgpPeerId"]
+    expect_error(
+        lambda: sdk.call("CreateBgpPeer", {**create, "PeerIpAddress": "10.0.0.7"}), "IdempotentParameterMismatch", 400
+    )
+    peers = describe_peers(sdk, BgpGroupId=group)
+    assert [(p["BgpPeerId"], p["PeerIpAddress"]) for p in peers] == [(peer_id, "10.0.0.2")]
+    assert set(state_peers(emu)) == {peer_id}
