@@ -1,0 +1,315 @@
+//! The `BgpPeer` custom resource (`vpc.alicloud.dev/v1alpha1`): spec, status, conditions.
+//!
+//! Everything a user can get wrong is refused at admission where the apiserver can check it
+//! (OpenAPI patterns, ranges, enums and CEL rules generated from these types); the rest is
+//! reported by the controller in the `Stalled` condition.
+
+pub mod conditions;
+pub mod crdgen;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of the operator's resources.
+pub const GROUP: &str = "vpc.alicloud.dev";
+/// Finalizer that guards the cloud peer.
+pub const FINALIZER: &str = "vpc.alicloud.dev/bgp-peer";
+/// Annotation that pauses all cloud calls for one object when set to `"true"`.
+pub const PAUSED_ANNOTATION: &str = "vpc.alicloud.dev/paused";
+/// Annotation that overrides the operator-wide resync period for one object (e.g. `"5m"`).
+pub const RESYNC_ANNOTATION: &str = "vpc.alicloud.dev/resync-period";
+
+/// Secret keys read from `spec.credentialsSecretRef`.
+pub mod secret_keys {
+    /// The AccessKey ID.
+    pub const ACCESS_KEY_ID: &str = "accessKeyId";
+    /// The AccessKey secret.
+    pub const ACCESS_KEY_SECRET: &str = "accessKeySecret";
+    /// An optional STS security token.
+    pub const SECURITY_TOKEN: &str = "securityToken";
+}
+
+/// Desired state of one BGP peer in an Alibaba Cloud VPC BGP group (the peer of a virtual
+/// border router). Each field maps to a parameter of CreateBgpPeer / ModifyBgpPeerAttribute.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "vpc.alicloud.dev",
+    version = "v1alpha1",
+    kind = "BgpPeer",
+    plural = "bgppeers",
+    singular = "bgppeer",
+    shortname = "bgpp",
+    category = "alicloud",
+    namespaced,
+    status = "BgpPeerStatus",
+    doc = "A BGP peer of an Alibaba Cloud VPC BGP group, kept in sync by alicloud-bgp-operator.",
+    printcolumn(name = "Peer IP", type_ = "string", json_path = ".spec.peerIpAddress"),
+    printcolumn(name = "Group", type_ = "string", json_path = ".spec.bgpGroupId"),
+    printcolumn(name = "Peer ID", type_ = "string", json_path = ".status.bgpPeerId"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(
+        name = "Cloud Status",
+        type_ = "string",
+        json_path = ".status.cloud.status",
+        priority = 1
+    ),
+    printcolumn(
+        name = "Session",
+        type_ = "string",
+        json_path = ".status.cloud.bgpStatus",
+        priority = 1
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.bfdMultiHop) || (has(self.enableBfd) && self.enableBfd)",
+        "message": "bfdMultiHop can only be set when enableBfd is true",
+        "fieldPath": ".bfdMultiHop",
+        "reason": "FieldValueForbidden"
+    },
+    {
+        "rule": "!has(self.peerIpAddress) || !isIP(self.peerIpAddress) || ip(self.peerIpAddress).family() == ((has(self.ipVersion) && self.ipVersion == 'IPv6') ? 6 : 4)",
+        "message": "peerIpAddress must be an address of the family given by ipVersion (IPv4 by default)",
+        "fieldPath": ".peerIpAddress"
+    },
+    {
+        "rule": "has(self.adoptBgpPeerId) == has(oldSelf.adoptBgpPeerId) && (!has(self.adoptBgpPeerId) || self.adoptBgpPeerId == oldSelf.adoptBgpPeerId)",
+        "message": "adoptBgpPeerId cannot be added, changed or removed after creation",
+        "fieldPath": ".adoptBgpPeerId"
+    }
+]))]
+pub struct BgpPeerSpec {
+    /// Region of the BGP group, for example `cn-shanghai`. Immutable.
+    #[schemars(
+        length(min = 4, max = 64),
+        regex(pattern = r"^[a-z]{2,4}(-[a-z0-9]+){1,4}$"),
+        extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "regionId is immutable"}])
+    )]
+    pub region_id: String,
+
+    /// ID of the BGP group the peer belongs to, for example `bgpg-wz9f62v4fbg2gwwwasa`.
+    /// The group fixes the peer's ASNs and virtual border router. Immutable.
+    #[schemars(
+        length(min = 9, max = 64),
+        regex(pattern = r"^bgpg-[a-z0-9]+$"),
+        extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "bgpGroupId is immutable"}])
+    )]
+    pub bgp_group_id: String,
+
+    /// IP address of the on-premises BGP peer, of the family given by `ipVersion`. It may
+    /// be omitted only for groups whose VBR has a single physical connection. Can be changed
+    /// in place (ModifyBgpPeerAttribute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 2, max = 45),
+        extend("x-kubernetes-validations" = [
+            {"rule": "isIP(self)", "message": "peerIpAddress must be a valid IPv4 or IPv6 address"},
+            {"rule": "!isIP(self) || ip(self).isGlobalUnicast()", "message": "peerIpAddress must be a unicast address (not loopback, link-local, multicast, broadcast or unspecified)"}
+        ])
+    )]
+    pub peer_ip_address: Option<String>,
+
+    /// IP version of the peer: `IPv4` (default) or `IPv6` (the VBR must have IPv6 enabled).
+    /// Immutable.
+    #[serde(default)]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "ipVersion is immutable"}]))]
+    pub ip_version: IpVersion,
+
+    /// Enable Bidirectional Forwarding Detection for the session. Default false.
+    #[serde(default)]
+    pub enable_bfd: bool,
+
+    /// BFD hop count, 1 to 255 (use 1 for a direct fibre connection). Only with
+    /// `enableBfd: true`; the cloud uses 255 when BFD is enabled and this is omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 255))]
+    pub bfd_multi_hop: Option<i32>,
+
+    /// What happens to the cloud peer when this object is deleted: `Delete` (default)
+    /// deletes it, `Orphan` leaves it in the cloud.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+
+    /// Take over an existing cloud peer with this ID instead of creating one. Explicit opt-in:
+    /// the operator never adopts a peer it did not create otherwise. The peer must be in
+    /// `bgpGroupId`. Cannot be added, changed or removed after creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 5, max = 64), regex(pattern = r"^bgp-[a-z0-9]+$"))]
+    pub adopt_bgp_peer_id: Option<String>,
+
+    /// Secret in the same namespace holding the Alibaba Cloud credentials for this peer
+    /// (keys `accessKeyId`, `accessKeySecret`, optional `securityToken`). When omitted the
+    /// operator-wide credentials are used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_secret_ref: Option<SecretReference>,
+}
+
+/// IP version of a BGP peer.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum IpVersion {
+    /// IPv4 (the API's default).
+    #[default]
+    IPv4,
+    /// IPv6.
+    IPv6,
+}
+
+impl IpVersion {
+    /// The value the VPC API uses.
+    pub fn as_api_str(self) -> &'static str {
+        match self {
+            IpVersion::IPv4 => "IPv4",
+            IpVersion::IPv6 => "IPv6",
+        }
+    }
+}
+
+/// What to do with the cloud peer when the `BgpPeer` is deleted.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Delete the cloud peer, then release the object.
+    #[default]
+    Delete,
+    /// Leave the cloud peer in place and release the object.
+    Orphan,
+}
+
+/// A reference to a Secret in the object's namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct SecretReference {
+    /// Name of the Secret.
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+    )]
+    pub name: String,
+}
+
+/// Observed state of a `BgpPeer`.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BgpPeerStatus {
+    /// ID of the cloud BGP peer managed for this object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp_peer_id: Option<String>,
+
+    /// The `metadata.generation` that the conditions describe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// The ClientToken of the create call in flight or last made. It is derived from the
+    /// object's UID and `incarnation`, and recorded before the call so that a create
+    /// interrupted by a crash is replayed with the same token instead of creating a duplicate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_token: Option<String>,
+
+    /// The parameters sent with `clientToken`, replayed verbatim when a create interrupted by a
+    /// crash is retried (the API refuses a token reused with other parameters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_params: Option<CreateParams>,
+
+    /// Number of times the peer had to be created anew because it vanished from the cloud
+    /// (deleted outside Kubernetes). Part of the ClientToken.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub incarnation: u32,
+
+    /// True when the peer was adopted (`spec.adoptBgpPeerId`) rather than created.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adopted: bool,
+
+    /// The cloud's view of the peer at the last observation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<CloudPeerView>,
+
+    /// Standard conditions: `Ready`, `Reconciling` and `Stalled` (kstatus).
+    #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// The mutable parameters of a CreateBgpPeer call (region, group and IP version are immutable
+/// and taken from the spec).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateParams {
+    /// PeerIpAddress sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_ip_address: Option<String>,
+    /// EnableBfd sent.
+    #[serde(default)]
+    pub enable_bfd: bool,
+    /// BfdMultiHop sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd_multi_hop: Option<i32>,
+}
+
+impl CreateParams {
+    /// The create parameters for a spec.
+    pub fn from_spec(spec: &BgpPeerSpec) -> Self {
+        CreateParams {
+            peer_ip_address: spec.peer_ip_address.clone(),
+            enable_bfd: spec.enable_bfd,
+            bfd_multi_hop: if spec.enable_bfd { spec.bfd_multi_hop } else { None },
+        }
+    }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// The cloud's view of a BGP peer, as DescribeBgpPeers reports it. Secrets (the group's
+/// auth key) are never copied here.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CloudPeerView {
+    /// Lifecycle status: Pending, Available, Modifying, Deleting, Deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// BGP session state: Idle, Connect, Active, Established, Down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp_status: Option<String>,
+    /// ASN on the Alibaba Cloud side.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_asn: Option<String>,
+    /// ASN of the peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_asn: Option<String>,
+    /// ID of the virtual border router.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router_id: Option<String>,
+    /// Peer IP address as the cloud holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_ip_address: Option<String>,
+    /// IP version as the cloud holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_version: Option<String>,
+    /// BFD as the cloud holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_bfd: Option<bool>,
+    /// BFD hop count as the cloud holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd_multi_hop: Option<i32>,
+    /// Routes advertised to the peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub advertised_route_count: Option<i64>,
+    /// Routes received from the peer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub received_route_count: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,67 @@
+//! The command line: one subcommand per job.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::ops::logging::{self, LogFormat};
+use crate::{api, cloud, emulator};
+
+/// Kubernetes operator for Alibaba Cloud VPC BGP peers.
+#[derive(Debug, Parser)]
+#[command(name = "alicloud-bgp-operator", version, about)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, env = "ABO_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter in `RUST_LOG` syntax.
+    #[arg(long, global = true, env = "ABO_LOG", default_value = "info")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the CustomResourceDefinition YAML (or write it with --output).
+    Crd {
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Run the VPC API emulator (an HTTP server speaking the real wire protocol).
+    Emulator(emulator::EmulatorArgs),
+    /// Talk to the VPC API: check credentials, list peers.
+    Cloud(cloud::cli::CloudArgs),
+}
+
+/// Parses the command line, runs the subcommand and maps its result to an exit code.
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_format, &cli.log_level);
+    crate::install_crypto_provider();
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Crd { output } => {
+            let yaml = api::crdgen::bgp_peer_crd_yaml()?;
+            match output {
+                Some(path) => std::fs::write(&path, yaml)?,
+                None => print!("{yaml}"),
+            }
+            Ok(())
+        }
+        Command::Emulator(args) => emulator::run(args).await,
+        Command::Cloud(args) => cloud::cli::run(args).await,
+    }
+}

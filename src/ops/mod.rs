@@ -1,0 +1,3 @@
+//! Operations: logging now; metrics, health and leader election as they land.
+
+pub mod logging;
