@@ -1,6 +1,8 @@
 //! A high-fidelity emulator of the Alibaba Cloud VPC BGP API (a real HTTP server).
 
+pub mod config;
 pub mod error;
+pub mod model;
 pub mod sign;
 
 /// Arguments of the `emulator` subcommand.

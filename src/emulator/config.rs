@@ -1,0 +1,624 @@
+//! Emulator configuration: accounts, regions, VBRs, seed groups and peers, delays and realism
+//! knobs. Loaded from a YAML or JSON seed file (`--config FILE`); every field is optional.
+//!
+//! ```yaml
+//! regions: [cn-shanghai, cn-hangzhou]      # regions of the VBRs are added automatically
+//! accounts:
+//!   - uid: "1234567890123456"
+//!     access_keys:
+//!       - { id: LTAI5tEmulatorDemoKey01, secret: EmulatorDemoSecret01 }
+//!     roles: ["acs:ram::1234567890123456:role/bgp-operator"]   # for STS
+//! sts: { allow_any_role: true, max_duration: 12h }
+//! vbrs:
+//!   - { id: vbr-emu00000000000000001, region: cn-shanghai, ipv6: true, peer_quota: 16, group_quota: 8 }
+//! groups:
+//!   - { id: bgpg-emu00000000000000001, vbr: vbr-emu00000000000000001, peer_asn: 65001 }
+//!   - { id: bgpg-emu00000000000000002, vbr: vbr-emu00000000000000001, peer_asn: 65002, ip_version: IPv6 }
+//! peers:                                     # seeded Available
+//!   - { id: bgp-emu00000000000000001, group: bgpg-emu00000000000000001, peer_ip_address: 10.0.0.2 }
+//! pending_delay: 2s        # Pending -> Available (also for groups)
+//! modify_delay: 1s         # Modifying -> Available
+//! delete_delay: 1s         # Deleting -> gone
+//! latency: 10ms..50ms      # or a fixed "5ms"
+//! qps_per_key: 20          # Throttling.User above this rate (per access key); absent = unlimited
+//! token_retention: 24h     # how long ClientTokens are remembered
+//! timestamp_window: 15m    # allowed clock skew of signed requests (and nonce memory)
+//! ```
+//! Durations are strings (`500ms`, `2s`, `1m30s`, `24h`, ISO 8601 `PT2S`) or integer
+//! milliseconds.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use super::model::IpVersion;
+
+/// Access key id of the embedded demo configuration.
+pub const DEMO_ACCESS_KEY_ID: &str = "LTAI5tEmulatorDemoKey01";
+/// Access key secret of the embedded demo configuration (a well-known, emulator-only value).
+pub const DEMO_ACCESS_KEY_SECRET: &str = "EmulatorDemoSecretNotForProduction01";
+/// Account uid of the embedded demo configuration.
+pub const DEMO_ACCOUNT_UID: &str = "1234567890123456";
+/// Region of the demo VBR.
+pub const DEMO_REGION: &str = "cn-shanghai";
+/// The demo VBR (IPv4 and IPv6).
+pub const DEMO_VBR: &str = "vbr-emu00000000000000001";
+/// The demo IPv4 group (PeerAsn 65001).
+pub const DEMO_GROUP_V4: &str = "bgpg-emu00000000000000001";
+/// The demo IPv6 group (PeerAsn 65002).
+pub const DEMO_GROUP_V6: &str = "bgpg-emu00000000000000002";
+
+/// The whole emulator configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmulatorConfig {
+    /// Known region ids (the regions of the VBRs are always known too).
+    pub regions: Vec<String>,
+    /// Accounts and their access keys.
+    pub accounts: Vec<AccountConfig>,
+    /// STS behaviour.
+    pub sts: StsConfig,
+    /// Virtual border routers.
+    pub vbrs: Vec<VbrConfig>,
+    /// BGP groups present at start (Available).
+    pub groups: Vec<GroupConfig>,
+    /// BGP peers present at start (Available).
+    pub peers: Vec<PeerConfig>,
+    /// Pending → Available after this delay (peers and groups).
+    #[serde(deserialize_with = "de_duration")]
+    pub pending_delay: Duration,
+    /// Modifying → Available after this delay.
+    #[serde(deserialize_with = "de_duration")]
+    pub modify_delay: Duration,
+    /// Deleting → gone after this delay.
+    #[serde(deserialize_with = "de_duration")]
+    pub delete_delay: Duration,
+    /// Added latency of every API call.
+    pub latency: Latency,
+    /// Calls per second allowed per access key; `None` = unlimited.
+    pub qps_per_key: Option<u32>,
+    /// How long a ClientToken is remembered.
+    #[serde(deserialize_with = "de_duration")]
+    pub token_retention: Duration,
+    /// Allowed distance between a request's timestamp and the server clock; nonces are kept
+    /// this long.
+    #[serde(deserialize_with = "de_duration")]
+    pub timestamp_window: Duration,
+}
+
+impl Default for EmulatorConfig {
+    /// No regions, accounts or VBRs; default delays (2 s / 1 s / 1 s), no latency, no QPS
+    /// limit, 24 h token retention, 15 min timestamp window.
+    fn default() -> Self {
+        Self {
+            regions: Vec::new(),
+            accounts: Vec::new(),
+            sts: StsConfig::default(),
+            vbrs: Vec::new(),
+            groups: Vec::new(),
+            peers: Vec::new(),
+            pending_delay: Duration::from_secs(2),
+            modify_delay: Duration::from_secs(1),
+            delete_delay: Duration::from_secs(1),
+            latency: Latency::default(),
+            qps_per_key: None,
+            token_retention: Duration::from_secs(24 * 3600),
+            timestamp_window: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// An account: its uid, access keys and the RAM roles STS may assume in it.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountConfig {
+    /// Account uid (used in role ARNs and to scope ClientTokens).
+    pub uid: String,
+    /// Long-term access keys.
+    pub access_keys: Vec<AccessKeyConfig>,
+    /// Role ARNs that AssumeRole / AssumeRoleWithOIDC accept.
+    pub roles: Vec<String>,
+}
+
+/// An access key pair.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessKeyConfig {
+    /// `LTAI…`.
+    pub id: String,
+    /// The secret (never printed).
+    pub secret: Secret,
+}
+
+/// A secret string whose `Debug` output is redacted.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    /// The secret value, for signature checks only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// STS (AssumeRole, AssumeRoleWithOIDC) behaviour.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StsConfig {
+    /// Accept any well-formed role ARN, not only those listed under accounts.
+    pub allow_any_role: bool,
+    /// Longest `DurationSeconds` accepted.
+    #[serde(deserialize_with = "de_duration")]
+    pub max_duration: Duration,
+}
+
+impl Default for StsConfig {
+    fn default() -> Self {
+        Self {
+            allow_any_role: true,
+            max_duration: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// A virtual border router.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VbrConfig {
+    /// `vbr-…`.
+    pub id: String,
+    /// Region of the VBR.
+    pub region: String,
+    /// IPv6 enabled.
+    #[serde(default)]
+    pub ipv6: bool,
+    /// Maximum BGP peers on the VBR (default 16).
+    #[serde(default = "default_peer_quota")]
+    pub peer_quota: u32,
+    /// Maximum BGP groups on the VBR (default 8).
+    #[serde(default = "default_group_quota")]
+    pub group_quota: u32,
+}
+
+fn default_peer_quota() -> u32 {
+    16
+}
+fn default_group_quota() -> u32 {
+    8
+}
+
+/// A BGP group present at start.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    /// `bgpg-…`.
+    pub id: String,
+    /// The VBR id.
+    pub vbr: String,
+    /// On-premises ASN.
+    pub peer_asn: u32,
+    /// Alibaba Cloud side ASN (default 45104).
+    #[serde(default = "default_local_asn")]
+    pub local_asn: u32,
+    /// IPv4 (default) or IPv6.
+    #[serde(default)]
+    pub ip_version: IpVersion,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+    /// BGP MD5 key.
+    #[serde(default)]
+    pub auth_key: String,
+    /// Fake ASN.
+    #[serde(default)]
+    pub is_fake_asn: bool,
+    /// Maximum routes per peer (default 110).
+    #[serde(default = "default_route_quota")]
+    pub route_quota: u32,
+    /// Default group of the VBR (the `IsDefault` filter).
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+fn default_local_asn() -> u32 {
+    45104
+}
+fn default_route_quota() -> u32 {
+    110
+}
+
+/// A BGP peer present at start.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// `bgp-…`.
+    pub id: String,
+    /// The group id.
+    pub group: String,
+    /// Peer IP.
+    #[serde(default)]
+    pub peer_ip_address: String,
+    /// IP version (default: the group's).
+    #[serde(default)]
+    pub ip_version: Option<IpVersion>,
+    /// BFD.
+    #[serde(default)]
+    pub enable_bfd: bool,
+    /// BFD hop count (default 255).
+    #[serde(default)]
+    pub bfd_multi_hop: Option<u8>,
+}
+
+/// Added per-call latency: fixed (`min == max`) or uniform in `min..=max`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// Lower bound.
+    pub min: Duration,
+    /// Upper bound.
+    pub max: Duration,
+}
+
+impl Latency {
+    /// A fixed latency.
+    pub fn fixed(d: Duration) -> Self {
+        Self { min: d, max: d }
+    }
+
+    /// Picks one latency.
+    pub fn sample(&self) -> Duration {
+        if self.max <= self.min {
+            return self.min;
+        }
+        use rand::Rng as _;
+        let ns = rand::rng().random_range(self.min.as_nanos()..=self.max.as_nanos());
+        Duration::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+    }
+}
+
+/// A configuration value that could not be parsed or is inconsistent.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A duration string is invalid.
+    #[error("invalid duration {0:?} (examples: 500ms, 2s, 1m30s, 24h)")]
+    Duration(String),
+    /// A latency string is invalid.
+    #[error("invalid latency {0:?} (examples: 0ms, 20ms, 10ms..50ms)")]
+    Latency(String),
+    /// An `--access-key` value is not `ID:SECRET`.
+    #[error("invalid access key (want ID:SECRET)")]
+    AccessKey,
+    /// The seed file cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The seed file cannot be parsed.
+    #[error("cannot parse config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// The configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Parses a duration: `500ms`, `2s`, `1m30s`, `24h`, ISO 8601, or a bare number of
+/// milliseconds.
+pub fn parse_duration(s: &str) -> Result<Duration, ConfigError> {
+    let s = s.trim();
+    if let Ok(ms) = s.parse::<u64>() {
+        return Ok(Duration::from_millis(ms));
+    }
+    let d: jiff::SignedDuration = s.parse().map_err(|_| ConfigError::Duration(s.to_owned()))?;
+    Duration::try_from(d).map_err(|_| ConfigError::Duration(s.to_owned()))
+}
+
+impl FromStr for Latency {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ConfigError::Latency(s.to_owned());
+        match s.split_once("..") {
+            Some((min, max)) => {
+                let min = parse_duration(min).map_err(|_| bad())?;
+                let max = parse_duration(max.trim_start_matches('=')).map_err(|_| bad())?;
+                if max < min {
+                    return Err(bad());
+                }
+                Ok(Self { min, max })
+            }
+            None => parse_duration(s).map(Self::fixed).map_err(|_| bad()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Latency {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match StringOrMillis::deserialize(d)? {
+            StringOrMillis::Millis(ms) => Ok(Self::fixed(Duration::from_millis(ms))),
+            StringOrMillis::Text(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StringOrMillis {
+    Millis(u64),
+    Text(String),
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    match StringOrMillis::deserialize(d)? {
+        StringOrMillis::Millis(ms) => Ok(Duration::from_millis(ms)),
+        StringOrMillis::Text(s) => parse_duration(&s).map_err(serde::de::Error::custom),
+    }
+}
+
+impl EmulatorConfig {
+    /// The embedded demo configuration: regions cn-shanghai and cn-hangzhou, access key
+    /// [`DEMO_ACCESS_KEY_ID`] / [`DEMO_ACCESS_KEY_SECRET`], VBR [`DEMO_VBR`] (IPv4 + IPv6) in
+    /// cn-shanghai with groups [`DEMO_GROUP_V4`] (IPv4, PeerAsn 65001) and [`DEMO_GROUP_V6`]
+    /// (IPv6, PeerAsn 65002), Pending delay 2 s.
+    pub fn demo() -> Self {
+        Self {
+            regions: vec![DEMO_REGION.to_owned(), "cn-hangzhou".to_owned()],
+            accounts: vec![AccountConfig {
+                uid: DEMO_ACCOUNT_UID.to_owned(),
+                access_keys: vec![AccessKeyConfig {
+                    id: DEMO_ACCESS_KEY_ID.to_owned(),
+                    secret: Secret::new(DEMO_ACCESS_KEY_SECRET),
+                }],
+                roles: vec![format!("acs:ram::{DEMO_ACCOUNT_UID}:role/alicloud-bgp-operator")],
+            }],
+            vbrs: vec![VbrConfig {
+                id: DEMO_VBR.to_owned(),
+                region: DEMO_REGION.to_owned(),
+                ipv6: true,
+                peer_quota: default_peer_quota(),
+                group_quota: default_group_quota(),
+            }],
+            groups: vec![
+                GroupConfig {
+                    id: DEMO_GROUP_V4.to_owned(),
+                    vbr: DEMO_VBR.to_owned(),
+                    peer_asn: 65001,
+                    local_asn: default_local_asn(),
+                    ip_version: IpVersion::Ipv4,
+                    name: "demo-ipv4".to_owned(),
+                    description: "Demo IPv4 group".to_owned(),
+                    auth_key: String::new(),
+                    is_fake_asn: false,
+                    route_quota: default_route_quota(),
+                    is_default: true,
+                },
+                GroupConfig {
+                    id: DEMO_GROUP_V6.to_owned(),
+                    vbr: DEMO_VBR.to_owned(),
+                    peer_asn: 65002,
+                    local_asn: default_local_asn(),
+                    ip_version: IpVersion::Ipv6,
+                    name: "demo-ipv6".to_owned(),
+                    description: "Demo IPv6 group".to_owned(),
+                    auth_key: String::new(),
+                    is_fake_asn: false,
+                    route_quota: default_route_quota(),
+                    is_default: false,
+                },
+            ],
+            ..Self::default()
+        }
+    }
+
+    /// Parses a seed file: JSON if it ends in `.json`, YAML otherwise.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: display.clone(),
+            source,
+        })?;
+        let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let parsed = if is_json {
+            serde_json::from_str(&text).map_err(|e| e.to_string())
+        } else {
+            Self::from_yaml(&text)
+        };
+        let config: Self = parsed.map_err(|message| ConfigError::Parse {
+            path: display,
+            message,
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses YAML (or JSON, which is YAML) text.
+    pub fn from_yaml(text: &str) -> Result<Self, String> {
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Adds an access key to the first account (creating an account `1000000000000000` if none
+    /// exists).
+    pub fn add_access_key(&mut self, id: impl Into<String>, secret: Secret) {
+        if self.accounts.is_empty() {
+            self.accounts.push(AccountConfig {
+                uid: "1000000000000000".to_owned(),
+                ..AccountConfig::default()
+            });
+        }
+        if let Some(account) = self.accounts.first_mut() {
+            account.access_keys.push(AccessKeyConfig {
+                id: id.into(),
+                secret,
+            });
+        }
+    }
+
+    /// Every known region: [`EmulatorConfig::regions`] plus the regions of the VBRs.
+    pub fn all_regions(&self) -> Vec<String> {
+        let mut out = self.regions.clone();
+        for vbr in &self.vbrs {
+            if !out.contains(&vbr.region) {
+                out.push(vbr.region.clone());
+            }
+        }
+        out
+    }
+
+    /// Checks ids are unique and references resolve.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        let mut keys = HashSet::new();
+        for account in &self.accounts {
+            for key in &account.access_keys {
+                if key.id.is_empty() || !keys.insert(key.id.as_str()) {
+                    return invalid(format!("access key id {:?} empty or repeated", key.id));
+                }
+            }
+        }
+        let mut vbrs = HashSet::new();
+        for vbr in &self.vbrs {
+            if !vbrs.insert(vbr.id.as_str()) {
+                return invalid(format!("VBR {} repeated", vbr.id));
+            }
+        }
+        let mut groups = HashSet::new();
+        for group in &self.groups {
+            if !groups.insert(group.id.as_str()) {
+                return invalid(format!("group {} repeated", group.id));
+            }
+            if !vbrs.contains(group.vbr.as_str()) {
+                return invalid(format!("group {} on unknown VBR {}", group.id, group.vbr));
+            }
+        }
+        let mut peers = HashSet::new();
+        for peer in &self.peers {
+            if !peers.insert(peer.id.as_str()) {
+                return invalid(format!("peer {} repeated", peer.id));
+            }
+            if !groups.contains(peer.group.as_str()) {
+                return invalid(format!("peer {} in unknown group {}", peer.id, peer.group));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86400));
+        assert_eq!(parse_duration("PT2S").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("250").unwrap(), Duration::from_millis(250));
+        assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn latency_parses() {
+        assert_eq!("0ms".parse::<Latency>().unwrap(), Latency::default());
+        let l: Latency = "10ms..50ms".parse().unwrap();
+        assert_eq!((l.min, l.max), (Duration::from_millis(10), Duration::from_millis(50)));
+        for _ in 0..100 {
+            let s = l.sample();
+            assert!(s >= l.min && s <= l.max);
+        }
+        assert!("50ms..10ms".parse::<Latency>().is_err());
+    }
+
+    #[test]
+    fn demo_is_valid_and_matches_the_brief() {
+        let demo = EmulatorConfig::demo();
+        demo.validate().unwrap();
+        assert_eq!(demo.all_regions(), ["cn-shanghai", "cn-hangzhou"]);
+        assert_eq!(demo.pending_delay, Duration::from_secs(2));
+        assert!(demo.vbrs[0].ipv6);
+        assert_eq!(demo.groups[0].ip_version, IpVersion::Ipv4);
+        assert_eq!(demo.groups[0].peer_asn, 65001);
+        assert_eq!(demo.groups[1].ip_version, IpVersion::Ipv6);
+        assert_eq!(demo.accounts[0].access_keys[0].id, DEMO_ACCESS_KEY_ID);
+    }
+
+    #[test]
+    fn yaml_seed_parses_with_defaults() {
+        let yaml = r#"
+accounts:
+  - uid: "42"
+    access_keys: [{ id: AK1, secret: S1 }]
+vbrs:
+  - { id: vbr-a, region: cn-beijing, peer_quota: 1 }
+groups:
+  - { id: bgpg-a, vbr: vbr-a, peer_asn: 65010, ip_version: ipv6 }
+pending_delay: 0s
+latency: 1ms..2ms
+qps_per_key: 5
+token_retention: 1h
+"#;
+        let c = EmulatorConfig::from_yaml(yaml).unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.all_regions(), ["cn-beijing"]);
+        assert_eq!(c.pending_delay, Duration::ZERO);
+        assert_eq!(c.modify_delay, Duration::from_secs(1));
+        assert_eq!(c.groups[0].ip_version, IpVersion::Ipv6);
+        assert_eq!(c.groups[0].local_asn, 45104);
+        assert_eq!(c.qps_per_key, Some(5));
+        assert_eq!(c.token_retention, Duration::from_secs(3600));
+        assert_eq!(c.timestamp_window, Duration::from_secs(900));
+        assert_eq!(c.accounts[0].access_keys[0].secret.expose(), "S1");
+    }
+
+    #[test]
+    fn json_seed_parses_and_unknown_fields_are_rejected() {
+        let c: EmulatorConfig =
+            serde_json::from_str(r#"{"pending_delay": 1500, "vbrs": []}"#).unwrap();
+        assert_eq!(c.pending_delay, Duration::from_millis(1500));
+        assert!(EmulatorConfig::from_yaml("pending_dealy: 1s").is_err());
+    }
+
+    #[test]
+    fn validate_catches_dangling_references() {
+        let mut c = EmulatorConfig::demo();
+        c.groups[0].vbr = "vbr-missing".to_owned();
+        assert!(c.validate().is_err());
+        let mut c = EmulatorConfig::demo();
+        c.add_access_key(DEMO_ACCESS_KEY_ID, Secret::new("x"));
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let c = EmulatorConfig::demo();
+        let debug = format!("{c:?}");
+        assert!(!debug.contains(DEMO_ACCESS_KEY_SECRET), "{debug}");
+        assert!(debug.contains(DEMO_ACCESS_KEY_ID));
+    }
+}
