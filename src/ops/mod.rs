@@ -1,3 +1,5 @@
-//! Operations: logging now; metrics, health and leader election as they land.
+//! Operations: logging, metrics, health.
 
+pub mod health;
 pub mod logging;
+pub mod metrics;
