@@ -393,7 +393,9 @@ impl EmulatorConfig {
                     id: DEMO_ACCESS_KEY_ID.to_owned(),
                     secret: Secret::new(DEMO_ACCESS_KEY_SECRET),
                 }],
-                roles: vec![format!("acs:ram::{DEMO_ACCOUNT_UID}:role/alicloud-bgp-operator")],
+                roles: vec![format!(
+                    "acs:ram::{DEMO_ACCOUNT_UID}:role/alicloud-bgp-operator"
+                )],
             }],
             vbrs: vec![VbrConfig {
                 id: DEMO_VBR.to_owned(),
@@ -441,7 +443,9 @@ impl EmulatorConfig {
             path: display.clone(),
             source,
         })?;
-        let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+        let is_json = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"));
         let parsed = if is_json {
             serde_json::from_str(&text).map_err(|e| e.to_string())
         } else {
@@ -547,7 +551,10 @@ mod tests {
     fn latency_parses() {
         assert_eq!("0ms".parse::<Latency>().unwrap(), Latency::default());
         let l: Latency = "10ms..50ms".parse().unwrap();
-        assert_eq!((l.min, l.max), (Duration::from_millis(10), Duration::from_millis(50)));
+        assert_eq!(
+            (l.min, l.max),
+            (Duration::from_millis(10), Duration::from_millis(50))
+        );
         for _ in 0..100 {
             let s = l.sample();
             assert!(s >= l.min && s <= l.max);

@@ -72,50 +72,202 @@ impl ApiError {
 /// the reference's common-error table). Fault injection uses this table to fill in a message.
 pub const CATALOGUE: &[(&str, u16, &str)] = &[
     // Generic VBR/BGP table (CreateBgpPeer, CreateBgpGroup, DeleteBgpPeer, DeleteBgpGroup).
-    ("InvalidRegionId.NotFound", 404, "Specified value of \"regionId\" is not supported."),
-    ("QuotaExceeded.Bgp", 400, "bgp peer count per vbr quota exceed."),
+    (
+        "InvalidRegionId.NotFound",
+        404,
+        "Specified value of \"regionId\" is not supported.",
+    ),
+    (
+        "QuotaExceeded.Bgp",
+        400,
+        "bgp peer count per vbr quota exceed.",
+    ),
     ("QuotaExceeded.Nqa", 400, "nqa count per vbr quota exceed."),
-    ("QuotaExceeded.BgpNetwork", 400, "bgp network count per vbr quota exceed."),
-    ("InvalidPeerIpAddress", 400, "multi pconn peer ip can not be null."),
+    (
+        "QuotaExceeded.BgpNetwork",
+        400,
+        "bgp network count per vbr quota exceed.",
+    ),
+    (
+        "InvalidPeerIpAddress",
+        400,
+        "multi pconn peer ip can not be null.",
+    ),
     ("InvalidVbrNetwork", 400, "vbr netowrk not exists"),
     ("InvalidBgpGroup", 400, "bgp group not exists"),
-    ("InvalidBgpName.Malformed", 400, "Specified Bgp Group name is not valid."),
-    ("InvalidBgpDiscription.Malformed", 400, "Specified Bgp Group description is not valid."),
-    ("InvalidBgpDescription.Malformed", 400, "Specified Bgp Group description is not valid."),
-    ("InvalidBgpAuthkey.Malformed", 400, "Specified Bgp Group authkey is not valid."),
+    (
+        "InvalidBgpName.Malformed",
+        400,
+        "Specified Bgp Group name is not valid.",
+    ),
+    (
+        "InvalidBgpDiscription.Malformed",
+        400,
+        "Specified Bgp Group description is not valid.",
+    ),
+    (
+        "InvalidBgpDescription.Malformed",
+        400,
+        "Specified Bgp Group description is not valid.",
+    ),
+    (
+        "InvalidBgpAuthkey.Malformed",
+        400,
+        "Specified Bgp Group authkey is not valid.",
+    ),
     ("InvalidIP.Malformed", 400, "Ip malformed."),
-    ("InvalidPeerAsn.Malformed", 400, "invalid peer asn cannot equals aliyun asn:45104"),
-    ("InvalidParams.NotNull", 400, "invalid peer asn cannot equals aliyun asn:45104"),
+    (
+        "InvalidPeerAsn.Malformed",
+        400,
+        "invalid peer asn cannot equals aliyun asn:45104",
+    ),
+    (
+        "InvalidParams.NotNull",
+        400,
+        "invalid peer asn cannot equals aliyun asn:45104",
+    ),
     ("InvalidParams.NotFound", 400, "vpc instance not found"),
-    ("InvalidParams.AlreadyExists", 400, "bgp network already exists"),
-    ("InvalidStatus.CannotOperate", 400, "invalid status cannot operate"),
-    ("DependencyViolation.BgpPeer", 400, "The specified bgp group still has bgp peers."),
-    ("OperationConflict", 400, "Request was denied due to conflict with a previous request."),
-    ("IdempotentParameterMismatch", 400, "The request uses the same client token as a previous, but non-identical request."),
+    (
+        "InvalidParams.AlreadyExists",
+        400,
+        "bgp network already exists",
+    ),
+    (
+        "InvalidStatus.CannotOperate",
+        400,
+        "invalid status cannot operate",
+    ),
+    (
+        "DependencyViolation.BgpPeer",
+        400,
+        "The specified bgp group still has bgp peers.",
+    ),
+    (
+        "OperationConflict",
+        400,
+        "Request was denied due to conflict with a previous request.",
+    ),
+    (
+        "IdempotentParameterMismatch",
+        400,
+        "The request uses the same client token as a previous, but non-identical request.",
+    ),
     // Common errors.
-    ("Throttling", 400, "Request was denied due to request throttling."),
-    ("Throttling.User", 400, "Request was denied due to user flow control."),
-    ("Throttling.Api", 400, "Request was denied due to api flow control."),
-    ("Throttling.Resource", 429, "Request was denied due to resource flow control."),
-    ("ServiceUnavailable", 503, "The request has failed due to a temporary failure of the server."),
-    ("InternalError", 500, "The request processing has failed due to some unknown error, exception or failure."),
-    ("UnknownError", 500, "The request processing has failed due to some unknown error."),
-    ("IncompleteSignature", 400, "The request signature does not conform to Aliyun standards."),
-    ("InvalidAccessKeyId.NotFound", 404, "Specified access key is not found."),
-    ("InvalidAccessKeyId.Inactive", 400, "Specified access key is disabled."),
-    ("InvalidTimeStamp.Format", 400, "Specified time stamp or date value is not well formatted."),
-    ("InvalidTimeStamp.Expired", 400, "Specified time stamp or date value is expired."),
-    ("SignatureNonceUsed", 400, "Specified signature nonce was used already."),
-    ("InvalidSignatureMethod", 400, "Specified signature method is not valid."),
-    ("InvalidSignatureVersion", 400, "Specified signature version is not valid."),
-    ("UnsupportedHTTPMethod", 400, "Specified http method is not supported."),
-    ("InvalidAction.NotFound", 404, "Specified api is not found, please check your url and method."),
-    ("InvalidApi.NotFound", 404, "Specified api is not found, please check your url and method."),
-    ("InvalidVersion", 400, "Specified parameter Version is not valid."),
-    ("InvalidSecurityToken.MismatchWithAccessKey", 400, "Specified SecurityToken mismatch with the AccessKey."),
-    ("InvalidSecurityToken.Expired", 400, "Specified SecurityToken is expired."),
-    ("Forbidden.RAM", 403, "User not authorized to operate on the specified resource, or this API doesn't support RAM."),
-    ("InvalidParameter", 400, "The specified parameter is not valid."),
+    (
+        "Throttling",
+        400,
+        "Request was denied due to request throttling.",
+    ),
+    (
+        "Throttling.User",
+        400,
+        "Request was denied due to user flow control.",
+    ),
+    (
+        "Throttling.Api",
+        400,
+        "Request was denied due to api flow control.",
+    ),
+    (
+        "Throttling.Resource",
+        429,
+        "Request was denied due to resource flow control.",
+    ),
+    (
+        "ServiceUnavailable",
+        503,
+        "The request has failed due to a temporary failure of the server.",
+    ),
+    (
+        "InternalError",
+        500,
+        "The request processing has failed due to some unknown error, exception or failure.",
+    ),
+    (
+        "UnknownError",
+        500,
+        "The request processing has failed due to some unknown error.",
+    ),
+    (
+        "IncompleteSignature",
+        400,
+        "The request signature does not conform to Aliyun standards.",
+    ),
+    (
+        "InvalidAccessKeyId.NotFound",
+        404,
+        "Specified access key is not found.",
+    ),
+    (
+        "InvalidAccessKeyId.Inactive",
+        400,
+        "Specified access key is disabled.",
+    ),
+    (
+        "InvalidTimeStamp.Format",
+        400,
+        "Specified time stamp or date value is not well formatted.",
+    ),
+    (
+        "InvalidTimeStamp.Expired",
+        400,
+        "Specified time stamp or date value is expired.",
+    ),
+    (
+        "SignatureNonceUsed",
+        400,
+        "Specified signature nonce was used already.",
+    ),
+    (
+        "InvalidSignatureMethod",
+        400,
+        "Specified signature method is not valid.",
+    ),
+    (
+        "InvalidSignatureVersion",
+        400,
+        "Specified signature version is not valid.",
+    ),
+    (
+        "UnsupportedHTTPMethod",
+        400,
+        "Specified http method is not supported.",
+    ),
+    (
+        "InvalidAction.NotFound",
+        404,
+        "Specified api is not found, please check your url and method.",
+    ),
+    (
+        "InvalidApi.NotFound",
+        404,
+        "Specified api is not found, please check your url and method.",
+    ),
+    (
+        "InvalidVersion",
+        400,
+        "Specified parameter Version is not valid.",
+    ),
+    (
+        "InvalidSecurityToken.MismatchWithAccessKey",
+        400,
+        "Specified SecurityToken mismatch with the AccessKey.",
+    ),
+    (
+        "InvalidSecurityToken.Expired",
+        400,
+        "Specified SecurityToken is expired.",
+    ),
+    (
+        "Forbidden.RAM",
+        403,
+        "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
+    ),
+    (
+        "InvalidParameter",
+        400,
+        "The specified parameter is not valid.",
+    ),
 ];
 
 /// The HTTP status and message of a catalogued error code.
@@ -144,7 +296,10 @@ mod tests {
     fn from_code_uses_catalogue() {
         let e = ApiError::from_code("InvalidRegionId.NotFound");
         assert_eq!(e.status, 404);
-        assert_eq!(e.message, "Specified value of \"regionId\" is not supported.");
+        assert_eq!(
+            e.message,
+            "Specified value of \"regionId\" is not supported."
+        );
         let unknown = ApiError::from_code("Some.Other");
         assert_eq!(unknown.status, 400);
         assert_eq!(unknown.code, "Some.Other");
@@ -157,6 +312,9 @@ mod tests {
         assert_eq!(e.message, "RegionId is mandatory for this action.");
         let e = ApiError::invalid_parameter("PageSize");
         assert_eq!(e.code, "InvalidParameter");
-        assert_eq!(e.message, "The specified parameter \"PageSize\" is not valid.");
+        assert_eq!(
+            e.message,
+            "The specified parameter \"PageSize\" is not valid."
+        );
     }
 }

@@ -269,11 +269,26 @@ mod tests {
             sts,
             "GET&%2F&AccessKeyId%3Dtestid%26Action%3DDescribeRegions%26Format%3DXML%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf%26SignatureVersion%3D1.0%26Timestamp%3D2016-02-23T12%253A46%253A24Z%26Version%3D2014-05-26"
         );
-        assert_eq!(v1_signature("testsecret", &sts), "OLeaidS1JvxuMvnyHOwuJ+uX5qY=");
-        assert!(v1_verify("testsecret", &sts, "OLeaidS1JvxuMvnyHOwuJ+uX5qY="));
+        assert_eq!(
+            v1_signature("testsecret", &sts),
+            "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
+        );
+        assert!(v1_verify(
+            "testsecret",
+            &sts,
+            "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
+        ));
         // A '+' read as a space from a raw query string still verifies.
-        assert!(v1_verify("testsecret", &sts, "OLeaidS1JvxuMvnyHOwuJ uX5qY="));
-        assert!(!v1_verify("othersecret", &sts, "OLeaidS1JvxuMvnyHOwuJ+uX5qY="));
+        assert!(v1_verify(
+            "testsecret",
+            &sts,
+            "OLeaidS1JvxuMvnyHOwuJ uX5qY="
+        ));
+        assert!(!v1_verify(
+            "othersecret",
+            &sts,
+            "OLeaidS1JvxuMvnyHOwuJ+uX5qY="
+        ));
         assert!(!v1_verify("testsecret", &sts, "not base64!"));
     }
 
@@ -309,7 +324,10 @@ mod tests {
             sts,
             "POST&%2F&AccessKeyId%3Dtestid%26Action%3DCreateBgpPeer%26BfdMultiHop%3D3%26BgpGroupId%3Dbgpg-wz9f62v4fbg1234%26ClientToken%3Da%2520b%252Ac~d%252Be%252F%25C3%25A9%26EnableBfd%3Dtrue%26Format%3DJSON%26PeerIpAddress%3D10.0.0.2%26RegionId%3Dcn-shanghai%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3D3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf%26SignatureVersion%3D1.0%26Timestamp%3D2016-02-23T12%253A46%253A24Z%26Version%3D2016-04-28"
         );
-        assert_eq!(v1_signature("testsecret", &sts), "BHRvu7OfRs7s6aPbrpijSyjCJR4=");
+        assert_eq!(
+            v1_signature("testsecret", &sts),
+            "BHRvu7OfRs7s6aPbrpijSyjCJR4="
+        );
     }
 
     #[test]
@@ -350,7 +368,10 @@ mod tests {
             "7ea06492da5221eba5297e897ce16e55f964061054b7695beedaac1145b1e259"
         );
         let sig = "06563a9e1b43f5dfe96b81484da74bceab24a1d853912eee15083a6f0f3283c0";
-        assert_eq!(v3_signature("YourAccessKeySecret", &v3_string_to_sign(&cr)), sig);
+        assert_eq!(
+            v3_signature("YourAccessKeySecret", &v3_string_to_sign(&cr)),
+            sig
+        );
         assert!(v3_verify_request("YourAccessKeySecret", &req, sig).is_ok());
         assert!(v3_verify_request("YourAccessKeySecret", &req, &sig.to_uppercase()).is_ok());
         let err = v3_verify_request("wrong", &req, sig).unwrap_err();
@@ -359,7 +380,11 @@ mod tests {
 
     #[test]
     fn v3_bgp_vector_and_node_raw_star() {
-        let headers = doc_headers("vpc.cn-shanghai.aliyuncs.com", "CreateBgpPeer", "2016-04-28");
+        let headers = doc_headers(
+            "vpc.cn-shanghai.aliyuncs.com",
+            "CreateBgpPeer",
+            "2016-04-28",
+        );
         let encoded = "BfdMultiHop=3&BgpGroupId=bgpg-wz9f62v4fbg1234&ClientToken=a%20b%2Ac~d%2Be%2F%C3%A9&EnableBfd=true&RegionId=cn-shanghai";
         // Node leaves '*' raw on the wire; the canonical form must not change.
         let node_style = "RegionId=cn-shanghai&EnableBfd=true&ClientToken=a%20b*c~d%2Be%2F%C3%A9&BgpGroupId=bgpg-wz9f62v4fbg1234&BfdMultiHop=3";
@@ -383,8 +408,14 @@ mod tests {
 
     #[test]
     fn v3_empty_values_accept_both_styles() {
-        assert_eq!(v3_canonical_query("b=&a=1", EmptyValueStyle::KeyEquals), "a=1&b=");
-        assert_eq!(v3_canonical_query("b&a=1", EmptyValueStyle::KeyOnly), "a=1&b");
+        assert_eq!(
+            v3_canonical_query("b=&a=1", EmptyValueStyle::KeyEquals),
+            "a=1&b="
+        );
+        assert_eq!(
+            v3_canonical_query("b&a=1", EmptyValueStyle::KeyOnly),
+            "a=1&b"
+        );
         let headers = vec![("host".to_owned(), "h".to_owned())];
         for style in [EmptyValueStyle::KeyEquals, EmptyValueStyle::KeyOnly] {
             let req = V3Request {
