@@ -22,13 +22,26 @@ const PEER_FIELD_TYPES = {
   RouteLimit: 'string', RouterId: 'string', Status: 'string',
 };
 
+/** DescribeBgpGroups items: every field is a string (IsFake too, unlike peers). */
+const GROUP_FIELDS = ['AuthKey', 'BgpGroupId', 'Description', 'Hold', 'IpVersion', 'IsFake', 'Keepalive', 'LocalAsn',
+  'Name', 'PeerAsn', 'RegionId', 'RouteLimit', 'RouterId', 'Status'];
+
 async function createGroup(sdk, peerAsn = 65010) {
   const body = await sdk.call('CreateBgpGroup', {
     RegionId: REGION, RouterId: VBR, PeerAsn: peerAsn, Name: `sdk-${sdk.name}`, IpVersion: 'IPv4',
   });
-  assert.match(body.BgpGroupId, /^bgpg-/, JSON.stringify(body));
+  const groupId = body.BgpGroupId;
+  assert.match(groupId, /^bgpg-/, JSON.stringify(body));
   assert.ok(body.RequestId);
-  return body.BgpGroupId;
+  const group = await waitFor(async () => {
+    const groups = (await sdk.call('DescribeBgpGroups', { RegionId: REGION, BgpGroupId: groupId })).BgpGroups.BgpGroup;
+    assert.deepEqual(groups.map((g) => g.BgpGroupId), [groupId]);
+    return groups[0].Status === 'Available' ? groups[0] : null;
+  }, { what: `group ${groupId} Available via ${sdk.name}` });
+  const wrong = GROUP_FIELDS.filter((k) => typeof group[k] !== 'string');
+  assert.deepEqual(wrong, [], `DescribeBgpGroups fields missing or not strings: ${JSON.stringify(group)}`);
+  assert.deepEqual([group.PeerAsn, group.RouterId, group.IpVersion.toLowerCase()], [String(peerAsn), VBR, 'ipv4']);
+  return groupId;
 }
 
 async function describePeers(sdk, filters = {}) {
@@ -182,5 +195,24 @@ for (const name of FLAVOURS) {
       assert.deepEqual(peers.map((p) => [p.BgpPeerId, p.PeerIpAddress]), [[peerId, '10.0.0.2']]);
       assert.deepEqual(Object.keys(await statePeers(emu)), [peerId]);
     }));
+
+    test('peer quota -> QuotaExceeded.Bgp (seed tests/sdk/emulator-quota.yaml: 2 peers)', () =>
+      withEmulator({ config: QUOTA_CONFIG }, async (emu) => {
+        const sdk = sdkFor(name, emu);
+        const group = await createGroup(sdk);
+        const create = async (ip) =>
+          (await sdk.call('CreateBgpPeer', { RegionId: REGION, BgpGroupId: group, PeerIpAddress: ip })).BgpPeerId;
+        const ids = [await create('10.0.1.1'), await create('10.0.1.2')];
+        await expectError(create('10.0.1.3'), 'QuotaExceeded.Bgp', 400);
+        assert.deepEqual(Object.keys(await statePeers(emu)).sort(), [...ids].sort());
+        assert.deepEqual((await describePeers(sdk, { BgpGroupId: group })).map((p) => p.BgpPeerId).sort(), [...ids].sort());
+
+        // Freeing a slot lets the next create through.
+        await waitStatus(sdk, ids[0], 'Available');
+        await sdk.call('DeleteBgpPeer', { RegionId: REGION, BgpPeerId: ids[0] });
+        await waitFor(async () => (await describeOne(sdk, ids[0])) === null, { what: `${ids[0]} gone` });
+        const third = await create('10.0.1.3');
+        assert.deepEqual(Object.keys(await statePeers(emu)).sort(), [ids[1], third].sort());
+      }));
   });
 }

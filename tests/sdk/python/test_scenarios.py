@@ -24,8 +24,15 @@ PEER_FIELD_TYPES = {
 }
 
 
+#: DescribeBgpGroups items: every field is a string (IsFake too, unlike peers).
+GROUP_FIELDS = (
+    "AuthKey", "BgpGroupId", "Description", "Hold", "IpVersion", "IsFake", "Keepalive", "LocalAsn",
+    "Name", "PeerAsn", "RegionId", "RouteLimit", "RouterId", "Status",
+)
+
+
 def create_group(sdk: Flavour, peer_asn: int = 65010) -> str:
-    """Creates an IPv4 BGP group on the demo VBR; returns its id."""
+    """Creates an IPv4 BGP group on the demo VBR, waits until it is Available; returns its id."""
     body = sdk.call(
         "CreateBgpGroup",
         {"RegionId": REGION, "RouterId": VBR, "PeerAsn": peer_asn, "Name": f"sdk-{sdk.name}", "IpVersion": "IPv4"},
@@ -33,6 +40,16 @@ def create_group(sdk: Flavour, peer_asn: int = 65010) -> str:
     group_id = body["BgpGroupId"]
     assert group_id.startswith("bgpg-"), body
     assert body["RequestId"], body
+
+    def available():
+        groups = sdk.call("DescribeBgpGroups", {"RegionId": REGION, "BgpGroupId": group_id})["BgpGroups"]["BgpGroup"]
+        assert [g["BgpGroupId"] for g in groups] == [group_id], groups
+        return groups[0] if groups[0]["Status"] == "Available" else None
+
+    group = wait_for(available, what=f"group {group_id} Available via {sdk.name}")
+    wrong = {k: type(group.get(k)).__name__ for k in GROUP_FIELDS if not isinstance(group.get(k), str)}
+    assert not wrong, f"DescribeBgpGroups fields missing or not strings {wrong}: {group}"
+    assert (group["PeerAsn"], group["RouterId"], group["IpVersion"].lower()) == (str(peer_asn), VBR, "ipv4"), group
     return group_id
 
 
@@ -102,7 +119,7 @@ def test_peer_lifecycle(sdk, emu):
     assert (fresh["BgpGroupId"], fresh["PeerIpAddress"], fresh["RouterId"], fresh["RegionId"]) == (
         group, "10.0.0.2", VBR, REGION,
     )
-    assert fresh["IpVersion"] == "IPv4" and fresh["EnableBfd"] is False
+    assert fresh["IpVersion"].lower() == "ipv4" and fresh["EnableBfd"] is False
 
     available = wait_status(sdk, peer_id, "Available")
     assert_wire_types(available)
@@ -188,3 +205,24 @@ def test_same_token_different_parameters(sdk, emu):
     peers = describe_peers(sdk, BgpGroupId=group)
     assert [(p["BgpPeerId"], p["PeerIpAddress"]) for p in peers] == [(peer_id, "10.0.0.2")]
     assert set(state_peers(emu)) == {peer_id}
+
+
+def test_peer_quota(flavour_name, quota_emu):
+    """tests/sdk/emulator-quota.yaml allows 2 peers on the VBR."""
+    sdk = make_flavour(flavour_name, quota_emu.hostport, ACCESS_KEY_ID, ACCESS_KEY_SECRET, REGION)
+    group = create_group(sdk)
+
+    def create(ip: str) -> str:
+        return sdk.call("CreateBgpPeer", {"RegionId": REGION, "BgpGroupId": group, "PeerIpAddress": ip})["BgpPeerId"]
+
+    ids = [create("10.0.1.1"), create("10.0.1.2")]
+    expect_error(lambda: create("10.0.1.3"), "QuotaExceeded.Bgp", 400)
+    assert set(state_peers(quota_emu)) == set(ids)
+    assert sorted(p["BgpPeerId"] for p in describe_peers(sdk, BgpGroupId=group)) == sorted(ids)
+
+    # Freeing a slot lets the next create through.
+    wait_status(sdk, ids[0], "Available")
+    sdk.call("DeleteBgpPeer", {"RegionId": REGION, "BgpPeerId": ids[0]})
+    wait_for(lambda: describe_one(sdk, ids[0]) is None, what=f"{ids[0]} gone")
+    third = create("10.0.1.3")
+    assert set(state_peers(quota_emu)) == {ids[1], third}
