@@ -1,10 +1,30 @@
 //! The Alibaba Cloud VPC API client: signing, credentials, typed operations, typed errors.
+//!
+//! - [`signing`]: RPC V1 (HMAC-SHA1) and V3 (ACS3-HMAC-SHA256) signatures.
+//! - [`credentials`]: [`Credentials`] (redacted in `Debug`) and the provider [`CredentialChain`].
+//! - [`client`]: [`VpcClient`], the typed BGP operations, retries and the [`CallObserver`] hook.
+//! - [`model`]: request and response types, lenient decoding of the wire.
+//! - [`error`]: [`CloudError`], [`ErrorClass`], [`classify`] and the [`CLASSIFICATION`] table.
+//! - [`endpoint`]: regional and central endpoints.
+//! - [`ratelimit`]: the token-bucket limiter keyed by (access key id, region).
+//! - [`cli`]: `alicloud-bgp-operator cloud …`.
 
 pub mod cli;
+pub mod client;
 pub mod credentials;
+pub mod endpoint;
 pub mod error;
+pub mod model;
+pub mod ratelimit;
 pub mod signing;
 
+pub use client::{CallObserver, ClientConfig, RetryConfig, VpcClient};
 pub use credentials::{CredentialChain, CredentialSource, Credentials};
 pub use error::{ApiError, CLASSIFICATION, CloudError, ErrorClass, classify};
+pub use model::{
+    BgpGroupInfo, BgpPeerInfo, CreateBgpPeerRequest, CreateBgpPeerResponse, DeleteBgpPeerRequest,
+    DescribeBgpGroupsPage, DescribeBgpGroupsRequest, DescribeBgpPeersPage, DescribeBgpPeersRequest,
+    ModifyBgpPeerAttributeRequest, RequestId,
+};
+pub use ratelimit::{RateLimitConfig, RateLimiter};
 pub use signing::SignatureVersion;

@@ -1,0 +1,784 @@
+//! Request and response types of the BGP operations, and lenient decoding of the wire.
+//!
+//! The real API is loose about types: booleans come as `true`, `"true"` or `"True"`,
+//! integers as `5` or `"5"`, ASNs as strings or numbers, and unset strings as `""`. The
+//! deserializers here accept all of those; unknown fields are ignored. `AuthKey` is a secret
+//! and is never decoded.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::CloudError;
+
+/// The VPC API version all operations use.
+pub const VPC_API_VERSION: &str = "2016-04-28";
+/// Largest `PageSize` the Describe operations accept.
+pub const MAX_PAGE_SIZE: u32 = 50;
+/// Longest ClientToken the API accepts.
+pub const MAX_CLIENT_TOKEN_LEN: usize = 64;
+
+/// The request id of a successful call.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RequestId(pub String);
+
+impl RequestId {
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// API parameters of one call, in wire form (name, value).
+pub(crate) type Params = Vec<(String, String)>;
+
+fn push(params: &mut Params, name: &str, value: Option<impl ToString>) {
+    if let Some(v) = value {
+        params.push((name.to_owned(), v.to_string()));
+    }
+}
+
+fn push_str(params: &mut Params, name: &str, value: &Option<String>) {
+    if let Some(v) = value {
+        params.push((name.to_owned(), v.clone()));
+    }
+}
+
+fn require(name: &str, value: &str) -> Result<(), CloudError> {
+    if value.trim().is_empty() {
+        Err(CloudError::invalid_request(format!("{name} is required")))
+    } else {
+        Ok(())
+    }
+}
+
+fn check_client_token(token: &Option<String>) -> Result<(), CloudError> {
+    match token {
+        Some(t) if t.is_empty() || t.len() > MAX_CLIENT_TOKEN_LEN || !t.is_ascii() => {
+            Err(CloudError::invalid_request(format!(
+                "ClientToken must be 1 to {MAX_CLIENT_TOKEN_LEN} ASCII characters"
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_paging(page_number: Option<u32>, page_size: Option<u32>) -> Result<(), CloudError> {
+    if page_number == Some(0) {
+        return Err(CloudError::invalid_request("PageNumber starts at 1"));
+    }
+    if let Some(size) = page_size
+        && !(1..=MAX_PAGE_SIZE).contains(&size)
+    {
+        return Err(CloudError::invalid_request(format!(
+            "PageSize must be between 1 and {MAX_PAGE_SIZE}, got {size}"
+        )));
+    }
+    Ok(())
+}
+
+/// `CreateBgpPeer`: adds a BGP peer to a BGP group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreateBgpPeerRequest {
+    /// Region of the BGP group.
+    pub region_id: String,
+    /// The BGP group (`bgpg-…`).
+    pub bgp_group_id: String,
+    /// The peer's IP address.
+    pub peer_ip_address: Option<String>,
+    /// Whether to enable BFD.
+    pub enable_bfd: Option<bool>,
+    /// BFD hop count, 1–255.
+    pub bfd_multi_hop: Option<i32>,
+    /// `IPv4` or `IPv6`.
+    pub ip_version: Option<String>,
+    /// Idempotency token (≤ 64 ASCII characters). With a token, a failed attempt that may
+    /// have reached the server (transport error, 5xx) is retried with the same token.
+    pub client_token: Option<String>,
+}
+
+impl CreateBgpPeerRequest {
+    pub(crate) fn to_params(&self) -> Result<Params, CloudError> {
+        require("RegionId", &self.region_id)?;
+        require("BgpGroupId", &self.bgp_group_id)?;
+        check_client_token(&self.client_token)?;
+        let mut p = vec![
+            ("RegionId".to_owned(), self.region_id.clone()),
+            ("BgpGroupId".to_owned(), self.bgp_group_id.clone()),
+        ];
+        push_str(&mut p, "PeerIpAddress", &self.peer_ip_address);
+        push(&mut p, "EnableBfd", self.enable_bfd);
+        push(&mut p, "BfdMultiHop", self.bfd_multi_hop);
+        push_str(&mut p, "IpVersion", &self.ip_version);
+        push_str(&mut p, "ClientToken", &self.client_token);
+        Ok(p)
+    }
+}
+
+/// The answer to `CreateBgpPeer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateBgpPeerResponse {
+    /// Request id.
+    #[serde(rename = "RequestId", default)]
+    pub request_id: String,
+    /// The new peer's id (`bgp-…`).
+    #[serde(rename = "BgpPeerId")]
+    pub bgp_peer_id: String,
+}
+
+/// `ModifyBgpPeerAttribute`: changes a peer's group, IP or BFD settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ModifyBgpPeerAttributeRequest {
+    /// Region of the peer.
+    pub region_id: String,
+    /// The peer (`bgp-…`).
+    pub bgp_peer_id: String,
+    /// Move the peer to this group.
+    pub bgp_group_id: Option<String>,
+    /// New peer IP address.
+    pub peer_ip_address: Option<String>,
+    /// Enable or disable BFD.
+    pub enable_bfd: Option<bool>,
+    /// BFD hop count, 1–255.
+    pub bfd_multi_hop: Option<i32>,
+    /// Idempotency token.
+    pub client_token: Option<String>,
+}
+
+impl ModifyBgpPeerAttributeRequest {
+    pub(crate) fn to_params(&self) -> Result<Params, CloudError> {
+        require("RegionId", &self.region_id)?;
+        require("BgpPeerId", &self.bgp_peer_id)?;
+        check_client_token(&self.client_token)?;
+        let mut p = vec![
+            ("RegionId".to_owned(), self.region_id.clone()),
+            ("BgpPeerId".to_owned(), self.bgp_peer_id.clone()),
+        ];
+        push_str(&mut p, "BgpGroupId", &self.bgp_group_id);
+        push_str(&mut p, "PeerIpAddress", &self.peer_ip_address);
+        push(&mut p, "EnableBfd", self.enable_bfd);
+        push(&mut p, "BfdMultiHop", self.bfd_multi_hop);
+        push_str(&mut p, "ClientToken", &self.client_token);
+        Ok(p)
+    }
+}
+
+/// `DeleteBgpPeer`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteBgpPeerRequest {
+    /// Region of the peer.
+    pub region_id: String,
+    /// The peer (`bgp-…`).
+    pub bgp_peer_id: String,
+    /// Idempotency token.
+    pub client_token: Option<String>,
+}
+
+impl DeleteBgpPeerRequest {
+    pub(crate) fn to_params(&self) -> Result<Params, CloudError> {
+        require("RegionId", &self.region_id)?;
+        require("BgpPeerId", &self.bgp_peer_id)?;
+        check_client_token(&self.client_token)?;
+        let mut p = vec![
+            ("RegionId".to_owned(), self.region_id.clone()),
+            ("BgpPeerId".to_owned(), self.bgp_peer_id.clone()),
+        ];
+        push_str(&mut p, "ClientToken", &self.client_token);
+        Ok(p)
+    }
+}
+
+/// `DescribeBgpPeers`: lists peers, optionally filtered; a missing id gives an empty page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DescribeBgpPeersRequest {
+    /// Region to list.
+    pub region_id: String,
+    /// Only peers of this group.
+    pub bgp_group_id: Option<String>,
+    /// Only this peer.
+    pub bgp_peer_id: Option<String>,
+    /// Only peers of this VBR.
+    pub router_id: Option<String>,
+    /// Only default (or non-default) peers.
+    pub is_default: Option<bool>,
+    /// Page number, from 1 (default 1).
+    pub page_number: Option<u32>,
+    /// Page size, 1..=50 (default 10).
+    pub page_size: Option<u32>,
+}
+
+impl DescribeBgpPeersRequest {
+    pub(crate) fn to_params(&self) -> Result<Params, CloudError> {
+        require("RegionId", &self.region_id)?;
+        check_paging(self.page_number, self.page_size)?;
+        let mut p = vec![("RegionId".to_owned(), self.region_id.clone())];
+        push_str(&mut p, "BgpGroupId", &self.bgp_group_id);
+        push_str(&mut p, "BgpPeerId", &self.bgp_peer_id);
+        push_str(&mut p, "RouterId", &self.router_id);
+        push(&mut p, "IsDefault", self.is_default);
+        push(&mut p, "PageNumber", self.page_number);
+        push(&mut p, "PageSize", self.page_size);
+        Ok(p)
+    }
+}
+
+/// `DescribeBgpGroups`: lists BGP groups, optionally filtered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DescribeBgpGroupsRequest {
+    /// Region to list.
+    pub region_id: String,
+    /// Only this group.
+    pub bgp_group_id: Option<String>,
+    /// Only groups of this VBR.
+    pub router_id: Option<String>,
+    /// Only default (or non-default) groups.
+    pub is_default: Option<bool>,
+    /// Page number, from 1 (default 1).
+    pub page_number: Option<u32>,
+    /// Page size, 1..=50 (default 10).
+    pub page_size: Option<u32>,
+}
+
+impl DescribeBgpGroupsRequest {
+    pub(crate) fn to_params(&self) -> Result<Params, CloudError> {
+        require("RegionId", &self.region_id)?;
+        check_paging(self.page_number, self.page_size)?;
+        let mut p = vec![("RegionId".to_owned(), self.region_id.clone())];
+        push_str(&mut p, "BgpGroupId", &self.bgp_group_id);
+        push_str(&mut p, "RouterId", &self.router_id);
+        push(&mut p, "IsDefault", self.is_default);
+        push(&mut p, "PageNumber", self.page_number);
+        push(&mut p, "PageSize", self.page_size);
+        Ok(p)
+    }
+}
+
+/// One BGP peer as `DescribeBgpPeers` reports it (without the `AuthKey`, a secret).
+///
+/// Empty strings on the wire decode as `None` for the optional fields.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BgpPeerInfo {
+    /// Peer id (`bgp-…`).
+    #[serde(default)]
+    pub bgp_peer_id: String,
+    /// Group id (`bgpg-…`).
+    #[serde(default)]
+    pub bgp_group_id: String,
+    /// Peer IP address.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub peer_ip_address: Option<String>,
+    /// Resource status: Pending, Available, Modifying, Deleting, Deleted.
+    #[serde(default, deserialize_with = "de::string")]
+    pub status: String,
+    /// BGP session state: Idle, Connect, Active, Established, Down (often empty).
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub bgp_status: Option<String>,
+    /// Local ASN.
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    pub local_asn: Option<u64>,
+    /// Peer ASN.
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    pub peer_asn: Option<u64>,
+    /// The VBR id.
+    #[serde(default, deserialize_with = "de::string")]
+    pub router_id: String,
+    /// Region id.
+    #[serde(default, deserialize_with = "de::string")]
+    pub region_id: String,
+    /// `IPv4` or `IPv6`.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub ip_version: Option<String>,
+    /// Whether BFD is enabled.
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    pub enable_bfd: Option<bool>,
+    /// BFD hop count.
+    #[serde(default, deserialize_with = "de::opt_i32")]
+    pub bfd_multi_hop: Option<i32>,
+    /// Routes advertised to the peer.
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    pub advertised_route_count: Option<i64>,
+    /// Routes received from the peer.
+    #[serde(default, deserialize_with = "de::opt_i64")]
+    pub received_route_count: Option<i64>,
+    /// Name (of the group, as the API reports it).
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub name: Option<String>,
+    /// Description.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub description: Option<String>,
+    /// Last modification, UTC `yyyy-MM-ddTHH:mmZ`.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub gmt_modified: Option<String>,
+    /// Whether the ASN is a fake ASN.
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    pub is_fake: Option<bool>,
+}
+
+/// One page of `DescribeBgpPeers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DescribeBgpPeersPage {
+    /// Total number of matching peers.
+    pub total_count: u64,
+    /// This page's number.
+    pub page_number: u32,
+    /// This page's size.
+    pub page_size: u32,
+    /// The peers on this page.
+    pub peers: Vec<BgpPeerInfo>,
+    /// Request id.
+    pub request_id: String,
+}
+
+/// One BGP group as `DescribeBgpGroups` reports it (without the `AuthKey`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BgpGroupInfo {
+    /// Group id (`bgpg-…`).
+    #[serde(default)]
+    pub bgp_group_id: String,
+    /// Name.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub name: Option<String>,
+    /// Description.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub description: Option<String>,
+    /// The VBR id.
+    #[serde(default, deserialize_with = "de::string")]
+    pub router_id: String,
+    /// Region id.
+    #[serde(default, deserialize_with = "de::string")]
+    pub region_id: String,
+    /// Status (Pending, Available, …).
+    #[serde(default, deserialize_with = "de::string")]
+    pub status: String,
+    /// `IPv4` or `IPv6`.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub ip_version: Option<String>,
+    /// Local ASN.
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    pub local_asn: Option<u64>,
+    /// Peer ASN.
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    pub peer_asn: Option<u64>,
+    /// Whether the ASN is fake (a string on the wire here).
+    #[serde(default, deserialize_with = "de::opt_bool")]
+    pub is_fake: Option<bool>,
+    /// Hold time.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub hold: Option<String>,
+    /// Keepalive interval.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub keepalive: Option<String>,
+    /// Route limit per peer.
+    #[serde(default, deserialize_with = "de::opt_string")]
+    pub route_limit: Option<String>,
+}
+
+/// One page of `DescribeBgpGroups`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct DescribeBgpGroupsPage {
+    /// Total number of matching groups.
+    pub total_count: u64,
+    /// This page's number.
+    pub page_number: u32,
+    /// This page's size.
+    pub page_size: u32,
+    /// The groups on this page.
+    pub groups: Vec<BgpGroupInfo>,
+    /// Request id.
+    pub request_id: String,
+}
+
+/// Wire form of a `{RequestId}`-only answer.
+#[derive(Deserialize)]
+pub(crate) struct RequestIdWire {
+    #[serde(rename = "RequestId", default)]
+    pub request_id: String,
+}
+
+/// Wire form of `DescribeBgpPeers`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct DescribeBgpPeersWire {
+    #[serde(default)]
+    request_id: String,
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    total_count: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    page_number: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    page_size: Option<u64>,
+    #[serde(default)]
+    bgp_peers: Option<PeersWrapper>,
+}
+
+#[derive(Deserialize, Default)]
+struct PeersWrapper {
+    #[serde(rename = "BgpPeer", default, deserialize_with = "de::one_or_many")]
+    bgp_peer: Vec<BgpPeerInfo>,
+}
+
+impl From<DescribeBgpPeersWire> for DescribeBgpPeersPage {
+    fn from(w: DescribeBgpPeersWire) -> Self {
+        let peers = w.bgp_peers.unwrap_or_default().bgp_peer;
+        DescribeBgpPeersPage {
+            total_count: w.total_count.unwrap_or(peers.len() as u64),
+            page_number: clamp_u32(w.page_number.unwrap_or(1)),
+            page_size: clamp_u32(w.page_size.unwrap_or(peers.len() as u64)),
+            peers,
+            request_id: w.request_id,
+        }
+    }
+}
+
+/// Wire form of `DescribeBgpGroups`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct DescribeBgpGroupsWire {
+    #[serde(default)]
+    request_id: String,
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    total_count: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    page_number: Option<u64>,
+    #[serde(default, deserialize_with = "de::opt_u64")]
+    page_size: Option<u64>,
+    #[serde(default)]
+    bgp_groups: Option<GroupsWrapper>,
+}
+
+#[derive(Deserialize, Default)]
+struct GroupsWrapper {
+    #[serde(rename = "BgpGroup", default, deserialize_with = "de::one_or_many")]
+    bgp_group: Vec<BgpGroupInfo>,
+}
+
+impl From<DescribeBgpGroupsWire> for DescribeBgpGroupsPage {
+    fn from(w: DescribeBgpGroupsWire) -> Self {
+        let groups = w.bgp_groups.unwrap_or_default().bgp_group;
+        DescribeBgpGroupsPage {
+            total_count: w.total_count.unwrap_or(groups.len() as u64),
+            page_number: clamp_u32(w.page_number.unwrap_or(1)),
+            page_size: clamp_u32(w.page_size.unwrap_or(groups.len() as u64)),
+            groups,
+            request_id: w.request_id,
+        }
+    }
+}
+
+fn clamp_u32(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
+}
+
+/// Lenient field deserializers.
+mod de {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer};
+    use serde_json::Value;
+
+    fn describe(v: &Value) -> String {
+        let mut s = v.to_string();
+        if s.len() > 40 {
+            s.truncate(40);
+            s.push('…');
+        }
+        s
+    }
+
+    /// A string; numbers and booleans are turned into their text; null is `""`.
+    pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        Ok(match Value::deserialize(d)? {
+            Value::Null => String::new(),
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                return Err(D::Error::custom(format!(
+                    "expected a string, got {}",
+                    describe(&other)
+                )));
+            }
+        })
+    }
+
+    /// Like [`string`], with `""` and null as `None`.
+    pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let s = string(d)?;
+        Ok(if s.is_empty() { None } else { Some(s) })
+    }
+
+    /// `true`, `"true"`, `"True"`, `1`, `"1"` (and the false forms); `""` and null are `None`.
+    pub fn opt_bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            Value::Bool(b) => Ok(Some(b)),
+            Value::Number(n) => match n.as_i64() {
+                Some(0) => Ok(Some(false)),
+                Some(1) => Ok(Some(true)),
+                _ => Err(D::Error::custom(format!("expected a boolean, got {n}"))),
+            },
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "" => Ok(None),
+                "true" | "1" => Ok(Some(true)),
+                "false" | "0" => Ok(Some(false)),
+                _ => Err(D::Error::custom(format!("expected a boolean, got {s:?}"))),
+            },
+            other => Err(D::Error::custom(format!(
+                "expected a boolean, got {}",
+                describe(&other)
+            ))),
+        }
+    }
+
+    /// An integer as a number or a string; `""` and null are `None`.
+    pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            Value::Number(n) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| D::Error::custom(format!("expected an integer, got {n}"))),
+            Value::String(s) if s.trim().is_empty() => Ok(None),
+            Value::String(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| D::Error::custom(format!("expected an integer, got {s:?}"))),
+            other => Err(D::Error::custom(format!(
+                "expected an integer, got {}",
+                describe(&other)
+            ))),
+        }
+    }
+
+    /// An unsigned integer (e.g. an ASN up to 4294967294) as a number or a string.
+    pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(None),
+            Value::Number(n) => n
+                .as_u64()
+                .map(Some)
+                .ok_or_else(|| D::Error::custom(format!("expected an unsigned integer, got {n}"))),
+            Value::String(s) if s.trim().is_empty() => Ok(None),
+            Value::String(s) => {
+                s.trim().parse::<u64>().map(Some).map_err(|_| {
+                    D::Error::custom(format!("expected an unsigned integer, got {s:?}"))
+                })
+            }
+            other => Err(D::Error::custom(format!(
+                "expected an unsigned integer, got {}",
+                describe(&other)
+            ))),
+        }
+    }
+
+    /// A 32-bit integer as a number or a string.
+    pub fn opt_i32<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+        match opt_i64(d)? {
+            None => Ok(None),
+            Some(v) => i32::try_from(v)
+                .map(Some)
+                .map_err(|_| D::Error::custom(format!("integer {v} out of range"))),
+        }
+    }
+
+    /// A list, a single object (as XML-to-JSON converters produce), or null.
+    pub fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: serde::de::DeserializeOwned,
+    {
+        match Value::deserialize(d)? {
+            Value::Null => Ok(Vec::new()),
+            Value::Array(items) => items
+                .into_iter()
+                .map(|v| T::deserialize(v).map_err(D::Error::custom))
+                .collect(),
+            obj @ Value::Object(_) => T::deserialize(obj)
+                .map(|one| vec![one])
+                .map_err(D::Error::custom),
+            other => Err(D::Error::custom(format!(
+                "expected a list, got {}",
+                describe(&other)
+            ))),
+        }
+    }
+}
+
+/// Decodes a successful JSON answer of `action`.
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
+    action: &str,
+    body: &[u8],
+) -> Result<T, CloudError> {
+    serde_json::from_slice(body).map_err(|e| CloudError::decode(action, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_decode_with_loose_types_and_drop_auth_key() {
+        let body = br#"{
+            "RequestId": "R1", "TotalCount": "2", "PageNumber": 1, "PageSize": "10",
+            "BgpPeers": {"BgpPeer": [
+                {"BgpPeerId": "bgp-1", "BgpGroupId": "bgpg-1", "PeerIpAddress": "10.0.0.2",
+                 "Status": "Available", "BgpStatus": "Established", "LocalAsn": "45104",
+                 "PeerAsn": 65001, "RouterId": "vbr-1", "RegionId": "cn-shanghai",
+                 "IpVersion": "IPv4", "EnableBfd": "True", "BfdMultiHop": "3",
+                 "AdvertisedRouteCount": 5, "ReceivedRouteCount": "7", "AuthKey": "s3cret",
+                 "Name": "n", "Description": "", "GmtModified": "2024-01-02T03:04Z",
+                 "IsFake": false, "Hold": "180", "SomethingNew": {"x": 1}},
+                {"BgpPeerId": "bgp-2", "EnableBfd": true, "BfdMultiHop": 255, "IsFake": "false",
+                 "LocalAsn": 4294967294, "PeerAsn": "", "Status": "Pending", "BgpStatus": ""}
+            ]}
+        }"#;
+        let wire: DescribeBgpPeersWire = decode_json("DescribeBgpPeers", body).unwrap();
+        let page = DescribeBgpPeersPage::from(wire);
+        assert_eq!(page.total_count, 2);
+        assert_eq!(page.page_size, 10);
+        assert_eq!(page.request_id, "R1");
+        let p = &page.peers[0];
+        assert_eq!(p.bgp_peer_id, "bgp-1");
+        assert_eq!(p.peer_ip_address.as_deref(), Some("10.0.0.2"));
+        assert_eq!(p.local_asn, Some(45104));
+        assert_eq!(p.peer_asn, Some(65001));
+        assert_eq!(p.enable_bfd, Some(true));
+        assert_eq!(p.bfd_multi_hop, Some(3));
+        assert_eq!(p.advertised_route_count, Some(5));
+        assert_eq!(p.received_route_count, Some(7));
+        assert_eq!(p.description, None);
+        assert_eq!(p.is_fake, Some(false));
+        assert_eq!(p.bgp_status.as_deref(), Some("Established"));
+        let q = &page.peers[1];
+        assert_eq!(q.local_asn, Some(4_294_967_294));
+        assert_eq!(q.peer_asn, None);
+        assert_eq!(q.bgp_status, None);
+        assert_eq!(q.enable_bfd, Some(true));
+        assert_eq!(q.is_fake, Some(false));
+        // The secret is not kept anywhere.
+        let json = serde_json::to_string(&page.peers).unwrap();
+        assert!(!json.contains("s3cret"), "{json}");
+        assert!(!format!("{page:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn empty_and_single_item_pages() {
+        let page: DescribeBgpPeersPage =
+            decode_json::<DescribeBgpPeersWire>("X", br#"{"RequestId":"R","TotalCount":0,"PageNumber":1,"PageSize":10,"BgpPeers":{"BgpPeer":[]}}"#)
+                .unwrap()
+                .into();
+        assert!(page.peers.is_empty());
+        assert_eq!(page.total_count, 0);
+        let page: DescribeBgpPeersPage =
+            decode_json::<DescribeBgpPeersWire>("X", br#"{"RequestId":"R","BgpPeers":{}}"#)
+                .unwrap()
+                .into();
+        assert!(page.peers.is_empty());
+        let page: DescribeBgpPeersPage = decode_json::<DescribeBgpPeersWire>(
+            "X",
+            br#"{"RequestId":"R","TotalCount":1,"BgpPeers":{"BgpPeer":{"BgpPeerId":"bgp-9"}}}"#,
+        )
+        .unwrap()
+        .into();
+        assert_eq!(page.peers.len(), 1);
+        assert_eq!(page.peers[0].bgp_peer_id, "bgp-9");
+    }
+
+    #[test]
+    fn garbage_numbers_are_decode_errors() {
+        let err = decode_json::<DescribeBgpPeersWire>(
+            "DescribeBgpPeers",
+            br#"{"BgpPeers":{"BgpPeer":[{"BfdMultiHop":"lots"}]}}"#,
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(err, CloudError::Decode { .. }), "{err}");
+        let err = decode_json::<DescribeBgpPeersWire>(
+            "DescribeBgpPeers",
+            br#"{"BgpPeers":{"BgpPeer":[{"EnableBfd":"maybe"}]}}"#,
+        )
+        .err()
+        .unwrap();
+        assert!(matches!(err, CloudError::Decode { .. }), "{err}");
+    }
+
+    #[test]
+    fn groups_decode_with_string_typed_fields() {
+        let body = br#"{"RequestId":"R","TotalCount":"1","PageNumber":"1","PageSize":"50",
+            "BgpGroups":{"BgpGroup":[{"BgpGroupId":"bgpg-1","AuthKey":"k3y","IsFake":"true",
+            "LocalAsn":"45104","PeerAsn":"65010","IpVersion":"IPv6","Status":"Available",
+            "RouterId":"vbr-1","RegionId":"cn-hangzhou","Hold":"180","Keepalive":"60","RouteLimit":"110"}]}}"#;
+        let page: DescribeBgpGroupsPage =
+            decode_json::<DescribeBgpGroupsWire>("DescribeBgpGroups", body)
+                .unwrap()
+                .into();
+        let g = &page.groups[0];
+        assert_eq!(g.is_fake, Some(true));
+        assert_eq!(g.local_asn, Some(45104));
+        assert_eq!(g.peer_asn, Some(65010));
+        assert_eq!(g.ip_version.as_deref(), Some("IPv6"));
+        assert_eq!(g.route_limit.as_deref(), Some("110"));
+        assert!(!format!("{g:?}").contains("k3y"));
+    }
+
+    #[test]
+    fn create_params_and_validation() {
+        let req = CreateBgpPeerRequest {
+            region_id: "cn-shanghai".into(),
+            bgp_group_id: "bgpg-1".into(),
+            enable_bfd: Some(true),
+            bfd_multi_hop: Some(3),
+            client_token: Some("tok".into()),
+            ..Default::default()
+        };
+        let p = req.to_params().unwrap();
+        assert!(p.contains(&("EnableBfd".into(), "true".into())));
+        assert!(p.contains(&("BfdMultiHop".into(), "3".into())));
+        assert!(p.contains(&("ClientToken".into(), "tok".into())));
+        assert!(!p.iter().any(|(k, _)| k == "PeerIpAddress"));
+
+        let mut bad = req.clone();
+        bad.client_token = Some("x".repeat(65));
+        assert!(matches!(
+            bad.to_params(),
+            Err(CloudError::InvalidRequest { .. })
+        ));
+        let mut bad = req.clone();
+        bad.region_id.clear();
+        assert!(matches!(
+            bad.to_params(),
+            Err(CloudError::InvalidRequest { .. })
+        ));
+        let mut ok = req;
+        ok.client_token = Some("x".repeat(64));
+        assert!(ok.to_params().is_ok());
+    }
+
+    #[test]
+    fn describe_paging_bounds() {
+        let mut req = DescribeBgpPeersRequest {
+            region_id: "r".into(),
+            page_size: Some(50),
+            ..Default::default()
+        };
+        assert!(req.to_params().is_ok());
+        req.page_size = Some(51);
+        assert!(req.to_params().is_err());
+        req.page_size = Some(0);
+        assert!(req.to_params().is_err());
+        req.page_size = Some(1);
+        req.page_number = Some(0);
+        assert!(req.to_params().is_err());
+        req.page_number = Some(2);
+        req.is_default = Some(false);
+        let p = req.to_params().unwrap();
+        assert!(p.contains(&("IsDefault".into(), "false".into())));
+        assert!(p.contains(&("PageNumber".into(), "2".into())));
+    }
+}
