@@ -26,6 +26,7 @@ from alibabacloud_tea_openapi.models import Config
 from alibabacloud_vpc20160428 import models as vpc_models
 from alibabacloud_vpc20160428.client import Client as VpcClient
 from aliyunsdkcore.acs_exception.exceptions import ServerException as CoreServerException
+from aliyunsdkcore.auth.credentials import StsTokenCredential
 from aliyunsdkcore.client import AcsClient
 from aliyunsdkcore.request import CommonRequest
 from aliyunsdkcore.utils import parameter_helper as core_parameter_helper
@@ -71,7 +72,7 @@ class Flavour:
 class TeaFlavour(Flavour):
     """alibabacloud-vpc20160428 (Tea/Darabonba generation)."""
 
-    def __init__(self, hostport: str, key_id: str, secret: str, region: str, v2: bool):
+    def __init__(self, hostport: str, key_id: str, secret: str, region: str, v2: bool, security_token: str | None):
         self.name = "tea-v2" if v2 else "tea-v3"
         self.signature = "V1 HMAC-SHA1 (query)" if v2 else "V3 ACS3-HMAC-SHA256"
         self._v2 = v2
@@ -79,6 +80,7 @@ class TeaFlavour(Flavour):
             Config(
                 access_key_id=key_id,
                 access_key_secret=secret,
+                security_token=security_token,
                 endpoint=hostport,
                 protocol="http",
                 region_id=region,
@@ -108,12 +110,18 @@ class TeaFlavour(Flavour):
 class CoreFlavour(Flavour):
     """aliyun-python-sdk-core 2.16.1 (+ aliyun-python-sdk-vpc request classes)."""
 
-    def __init__(self, hostport: str, key_id: str, secret: str, region: str, typed: bool):
+    def __init__(
+        self, hostport: str, key_id: str, secret: str, region: str, typed: bool, security_token: str | None
+    ):
         self.name = "core-typed" if typed else "core-common"
         self.signature = "V1 HMAC-SHA1 (query, Format=JSON, SignatureType=)"
         self._typed = typed
         self._hostport = hostport
-        self.client = AcsClient(key_id, secret, region, timeout=10, connect_timeout=5)
+        if security_token is None:
+            self.client = AcsClient(key_id, secret, region, timeout=10, connect_timeout=5)
+        else:
+            credential = StsTokenCredential(key_id, secret, security_token)
+            self.client = AcsClient(region_id=region, credential=credential, timeout=10, connect_timeout=5)
 
     def _request(self, action: str, params: dict[str, Any]):
         if self._typed:
@@ -166,10 +174,13 @@ class CoreFlavour(Flavour):
 FLAVOURS = ("tea-v3", "tea-v2", "core-typed", "core-common")
 
 
-def make_flavour(name: str, hostport: str, key_id: str, secret: str, region: str) -> Flavour:
-    """Builds the named flavour aimed at ``hostport`` (``127.0.0.1:PORT``)."""
+def make_flavour(
+    name: str, hostport: str, key_id: str, secret: str, region: str, security_token: str | None = None
+) -> Flavour:
+    """Builds the named flavour aimed at ``hostport`` (``127.0.0.1:PORT``), optionally
+    with STS credentials (``security_token``)."""
     if name in ("tea-v3", "tea-v2"):
-        return TeaFlavour(hostport, key_id, secret, region, v2=name == "tea-v2")
+        return TeaFlavour(hostport, key_id, secret, region, v2=name == "tea-v2", security_token=security_token)
     if name in ("core-typed", "core-common"):
-        return CoreFlavour(hostport, key_id, secret, region, typed=name == "core-typed")
+        return CoreFlavour(hostport, key_id, secret, region, typed=name == "core-typed", security_token=security_token)
     raise ValueError(f"unknown flavour {name}")

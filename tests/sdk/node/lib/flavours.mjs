@@ -24,13 +24,14 @@ export function acsTimestamp(date) {
 const lowerFirst = (s) => s.charAt(0).toLowerCase() + s.slice(1);
 
 class PopCoreFlavour {
-  constructor(endpoint, keyId, secret) {
+  constructor(endpoint, keyId, secret, securityToken, apiVersion = '2016-04-28') {
     this.name = 'pop-core';
     this.client = new RPCClient({
       accessKeyId: keyId,
       accessKeySecret: secret,
+      securityToken,
       endpoint, // http://127.0.0.1:PORT
-      apiVersion: '2016-04-28',
+      apiVersion,
       opts: { timeout: 10_000 },
     });
   }
@@ -50,11 +51,12 @@ class PopCoreFlavour {
 }
 
 class TeaV3Flavour {
-  constructor(hostport, keyId, secret, region) {
+  constructor(hostport, keyId, secret, region, securityToken) {
     this.name = 'tea-v3';
     this.client = new Vpc.default(new OpenApi.$OpenApiUtil.Config({
       accessKeyId: keyId,
       accessKeySecret: secret,
+      securityToken,
       endpoint: hostport, // 127.0.0.1:PORT
       protocol: 'http',
       regionId: region,
@@ -87,9 +89,14 @@ class TeaV3Flavour {
 
 export const FLAVOURS = ['pop-core', 'tea-v3'];
 
-/** Builds the named flavour aimed at the emulator. */
-export function makeFlavour(name, emu, keyId, secret, region) {
-  if (name === 'pop-core') return new PopCoreFlavour(emu.endpoint, keyId, secret);
-  if (name === 'tea-v3') return new TeaV3Flavour(emu.hostport, keyId, secret, region);
+/** Builds the named flavour aimed at the emulator (securityToken for STS credentials). */
+export function makeFlavour(name, emu, keyId, secret, region, securityToken = undefined) {
+  if (name === 'pop-core') return new PopCoreFlavour(emu.endpoint, keyId, secret, securityToken);
+  if (name === 'tea-v3') return new TeaV3Flavour(emu.hostport, keyId, secret, region, securityToken);
   throw new Error(`unknown flavour ${name}`);
+}
+
+/** A pop-core client for STS 2015-04-01 (AssumeRole) aimed at the emulator. */
+export function stsClient(emu, keyId, secret) {
+  return new PopCoreFlavour(emu.endpoint, keyId, secret, undefined, '2015-04-01');
 }
