@@ -11,6 +11,7 @@
 pub mod api;
 pub mod cli;
 pub mod cloud;
+pub mod controller;
 pub mod emulator;
 pub mod ops;
 

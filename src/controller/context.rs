@@ -1,0 +1,137 @@
+//! What every reconcile shares: clients, configuration, per-object backoff, fault hooks.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use kube::runtime::events::Recorder;
+
+use crate::cloud::{CredentialChain, ErrorClass, VpcClient};
+
+use super::error::{Error, backoff};
+use super::observe::PeerObserver;
+use crate::api::BgpPeer;
+
+/// Tunables of the controller.
+#[derive(Clone, Debug)]
+pub struct ControllerConfig {
+    /// How often a Ready peer is compared with the cloud (drift detection), before jitter.
+    pub resync_period: Duration,
+    /// How often a peer in a transition (Pending, Modifying, Deleting) is looked at.
+    pub poll_interval: Duration,
+    /// Server-side-apply field manager for status writes.
+    pub field_manager: String,
+    /// How many objects are reconciled at once.
+    pub concurrency: u16,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            resync_period: Duration::from_secs(600),
+            poll_interval: Duration::from_secs(5),
+            field_manager: "alicloud-bgp-operator".to_owned(),
+            concurrency: 16,
+        }
+    }
+}
+
+/// Failure-injection points used by crash tests; all off unless a test turns them on.
+#[derive(Debug, Default)]
+pub struct Hooks {
+    /// Number of times to "crash" right after CreateBgpPeer succeeded and before its peer ID
+    /// is recorded: the reconcile fails as if the process had died there.
+    pub crash_after_create: AtomicU32,
+}
+
+impl Hooks {
+    pub(crate) fn after_create(&self, _obj: &BgpPeer) -> Result<(), Error> {
+        let hit = self
+            .crash_after_create
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if hit {
+            return Err(Error::Waiting(
+                "simulated crash after CreateBgpPeer (test hook)".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Shared state of all reconciles.
+pub struct Context {
+    /// Kubernetes client.
+    pub kube: kube::Client,
+    /// VPC API client (pooled, rate limited).
+    pub vpc: VpcClient,
+    /// Operator-wide credentials, for objects without `credentialsSecretRef`.
+    pub credentials: CredentialChain,
+    /// Coalescing view of the cloud's peers.
+    pub observer: PeerObserver,
+    /// Tunables.
+    pub config: ControllerConfig,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Failure injection (tests).
+    pub hooks: Hooks,
+    failures: Mutex<HashMap<String, u32>>,
+    access_keys: Mutex<HashMap<String, String>>,
+}
+
+impl Context {
+    /// A context from its parts.
+    pub fn new(
+        kube: kube::Client,
+        vpc: VpcClient,
+        credentials: CredentialChain,
+        config: ControllerConfig,
+        recorder: Recorder,
+    ) -> Self {
+        Context {
+            kube,
+            vpc,
+            credentials,
+            observer: PeerObserver::default(),
+            config,
+            recorder,
+            hooks: Hooks::default(),
+            failures: Mutex::default(),
+            access_keys: Mutex::default(),
+        }
+    }
+
+    /// Counts a failure of `key` and returns its backoff (None: wait for a change).
+    pub(crate) fn record_failure(&self, key: &str, class: ErrorClass) -> Option<Duration> {
+        let failures = match self.failures.lock() {
+            Ok(mut map) => {
+                let n = map.entry(key.to_owned()).or_insert(0);
+                *n = n.saturating_add(1);
+                *n
+            }
+            Err(_) => 1,
+        };
+        backoff(class, failures, rand::random::<f64>())
+    }
+
+    /// Resets the backoff of `key` after a successful reconcile.
+    pub(crate) fn record_success(&self, key: &str) {
+        if let Ok(mut map) = self.failures.lock() {
+            map.remove(key);
+        }
+    }
+
+    pub(crate) fn remember_access_key(&self, obj: &BgpPeer, access_key_id: &str) {
+        if let Ok(mut map) = self.access_keys.lock() {
+            map.insert(super::reconcile_key(obj), access_key_id.to_owned());
+        }
+    }
+
+    pub(crate) fn last_access_key(&self, obj: &BgpPeer) -> Option<String> {
+        self.access_keys
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&super::reconcile_key(obj)).cloned())
+    }
+}

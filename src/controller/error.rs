@@ -1,0 +1,197 @@
+//! Reconcile errors, their class, and the requeue rule of each class.
+
+use std::time::Duration;
+
+use crate::api::conditions::reasons;
+use crate::cloud::{CloudError, ErrorClass};
+
+/// An error of one reconcile. Each knows its [`ErrorClass`], which decides the condition
+/// and the requeue.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A VPC API call failed.
+    #[error("{action} failed: {source}")]
+    Cloud {
+        /// The API action.
+        action: &'static str,
+        /// The classified cloud error.
+        #[source]
+        source: CloudError,
+    },
+    /// Credentials could not be resolved (Secret missing, key missing, chain empty).
+    #[error("{0}")]
+    Credentials(String),
+    /// The spec cannot be satisfied as written (found by the controller, not the apiserver).
+    #[error("{0}")]
+    InvalidSpec(String),
+    /// Adoption is impossible as specified.
+    #[error("{0}")]
+    Adoption(String),
+    /// The Kubernetes API failed (status write, Secret read, finalizer patch).
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// Not an error: cleanup is waiting for the cloud, so the finalizer must stay.
+    #[error("{0}")]
+    Waiting(String),
+}
+
+impl Error {
+    /// The class that decides the condition and the requeue.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Cloud { source, .. } => source.class(),
+            Error::Credentials(_) => ErrorClass::Credentials,
+            Error::InvalidSpec(_) | Error::Adoption(_) => ErrorClass::Terminal,
+            Error::Kube(e) if is_kube_conflict(e) => ErrorClass::Busy,
+            Error::Kube(_) => ErrorClass::Transient,
+            Error::Waiting(_) => ErrorClass::Busy,
+        }
+    }
+
+    /// The condition reason for this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Adoption(_) => reasons::ADOPTION_FAILED,
+            Error::Waiting(_) => reasons::DELETING,
+            _ => reason_for(self.class()),
+        }
+    }
+
+    /// True when the object cannot progress until something outside the controller changes
+    /// (the spec, a Secret, permissions): the `Stalled` condition.
+    pub fn is_stalled(&self) -> bool {
+        matches!(
+            self.class(),
+            ErrorClass::Terminal | ErrorClass::Credentials | ErrorClass::IdempotencyMismatch
+        )
+    }
+
+    /// A message for conditions and events: the API's code, message and RequestId, never a
+    /// credential. The signature-mismatch message's echo of the string-to-sign is cut.
+    pub fn user_message(&self) -> String {
+        let text = self.to_string();
+        let text = match text.find("server string to sign is") {
+            Some(i) => format!("{}…", text[..i].trim_end()),
+            None => text,
+        };
+        truncate(&text, 1024)
+    }
+}
+
+fn is_kube_conflict(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(status) if status.is_conflict())
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// The condition reason of each error class.
+pub fn reason_for(class: ErrorClass) -> &'static str {
+    match class {
+        ErrorClass::Terminal => reasons::INVALID_SPEC,
+        ErrorClass::DependencyMissing => reasons::DEPENDENCY_MISSING,
+        ErrorClass::Quota => reasons::QUOTA_EXCEEDED,
+        ErrorClass::Busy => reasons::BUSY,
+        ErrorClass::Throttled => reasons::THROTTLED,
+        ErrorClass::Transient => reasons::TRANSIENT_ERROR,
+        ErrorClass::Credentials => reasons::CREDENTIALS_ERROR,
+        ErrorClass::IdempotencyMismatch => reasons::IDEMPOTENCY_MISMATCH,
+        ErrorClass::Unknown => reasons::UNKNOWN_ERROR,
+    }
+}
+
+/// Retry timing of one error class: `None` means "no retry until the object changes".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryRule {
+    /// First delay.
+    pub base: Duration,
+    /// Upper bound of the exponential growth.
+    pub cap: Duration,
+}
+
+/// The requeue rule of each class (see the README's error table).
+pub fn retry_rule(class: ErrorClass) -> Option<RetryRule> {
+    let rule = |base: u64, cap: u64| {
+        Some(RetryRule {
+            base: Duration::from_secs(base),
+            cap: Duration::from_secs(cap),
+        })
+    };
+    match class {
+        // The spec must change; the watch brings that change.
+        ErrorClass::Terminal | ErrorClass::IdempotencyMismatch => None,
+        ErrorClass::DependencyMissing => rule(30, 600),
+        ErrorClass::Quota => rule(120, 1800),
+        ErrorClass::Busy => rule(2, 60),
+        ErrorClass::Throttled => rule(5, 300),
+        ErrorClass::Transient | ErrorClass::Unknown => rule(1, 300),
+        // Re-checked at once when the Secret changes (watched); slowly otherwise, because
+        // operator-wide credentials (environment, RRSA token file) change without an event.
+        ErrorClass::Credentials => rule(300, 1800),
+    }
+}
+
+/// Delay before retry number `failures` (1-based) of `class`: `base·2^(n-1)` capped, with
+/// `jitter` in [0, 1) adding up to 20 % so that objects failing together spread out.
+pub fn backoff(class: ErrorClass, failures: u32, jitter: f64) -> Option<Duration> {
+    let rule = retry_rule(class)?;
+    let exp = failures.saturating_sub(1).min(20);
+    let raw = rule.base.saturating_mul(1u32 << exp).min(rule.cap);
+    let jitter = jitter.clamp(0.0, 1.0);
+    Some(raw.mul_f64(1.0 + 0.2 * jitter).min(rule.cap.mul_f64(1.2)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_waits_for_a_spec_change() {
+        assert_eq!(backoff(ErrorClass::Terminal, 1, 0.0), None);
+        assert_eq!(backoff(ErrorClass::IdempotencyMismatch, 3, 0.5), None);
+    }
+
+    #[test]
+    fn transient_grows_exponentially_to_the_cap() {
+        let d = |n| backoff(ErrorClass::Transient, n, 0.0).map(|d| d.as_secs());
+        assert_eq!(d(1), Some(1));
+        assert_eq!(d(2), Some(2));
+        assert_eq!(d(5), Some(16));
+        assert_eq!(d(30), Some(300));
+    }
+
+    #[test]
+    fn classes_are_ordered_by_patience() {
+        let first = |c| backoff(c, 1, 0.0).map(|d| d.as_secs()).unwrap_or(u64::MAX);
+        assert!(first(ErrorClass::Busy) < first(ErrorClass::Throttled));
+        assert!(first(ErrorClass::Throttled) < first(ErrorClass::DependencyMissing));
+        assert!(first(ErrorClass::DependencyMissing) < first(ErrorClass::Quota));
+    }
+
+    #[test]
+    fn jitter_adds_at_most_a_fifth() {
+        let plain = backoff(ErrorClass::Busy, 3, 0.0).map(|d| d.as_millis());
+        let jittered = backoff(ErrorClass::Busy, 3, 0.999).map(|d| d.as_millis());
+        assert_eq!(plain, Some(8000));
+        assert!(jittered > plain && jittered <= Some(9600));
+    }
+
+    #[test]
+    fn messages_never_echo_the_string_to_sign() {
+        let err = Error::Credentials(
+            "SignatureDoesNotMatch: Specified signature is not matched with our calculation. server string to sign is:POST&%2F&AccessKeyId..."
+                .into(),
+        );
+        let msg = err.user_message();
+        assert!(!msg.contains("AccessKeyId"), "{msg}");
+        assert!(msg.contains("SignatureDoesNotMatch"));
+    }
+}

@@ -1,0 +1,120 @@
+//! The `BgpPeer` controller: a kube-runtime Controller around [`reconcile::reconcile`].
+//!
+//! - [`plan`]: the pure decision (observe → **plan** → act → status).
+//! - [`reconcile`]: observe, act, write status; finalizer handling; error policy.
+//! - [`status`]: conditions as data.
+//! - [`error`]: error classes and their requeue rules.
+//! - [`observe`]: coalesced, cached reads of the cloud.
+//! - [`token`]: the deterministic ClientToken.
+
+pub mod context;
+pub mod error;
+pub mod observe;
+pub mod plan;
+pub mod reconcile;
+pub mod status;
+pub mod token;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::ListParams;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Api, ResourceExt};
+use tracing::{info, warn};
+
+use crate::api::BgpPeer;
+
+pub use context::{Context, ControllerConfig};
+
+/// Where the controller looks for objects.
+#[derive(Clone, Debug, Default)]
+pub struct WatchScope {
+    /// Only this namespace (all when None).
+    pub namespace: Option<String>,
+    /// Only objects matching this label selector (for sharding across installs).
+    pub label_selector: Option<String>,
+}
+
+fn reconcile_key(obj: &BgpPeer) -> String {
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// Event reporter of this controller.
+pub fn reporter(instance: Option<String>) -> Reporter {
+    Reporter {
+        controller: "alicloud-bgp-operator".to_owned(),
+        instance,
+    }
+}
+
+/// A recorder for `client`.
+pub fn recorder(client: kube::Client, instance: Option<String>) -> Recorder {
+    Recorder::new(client, reporter(instance))
+}
+
+/// Fails with a clear message when the BgpPeer CRD is not installed or not readable.
+pub async fn check_crd(client: &kube::Client, scope: &WatchScope) -> anyhow::Result<()> {
+    let api: Api<BgpPeer> = match &scope.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    api.list(&ListParams::default().limit(1)).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot list BgpPeers ({e}); is the CRD installed (kubectl apply -f crds/) and may this identity list them?"
+        )
+    })?;
+    Ok(())
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run(ctx: Arc<Context>, scope: WatchScope, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let client = ctx.kube.clone();
+    let (peers, secrets): (Api<BgpPeer>, Api<Secret>) = match &scope.namespace {
+        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client, ns)),
+        None => (Api::all(client.clone()), Api::all(client)),
+    };
+    let mut wc = watcher::Config::default().any_semantic();
+    if let Some(selector) = &scope.label_selector {
+        wc = wc.labels(selector);
+    }
+    let controller = Controller::new(peers, wc);
+    let store = controller.store();
+    let concurrency = ctx.config.concurrency;
+    controller
+        // A change of a credentials Secret re-triggers the objects that use it.
+        .watches(secrets, watcher::Config::default(), move |secret: Secret| {
+            let ns = secret.namespace();
+            let name = secret.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|p| {
+                    p.namespace() == ns
+                        && p.spec
+                            .credentials_secret_ref
+                            .as_ref()
+                            .is_some_and(|r| r.name == name)
+                })
+                .map(|p| ObjectRef::from_obj(&*p))
+                .collect::<Vec<_>>()
+        })
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile::reconcile, reconcile::error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
+                Err(controller::Error::ReconcilerFailed(e, obj)) => {
+                    info!(object = %obj, class = e.class().as_str(), error = %e.user_message(), "reconcile failed")
+                }
+                Err(e) => warn!(error = %e, "controller error"),
+            }
+        })
+        .await;
+}

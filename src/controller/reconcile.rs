@@ -1,0 +1,729 @@
+//! One reconcile: observe → plan → act → status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event as KubeEvent, EventType};
+use kube::runtime::finalizer::{self, Event as FinalizerEvent};
+use kube::{Api, Resource, ResourceExt};
+use tracing::{debug, info, warn};
+
+use crate::api::conditions::reasons;
+use crate::api::{
+    BgpPeer, BgpPeerStatus, CloudPeerView, CreateParams, FINALIZER, PAUSED_ANNOTATION,
+    RESYNC_ANNOTATION, secret_keys,
+};
+use crate::cloud::{
+    BgpPeerInfo, CreateBgpPeerRequest, Credentials, DeleteBgpPeerRequest, ErrorClass,
+    ModifyBgpPeerAttributeRequest,
+};
+
+use super::context::Context;
+use super::error::Error;
+use super::observe::Lookup;
+use super::plan::{Observation, ObservedPeer, PeerDiff, Plan, PlanInput, plan};
+use super::status::{Outcome, with_outcome};
+
+/// Entry point given to the kube-runtime Controller.
+pub async fn reconcile(obj: Arc<BgpPeer>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ns = obj.namespace().unwrap_or_default();
+    let api: Api<BgpPeer> = Api::namespaced(ctx.kube.clone(), &ns);
+    let key = object_key(&obj);
+    let result = finalizer::finalizer(&api, FINALIZER, obj.clone(), |event| async {
+        match event {
+            FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
+            FinalizerEvent::Cleanup(obj) => cleanup(&api, &obj, &ctx).await,
+        }
+    })
+    .await;
+    match result {
+        Ok(action) => {
+            ctx.record_success(&key);
+            Ok(action)
+        }
+        Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e)) => Err(e),
+        Err(finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e)) => {
+            Err(Error::Kube(e))
+        }
+        Err(e @ (finalizer::Error::UnnamedObject | finalizer::Error::InvalidFinalizer)) => {
+            Err(Error::InvalidSpec(e.to_string()))
+        }
+    }
+}
+
+/// Requeue policy for errors: per object, by class, exponential with jitter; reset on success.
+pub fn error_policy(obj: Arc<BgpPeer>, err: &Error, ctx: Arc<Context>) -> Action {
+    let key = object_key(&obj);
+    if let Error::Waiting(_) = err {
+        // Not a failure: cleanup waits for the cloud.
+        return Action::requeue(ctx.config.poll_interval);
+    }
+    let class = err.class();
+    match ctx.record_failure(&key, class) {
+        Some(delay) => {
+            debug!(object = %key, class = class.as_str(), ?delay, "requeue after error");
+            Action::requeue(delay)
+        }
+        None => Action::await_change(),
+    }
+}
+
+fn object_key(obj: &BgpPeer) -> String {
+    format!(
+        "{}/{}",
+        obj.namespace().unwrap_or_default(),
+        obj.name_any()
+    )
+}
+
+fn is_paused(obj: &BgpPeer) -> bool {
+    obj.annotations()
+        .get(PAUSED_ANNOTATION)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The resync period of one object: the annotation if valid, else the operator's.
+fn resync_period(obj: &BgpPeer, ctx: &Context) -> Duration {
+    obj.annotations()
+        .get(RESYNC_ANNOTATION)
+        .and_then(|v| parse_duration(v))
+        .filter(|d| *d >= Duration::from_secs(10))
+        .unwrap_or(ctx.config.resync_period)
+}
+
+/// Parses `90s`, `5m`, `1h` or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(secs))
+}
+
+struct Reconciler<'a> {
+    api: &'a Api<BgpPeer>,
+    obj: &'a BgpPeer,
+    ctx: &'a Context,
+    /// The status as stored in the apiserver (what a write is compared against).
+    stored: Option<BgpPeerStatus>,
+    /// The status being built.
+    status: BgpPeerStatus,
+}
+
+impl<'a> Reconciler<'a> {
+    fn new(api: &'a Api<BgpPeer>, obj: &'a BgpPeer, ctx: &'a Context) -> Self {
+        Reconciler {
+            api,
+            obj,
+            ctx,
+            stored: obj.status.clone(),
+            status: obj.status.clone().unwrap_or_default(),
+        }
+    }
+
+    fn spec_region(&self) -> &str {
+        &self.obj.spec.region_id
+    }
+
+    /// Writes the status with the conditions of `outcome`, unless nothing changed.
+    async fn write_status(&mut self, outcome: &Outcome) -> Result<(), Error> {
+        // The apiserver keeps whole seconds; so do we, so that a re-read compares equal.
+        let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
+            .map_err(|e| Error::InvalidSpec(format!("clock: {e}")))?;
+        let now = Time(now);
+        let (status, changed) = with_outcome(
+            self.status.clone(),
+            self.stored.as_ref(),
+            outcome,
+            self.obj.metadata.generation,
+            &now,
+        );
+        self.status = status;
+        if !changed {
+            return Ok(());
+        }
+        self.patch_status().await
+    }
+
+    /// Server-side apply of the whole status; retried on transient failures because a lost
+    /// write of a freshly created peer ID must not be ignored.
+    async fn patch_status(&mut self) -> Result<(), Error> {
+        let body = serde_json::json!({
+            "apiVersion": "vpc.alicloud.dev/v1alpha1",
+            "kind": "BgpPeer",
+            "status": self.status,
+        });
+        let params = PatchParams::apply(&self.ctx.config.field_manager).force();
+        let name = self.obj.name_any();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match self
+                .api
+                .patch_status(&name, &params, &Patch::Apply(&body))
+                .await
+            {
+                Ok(_) => {
+                    // Later writes in this reconcile compare against what is stored now.
+                    self.stored = Some(self.status.clone());
+                    return Ok(());
+                }
+                Err(e) if attempt < 4 && !is_permanent(&e) => {
+                    warn!(error = %e, attempt, "status write failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(Error::Kube(e)),
+            }
+        }
+    }
+
+    fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
+        let recorder = self.ctx.recorder.clone();
+        let reference = self.obj.object_ref(&());
+        let event = KubeEvent {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: action.to_owned(),
+            secondary: None,
+        };
+        // Events are best effort: a cluster that refuses them must not block reconciles.
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&event, &reference).await {
+                debug!(error = %e, "event not published");
+            }
+        });
+    }
+}
+
+fn is_permanent(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.is_forbidden() || s.is_invalid() || s.is_not_found())
+}
+
+async fn credentials(obj: &BgpPeer, ctx: &Context) -> Result<Credentials, Error> {
+    let Some(secret_ref) = &obj.spec.credentials_secret_ref else {
+        return ctx
+            .credentials
+            .credentials()
+            .await
+            .map_err(|e| Error::Credentials(format!("operator-wide credentials: {e}")));
+    };
+    let ns = obj.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &ns);
+    let secret = secrets.get_opt(&secret_ref.name).await.map_err(|e| {
+        if matches!(&e, kube::Error::Api(s) if s.is_forbidden()) {
+            Error::Credentials(format!(
+                "the operator may not read Secret {ns}/{}: {e}",
+                secret_ref.name
+            ))
+        } else {
+            Error::Kube(e)
+        }
+    })?;
+    let Some(secret) = secret else {
+        return Err(Error::Credentials(format!(
+            "Secret {ns}/{} (spec.credentialsSecretRef) not found",
+            secret_ref.name
+        )));
+    };
+    let data = secret.data.unwrap_or_default();
+    let get = |key: &str| {
+        data.get(key)
+            .map(|v| String::from_utf8_lossy(&v.0).trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let missing = |key: &str| {
+        Error::Credentials(format!(
+            "Secret {ns}/{} has no non-empty key {key:?}",
+            secret_ref.name
+        ))
+    };
+    let id = get(secret_keys::ACCESS_KEY_ID).ok_or_else(|| missing(secret_keys::ACCESS_KEY_ID))?;
+    let secret_value =
+        get(secret_keys::ACCESS_KEY_SECRET).ok_or_else(|| missing(secret_keys::ACCESS_KEY_SECRET))?;
+    Ok(Credentials::new(id, secret_value, get(secret_keys::SECURITY_TOKEN)))
+}
+
+fn observed_peer(p: &BgpPeerInfo) -> ObservedPeer {
+    ObservedPeer {
+        id: p.bgp_peer_id.clone(),
+        bgp_group_id: p.bgp_group_id.clone(),
+        status: p.status.clone(),
+        peer_ip_address: p.peer_ip_address.clone(),
+        ip_version: p.ip_version.clone(),
+        enable_bfd: p.enable_bfd,
+        bfd_multi_hop: p.bfd_multi_hop,
+    }
+}
+
+fn cloud_view(p: &BgpPeerInfo) -> CloudPeerView {
+    let non_empty = |s: &Option<String>| s.clone().filter(|v| !v.is_empty());
+    CloudPeerView {
+        status: Some(p.status.clone()).filter(|s| !s.is_empty()),
+        bgp_status: non_empty(&p.bgp_status),
+        local_asn: p.local_asn.map(|n| n.to_string()),
+        peer_asn: p.peer_asn.map(|n| n.to_string()),
+        router_id: Some(p.router_id.clone()).filter(|v| !v.is_empty()),
+        peer_ip_address: non_empty(&p.peer_ip_address),
+        ip_version: non_empty(&p.ip_version),
+        enable_bfd: p.enable_bfd,
+        bfd_multi_hop: p.bfd_multi_hop,
+        advertised_route_count: p.advertised_route_count,
+        received_route_count: p.received_route_count,
+    }
+}
+
+/// Observes the cloud for this object. A Ready object that is due a resync may use a shared
+/// group listing; anything in motion is read fresh by ID.
+async fn observe(
+    r: &Reconciler<'_>,
+    creds: &Credentials,
+    for_deletion: bool,
+) -> Result<(Observation, Option<BgpPeerInfo>), Error> {
+    let id = r
+        .status
+        .bgp_peer_id
+        .clone()
+        .or_else(|| r.obj.spec.adopt_bgp_peer_id.clone());
+    let Some(id) = id else {
+        return Ok((Observation::NotLookedUp, None));
+    };
+    let settled = !for_deletion
+        && r.status.bgp_peer_id.is_some()
+        && r.status.observed_generation == r.obj.metadata.generation
+        && super::status::ready_condition(&r.status).is_some_and(|c| c.status == "True");
+    let lookup = if settled {
+        r.ctx
+            .observer
+            .lookup_via_group(
+                &r.ctx.vpc,
+                creds,
+                r.spec_region(),
+                &r.obj.spec.bgp_group_id,
+                &id,
+                resync_period(r.obj, r.ctx),
+            )
+            .await
+    } else {
+        r.ctx
+            .observer
+            .lookup_by_id(&r.ctx.vpc, creds, r.spec_region(), &id)
+            .await
+    };
+    match lookup {
+        Ok(Lookup::Found(p)) => Ok((Observation::Found(observed_peer(&p)), Some(p))),
+        Ok(Lookup::Missing) => Ok((Observation::NotFound, None)),
+        // During deletion, a region or group that no longer exists holds no peer: gone.
+        Err(source) if for_deletion && source.class() == ErrorClass::DependencyMissing => {
+            Ok((Observation::NotFound, None))
+        }
+        Err(source) => Err(Error::Cloud {
+            action: "DescribeBgpPeers",
+            source,
+        }),
+    }
+}
+
+async fn apply(api: &Api<BgpPeer>, obj: &BgpPeer, ctx: &Context) -> Result<Action, Error> {
+    let mut r = Reconciler::new(api, obj, ctx);
+    match apply_inner(&mut r).await {
+        Ok(action) => Ok(action),
+        Err(err) => {
+            report_error(&mut r, &err).await;
+            Err(err)
+        }
+    }
+}
+
+/// Writes the error into the conditions and publishes a Warning event (best effort: the
+/// error itself is what the controller acts on).
+async fn report_error(r: &mut Reconciler<'_>, err: &Error) {
+    if let Error::Waiting(_) = err {
+        return;
+    }
+    let message = err.user_message();
+    let outcome = if err.is_stalled() {
+        Outcome::Stalled {
+            reason: err.reason(),
+            message: message.clone(),
+        }
+    } else {
+        Outcome::Progressing {
+            reason: err.reason(),
+            message: message.clone(),
+        }
+    };
+    if let Error::Cloud { source, .. } = err
+        && source.class() == ErrorClass::Throttled
+        && let Some(creds_id) = r.ctx.last_access_key(r.obj)
+    {
+        r.ctx.vpc.slow_down(&creds_id, r.spec_region());
+    }
+    r.event(EventType::Warning, err.class().as_str(), "Reconcile", message);
+    if let Err(e) = r.write_status(&outcome).await {
+        warn!(error = %e, "could not record the error in status");
+    }
+}
+
+async fn apply_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
+    let obj = r.obj;
+    if is_paused(obj) {
+        r.write_status(&Outcome::Paused).await?;
+        return Ok(Action::await_change());
+    }
+    let creds = credentials(obj, r.ctx).await?;
+    r.ctx.remember_access_key(obj, creds.access_key_id());
+    let (observation, info) = observe(r, &creds, false).await?;
+    if let Some(info) = &info
+        && r.status.bgp_peer_id.is_some()
+    {
+        r.status.cloud = Some(cloud_view(info));
+    }
+    let uid = obj.uid().unwrap_or_default();
+    let step = plan(&PlanInput {
+        uid: &uid,
+        spec: &obj.spec,
+        status: &r.status,
+        observed: &observation,
+        deleting: false,
+        paused: false,
+    });
+    debug!(?step, "plan");
+    let poll = r.ctx.config.poll_interval;
+    match step {
+        Plan::Create {
+            client_token,
+            incarnation,
+            recreate,
+        } => {
+            if recreate {
+                r.event(
+                    EventType::Warning,
+                    "PeerVanished",
+                    "Recreate",
+                    format!(
+                        "BGP peer {} no longer exists in the cloud (deleted outside Kubernetes); creating it again",
+                        r.status.bgp_peer_id.clone().unwrap_or_default()
+                    ),
+                );
+            }
+            // Record the token and the parameters BEFORE the call: after a crash the next
+            // reconcile replays this exact create instead of making a second peer.
+            r.status.bgp_peer_id = None;
+            r.status.cloud = None;
+            r.status.client_token = Some(client_token.clone());
+            r.status.create_params = Some(CreateParams::from_spec(&obj.spec));
+            r.status.incarnation = incarnation;
+            r.write_status(&Outcome::Progressing {
+                reason: reasons::CREATING,
+                message: "Creating the BGP peer".into(),
+            })
+            .await?;
+            create(r, &creds, &client_token).await?;
+            Ok(Action::requeue(poll))
+        }
+        Plan::ReplayCreate { client_token } => {
+            create(r, &creds, &client_token).await?;
+            Ok(Action::requeue(poll))
+        }
+        Plan::Adopt { id } => {
+            r.status.bgp_peer_id = Some(id.clone());
+            r.status.adopted = true;
+            r.status.client_token = None;
+            r.status.create_params = None;
+            if let Some(info) = &info {
+                r.status.cloud = Some(cloud_view(info));
+            }
+            r.write_status(&Outcome::Progressing {
+                reason: reasons::CREATING,
+                message: format!("Adopted existing BGP peer {id}"),
+            })
+            .await?;
+            r.event(
+                EventType::Normal,
+                "Adopted",
+                "Adopt",
+                format!("Adopted existing BGP peer {id} (spec.adoptBgpPeerId)"),
+            );
+            Ok(Action::requeue(Duration::from_millis(100)))
+        }
+        Plan::AdoptionImpossible { message } => Err(Error::Adoption(message)),
+        Plan::Wait { cloud_status } => {
+            let reason = match cloud_status.as_str() {
+                "Pending" => reasons::PENDING,
+                "Modifying" => reasons::MODIFYING,
+                "Deleting" | "Deleted" => reasons::DELETING,
+                _ => reasons::CREATING,
+            };
+            r.write_status(&Outcome::Progressing {
+                reason,
+                message: format!("Waiting: the cloud reports the peer as {cloud_status}"),
+            })
+            .await?;
+            Ok(Action::requeue(poll))
+        }
+        Plan::Modify(diff) => {
+            modify(r, &creds, &diff).await?;
+            Ok(Action::requeue(poll))
+        }
+        Plan::UpToDate => {
+            r.write_status(&Outcome::Ready).await?;
+            Ok(Action::requeue(jittered(resync_period(obj, r.ctx))))
+        }
+        // Deletion plans never come out of a non-deleting plan; treat defensively.
+        Plan::Paused | Plan::Delete { .. } | Plan::WaitGone { .. } | Plan::ReleaseFinalizer { .. } => {
+            Ok(Action::requeue(poll))
+        }
+    }
+}
+
+/// Resync with ±10 % jitter so that peers created together do not resync together.
+fn jittered(d: Duration) -> Duration {
+    d.mul_f64(0.9 + rand::random::<f64>() * 0.2)
+}
+
+async fn create(r: &mut Reconciler<'_>, creds: &Credentials, token: &str) -> Result<(), Error> {
+    let obj = r.obj;
+    let params = r
+        .status
+        .create_params
+        .clone()
+        .unwrap_or_else(|| CreateParams::from_spec(&obj.spec));
+    let req = CreateBgpPeerRequest {
+        region_id: obj.spec.region_id.clone(),
+        bgp_group_id: obj.spec.bgp_group_id.clone(),
+        peer_ip_address: params.peer_ip_address.clone(),
+        enable_bfd: Some(params.enable_bfd),
+        bfd_multi_hop: params.bfd_multi_hop,
+        ip_version: Some(obj.spec.ip_version.as_api_str().to_owned()),
+        client_token: Some(token.to_owned()),
+        ..Default::default()
+    };
+    let resp = r
+        .ctx
+        .vpc
+        .create_bgp_peer(creds, &req)
+        .await
+        .map_err(|source| Error::Cloud {
+            action: "CreateBgpPeer",
+            source,
+        })?;
+    r.ctx
+        .observer
+        .invalidate(creds, &obj.spec.region_id, &obj.spec.bgp_group_id);
+    let id = resp.bgp_peer_id;
+    info!(bgp_peer_id = %id, request_id = %resp.request_id, "created BGP peer");
+    r.ctx.hooks.after_create(obj)?;
+    r.status.bgp_peer_id = Some(id.clone());
+    r.write_status(&Outcome::Progressing {
+        reason: reasons::PENDING,
+        message: format!("Created BGP peer {id}; waiting for it to become Available"),
+    })
+    .await?;
+    r.event(
+        EventType::Normal,
+        "Created",
+        "Create",
+        format!("Created BGP peer {id} (RequestId {})", resp.request_id),
+    );
+    Ok(())
+}
+
+async fn modify(r: &mut Reconciler<'_>, creds: &Credentials, diff: &PeerDiff) -> Result<(), Error> {
+    let obj = r.obj;
+    let id = r.status.bgp_peer_id.clone().unwrap_or_default();
+    let req = ModifyBgpPeerAttributeRequest {
+        region_id: obj.spec.region_id.clone(),
+        bgp_peer_id: id.clone(),
+        peer_ip_address: diff.peer_ip_address.clone(),
+        enable_bfd: diff.enable_bfd,
+        bfd_multi_hop: diff.bfd_multi_hop,
+        ..Default::default()
+    };
+    let resp = r
+        .ctx
+        .vpc
+        .modify_bgp_peer_attribute(creds, &req)
+        .await
+        .map_err(|source| Error::Cloud {
+            action: "ModifyBgpPeerAttribute",
+            source,
+        })?;
+    r.ctx
+        .observer
+        .invalidate(creds, &obj.spec.region_id, &obj.spec.bgp_group_id);
+    let fields = diff.fields().join(", ");
+    r.write_status(&Outcome::Progressing {
+        reason: reasons::MODIFYING,
+        message: format!("Updating {fields}"),
+    })
+    .await?;
+    r.event(
+        EventType::Normal,
+        "Updated",
+        "Modify",
+        format!(
+            "Updated {fields} of BGP peer {id} (RequestId {})",
+            resp.0
+        ),
+    );
+    Ok(())
+}
+
+async fn cleanup(api: &Api<BgpPeer>, obj: &BgpPeer, ctx: &Context) -> Result<Action, Error> {
+    let mut r = Reconciler::new(api, obj, ctx);
+    match cleanup_inner(&mut r).await {
+        Ok(action) => Ok(action),
+        Err(err) => {
+            report_error(&mut r, &err).await;
+            Err(err)
+        }
+    }
+}
+
+async fn cleanup_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
+    let obj = r.obj;
+    let uid = obj.uid().unwrap_or_default();
+    // Decide without the cloud first: Orphan, or nothing ever created, need no call (and no
+    // credentials, so a deleted Secret or an invalid spec never wedges the finalizer).
+    let offline = plan(&PlanInput {
+        uid: &uid,
+        spec: &obj.spec,
+        status: &r.status,
+        observed: &Observation::NotLookedUp,
+        deleting: true,
+        paused: false,
+    });
+    if let Plan::ReleaseFinalizer { orphaned } = offline {
+        return release(r, orphaned);
+    }
+    if is_paused(obj) {
+        r.write_status(&Outcome::Paused).await?;
+        return Err(Error::Waiting(
+            "deletion waits: the object is paused".to_owned(),
+        ));
+    }
+    let creds = credentials(obj, r.ctx).await?;
+    let (observation, info) = observe(r, &creds, true).await?;
+    if let Some(info) = &info {
+        r.status.cloud = Some(cloud_view(info));
+    }
+    let step = plan(&PlanInput {
+        uid: &uid,
+        spec: &obj.spec,
+        status: &r.status,
+        observed: &observation,
+        deleting: true,
+        paused: false,
+    });
+    debug!(?step, "cleanup plan");
+    match step {
+        Plan::ReleaseFinalizer { orphaned } => release(r, orphaned),
+        Plan::ReplayCreate { client_token } => {
+            create(r, &creds, &client_token).await?;
+            Err(Error::Waiting("learned the peer ID of an interrupted create; deleting it next".into()))
+        }
+        Plan::Delete { id } => {
+            let req = DeleteBgpPeerRequest {
+                region_id: obj.spec.region_id.clone(),
+                bgp_peer_id: id.clone(),
+                ..Default::default()
+            };
+            let resp = r
+                .ctx
+                .vpc
+                .delete_bgp_peer(&creds, &req)
+                .await
+                .map_err(|source| Error::Cloud {
+                    action: "DeleteBgpPeer",
+                    source,
+                })?;
+            r.ctx
+                .observer
+                .invalidate(&creds, &obj.spec.region_id, &obj.spec.bgp_group_id);
+            r.event(
+                EventType::Normal,
+                "Deleting",
+                "Delete",
+                format!("Deleting BGP peer {id} (RequestId {})", resp.0),
+            );
+            r.write_status(&Outcome::Progressing {
+                reason: reasons::DELETING,
+                message: format!("Deleting BGP peer {id}"),
+            })
+            .await?;
+            Err(Error::Waiting(format!("waiting for BGP peer {id} to be deleted")))
+        }
+        Plan::WaitGone { id } => {
+            r.write_status(&Outcome::Progressing {
+                reason: reasons::DELETING,
+                message: format!("Waiting for BGP peer {id} to be deleted"),
+            })
+            .await?;
+            Err(Error::Waiting(format!("waiting for BGP peer {id} to be deleted")))
+        }
+        Plan::Wait { cloud_status } => {
+            r.write_status(&Outcome::Progressing {
+                reason: reasons::DELETING,
+                message: format!("Deletion waits: the cloud reports the peer as {cloud_status}"),
+            })
+            .await?;
+            Err(Error::Waiting(format!("peer is {cloud_status}")))
+        }
+        other => Err(Error::Waiting(format!("unexpected cleanup step {other:?}"))),
+    }
+}
+
+fn release(r: &Reconciler<'_>, orphaned: bool) -> Result<Action, Error> {
+    match (&r.status.bgp_peer_id, orphaned) {
+        (Some(id), true) => r.event(
+            EventType::Normal,
+            "Orphaned",
+            "Delete",
+            format!("Left BGP peer {id} in the cloud (deletionPolicy: Orphan)"),
+        ),
+        (Some(id), false) => r.event(
+            EventType::Normal,
+            "Deleted",
+            "Delete",
+            format!("BGP peer {id} is gone from the cloud"),
+        ),
+        (None, _) => {}
+    }
+    Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("42"), Some(Duration::from_secs(42)));
+        assert_eq!(parse_duration("5 parsecs"), None);
+        assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..100 {
+            let d = jittered(Duration::from_secs(100)).as_secs_f64();
+            assert!((90.0..=110.0).contains(&d), "{d}");
+        }
+    }
+}

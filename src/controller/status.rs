@@ -1,0 +1,201 @@
+//! Conditions as data: the outcome of a reconcile becomes `Ready`/`Reconciling`/`Stalled`,
+//! transition times move only on real transitions, and an unchanged status is not written.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use crate::api::BgpPeerStatus;
+use crate::api::conditions::{reasons, types};
+
+/// What a reconcile concluded, in condition terms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The peer is Available and matches the spec.
+    Ready,
+    /// Work in progress (creating, waiting for Pending, modifying, deleting, retrying).
+    Progressing {
+        /// Condition reason.
+        reason: &'static str,
+        /// Human-readable message.
+        message: String,
+    },
+    /// Cannot progress until something outside the controller changes.
+    Stalled {
+        /// Condition reason.
+        reason: &'static str,
+        /// Human-readable message.
+        message: String,
+    },
+    /// Paused by annotation.
+    Paused,
+}
+
+struct Desired {
+    type_: &'static str,
+    status: &'static str,
+    reason: &'static str,
+    message: String,
+}
+
+fn desired(outcome: &Outcome) -> [Desired; 3] {
+    let d = |type_, status, reason, message: &str| Desired {
+        type_,
+        status,
+        reason,
+        message: message.to_owned(),
+    };
+    match outcome {
+        Outcome::Ready => [
+            d(types::READY, "True", reasons::AVAILABLE, "The BGP peer is Available and matches the spec"),
+            d(types::RECONCILING, "False", reasons::AVAILABLE, ""),
+            d(types::STALLED, "False", reasons::AVAILABLE, ""),
+        ],
+        Outcome::Progressing { reason, message } => [
+            d(types::READY, "False", reason, message),
+            d(types::RECONCILING, "True", reason, message),
+            d(types::STALLED, "False", reason, ""),
+        ],
+        Outcome::Stalled { reason, message } => [
+            d(types::READY, "False", reason, message),
+            d(types::RECONCILING, "False", reason, ""),
+            d(types::STALLED, "True", reason, message),
+        ],
+        Outcome::Paused => {
+            let msg = format!(
+                "Paused by the {} annotation: no cloud calls are made",
+                crate::api::PAUSED_ANNOTATION
+            );
+            [
+                d(types::READY, "Unknown", reasons::PAUSED, &msg),
+                d(types::RECONCILING, "False", reasons::PAUSED, ""),
+                d(types::STALLED, "False", reasons::PAUSED, ""),
+            ]
+        }
+    }
+}
+
+/// The conditions for `outcome` at `generation`, keeping each existing condition's
+/// `lastTransitionTime` unless its status changes.
+pub fn conditions_for(
+    existing: &[Condition],
+    outcome: &Outcome,
+    generation: Option<i64>,
+    now: &Time,
+) -> Vec<Condition> {
+    desired(outcome)
+        .into_iter()
+        .map(|want| {
+            let old = existing.iter().find(|c| c.type_ == want.type_);
+            let last_transition_time = match old {
+                Some(old) if old.status == want.status => old.last_transition_time.clone(),
+                _ => now.clone(),
+            };
+            Condition {
+                type_: want.type_.to_owned(),
+                status: want.status.to_owned(),
+                reason: want.reason.to_owned(),
+                message: want.message,
+                observed_generation: generation,
+                last_transition_time,
+            }
+        })
+        .collect()
+}
+
+/// The status with conditions for `outcome`, and whether it differs from `old` (when it does
+/// not, the caller skips the write: no watch-event echo loops).
+pub fn with_outcome(
+    mut status: BgpPeerStatus,
+    old: Option<&BgpPeerStatus>,
+    outcome: &Outcome,
+    generation: Option<i64>,
+    now: &Time,
+) -> (BgpPeerStatus, bool) {
+    let existing = old.map(|s| s.conditions.as_slice()).unwrap_or_default();
+    status.conditions = conditions_for(existing, outcome, generation, now);
+    status.observed_generation = generation;
+    let changed = old != Some(&status);
+    (status, changed)
+}
+
+/// The Ready condition of a status, if any.
+pub fn ready_condition(status: &BgpPeerStatus) -> Option<&Condition> {
+    status.conditions.iter().find(|c| c.type_ == types::READY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Time {
+        Time(jiff::Timestamp::from_second(secs).expect("valid timestamp"))
+    }
+
+    #[test]
+    fn ready_sets_all_three_kstatus_conditions() {
+        let conds = conditions_for(&[], &Outcome::Ready, Some(3), &at(100));
+        let find = |t: &str| conds.iter().find(|c| c.type_ == t).expect("present");
+        assert_eq!(find(types::READY).status, "True");
+        assert_eq!(find(types::RECONCILING).status, "False");
+        assert_eq!(find(types::STALLED).status, "False");
+        assert!(conds.iter().all(|c| c.observed_generation == Some(3)));
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_status_changes() {
+        let progressing = Outcome::Progressing {
+            reason: reasons::PENDING,
+            message: "waiting".into(),
+        };
+        let first = conditions_for(&[], &progressing, Some(1), &at(100));
+        // Same status, new message: time kept.
+        let again = conditions_for(
+            &first,
+            &Outcome::Progressing {
+                reason: reasons::MODIFYING,
+                message: "other".into(),
+            },
+            Some(1),
+            &at(200),
+        );
+        assert!(again.iter().all(|c| c.last_transition_time == at(100)));
+        // Ready flips: Ready and Reconciling move, Stalled (False → False) keeps its time.
+        let ready = conditions_for(&again, &Outcome::Ready, Some(1), &at(300));
+        let time = |t: &str| {
+            ready
+                .iter()
+                .find(|c| c.type_ == t)
+                .map(|c| c.last_transition_time.clone())
+        };
+        assert_eq!(time(types::READY), Some(at(300)));
+        assert_eq!(time(types::RECONCILING), Some(at(300)));
+        assert_eq!(time(types::STALLED), Some(at(100)));
+    }
+
+    #[test]
+    fn an_unchanged_status_is_not_written() {
+        let (first, changed) =
+            with_outcome(BgpPeerStatus::default(), None, &Outcome::Ready, Some(1), &at(1));
+        assert!(changed);
+        let (_, changed) =
+            with_outcome(first.clone(), Some(&first), &Outcome::Ready, Some(1), &at(999));
+        assert!(!changed, "a later clock alone must not produce a write");
+        let (_, changed) = with_outcome(first.clone(), Some(&first), &Outcome::Ready, Some(2), &at(999));
+        assert!(changed, "a new generation is recorded");
+    }
+
+    #[test]
+    fn stalled_is_abnormal_true() {
+        let conds = conditions_for(
+            &[],
+            &Outcome::Stalled {
+                reason: reasons::INVALID_SPEC,
+                message: "InvalidIP.Malformed".into(),
+            },
+            None,
+            &at(1),
+        );
+        let stalled = conds.iter().find(|c| c.type_ == types::STALLED).expect("present");
+        assert_eq!((stalled.status.as_str(), stalled.reason.as_str()), ("True", "InvalidSpec"));
+        assert!(stalled.message.contains("InvalidIP.Malformed"));
+    }
+}
