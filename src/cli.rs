@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::ops::logging::{self, LogFormat};
-use crate::{api, cloud, emulator};
+use crate::{api, cloud, controller, emulator};
 
 /// Kubernetes operator for Alibaba Cloud VPC BGP peers.
 #[derive(Debug, Parser)]
@@ -31,6 +31,8 @@ pub enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Run the controller (watches BgpPeers and keeps the cloud in sync).
+    Run(controller::command::RunArgs),
     /// Run the VPC API emulator (an HTTP server speaking the real wire protocol).
     Emulator(emulator::EmulatorArgs),
     /// Talk to the VPC API: check credentials, list peers.
@@ -61,6 +63,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Run(args) => controller::command::run(args).await,
         Command::Emulator(args) => emulator::run(args).await,
         Command::Cloud(args) => cloud::cli::run(args).await,
     }

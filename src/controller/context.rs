@@ -7,7 +7,13 @@ use std::time::Duration;
 
 use kube::runtime::events::Recorder;
 
-use crate::cloud::{CredentialChain, ErrorClass, VpcClient};
+use std::sync::{Arc, OnceLock};
+
+use kube::runtime::reflector::Store;
+
+use crate::cloud::{CallObserver, CredentialChain, ErrorClass, VpcClient};
+use crate::ops::health::Readiness;
+use crate::ops::metrics::Metrics;
 
 use super::error::{Error, backoff};
 use super::observe::PeerObserver;
@@ -76,20 +82,30 @@ pub struct Context {
     pub recorder: Recorder,
     /// Failure injection (tests).
     pub hooks: Hooks,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Readiness inputs of `/readyz`.
+    pub readiness: Arc<Readiness>,
+    /// The controller's cache of BgpPeers, once running.
+    pub store: OnceLock<Store<BgpPeer>>,
     failures: Mutex<HashMap<String, u32>>,
     access_keys: Mutex<HashMap<String, String>>,
 }
 
 impl Context {
-    /// A context from its parts.
+    /// A context from its parts. `metrics` should be the observer given to the VPC client.
     pub fn new(
         kube: kube::Client,
         vpc: VpcClient,
         credentials: CredentialChain,
         config: ControllerConfig,
         recorder: Recorder,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Context {
+            metrics,
+            readiness: Arc::default(),
+            store: OnceLock::new(),
             kube,
             vpc,
             credentials,
@@ -133,5 +149,33 @@ impl Context {
             .lock()
             .ok()
             .and_then(|map| map.get(&super::reconcile_key(obj)).cloned())
+    }
+}
+
+impl CallObserver for Metrics {
+    fn on_call(&self, action: &str, outcome: &str, elapsed: Duration) {
+        self.cloud_call(action, outcome, elapsed);
+    }
+
+    fn on_rate_limit_wait(&self, waited: Duration) {
+        self.rate_limited(waited);
+    }
+}
+
+impl Context {
+    /// Counts BgpPeers by condition for the `bgppeers` gauge.
+    pub fn refresh_object_gauge(&self) {
+        let Some(store) = self.store.get() else {
+            return;
+        };
+        let mut counts: HashMap<(String, String), i64> = HashMap::new();
+        for obj in store.state() {
+            for c in obj.status.iter().flat_map(|s| s.conditions.iter()) {
+                *counts
+                    .entry((c.type_.clone(), c.status.clone()))
+                    .or_default() += 1;
+            }
+        }
+        self.metrics.set_objects(counts);
     }
 }

@@ -7,6 +7,7 @@
 //! - [`observe`]: coalesced, cached reads of the cloud.
 //! - [`token`]: the deterministic ClientToken.
 
+pub mod command;
 pub mod context;
 pub mod error;
 pub mod observe;
@@ -73,10 +74,17 @@ pub async fn check_crd(client: &kube::Client, scope: &WatchScope) -> anyhow::Res
 }
 
 /// Runs the controller until `shutdown` resolves.
-pub async fn run(ctx: Arc<Context>, scope: WatchScope, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(
+    ctx: Arc<Context>,
+    scope: WatchScope,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let client = ctx.kube.clone();
     let (peers, secrets): (Api<BgpPeer>, Api<Secret>) = match &scope.namespace {
-        Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client, ns)),
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client, ns),
+        ),
         None => (Api::all(client.clone()), Api::all(client)),
     };
     let mut wc = watcher::Config::default().any_semantic();
@@ -85,6 +93,18 @@ pub async fn run(ctx: Arc<Context>, scope: WatchScope, shutdown: impl Future<Out
     }
     let controller = Controller::new(peers, wc);
     let store = controller.store();
+    let _ = ctx.store.set(store.clone());
+    {
+        let store = store.clone();
+        let readiness = ctx.readiness.clone();
+        tokio::spawn(async move {
+            if store.wait_until_ready().await.is_ok() {
+                readiness
+                    .cache_synced
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+    }
     let concurrency = ctx.config.concurrency;
     controller
         // A change of a credentials Secret re-triggers the objects that use it.

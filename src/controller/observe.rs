@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::cloud::{
-    BgpPeerInfo, CloudError, Credentials, DescribeBgpPeersRequest, VpcClient,
-};
+use crate::cloud::{BgpPeerInfo, CloudError, Credentials, DescribeBgpPeersRequest, VpcClient};
 
 /// Identifies one group listing: peers are only visible to the account that owns them.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]

@@ -279,10 +279,12 @@ pub fn diff(spec: &BgpPeerSpec, peer: &ObservedPeer) -> PeerDiff {
 /// Compares two IP addresses by value (`2408:4000::2` equals `2408:4000:0::2`).
 fn same_ip(a: Option<&str>, b: Option<&str>) -> bool {
     match (a, b) {
-        (Some(a), Some(b)) => match (a.parse::<std::net::IpAddr>(), b.parse::<std::net::IpAddr>()) {
-            (Ok(x), Ok(y)) => x == y,
-            _ => a == b,
-        },
+        (Some(a), Some(b)) => {
+            match (a.parse::<std::net::IpAddr>(), b.parse::<std::net::IpAddr>()) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => a == b,
+            }
+        }
         (None, None) => true,
         _ => false,
     }

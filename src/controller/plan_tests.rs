@@ -351,6 +351,9 @@ fn diff_names_fields() {
         enable_bfd: Some(true),
         bfd_multi_hop: Some(2),
     };
-    assert_eq!(d.fields(), vec!["peerIpAddress", "enableBfd", "bfdMultiHop"]);
+    assert_eq!(
+        d.fields(),
+        vec!["peerIpAddress", "enableBfd", "bfdMultiHop"]
+    );
     assert!(PeerDiff::default().is_empty());
 }

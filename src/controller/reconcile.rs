@@ -33,6 +33,7 @@ pub async fn reconcile(obj: Arc<BgpPeer>, ctx: Arc<Context>) -> Result<Action, E
     let ns = obj.namespace().unwrap_or_default();
     let api: Api<BgpPeer> = Api::namespaced(ctx.kube.clone(), &ns);
     let key = object_key(&obj);
+    let started = std::time::Instant::now();
     let result = finalizer::finalizer(&api, FINALIZER, obj.clone(), |event| async {
         match event {
             FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
@@ -40,11 +41,8 @@ pub async fn reconcile(obj: Arc<BgpPeer>, ctx: Arc<Context>) -> Result<Action, E
         }
     })
     .await;
-    match result {
-        Ok(action) => {
-            ctx.record_success(&key);
-            Ok(action)
-        }
+    let result = match result {
+        Ok(action) => Ok(action),
         Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e)) => Err(e),
         Err(finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e)) => {
             Err(Error::Kube(e))
@@ -52,7 +50,19 @@ pub async fn reconcile(obj: Arc<BgpPeer>, ctx: Arc<Context>) -> Result<Action, E
         Err(e @ (finalizer::Error::UnnamedObject | finalizer::Error::InvalidFinalizer)) => {
             Err(Error::InvalidSpec(e.to_string()))
         }
+    };
+    match &result {
+        Ok(_) => {
+            ctx.record_success(&key);
+            ctx.metrics.reconciled(None, started.elapsed());
+        }
+        // Waiting in cleanup is progress, not a failure.
+        Err(Error::Waiting(_)) => ctx.metrics.reconciled(None, started.elapsed()),
+        Err(e) => ctx
+            .metrics
+            .reconciled(Some(e.class().as_str()), started.elapsed()),
     }
+    result
 }
 
 /// Requeue policy for errors: per object, by class, exponential with jitter; reset on success.
@@ -73,11 +83,7 @@ pub fn error_policy(obj: Arc<BgpPeer>, err: &Error, ctx: Arc<Context>) -> Action
 }
 
 fn object_key(obj: &BgpPeer) -> String {
-    format!(
-        "{}/{}",
-        obj.namespace().unwrap_or_default(),
-        obj.name_any()
-    )
+    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
 fn is_paused(obj: &BgpPeer) -> bool {
@@ -251,9 +257,13 @@ async fn credentials(obj: &BgpPeer, ctx: &Context) -> Result<Credentials, Error>
         ))
     };
     let id = get(secret_keys::ACCESS_KEY_ID).ok_or_else(|| missing(secret_keys::ACCESS_KEY_ID))?;
-    let secret_value =
-        get(secret_keys::ACCESS_KEY_SECRET).ok_or_else(|| missing(secret_keys::ACCESS_KEY_SECRET))?;
-    Ok(Credentials::new(id, secret_value, get(secret_keys::SECURITY_TOKEN)))
+    let secret_value = get(secret_keys::ACCESS_KEY_SECRET)
+        .ok_or_else(|| missing(secret_keys::ACCESS_KEY_SECRET))?;
+    Ok(Credentials::new(
+        id,
+        secret_value,
+        get(secret_keys::SECURITY_TOKEN),
+    ))
 }
 
 fn observed_peer(p: &BgpPeerInfo) -> ObservedPeer {
@@ -371,7 +381,12 @@ async fn report_error(r: &mut Reconciler<'_>, err: &Error) {
     {
         r.ctx.vpc.slow_down(&creds_id, r.spec_region());
     }
-    r.event(EventType::Warning, err.class().as_str(), "Reconcile", message);
+    r.event(
+        EventType::Warning,
+        err.class().as_str(),
+        "Reconcile",
+        message,
+    );
     if let Err(e) = r.write_status(&outcome).await {
         warn!(error = %e, "could not record the error in status");
     }
@@ -483,9 +498,10 @@ async fn apply_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             Ok(Action::requeue(jittered(resync_period(obj, r.ctx))))
         }
         // Deletion plans never come out of a non-deleting plan; treat defensively.
-        Plan::Paused | Plan::Delete { .. } | Plan::WaitGone { .. } | Plan::ReleaseFinalizer { .. } => {
-            Ok(Action::requeue(poll))
-        }
+        Plan::Paused
+        | Plan::Delete { .. }
+        | Plan::WaitGone { .. }
+        | Plan::ReleaseFinalizer { .. } => Ok(Action::requeue(poll)),
     }
 }
 
@@ -574,10 +590,7 @@ async fn modify(r: &mut Reconciler<'_>, creds: &Credentials, diff: &PeerDiff) ->
         EventType::Normal,
         "Updated",
         "Modify",
-        format!(
-            "Updated {fields} of BGP peer {id} (RequestId {})",
-            resp.0
-        ),
+        format!("Updated {fields} of BGP peer {id} (RequestId {})", resp.0),
     );
     Ok(())
 }
@@ -633,7 +646,9 @@ async fn cleanup_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
         Plan::ReleaseFinalizer { orphaned } => release(r, orphaned),
         Plan::ReplayCreate { client_token } => {
             create(r, &creds, &client_token).await?;
-            Err(Error::Waiting("learned the peer ID of an interrupted create; deleting it next".into()))
+            Err(Error::Waiting(
+                "learned the peer ID of an interrupted create; deleting it next".into(),
+            ))
         }
         Plan::Delete { id } => {
             let req = DeleteBgpPeerRequest {
@@ -664,7 +679,9 @@ async fn cleanup_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
                 message: format!("Deleting BGP peer {id}"),
             })
             .await?;
-            Err(Error::Waiting(format!("waiting for BGP peer {id} to be deleted")))
+            Err(Error::Waiting(format!(
+                "waiting for BGP peer {id} to be deleted"
+            )))
         }
         Plan::WaitGone { id } => {
             r.write_status(&Outcome::Progressing {
@@ -672,7 +689,9 @@ async fn cleanup_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
                 message: format!("Waiting for BGP peer {id} to be deleted"),
             })
             .await?;
-            Err(Error::Waiting(format!("waiting for BGP peer {id} to be deleted")))
+            Err(Error::Waiting(format!(
+                "waiting for BGP peer {id} to be deleted"
+            )))
         }
         Plan::Wait { cloud_status } => {
             r.write_status(&Outcome::Progressing {

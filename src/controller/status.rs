@@ -45,7 +45,12 @@ fn desired(outcome: &Outcome) -> [Desired; 3] {
     };
     match outcome {
         Outcome::Ready => [
-            d(types::READY, "True", reasons::AVAILABLE, "The BGP peer is Available and matches the spec"),
+            d(
+                types::READY,
+                "True",
+                reasons::AVAILABLE,
+                "The BGP peer is Available and matches the spec",
+            ),
             d(types::RECONCILING, "False", reasons::AVAILABLE, ""),
             d(types::STALLED, "False", reasons::AVAILABLE, ""),
         ],
@@ -173,13 +178,29 @@ mod tests {
 
     #[test]
     fn an_unchanged_status_is_not_written() {
-        let (first, changed) =
-            with_outcome(BgpPeerStatus::default(), None, &Outcome::Ready, Some(1), &at(1));
+        let (first, changed) = with_outcome(
+            BgpPeerStatus::default(),
+            None,
+            &Outcome::Ready,
+            Some(1),
+            &at(1),
+        );
         assert!(changed);
-        let (_, changed) =
-            with_outcome(first.clone(), Some(&first), &Outcome::Ready, Some(1), &at(999));
+        let (_, changed) = with_outcome(
+            first.clone(),
+            Some(&first),
+            &Outcome::Ready,
+            Some(1),
+            &at(999),
+        );
         assert!(!changed, "a later clock alone must not produce a write");
-        let (_, changed) = with_outcome(first.clone(), Some(&first), &Outcome::Ready, Some(2), &at(999));
+        let (_, changed) = with_outcome(
+            first.clone(),
+            Some(&first),
+            &Outcome::Ready,
+            Some(2),
+            &at(999),
+        );
         assert!(changed, "a new generation is recorded");
     }
 
@@ -194,8 +215,14 @@ mod tests {
             None,
             &at(1),
         );
-        let stalled = conds.iter().find(|c| c.type_ == types::STALLED).expect("present");
-        assert_eq!((stalled.status.as_str(), stalled.reason.as_str()), ("True", "InvalidSpec"));
+        let stalled = conds
+            .iter()
+            .find(|c| c.type_ == types::STALLED)
+            .expect("present");
+        assert_eq!(
+            (stalled.status.as_str(), stalled.reason.as_str()),
+            ("True", "InvalidSpec")
+        );
         assert!(stalled.message.contains("InvalidIP.Malformed"));
     }
 }

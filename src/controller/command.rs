@@ -1,0 +1,162 @@
+//! `alicloud-bgp-operator run`: the controller process.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use tracing::info;
+
+use crate::cloud::{ClientConfig, CredentialChain, RateLimitConfig, SignatureVersion, VpcClient};
+use crate::ops::health::{self, OpsState};
+use crate::ops::metrics::Metrics;
+
+use super::reconcile::parse_duration;
+use super::{Context, ControllerConfig, WatchScope};
+
+fn duration_arg(s: &str) -> Result<Duration, String> {
+    parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration like 30s, 10m or 1h"))
+}
+
+/// Arguments of `run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// VPC API endpoint used for every region instead of `vpc.<region>.aliyuncs.com` (an
+    /// emulator, a private endpoint). Without a scheme, https is assumed.
+    #[arg(long, env = "ABO_VPC_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Request signature: v3 (ACS3-HMAC-SHA256, default) or v1 (HMAC-SHA1).
+    #[arg(long, env = "ABO_SIGNATURE_VERSION", default_value = "v3", value_parser = parse_signature)]
+    pub signature_version: SignatureVersion,
+    /// STS endpoint for RRSA/OIDC and RAM-role credentials.
+    #[arg(long, env = "ALIBABA_CLOUD_STS_ENDPOINT")]
+    pub sts_endpoint: Option<String>,
+    /// Client-side VPC API rate per access key and region (calls per second). Keep it at or
+    /// below the account's API limit so the operator never causes throttling on its own.
+    #[arg(long, env = "ABO_CLOUD_QPS", default_value_t = 10.0)]
+    pub cloud_qps: f64,
+    /// Burst of the client-side rate limiter.
+    #[arg(long, env = "ABO_CLOUD_BURST", default_value_t = 10)]
+    pub cloud_burst: u32,
+    /// Drift-detection period of a Ready peer (jittered ±10 %).
+    #[arg(long, env = "ABO_RESYNC_PERIOD", default_value = "10m", value_parser = duration_arg)]
+    pub resync_period: Duration,
+    /// How often a peer in transition (Pending, Modifying, Deleting) is looked at.
+    #[arg(long, env = "ABO_POLL_INTERVAL", default_value = "5s", value_parser = duration_arg)]
+    pub poll_interval: Duration,
+    /// Objects reconciled at once.
+    #[arg(long, env = "ABO_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: u16,
+    /// Watch only this namespace (default: all).
+    #[arg(long, env = "ABO_WATCH_NAMESPACE")]
+    pub namespace: Option<String>,
+    /// Watch only BgpPeers matching this label selector (to shard across installs).
+    #[arg(long, env = "ABO_LABEL_SELECTOR")]
+    pub label_selector: Option<String>,
+    /// Address of the /metrics, /livez and /readyz server.
+    #[arg(long, env = "ABO_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Name of this instance in events (the pod name).
+    #[arg(long, env = "POD_NAME")]
+    pub instance: Option<String>,
+}
+
+fn parse_signature(s: &str) -> Result<SignatureVersion, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "v3" | "acs3-hmac-sha256" => Ok(SignatureVersion::V3),
+        "v1" | "hmac-sha1" => Ok(SignatureVersion::V1),
+        other => Err(format!("unknown signature version {other:?} (v1 or v3)")),
+    }
+}
+
+/// Runs the controller until SIGINT/SIGTERM.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let kube = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
+    let metrics = Arc::new(Metrics::new());
+    let vpc = VpcClient::new(ClientConfig {
+        endpoint: args.endpoint.clone(),
+        signature_version: args.signature_version,
+        rate_limit: Some(RateLimitConfig {
+            qps: args.cloud_qps,
+            burst: args.cloud_burst,
+            ..RateLimitConfig::default()
+        }),
+        observer: Some(metrics.clone()),
+        ..ClientConfig::default()
+    })?;
+    let credentials = CredentialChain::from_env(args.sts_endpoint.clone())?;
+    let config = ControllerConfig {
+        resync_period: args.resync_period,
+        poll_interval: args.poll_interval,
+        concurrency: args.concurrency,
+        ..ControllerConfig::default()
+    };
+    let recorder = super::recorder(kube.clone(), args.instance.clone());
+    let ctx = Arc::new(Context::new(
+        kube.clone(),
+        vpc,
+        credentials,
+        config,
+        recorder,
+        metrics.clone(),
+    ));
+    let scope = WatchScope {
+        namespace: args.namespace.clone(),
+        label_selector: args.label_selector.clone(),
+    };
+
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+
+    let refresh_ctx = ctx.clone();
+    let ops = OpsState {
+        metrics,
+        readiness: ctx.readiness.clone(),
+        refresh: Some(Arc::new(move || refresh_ctx.refresh_object_gauge())),
+    };
+    let (addr, ops_task) =
+        health::serve(args.metrics_addr, ops, shutdown.clone().cancelled_owned())
+            .await
+            .with_context(|| format!("binding the metrics server on {}", args.metrics_addr))?;
+    info!(%addr, "serving /metrics, /livez, /readyz");
+
+    super::check_crd(&kube, &scope).await?;
+    ctx.readiness.crd_served.store(true, Ordering::SeqCst);
+    info!(endpoint = ?args.endpoint, namespace = ?scope.namespace, "controller starting");
+    super::run(ctx, scope, shutdown.clone().cancelled_owned()).await;
+    shutdown.cancel();
+    let _ = ops_task.await;
+    info!("controller stopped");
+    Ok(())
+}
+
+fn spawn_signal_handler(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            match signal(SignalKind::terminate()) {
+                Ok(mut term) => {
+                    tokio::select! {
+                        _ = ctrl_c => {},
+                        _ = term.recv() => {},
+                    }
+                }
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+        info!("shutdown signal received; finishing in-flight reconciles");
+        token.cancel();
+    });
+}
