@@ -23,6 +23,7 @@
 //! qps_per_key: 20          # Throttling.User above this rate (per access key); absent = unlimited
 //! token_retention: 24h     # how long ClientTokens are remembered
 //! timestamp_window: 15m    # allowed clock skew of signed requests (and nonce memory)
+//! state_file: /tmp/emulator-state.json   # optional persistence
 //! ```
 //! Durations are strings (`500ms`, `2s`, `1m30s`, `24h`, ISO 8601 `PT2S`) or integer
 //! milliseconds.
@@ -88,6 +89,9 @@ pub struct EmulatorConfig {
     /// this long.
     #[serde(deserialize_with = "de_duration")]
     pub timestamp_window: Duration,
+    /// Keep groups, peers and ClientTokens in this file (written atomically on every change,
+    /// loaded at start).
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 impl Default for EmulatorConfig {
@@ -108,6 +112,7 @@ impl Default for EmulatorConfig {
             qps_per_key: None,
             token_retention: Duration::from_secs(24 * 3600),
             timestamp_window: Duration::from_secs(15 * 60),
+            state_file: None,
         }
     }
 }

@@ -1,5 +1,23 @@
 //! A high-fidelity emulator of the Alibaba Cloud VPC BGP API (a real HTTP server).
+//!
+//! It speaks the real wire protocol (RPC V1 HMAC-SHA1 and V3 ACS3-HMAC-SHA256 signatures,
+//! query + form parameters, JSON or XML bodies, the documented error codes) so that the
+//! official SDKs and our own client work against it unchanged. Layout:
+//!
+//! - [`config`]: [`EmulatorConfig`] (seed file, the embedded [`EmulatorConfig::demo`]).
+//! - [`sign`]: independent server-side signature verification; [`auth`]: keys, STS keys,
+//!   timestamp window, nonces.
+//! - [`wire`]: request parsing and JSON/XML rendering; [`params`]: typed parameters;
+//!   [`error`]: error codes.
+//! - [`vpc`]: the BGP operations on [`resources`]; [`sts`]: AssumeRole(WithOIDC);
+//!   [`idempotency`]: ClientTokens.
+//! - [`faults`], [`throttle`], [`counters`], [`clock`]: realism knobs and observation.
+//! - [`server`]: the pipeline, [`start`] and [`EmulatorHandle`]; [`admin`]: `/__admin/`;
+//!   [`persist`]: the state file; [`state`]: the single mutex-protected state.
 
+pub mod action;
+pub mod admin;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod counters;
@@ -8,15 +26,209 @@ pub mod faults;
 pub mod idempotency;
 pub mod model;
 pub mod params;
+pub mod persist;
+pub mod resources;
+pub mod server;
 pub mod sign;
+pub mod state;
+pub mod sts;
 pub mod throttle;
+pub mod vpc;
 pub mod wire;
+
+use std::fmt;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+pub use config::{EmulatorConfig, Latency, Secret};
+pub use counters::Counters;
+pub use faults::Fault;
+pub use model::{GroupSnapshot, IpVersion, PeerSnapshot, Status, VbrSnapshot};
+pub use server::{EmulatorHandle, start};
+pub use state::{AdminError, PeerChange, StateDump};
+
+/// An `--access-key ID:SECRET` value (the secret is redacted in `Debug`).
+#[derive(Clone)]
+pub struct AccessKeyArg {
+    /// Access key id.
+    pub id: String,
+    /// Secret.
+    pub secret: Secret,
+}
+
+impl fmt::Debug for AccessKeyArg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessKeyArg")
+            .field("id", &self.id)
+            .field("secret", &self.secret)
+            .finish()
+    }
+}
+
+impl FromStr for AccessKeyArg {
+    type Err = config::ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            Some((id, secret)) if !id.is_empty() && !secret.is_empty() => Ok(Self {
+                id: id.to_owned(),
+                secret: Secret::new(secret),
+            }),
+            _ => Err(config::ConfigError::AccessKey),
+        }
+    }
+}
+
+fn parse_duration_arg(s: &str) -> Result<Duration, config::ConfigError> {
+    config::parse_duration(s)
+}
 
 /// Arguments of the `emulator` subcommand.
 #[derive(Debug, clap::Args)]
-pub struct EmulatorArgs {}
+pub struct EmulatorArgs {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:18080")]
+    pub listen: SocketAddr,
+    /// Seed configuration (YAML or JSON); default: the embedded demo configuration.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Extra access key, added to the first account (repeatable).
+    #[arg(long = "access-key", value_name = "ID:SECRET")]
+    pub access_keys: Vec<AccessKeyArg>,
+    /// Pending → Available delay (e.g. 2s, 0s).
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub pending_delay: Option<Duration>,
+    /// Modifying → Available delay.
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub modify_delay: Option<Duration>,
+    /// Deleting → gone delay.
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub delete_delay: Option<Duration>,
+    /// Added latency per call: fixed (`20ms`) or uniform (`10ms..50ms`).
+    #[arg(long)]
+    pub latency: Option<Latency>,
+    /// Calls per second per access key before `Throttling.User`.
+    #[arg(long)]
+    pub qps_per_key: Option<u32>,
+    /// Keep groups, peers and ClientTokens in this file across restarts.
+    #[arg(long, value_name = "FILE")]
+    pub state_file: Option<PathBuf>,
+    /// Print `http://ADDR` alone on the first line of standard output once listening.
+    #[arg(long)]
+    pub print_endpoint: bool,
+}
 
-/// Runs the emulator until interrupted.
-pub async fn run(_args: EmulatorArgs) -> anyhow::Result<()> {
-    anyhow::bail!("not implemented yet")
+impl EmulatorArgs {
+    /// The configuration these arguments describe.
+    pub fn to_config(&self) -> anyhow::Result<EmulatorConfig> {
+        let mut config = match &self.config {
+            Some(path) => EmulatorConfig::from_file(path)?,
+            None => EmulatorConfig::demo(),
+        };
+        for key in &self.access_keys {
+            config.add_access_key(key.id.clone(), key.secret.clone());
+        }
+        if let Some(d) = self.pending_delay {
+            config.pending_delay = d;
+        }
+        if let Some(d) = self.modify_delay {
+            config.modify_delay = d;
+        }
+        if let Some(d) = self.delete_delay {
+            config.delete_delay = d;
+        }
+        if let Some(l) = self.latency {
+            config.latency = l;
+        }
+        if let Some(q) = self.qps_per_key {
+            config.qps_per_key = (q > 0).then_some(q);
+        }
+        if let Some(p) = &self.state_file {
+            config.state_file = Some(p.clone());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Runs the emulator until interrupted (SIGINT or SIGTERM).
+pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
+    let config = args.to_config()?;
+    let handle = start(config, args.listen).await?;
+    if args.print_endpoint {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{}", handle.endpoint())?;
+        stdout.flush()?;
+    }
+    shutdown_signal().await;
+    tracing::info!("emulator shutting down");
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: EmulatorArgs,
+    }
+
+    #[test]
+    fn flags_build_the_config() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--listen",
+            "127.0.0.1:0",
+            "--access-key",
+            "AK1:S1",
+            "--access-key",
+            "AK2:S:2",
+            "--pending-delay",
+            "0s",
+            "--latency",
+            "10ms..50ms",
+            "--qps-per-key",
+            "7",
+            "--print-endpoint",
+        ])
+        .unwrap();
+        let c = cli.args.to_config().unwrap();
+        let keys = &c.accounts[0].access_keys;
+        assert_eq!(keys.len(), 3);
+        assert_eq!(keys[2].id, "AK2");
+        assert_eq!(keys[2].secret.expose(), "S:2");
+        assert_eq!(c.pending_delay, Duration::ZERO);
+        assert_eq!(c.latency.max, Duration::from_millis(50));
+        assert_eq!(c.qps_per_key, Some(7));
+        assert!(!format!("{cli:?}").contains("S1"));
+        assert!(Cli::try_parse_from(["x", "--access-key", "nocolon"]).is_err());
+    }
 }

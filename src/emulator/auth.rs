@@ -1,0 +1,258 @@
+//! Authentication of API calls: long-term and STS access keys, timestamp window, nonce replay
+//! and the V1 / V3 signature checks.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::clock;
+use super::config::{EmulatorConfig, Secret};
+use super::error::ApiError;
+use super::sign;
+use super::wire::{ApiRequest, Auth};
+
+/// The authenticated caller of an API call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// Access key id (long-term `LTAI…` or `STS.…`).
+    pub access_key_id: String,
+    /// Account uid the key belongs to.
+    pub account: String,
+    /// For STS keys, the assumed role ARN.
+    pub role_arn: Option<String>,
+}
+
+/// Temporary credentials issued by the emulated STS.
+#[derive(Clone, Debug)]
+pub struct StsCredential {
+    /// `STS.…`.
+    pub access_key_id: String,
+    /// Secret.
+    pub secret: Secret,
+    /// Security token (checked on every call).
+    pub security_token: Secret,
+    /// End of validity.
+    pub expiration: Timestamp,
+    /// Account uid of the role.
+    pub account: String,
+    /// Assumed role ARN.
+    pub role_arn: String,
+}
+
+/// Credentials and replay protection.
+#[derive(Clone, Debug, Default)]
+pub struct AuthState {
+    keys: HashMap<String, (Secret, String)>,
+    sts: HashMap<String, StsCredential>,
+    nonces: HashMap<(String, String), Timestamp>,
+}
+
+fn code(code: &str) -> ApiError {
+    ApiError::from_code(code)
+}
+
+/// Parses `yyyy-MM-ddTHH:mm:ssZ` (any RFC 3339 instant is accepted).
+fn parse_timestamp(value: &str) -> Result<Timestamp, ApiError> {
+    value
+        .parse::<Timestamp>()
+        .map_err(|_| code("InvalidTimeStamp.Format"))
+}
+
+impl AuthState {
+    /// The long-term keys of a configuration.
+    pub fn from_config(config: &EmulatorConfig) -> Self {
+        let mut keys = HashMap::new();
+        for account in &config.accounts {
+            for key in &account.access_keys {
+                keys.insert(key.id.clone(), (key.secret.clone(), account.uid.clone()));
+            }
+        }
+        Self {
+            keys,
+            ..Self::default()
+        }
+    }
+
+    /// Account uid of a long-term key.
+    pub fn account_of(&self, access_key_id: &str) -> Option<&str> {
+        self.keys.get(access_key_id).map(|(_, a)| a.as_str())
+    }
+
+    /// Stores issued STS credentials.
+    pub fn add_sts(&mut self, credential: StsCredential) {
+        self.sts
+            .insert(credential.access_key_id.clone(), credential);
+    }
+
+    /// Number of issued STS credentials still stored.
+    pub fn sts_count(&self) -> usize {
+        self.sts.len()
+    }
+
+    /// Forgets nonces older than the window and expired STS credentials.
+    fn purge(&mut self, now: Timestamp, window: Duration) {
+        self.nonces
+            .retain(|_, seen| clock::add(*seen, window) > now);
+        self.sts.retain(|_, c| c.expiration > now);
+    }
+
+    fn check_timestamp(ts: Timestamp, now: Timestamp, window: Duration) -> Result<(), ApiError> {
+        let distance = now.duration_since(ts).abs();
+        let window = jiff::SignedDuration::try_from(window).unwrap_or(jiff::SignedDuration::MAX);
+        if distance > window {
+            Err(code("InvalidTimeStamp.Expired"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The secret, account and expected security token of an access key.
+    fn lookup(
+        &self,
+        access_key_id: &str,
+        now: Timestamp,
+    ) -> Result<(Secret, String, Option<(Secret, String)>), ApiError> {
+        if let Some((secret, account)) = self.keys.get(access_key_id) {
+            return Ok((secret.clone(), account.clone(), None));
+        }
+        match self.sts.get(access_key_id) {
+            // An expired STS key is "not found", as the real gateway reports it.
+            Some(c) if c.expiration > now => Ok((
+                c.secret.clone(),
+                c.account.clone(),
+                Some((c.security_token.clone(), c.role_arn.clone())),
+            )),
+            _ => Err(code("InvalidAccessKeyId.NotFound")),
+        }
+    }
+
+    /// Authenticates a signed call. Order: timestamp, access key, signature, security token,
+    /// nonce (a nonce is remembered only once the signature verified).
+    pub fn authenticate(
+        &mut self,
+        req: &ApiRequest,
+        now: Timestamp,
+        window: Duration,
+    ) -> Result<Caller, ApiError> {
+        self.purge(now, window);
+        let (access_key_id, nonce, token) = match &req.auth {
+            Auth::V1 => self.verify_v1(req, now, window)?,
+            Auth::V3(auth) => self.verify_v3(req, auth.as_ref(), now, window)?,
+        };
+        let (_, account, sts) = self.lookup(&access_key_id, now)?;
+        let role_arn = match sts {
+            Some((expected, role)) => {
+                if token.as_deref() != Some(expected.expose()) {
+                    return Err(code("InvalidSecurityToken.MismatchWithAccessKey"));
+                }
+                Some(role)
+            }
+            None => None,
+        };
+        let key = (access_key_id.clone(), nonce);
+        if self.nonces.contains_key(&key) {
+            return Err(code("SignatureNonceUsed"));
+        }
+        self.nonces.insert(key, now);
+        Ok(Caller {
+            access_key_id,
+            account,
+            role_arn,
+        })
+    }
+
+    /// V1: returns (access key id, nonce, security token).
+    fn verify_v1(
+        &self,
+        req: &ApiRequest,
+        now: Timestamp,
+        window: Duration,
+    ) -> Result<(String, String, Option<String>), ApiError> {
+        let p = &req.params;
+        let signature = p
+            .get("Signature")
+            .ok_or_else(|| code("IncompleteSignature"))?;
+        match p.get("SignatureMethod") {
+            Some("HMAC-SHA1") => {}
+            None => return Err(ApiError::missing("SignatureMethod")),
+            Some(_) => return Err(code("InvalidSignatureMethod")),
+        }
+        match p.get("SignatureVersion") {
+            Some("1.0") => {}
+            None => return Err(ApiError::missing("SignatureVersion")),
+            Some(_) => return Err(code("InvalidSignatureVersion")),
+        }
+        let ts = parse_timestamp(p.required("Timestamp")?)?;
+        Self::check_timestamp(ts, now, window)?;
+        let nonce = p.required("SignatureNonce")?.to_owned();
+        let access_key_id = p.required("AccessKeyId")?.to_owned();
+        let (secret, _, _) = self.lookup(&access_key_id, now)?;
+        let string_to_sign = sign::v1_string_to_sign(
+            req.method.as_str(),
+            p.raw().iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        if !sign::v1_verify(secret.expose(), &string_to_sign, signature) {
+            return Err(ApiError::signature_mismatch(&string_to_sign));
+        }
+        Ok((
+            access_key_id,
+            nonce,
+            p.get("SecurityToken").map(str::to_owned),
+        ))
+    }
+
+    /// V3: returns (access key id, nonce, security token).
+    fn verify_v3(
+        &self,
+        req: &ApiRequest,
+        auth: Option<&sign::V3Authorization>,
+        now: Timestamp,
+        window: Duration,
+    ) -> Result<(String, String, Option<String>), ApiError> {
+        let auth = auth.ok_or_else(|| code("IncompleteSignature"))?;
+        let date = req
+            .header("x-acs-date")
+            .ok_or_else(|| code("InvalidTimeStamp.Format"))?;
+        Self::check_timestamp(parse_timestamp(date)?, now, window)?;
+        let nonce = req
+            .header("x-acs-signature-nonce")
+            .ok_or_else(|| ApiError::missing("SignatureNonce"))?
+            .to_owned();
+        let (secret, _, _) = self.lookup(&auth.credential, now)?;
+        let headers = auth
+            .signed_headers
+            .iter()
+            .map(|name| (name.clone(), req.joined_header(name)))
+            .collect();
+        let v3 = sign::V3Request {
+            method: req.method.as_str(),
+            path: &req.path,
+            raw_query: &req.raw_query,
+            headers,
+            body: &req.body,
+        };
+        if let Err(string_to_sign) = sign::v3_verify_request(secret.expose(), &v3, &auth.signature)
+        {
+            tracing::debug!(
+                canonical_request = %sign::v3_canonical_request(&v3, sign::EmptyValueStyle::KeyEquals),
+                "V3 signature mismatch"
+            );
+            return Err(ApiError::signature_mismatch(&string_to_sign));
+        }
+        Ok((
+            auth.credential.clone(),
+            nonce,
+            req.header("x-acs-security-token").map(str::to_owned),
+        ))
+    }
+}
+
+/// The access key id a request claims (for counters and logs), if any.
+pub fn claimed_access_key(req: &ApiRequest) -> Option<String> {
+    match &req.auth {
+        Auth::V3(Some(a)) => Some(a.credential.clone()),
+        Auth::V3(None) => None,
+        Auth::V1 => req.params.get("AccessKeyId").map(str::to_owned),
+    }
+}

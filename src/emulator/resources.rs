@@ -1,0 +1,276 @@
+//! The emulated world: VBRs, BGP groups and BGP peers, with lazily evaluated status
+//! transitions (a transitional status carries the time it ends; every read settles it).
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+
+use super::clock;
+use super::config::EmulatorConfig;
+use super::model::{GroupSnapshot, PeerSnapshot, Status, VbrSnapshot};
+
+/// Hold time of groups (seconds), as in the documented example.
+pub const DEFAULT_HOLD: u32 = 30;
+/// Keepalive of groups (seconds), as in the documented example.
+pub const DEFAULT_KEEPALIVE: u32 = 10;
+/// BFD hop count when none is given.
+pub const DEFAULT_BFD_MULTI_HOP: u8 = 255;
+
+/// All VBRs, groups and peers, in creation order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Resources {
+    /// VBRs (from the configuration).
+    pub vbrs: Vec<VbrSnapshot>,
+    /// BGP groups.
+    pub bgp_groups: Vec<GroupSnapshot>,
+    /// BGP peers.
+    pub bgp_peers: Vec<PeerSnapshot>,
+}
+
+/// A random id: `prefix` + 20 lower-case alphanumerics.
+pub fn new_id(prefix: &str) -> String {
+    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    let tail: String = (0..20)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect();
+    format!("{prefix}{tail}")
+}
+
+/// The status a resource enters for `delay`: stable `Available` at once when the delay is zero.
+pub fn transition(target: Status, delay: Duration, now: Timestamp) -> (Status, Option<Timestamp>) {
+    if delay.is_zero() && target != Status::Deleting {
+        (Status::Available, None)
+    } else {
+        (target, Some(clock::add(now, delay)))
+    }
+}
+
+impl Resources {
+    /// The initial world of a configuration (groups and peers Available).
+    pub fn from_config(config: &EmulatorConfig, now: Timestamp) -> Self {
+        let vbrs = config
+            .vbrs
+            .iter()
+            .map(|v| VbrSnapshot {
+                router_id: v.id.clone(),
+                region_id: v.region.clone(),
+                ipv6_enabled: v.ipv6,
+                peer_quota: v.peer_quota,
+                group_quota: v.group_quota,
+            })
+            .collect::<Vec<_>>();
+        let region_of = |vbr: &str| {
+            vbrs.iter()
+                .find(|v| v.router_id == vbr)
+                .map(|v| v.region_id.clone())
+                .unwrap_or_default()
+        };
+        let groups = config
+            .groups
+            .iter()
+            .map(|g| GroupSnapshot {
+                bgp_group_id: g.id.clone(),
+                router_id: g.vbr.clone(),
+                region_id: region_of(&g.vbr),
+                name: g.name.clone(),
+                description: g.description.clone(),
+                peer_asn: g.peer_asn,
+                local_asn: g.local_asn,
+                auth_key: g.auth_key.clone(),
+                ip_version: g.ip_version,
+                is_fake_asn: g.is_fake_asn,
+                route_quota: g.route_quota,
+                is_default: g.is_default,
+                hold: DEFAULT_HOLD,
+                keepalive: DEFAULT_KEEPALIVE,
+                status: Status::Available,
+                status_until: None,
+                client_token: None,
+                gmt_modified: now,
+            })
+            .collect::<Vec<_>>();
+        let peers = config
+            .peers
+            .iter()
+            .filter_map(|p| {
+                let group = groups.iter().find(|g| g.bgp_group_id == p.group)?;
+                let mut peer = PeerSnapshot {
+                    bgp_peer_id: p.id.clone(),
+                    bgp_group_id: group.bgp_group_id.clone(),
+                    router_id: group.router_id.clone(),
+                    region_id: group.region_id.clone(),
+                    peer_ip_address: p.peer_ip_address.clone(),
+                    ip_version: p.ip_version.unwrap_or(group.ip_version),
+                    enable_bfd: p.enable_bfd,
+                    bfd_multi_hop: p.bfd_multi_hop.unwrap_or(DEFAULT_BFD_MULTI_HOP),
+                    name: String::new(),
+                    description: String::new(),
+                    status: Status::Available,
+                    status_until: None,
+                    bgp_status: String::new(),
+                    bgp_status_override: None,
+                    client_token: None,
+                    created_at: now,
+                    gmt_modified: now,
+                };
+                peer.refresh_bgp_status();
+                Some(peer)
+            })
+            .collect();
+        Self {
+            vbrs,
+            bgp_groups: groups,
+            bgp_peers: peers,
+        }
+    }
+
+    /// Applies every transition that ended at or before `now`: Pending/Modifying → Available,
+    /// Deleting → removed.
+    pub fn settle(&mut self, now: Timestamp) {
+        let due = |until: Option<Timestamp>| until.is_some_and(|t| t <= now);
+        self.bgp_peers
+            .retain(|p| !(p.status == Status::Deleting && due(p.status_until)));
+        self.bgp_groups
+            .retain(|g| !(g.status == Status::Deleting && due(g.status_until)));
+        for p in &mut self.bgp_peers {
+            if due(p.status_until) {
+                p.status = Status::Available;
+                p.status_until = None;
+                p.refresh_bgp_status();
+            }
+        }
+        for g in &mut self.bgp_groups {
+            if due(g.status_until) {
+                g.status = Status::Available;
+                g.status_until = None;
+            }
+        }
+    }
+
+    /// A VBR by id.
+    pub fn vbr(&self, id: &str) -> Option<&VbrSnapshot> {
+        self.vbrs.iter().find(|v| v.router_id == id)
+    }
+
+    /// A group by id.
+    pub fn group(&self, id: &str) -> Option<&GroupSnapshot> {
+        self.bgp_groups.iter().find(|g| g.bgp_group_id == id)
+    }
+
+    /// A group by id, mutable.
+    pub fn group_mut(&mut self, id: &str) -> Option<&mut GroupSnapshot> {
+        self.bgp_groups.iter_mut().find(|g| g.bgp_group_id == id)
+    }
+
+    /// A peer by id.
+    pub fn peer(&self, id: &str) -> Option<&PeerSnapshot> {
+        self.bgp_peers.iter().find(|p| p.bgp_peer_id == id)
+    }
+
+    /// A peer by id, mutable.
+    pub fn peer_mut(&mut self, id: &str) -> Option<&mut PeerSnapshot> {
+        self.bgp_peers.iter_mut().find(|p| p.bgp_peer_id == id)
+    }
+
+    /// Peers on a VBR (any status).
+    pub fn peers_on_vbr(&self, router_id: &str) -> usize {
+        self.bgp_peers
+            .iter()
+            .filter(|p| p.router_id == router_id)
+            .count()
+    }
+
+    /// Groups on a VBR (any status).
+    pub fn groups_on_vbr(&self, router_id: &str) -> usize {
+        self.bgp_groups
+            .iter()
+            .filter(|g| g.router_id == router_id)
+            .count()
+    }
+
+    /// A fresh id not used by any group or peer.
+    pub fn fresh_id(&self, prefix: &str) -> String {
+        loop {
+            let id = new_id(prefix);
+            if self.group(&id).is_none() && self.peer(&id).is_none() {
+                return id;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::SignedDuration;
+
+    #[test]
+    fn ids_have_the_real_shape() {
+        let id = new_id("bgp-");
+        assert_eq!(id.len(), 24);
+        assert!(
+            id[4..]
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
+        assert_ne!(new_id("bgp-"), id);
+    }
+
+    #[test]
+    fn settle_applies_due_transitions_only() {
+        let now = Timestamp::UNIX_EPOCH;
+        let mut r = Resources::from_config(&EmulatorConfig::demo(), now);
+        let mut peer = PeerSnapshot {
+            bgp_peer_id: "bgp-a".into(),
+            bgp_group_id: "bgpg-emu00000000000000001".into(),
+            router_id: "vbr-emu00000000000000001".into(),
+            region_id: "cn-shanghai".into(),
+            peer_ip_address: "10.0.0.1".into(),
+            ip_version: Default::default(),
+            enable_bfd: false,
+            bfd_multi_hop: 255,
+            name: String::new(),
+            description: String::new(),
+            status: Status::Pending,
+            status_until: Some(now + SignedDuration::from_secs(2)),
+            bgp_status: String::new(),
+            bgp_status_override: None,
+            client_token: None,
+            created_at: now,
+            gmt_modified: now,
+        };
+        peer.refresh_bgp_status();
+        assert_eq!(peer.bgp_status, "Idle");
+        r.bgp_peers.push(peer.clone());
+        r.bgp_peers.push(PeerSnapshot {
+            bgp_peer_id: "bgp-b".into(),
+            status: Status::Deleting,
+            ..peer
+        });
+        r.settle(now + SignedDuration::from_secs(1));
+        assert_eq!(r.bgp_peers.len(), 2);
+        assert_eq!(r.peer("bgp-a").unwrap().status, Status::Pending);
+        r.settle(now + SignedDuration::from_secs(2));
+        assert_eq!(r.bgp_peers.len(), 1);
+        let a = r.peer("bgp-a").unwrap();
+        assert_eq!((a.status, a.status_until), (Status::Available, None));
+        assert_eq!(a.bgp_status, "Established");
+    }
+
+    #[test]
+    fn zero_delay_is_immediately_available_except_delete() {
+        let now = Timestamp::UNIX_EPOCH;
+        assert_eq!(
+            transition(Status::Pending, Duration::ZERO, now),
+            (Status::Available, None)
+        );
+        assert_eq!(
+            transition(Status::Deleting, Duration::ZERO, now),
+            (Status::Deleting, Some(now))
+        );
+    }
+}

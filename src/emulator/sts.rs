@@ -1,0 +1,287 @@
+//! The emulated STS (2015-04-01): AssumeRole (signed) and AssumeRoleWithOIDC (unsigned), issuing
+//! `STS.` access keys that then authenticate VPC calls with their security token.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use jiff::Timestamp;
+use rand::Rng as _;
+use serde_json::{Map, Value, json};
+
+use super::auth::{AuthState, Caller, StsCredential};
+use super::clock;
+use super::config::{EmulatorConfig, Secret};
+use super::error::ApiError;
+use super::params::Params;
+
+/// Default `DurationSeconds`.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(3600);
+/// Shortest `DurationSeconds`.
+pub const MIN_DURATION: Duration = Duration::from_secs(900);
+
+fn random_string(len: usize) -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| char::from(CHARS[rng.random_range(0..CHARS.len())]))
+        .collect()
+}
+
+/// `acs:ram::<uid>:role/<name>` → (uid, name).
+pub fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.strip_prefix("acs:ram::")?;
+    let (uid, role) = rest.split_once(':')?;
+    let name = role.strip_prefix("role/")?;
+    (!uid.is_empty() && uid.chars().all(|c| c.is_ascii_digit()) && !name.is_empty())
+        .then_some((uid, name))
+}
+
+/// Which account a role ARN lives in, or the refusal.
+fn role_account(
+    config: &EmulatorConfig,
+    arn: &str,
+    fallback: Option<&str>,
+) -> Result<String, ApiError> {
+    let (uid, _) = parse_role_arn(arn).ok_or_else(|| {
+        ApiError::new(
+            400,
+            "InvalidParameter.RoleArn",
+            "The parameter RoleArn is wrongly formed.",
+        )
+    })?;
+    let listed = config
+        .accounts
+        .iter()
+        .any(|a| a.roles.iter().any(|r| r.eq_ignore_ascii_case(arn)));
+    if !listed && !config.sts.allow_any_role {
+        return Err(ApiError::new(
+            404,
+            "EntityNotExist.Role",
+            format!("The role not exists: {arn}."),
+        ));
+    }
+    let account = config
+        .accounts
+        .iter()
+        .find(|a| a.uid == uid)
+        .map(|a| a.uid.clone())
+        .or_else(|| fallback.map(str::to_owned))
+        .unwrap_or_else(|| uid.to_owned());
+    Ok(account)
+}
+
+fn duration(config: &EmulatorConfig, p: &Params) -> Result<Duration, ApiError> {
+    match p.int::<u64>("DurationSeconds")? {
+        None => Ok(DEFAULT_DURATION.min(config.sts.max_duration.max(MIN_DURATION))),
+        Some(s) => {
+            let d = Duration::from_secs(s);
+            if d < MIN_DURATION || d > config.sts.max_duration {
+                Err(ApiError::new(
+                    400,
+                    "InvalidParameter.DurationSeconds",
+                    "The parameter DurationSeconds is out of range.",
+                ))
+            } else {
+                Ok(d)
+            }
+        }
+    }
+}
+
+/// Claims of an OIDC token (best effort: an undecodable token gives empty claims).
+fn oidc_token_info(token: &str) -> Value {
+    let claims = token
+        .split('.')
+        .nth(1)
+        .and_then(|payload| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload.trim_end_matches('='))
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .unwrap_or(Value::Null);
+    let text = |k: &str| {
+        claims
+            .get(k)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let client_ids = match claims.get("aud") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => String::new(),
+    };
+    let time = |k: &str| {
+        claims
+            .get(k)
+            .and_then(Value::as_i64)
+            .and_then(|s| Timestamp::from_second(s).ok())
+            .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default()
+    };
+    json!({
+        "Subject": text("sub"),
+        "Issuer": text("iss"),
+        "ClientIds": client_ids,
+        "ExpirationTime": time("exp"),
+        "IssuanceTime": time("iat"),
+        "VerificationInfo": "Success",
+    })
+}
+
+/// AssumeRole (`caller` is the signed caller) or AssumeRoleWithOIDC (`caller` is `None`).
+pub fn assume_role(
+    auth: &mut AuthState,
+    config: &EmulatorConfig,
+    caller: Option<&Caller>,
+    p: &Params,
+    now: Timestamp,
+) -> Result<Map<String, Value>, ApiError> {
+    let oidc = caller.is_none();
+    let role_arn = p.required("RoleArn")?;
+    let session = if oidc {
+        p.required("OIDCProviderArn")?;
+        // The token file content: must be non-empty.
+        p.required("OIDCToken")?;
+        p.get("RoleSessionName").unwrap_or("emulator-session")
+    } else {
+        p.required("RoleSessionName")?
+    };
+    let lifetime = duration(config, p)?;
+    let fallback = caller
+        .map(|c| c.account.clone())
+        .or_else(|| config.accounts.first().map(|a| a.uid.clone()));
+    let account = role_account(config, role_arn, fallback.as_deref())?;
+    let expiration = clock::add(now, lifetime);
+    let access_key_id = format!("STS.{}", random_string(25));
+    let secret = random_string(44);
+    let mut raw = [0u8; 96];
+    rand::rng().fill(&mut raw[..]);
+    let token = format!(
+        "CAIS{}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    );
+    auth.add_sts(StsCredential {
+        access_key_id: access_key_id.clone(),
+        secret: Secret::new(secret.clone()),
+        security_token: Secret::new(token.clone()),
+        expiration,
+        account,
+        role_arn: role_arn.to_owned(),
+    });
+    let mut body = json!({
+        "Credentials": {
+            "AccessKeyId": access_key_id,
+            "AccessKeySecret": secret,
+            "SecurityToken": token,
+            "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        },
+        "AssumedRoleUser": {
+            "AssumedRoleId": format!("3{}:{session}", random_string(16).to_ascii_lowercase()),
+            "Arn": format!("{role_arn}/{session}"),
+        },
+    });
+    if oidc {
+        body["OIDCTokenInfo"] = oidc_token_info(p.get("OIDCToken").unwrap_or(""));
+    }
+    Ok(match body {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::new(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    }
+
+    #[test]
+    fn role_arns_parse() {
+        assert_eq!(parse_role_arn("acs:ram::123:role/op"), Some(("123", "op")));
+        assert_eq!(parse_role_arn("acs:ram::abc:role/op"), None);
+        assert_eq!(parse_role_arn("arn:aws:iam::1:role/x"), None);
+    }
+
+    #[test]
+    fn oidc_requires_a_token_and_known_role_when_strict() {
+        let mut config = EmulatorConfig::demo();
+        let mut auth = AuthState::from_config(&config);
+        let now = Timestamp::UNIX_EPOCH;
+        let role = "acs:ram::1234567890123456:role/alicloud-bgp-operator";
+        let base = [
+            ("RoleArn", role),
+            (
+                "OIDCProviderArn",
+                "acs:ram::1234567890123456:oidc-provider/ack",
+            ),
+        ];
+        let err = assume_role(&mut auth, &config, None, &params(&base), now).unwrap_err();
+        assert_eq!(err.code, "MissingOIDCToken");
+        let mut with_empty = base.to_vec();
+        with_empty.push(("OIDCToken", ""));
+        assert_eq!(
+            assume_role(&mut auth, &config, None, &params(&with_empty), now)
+                .unwrap_err()
+                .code,
+            "MissingOIDCToken"
+        );
+        let mut ok = base.to_vec();
+        ok.push(("OIDCToken", "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YTpiIiwiaXNzIjoiaHR0cHM6Ly9vaWRjIiwiYXVkIjoic3RzLmFsaXl1bmNzLmNvbSJ9.sig"));
+        let body = assume_role(&mut auth, &config, None, &params(&ok), now).unwrap();
+        let creds = &body["Credentials"];
+        assert!(creds["AccessKeyId"].as_str().unwrap().starts_with("STS."));
+        assert_eq!(creds["Expiration"], "1970-01-01T01:00:00Z");
+        assert_eq!(
+            body["OIDCTokenInfo"]["Subject"],
+            "system:serviceaccount:a:b"
+        );
+        assert_eq!(body["OIDCTokenInfo"]["ClientIds"], "sts.aliyuncs.com");
+        assert_eq!(auth.sts_count(), 1);
+
+        config.sts.allow_any_role = false;
+        let mut unknown = ok.clone();
+        unknown[0] = ("RoleArn", "acs:ram::1234567890123456:role/other");
+        let err = assume_role(&mut auth, &config, None, &params(&unknown), now).unwrap_err();
+        assert_eq!(
+            (err.status, err.code.as_ref()),
+            (404, "EntityNotExist.Role")
+        );
+        assert!(assume_role(&mut auth, &config, None, &params(&ok), now).is_ok());
+    }
+
+    #[test]
+    fn duration_limits() {
+        let config = EmulatorConfig::demo();
+        let mut auth = AuthState::from_config(&config);
+        let caller = Caller {
+            access_key_id: "LTAI".into(),
+            account: "1234567890123456".into(),
+            role_arn: None,
+        };
+        let p = params(&[
+            (
+                "RoleArn",
+                "acs:ram::1234567890123456:role/alicloud-bgp-operator",
+            ),
+            ("RoleSessionName", "s"),
+            ("DurationSeconds", "100"),
+        ]);
+        let err =
+            assume_role(&mut auth, &config, Some(&caller), &p, Timestamp::UNIX_EPOCH).unwrap_err();
+        assert_eq!(err.code, "InvalidParameter.DurationSeconds");
+    }
+}

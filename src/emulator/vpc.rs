@@ -1,0 +1,609 @@
+//! The VPC BGP operations: validation with the documented error codes, and their effect on
+//! [`Resources`].
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+
+use super::action::Action;
+use super::error::ApiError;
+use super::model::{GroupSnapshot, IpVersion, PeerSnapshot, Status};
+use super::params::Params;
+use super::resources::{
+    DEFAULT_BFD_MULTI_HOP, DEFAULT_HOLD, DEFAULT_KEEPALIVE, Resources, transition,
+};
+
+/// Alibaba Cloud's own ASN; a peer ASN must differ.
+pub const ALIYUN_ASN: u32 = 45104;
+
+/// What an operation needs besides the resources.
+#[derive(Clone, Debug)]
+pub struct OpContext<'a> {
+    /// Known regions.
+    pub regions: &'a [String],
+    /// Pending → Available.
+    pub pending_delay: Duration,
+    /// Modifying → Available.
+    pub modify_delay: Duration,
+    /// Deleting → gone.
+    pub delete_delay: Duration,
+    /// Now.
+    pub now: Timestamp,
+    /// The call's ClientToken (recorded on created resources).
+    pub client_token: Option<&'a str>,
+}
+
+/// The result of an operation: response fields (without `RequestId`) and whether state changed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpResult {
+    /// Response fields.
+    pub fields: Map<String, Value>,
+    /// Whether resources changed.
+    pub mutated: bool,
+}
+
+fn fields(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn done(v: Value) -> Result<OpResult, ApiError> {
+    Ok(OpResult {
+        fields: fields(v),
+        mutated: true,
+    })
+}
+
+/// Runs a VPC action (STS actions are not handled here).
+pub fn execute(
+    res: &mut Resources,
+    ctx: &OpContext<'_>,
+    action: Action,
+    p: &Params,
+) -> Result<OpResult, ApiError> {
+    res.settle(ctx.now);
+    match action {
+        Action::CreateBgpPeer => create_bgp_peer(res, ctx, p),
+        Action::DescribeBgpPeers => describe_bgp_peers(res, ctx, p),
+        Action::ModifyBgpPeerAttribute => modify_bgp_peer(res, ctx, p),
+        Action::DeleteBgpPeer => delete_bgp_peer(res, ctx, p),
+        Action::CreateBgpGroup => create_bgp_group(res, ctx, p),
+        Action::DescribeBgpGroups => describe_bgp_groups(res, ctx, p),
+        Action::ModifyBgpGroupAttribute => modify_bgp_group(res, ctx, p),
+        Action::DeleteBgpGroup => delete_bgp_group(res, ctx, p),
+        Action::AssumeRole | Action::AssumeRoleWithOidc => {
+            Err(ApiError::from_code("InvalidAction.NotFound"))
+        }
+    }
+}
+
+/// `RegionId`: required and known.
+fn region<'a>(ctx: &OpContext<'_>, p: &'a Params) -> Result<&'a str, ApiError> {
+    let region = p.required("RegionId")?;
+    if ctx.regions.iter().any(|r| r == region) {
+        Ok(region)
+    } else {
+        Err(ApiError::from_code("InvalidRegionId.NotFound"))
+    }
+}
+
+fn missing_group() -> ApiError {
+    ApiError::from_code("InvalidBgpGroup")
+}
+
+fn missing_instance() -> ApiError {
+    ApiError::new(400, "InvalidParams.NotFound", "instance not found")
+}
+
+fn cannot_operate() -> ApiError {
+    ApiError::from_code("InvalidStatus.CannotOperate")
+}
+
+/// IPv6 requested on a VBR without IPv6 (no documented code; emulator-specific).
+fn vbr_without_ipv6() -> ApiError {
+    ApiError::new(
+        400,
+        "InvalidVbr.Ipv6NotEnabled",
+        "The specified vbr has not enabled ipv6.",
+    )
+}
+
+/// A peer IP: well-formed and of the expected family, else `InvalidIP.Malformed`.
+fn peer_ip(value: &str, version: IpVersion) -> Result<String, ApiError> {
+    match value.parse::<IpAddr>() {
+        Ok(addr) if version.matches(&addr) => Ok(addr.to_string()),
+        _ => Err(ApiError::from_code("InvalidIP.Malformed")),
+    }
+}
+
+/// `Name`: 2–128 characters, starts with a letter (or Chinese character), then letters,
+/// digits, `.`, `_`, `-`.
+pub fn valid_name(name: &str) -> bool {
+    let len = name.chars().count();
+    let mut chars = name.chars();
+    (2..=128).contains(&len)
+        && chars.next().is_some_and(char::is_alphabetic)
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// `Description`: 2–256 characters, starts with a letter (or Chinese character), not with
+/// `http://` or `https://`.
+pub fn valid_description(description: &str) -> bool {
+    let len = description.chars().count();
+    let lower = description.to_ascii_lowercase();
+    (2..=256).contains(&len)
+        && description.chars().next().is_some_and(char::is_alphabetic)
+        && !lower.starts_with("http://")
+        && !lower.starts_with("https://")
+}
+
+/// `AuthKey`: 1–64 printable ASCII characters without spaces (emulator rule; the real one is
+/// not documented).
+pub fn valid_auth_key(key: &str) -> bool {
+    (1..=64).contains(&key.len()) && key.chars().all(|c| c.is_ascii_graphic())
+}
+
+/// `LocalAsn`: 45104, 64512–65534 except 65025, or 4200000000–4294967294.
+pub fn valid_local_asn(asn: u32) -> bool {
+    asn == ALIYUN_ASN
+        || ((64512..=65534).contains(&asn) && asn != 65025)
+        || (4_200_000_000..=4_294_967_294).contains(&asn)
+}
+
+fn asn(p: &Params, name: &str) -> Result<Option<u32>, ApiError> {
+    match p.int::<u64>(name)? {
+        None => Ok(None),
+        Some(v) => u32::try_from(v)
+            .ok()
+            .filter(|v| *v > 0)
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid_parameter(name)),
+    }
+}
+
+fn peer_asn(p: &Params) -> Result<Option<u32>, ApiError> {
+    match asn(p, "PeerAsn")? {
+        Some(ALIYUN_ASN) => Err(ApiError::from_code("InvalidPeerAsn.Malformed")),
+        other => Ok(other),
+    }
+}
+
+fn local_asn(p: &Params) -> Result<Option<u32>, ApiError> {
+    match asn(p, "LocalAsn")? {
+        Some(v) if !valid_local_asn(v) => Err(ApiError::invalid_parameter("LocalAsn")),
+        other => Ok(other),
+    }
+}
+
+/// Validates the optional group text fields; `description_code` differs between create
+/// (`InvalidBgpDescription.Malformed`) and the generic table (`InvalidBgpDiscription.Malformed`).
+fn group_texts<'a>(
+    p: &'a Params,
+    description_code: &str,
+) -> Result<(Option<&'a str>, Option<&'a str>, Option<&'a str>), ApiError> {
+    let name = p.get("Name");
+    if name.is_some_and(|n| !valid_name(n)) {
+        return Err(ApiError::from_code("InvalidBgpName.Malformed"));
+    }
+    let description = p.get("Description");
+    if description.is_some_and(|d| !valid_description(d)) {
+        return Err(ApiError::from_code(description_code));
+    }
+    let auth_key = p.get("AuthKey");
+    if auth_key.is_some_and(|k| !valid_auth_key(k)) {
+        return Err(ApiError::from_code("InvalidBgpAuthkey.Malformed"));
+    }
+    Ok((name, description, auth_key))
+}
+
+fn bfd_multi_hop(p: &Params) -> Result<Option<u8>, ApiError> {
+    Ok(p.int_in::<u32>("BfdMultiHop", 1..=255)?
+        .and_then(|v| u8::try_from(v).ok()))
+}
+
+fn create_bgp_peer(
+    res: &mut Resources,
+    ctx: &OpContext<'_>,
+    p: &Params,
+) -> Result<OpResult, ApiError> {
+    let region = region(ctx, p)?;
+    let group_id = p.required("BgpGroupId")?;
+    let enable_bfd = p.bool("EnableBfd")?.unwrap_or(false);
+    let hop = bfd_multi_hop(p)?;
+    let version = p.ip_version("IpVersion")?.unwrap_or_default();
+    let group = res
+        .group(group_id)
+        .filter(|g| g.region_id == region)
+        .ok_or_else(missing_group)?;
+    if group.status == Status::Deleting {
+        return Err(cannot_operate());
+    }
+    let vbr = res
+        .vbr(&group.router_id)
+        .ok_or_else(|| ApiError::from_code("InvalidVbrNetwork"))?;
+    if version == IpVersion::Ipv6 && !vbr.ipv6_enabled {
+        return Err(vbr_without_ipv6());
+    }
+    let ip = p
+        .get("PeerIpAddress")
+        .map(|ip| peer_ip(ip, version))
+        .transpose()?
+        .unwrap_or_default();
+    if res.peers_on_vbr(&vbr.router_id) >= vbr.peer_quota as usize {
+        return Err(ApiError::from_code("QuotaExceeded.Bgp"));
+    }
+    let (status, status_until) = transition(Status::Pending, ctx.pending_delay, ctx.now);
+    let id = res.fresh_id("bgp-");
+    let mut peer = PeerSnapshot {
+        bgp_peer_id: id.clone(),
+        bgp_group_id: group.bgp_group_id.clone(),
+        router_id: group.router_id.clone(),
+        region_id: group.region_id.clone(),
+        peer_ip_address: ip,
+        ip_version: version,
+        enable_bfd,
+        bfd_multi_hop: hop.unwrap_or(DEFAULT_BFD_MULTI_HOP),
+        name: String::new(),
+        description: String::new(),
+        status,
+        status_until,
+        bgp_status: String::new(),
+        bgp_status_override: None,
+        client_token: ctx.client_token.map(str::to_owned),
+        created_at: ctx.now,
+        gmt_modified: ctx.now,
+    };
+    peer.refresh_bgp_status();
+    res.bgp_peers.push(peer);
+    done(json!({ "BgpPeerId": id }))
+}
+
+fn modify_bgp_peer(
+    res: &mut Resources,
+    ctx: &OpContext<'_>,
+    p: &Params,
+) -> Result<OpResult, ApiError> {
+    let region = region(ctx, p)?;
+    let peer_id = p.required("BgpPeerId")?;
+    let enable_bfd = p.bool("EnableBfd")?;
+    let hop = bfd_multi_hop(p)?;
+    let peer = res
+        .peer(peer_id)
+        .filter(|x| x.region_id == region)
+        .ok_or_else(missing_instance)?;
+    if peer.status != Status::Available {
+        return Err(cannot_operate());
+    }
+    let new_group = match p.get("BgpGroupId") {
+        Some(gid) if gid != peer.bgp_group_id => {
+            let g = res
+                .group(gid)
+                .filter(|g| g.region_id == region && g.router_id == peer.router_id)
+                .ok_or_else(missing_group)?;
+            if g.status == Status::Deleting {
+                return Err(cannot_operate());
+            }
+            Some(g.bgp_group_id.clone())
+        }
+        _ => None,
+    };
+    let ip = p
+        .get("PeerIpAddress")
+        .map(|ip| peer_ip(ip, peer.ip_version))
+        .transpose()?;
+    let (status, status_until) = transition(Status::Modifying, ctx.modify_delay, ctx.now);
+    let Some(peer) = res.peer_mut(peer_id) else {
+        return Err(missing_instance());
+    };
+    if let Some(g) = new_group {
+        peer.bgp_group_id = g;
+    }
+    if let Some(ip) = ip {
+        peer.peer_ip_address = ip;
+    }
+    if let Some(b) = enable_bfd {
+        peer.enable_bfd = b;
+    }
+    if let Some(h) = hop {
+        peer.bfd_multi_hop = h;
+    }
+    peer.status = status;
+    peer.status_until = status_until;
+    peer.gmt_modified = ctx.now;
+    peer.refresh_bgp_status();
+    done(json!({}))
+}
+
+fn delete_bgp_peer(
+    res: &mut Resources,
+    ctx: &OpContext<'_>,
+    p: &Params,
+) -> Result<OpResult, ApiError> {
+    let region = region(ctx, p)?;
+    let peer_id = p.required("BgpPeerId")?;
+    let Some(peer) = res.peer_mut(peer_id).filter(|x| x.region_id == region) else {
+        return Err(missing_instance());
+    };
+    if peer.status != Status::Available {
+        return Err(cannot_operate());
+    }
+    let (status, status_until) = transition(Status::Deleting, ctx.delete_delay, ctx.now);
+    peer.status = status;
+    peer.status_until = status_until;
+    peer.gmt_modified = ctx.now;
+    peer.refresh_bgp_status();
+    res.settle(ctx.now);
+    done(json!({}))
+}
+
+fn create_bgp_group(
+    res: &mut Resources,
+    ctx: &OpContext<'_>,
+    p: &Params,
+) -> Result<OpResult, ApiError> {
+    let region = region(ctx, p)?;
+    let router_id = p.required("RouterId")?;
+    let peer_asn = peer_asn(p)?.ok_or_else(|| ApiError::missing("PeerAsn"))?;
+    let local_asn = local_asn(p)?.unwrap_or(ALIYUN_ASN);
+    let (name, description, auth_key) = group_texts(p, "InvalidBgpDescription.Malformed")?;
+    let is_fake_asn = p.bool("IsFakeAsn")?.unwrap_or(false);
+    let version = p.ip_version("IpVersion")?.unwrap_or_default();
+    let route_quota = p.int_in::<u32>("RouteQuota", 1..=u32::MAX)?.unwrap_or(110);
+    let vbr = res
+        .vbr(router_id)
+        .filter(|v| v.region_id == region)
+        .ok_or_else(|| ApiError::from_code("InvalidVbrNetwork"))?;
+    if version == IpVersion::Ipv6 && !vbr.ipv6_enabled {
+        return Err(vbr_without_ipv6());
+    }
+    if res.groups_on_vbr(router_id) >= vbr.group_quota as usize {
+        return Err(ApiError::new(
+            400,
+            "QuotaExceeded.Bgp",
+            "bgp group count per vbr quota exceed.",
+        ));
+    }
+    let (status, status_until) = transition(Status::Pending, ctx.pending_delay, ctx.now);
+    let id = res.fresh_id("bgpg-");
+    res.bgp_groups.push(GroupSnapshot {
+        bgp_group_id: id.clone(),
+        router_id: vbr.router_id.clone(),
+        region_id: vbr.region_id.clone(),
+        name: name.unwrap_or_default().to_owned(),
+        description: description.unwrap_or_default().to_owned(),
+        peer_asn,
+        local_asn,
+        auth_key: auth_key.unwrap_or_default().to_owned(),
+        ip_version: version,
+        is_fake_asn,
+        route_quota,
+        is_default: false,
+        hold: DEFAULT_HOLD,
+        keepalive: DEFAULT_KEEPALIVE,
+        status,
+        status_until,
+        client_token: ctx.client_token.map(str::to_owned),
+        gmt_modified: ctx.now,
+    });
+    done(json!({ "BgpGroupId": id }))
+}
+
+fn modify_bgp_group(
+    res: &mut Resources,
+    ctx: &OpContext<'_>,
+    p: &Params,
+) -> Result<OpResult, ApiError> {
+    let region = region(ctx, p)?;
+    let group_id = p.required("BgpGroupId")?;
+    let peer_asn = peer_asn(p)?;
+    let local_asn = local_asn(p)?;
+    let (name, description, auth_key) = group_texts(p, "InvalidBgpDiscription.Malformed")?;
+    let is_fake_asn = p.bool("IsFakeAsn")?;
+    let clear_auth_key = p.bool("ClearAuthKey")?.unwrap_or(false);
+    let route_quota = p.int_in::<u32>("RouteQuota", 1..=u32::MAX)?;
+    let Some(group) = res.group_mut(group_id).filter(|g| g.region_id == region) else {
+        return Err(missing_group());
+    };
+    if group.status != Status::Available {
+        return Err(cannot_operate());
+    }
+    if let Some(v) = peer_asn {
+        group.peer_asn = v;
+    }
+    if let Some(v) = local_asn {
+        group.local_asn = v;
+    }
+    if let Some(v) = name {
+        group.name = v.to_owned();
+    }
+    if let Some(v) = description {
+        group.description = v.to_owned();
+    }
+    if let Some(v) = auth_key {
+        group.auth_key = v.to_owned();
+    }
+    if clear_auth_key {
+        group.auth_key.clear();
+    }
+    if let Some(v) = is_fake_asn {
+        group.is_fake_asn = v;
+    }
+    if let Some(v) = route_quota {
+        group.route_quota = v;
+    }
+    let (status, status_until) = transition(Status::Modifying, ctx.modify_delay, ctx.now);
+    group.status = status;
+    group.status_until = status_until;
+    group.gmt_modified = ctx.now;
+    done(json!({}))
+}
+
+fn delete_bgp_group(
+    res: &mut Resources,
+    ctx: &OpContext<'_>,
+    p: &Params,
+) -> Result<OpResult, ApiError> {
+    let region = region(ctx, p)?;
+    let group_id = p.required("BgpGroupId")?;
+    let has_peers = res.bgp_peers.iter().any(|x| x.bgp_group_id == group_id);
+    let Some(group) = res.group_mut(group_id).filter(|g| g.region_id == region) else {
+        return Err(missing_group());
+    };
+    if has_peers {
+        return Err(ApiError::from_code("DependencyViolation.BgpPeer"));
+    }
+    if group.status != Status::Available {
+        return Err(cannot_operate());
+    }
+    let (status, status_until) = transition(Status::Deleting, ctx.delete_delay, ctx.now);
+    group.status = status;
+    group.status_until = status_until;
+    group.gmt_modified = ctx.now;
+    res.settle(ctx.now);
+    done(json!({}))
+}
+
+/// `PageNumber` (default 1, ≥ 1) and `PageSize` (default 10, 1..=50).
+fn paging(p: &Params) -> Result<(usize, usize), ApiError> {
+    let number = p.int_in::<u32>("PageNumber", 1..=u32::MAX)?.unwrap_or(1);
+    let size = p.int_in::<u32>("PageSize", 1..=50)?.unwrap_or(10);
+    Ok((number as usize, size as usize))
+}
+
+fn page<T>(items: Vec<T>, number: usize, size: usize) -> Vec<T> {
+    items
+        .into_iter()
+        .skip((number - 1).saturating_mul(size))
+        .take(size)
+        .collect()
+}
+
+/// `GmtModified` as the reference gives it: UTC `yyyy-MM-ddTHH:mmZ`.
+fn gmt(ts: Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%MZ").to_string()
+}
+
+/// The IP version as DescribeBgpPeers/DescribeBgpGroups spell it (`ipv4`, as in the documented
+/// example).
+fn wire_ip_version(v: IpVersion) -> String {
+    v.as_str().to_ascii_lowercase()
+}
+
+/// One DescribeBgpPeers item with the current SDK's wire types.
+pub fn peer_item(peer: &PeerSnapshot, group: Option<&GroupSnapshot>) -> Value {
+    let g = |f: fn(&GroupSnapshot) -> String| group.map(f).unwrap_or_default();
+    json!({
+        "AdvertisedRouteCount": 0,
+        "AuthKey": g(|g| g.auth_key.clone()),
+        "BfdMultiHop": peer.bfd_multi_hop,
+        "BgpGroupId": peer.bgp_group_id,
+        "BgpPeerId": peer.bgp_peer_id,
+        "BgpStatus": peer.bgp_status,
+        "Description": peer.description,
+        "EnableBfd": peer.enable_bfd,
+        "GmtModified": gmt(peer.gmt_modified),
+        "Hold": g(|g| g.hold.to_string()),
+        "IpVersion": wire_ip_version(peer.ip_version),
+        "IsFake": group.is_some_and(|g| g.is_fake_asn),
+        "Keepalive": g(|g| g.keepalive.to_string()),
+        "LocalAsn": g(|g| g.local_asn.to_string()),
+        "Name": peer.name,
+        "PeerAsn": g(|g| g.peer_asn.to_string()),
+        "PeerIpAddress": peer.peer_ip_address,
+        "ReceivedRouteCount": 0,
+        "RegionId": peer.region_id,
+        "RouteLimit": g(|g| g.route_quota.to_string()),
+        "RouterId": peer.router_id,
+        "Status": peer.status.as_str(),
+    })
+}
+
+/// One DescribeBgpGroups item (every field a string, `IsFake` included).
+pub fn group_item(group: &GroupSnapshot) -> Value {
+    json!({
+        "AuthKey": group.auth_key,
+        "BgpGroupId": group.bgp_group_id,
+        "Description": group.description,
+        "Hold": group.hold.to_string(),
+        "IpVersion": wire_ip_version(group.ip_version),
+        "IsFake": group.is_fake_asn.to_string(),
+        "Keepalive": group.keepalive.to_string(),
+        "LocalAsn": group.local_asn.to_string(),
+        "Name": group.name,
+        "PeerAsn": group.peer_asn.to_string(),
+        "RegionId": group.region_id,
+        "RouteLimit": group.route_quota.to_string(),
+        "RouterId": group.router_id,
+        "Status": group.status.as_str(),
+    })
+}
+
+fn describe_bgp_peers(
+    res: &mut Resources,
+    ctx: &OpContext<'_>,
+    p: &Params,
+) -> Result<OpResult, ApiError> {
+    let region = region(ctx, p)?;
+    let group_id = p.get("BgpGroupId");
+    let peer_id = p.get("BgpPeerId");
+    let router_id = p.get("RouterId");
+    let is_default = p.bool("IsDefault")?;
+    let (number, size) = paging(p)?;
+    let matching: Vec<Value> = res
+        .bgp_peers
+        .iter()
+        .filter(|x| x.region_id == region)
+        .filter(|x| group_id.is_none_or(|g| x.bgp_group_id == g))
+        .filter(|x| peer_id.is_none_or(|i| x.bgp_peer_id == i))
+        .filter(|x| router_id.is_none_or(|r| x.router_id == r))
+        .filter(|x| {
+            is_default.is_none_or(|d| res.group(&x.bgp_group_id).is_some_and(|g| g.is_default) == d)
+        })
+        .map(|x| peer_item(x, res.group(&x.bgp_group_id)))
+        .collect();
+    let total = matching.len();
+    Ok(OpResult {
+        fields: fields(json!({
+            "TotalCount": total,
+            "PageNumber": number,
+            "PageSize": size,
+            "BgpPeers": { "BgpPeer": page(matching, number, size) },
+        })),
+        mutated: false,
+    })
+}
+
+fn describe_bgp_groups(
+    res: &mut Resources,
+    ctx: &OpContext<'_>,
+    p: &Params,
+) -> Result<OpResult, ApiError> {
+    let region = region(ctx, p)?;
+    let group_id = p.get("BgpGroupId");
+    let router_id = p.get("RouterId");
+    let is_default = p.bool("IsDefault")?;
+    let (number, size) = paging(p)?;
+    let matching: Vec<Value> = res
+        .bgp_groups
+        .iter()
+        .filter(|g| g.region_id == region)
+        .filter(|g| group_id.is_none_or(|i| g.bgp_group_id == i))
+        .filter(|g| router_id.is_none_or(|r| g.router_id == r))
+        .filter(|g| is_default.is_none_or(|d| g.is_default == d))
+        .map(group_item)
+        .collect();
+    let total = matching.len();
+    Ok(OpResult {
+        fields: fields(json!({
+            "TotalCount": total,
+            "PageNumber": number,
+            "PageSize": size,
+            "BgpGroups": { "BgpGroup": page(matching, number, size) },
+        })),
+        mutated: false,
+    })
+}
