@@ -70,7 +70,11 @@ pub mod secret_keys {
         json_path = ".status.cloud.bgpStatus",
         priority = 1
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
@@ -224,6 +228,7 @@ pub struct BgpPeerStatus {
     /// Number of times the peer had to be created anew because it vanished from the cloud
     /// (deleted outside Kubernetes). Part of the ClientToken.
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(with = "i64", range(min = 0))]
     pub incarnation: u32,
 
     /// True when the peer was adopted (`spec.adoptBgpPeerId`) rather than created.
@@ -262,7 +267,11 @@ impl CreateParams {
         CreateParams {
             peer_ip_address: spec.peer_ip_address.clone(),
             enable_bfd: spec.enable_bfd,
-            bfd_multi_hop: if spec.enable_bfd { spec.bfd_multi_hop } else { None },
+            bfd_multi_hop: if spec.enable_bfd {
+                spec.bfd_multi_hop
+            } else {
+                None
+            },
         }
     }
 }

@@ -82,7 +82,10 @@ fn patterns_and_ranges() {
     assert_eq!(props["peerIpAddress"]["maxLength"].as_u64(), Some(45));
     let enums = |field: &str| props[field]["enum"].clone();
     assert_eq!(enums("ipVersion"), serde_json::json!(["IPv4", "IPv6"]));
-    assert_eq!(enums("deletionPolicy"), serde_json::json!(["Delete", "Orphan"]));
+    assert_eq!(
+        enums("deletionPolicy"),
+        serde_json::json!(["Delete", "Orphan"])
+    );
     assert_eq!(props["ipVersion"]["default"], "IPv4");
     assert_eq!(props["deletionPolicy"]["default"], "Delete");
     assert_eq!(props["enableBfd"]["default"], false);
@@ -98,9 +101,21 @@ fn cel_rules_are_in_the_schema() {
     let crd = crd_json();
     let spec = spec_schema(&crd);
     let spec_rules = rules(spec);
-    assert!(spec_rules.iter().any(|r| r.contains("bfdMultiHop") && r.contains("enableBfd")));
-    assert!(spec_rules.iter().any(|r| r.contains("family()") && r.contains("ipVersion")));
-    assert!(spec_rules.iter().any(|r| r.contains("oldSelf.adoptBgpPeerId")));
+    assert!(
+        spec_rules
+            .iter()
+            .any(|r| r.contains("bfdMultiHop") && r.contains("enableBfd"))
+    );
+    assert!(
+        spec_rules
+            .iter()
+            .any(|r| r.contains("family()") && r.contains("ipVersion"))
+    );
+    assert!(
+        spec_rules
+            .iter()
+            .any(|r| r.contains("oldSelf.adoptBgpPeerId"))
+    );
     for field in ["regionId", "bgpGroupId", "ipVersion"] {
         assert_eq!(
             rules(&spec["properties"][field]),
@@ -109,7 +124,12 @@ fn cel_rules_are_in_the_schema() {
         );
     }
     // Mutable in place through ModifyBgpPeerAttribute.
-    for field in ["peerIpAddress", "enableBfd", "bfdMultiHop", "deletionPolicy"] {
+    for field in [
+        "peerIpAddress",
+        "enableBfd",
+        "bfdMultiHop",
+        "deletionPolicy",
+    ] {
         assert!(
             !rules(&spec["properties"][field]).contains(&"self == oldSelf".to_owned()),
             "{field} must stay mutable"
@@ -118,17 +138,25 @@ fn cel_rules_are_in_the_schema() {
     assert!(rules(&spec["properties"]["peerIpAddress"]).contains(&"isIP(self)".to_owned()));
     // Every rule carries a message a user can act on.
     let all = spec["x-kubernetes-validations"].as_array().expect("rules");
-    assert!(all.iter().all(|r| r["message"].as_str().is_some_and(|m| m.len() > 10)));
+    assert!(
+        all.iter()
+            .all(|r| r["message"].as_str().is_some_and(|m| m.len() > 10))
+    );
 }
 
 #[test]
 fn conditions_are_a_list_map_keyed_by_type() {
     let crd = crd_json();
-    let conditions = &version(&crd)["schema"]["openAPIV3Schema"]["properties"]["status"]
-        ["properties"]["conditions"];
+    let conditions = &version(&crd)["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]
+        ["conditions"];
     assert_eq!(conditions["x-kubernetes-list-type"], "map");
-    assert_eq!(conditions["x-kubernetes-list-map-keys"], serde_json::json!(["type"]));
-    let item_required = conditions["items"]["required"].as_array().expect("required");
+    assert_eq!(
+        conditions["x-kubernetes-list-map-keys"],
+        serde_json::json!(["type"])
+    );
+    let item_required = conditions["items"]["required"]
+        .as_array()
+        .expect("required");
     assert!(item_required.iter().any(|r| r == "type"));
     assert!(item_required.iter().any(|r| r == "status"));
 }
@@ -144,24 +172,41 @@ fn printer_columns() {
         .collect();
     assert_eq!(
         names,
-        vec!["Peer IP", "Group", "Peer ID", "Ready", "Reason", "Cloud Status", "Session", "Age"]
+        vec![
+            "Peer IP",
+            "Group",
+            "Peer ID",
+            "Ready",
+            "Reason",
+            "Cloud Status",
+            "Session",
+            "Age"
+        ]
     );
 }
 
 #[test]
 fn every_spec_field_is_documented() {
     let crd = crd_json();
-    let props = spec_schema(&crd)["properties"].as_object().expect("properties");
+    let props = spec_schema(&crd)["properties"]
+        .as_object()
+        .expect("properties");
     assert!(props.len() >= 9);
     for (name, schema) in props {
         let doc = schema["description"].as_str().unwrap_or_default();
-        assert!(doc.len() > 20, "spec.{name} needs a description for kubectl explain");
+        assert!(
+            doc.len() > 20,
+            "spec.{name} needs a description for kubectl explain"
+        );
     }
 }
 
 #[test]
 fn sample_manifests_parse_as_bgp_peers() {
-    for path in ["deploy/samples/bgppeer.yaml", "deploy/samples/bgppeer-ipv6-bfd.yaml"] {
+    for path in [
+        "deploy/samples/bgppeer.yaml",
+        "deploy/samples/bgppeer-ipv6-bfd.yaml",
+    ] {
         let text = std::fs::read_to_string(path).expect("sample exists");
         let peer: BgpPeer = serde_saphyr::from_str(&text).expect("sample parses");
         assert_eq!(peer.spec.region_id, "cn-shanghai", "{path}");
