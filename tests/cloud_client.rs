@@ -841,7 +841,7 @@ fn peer_json(i: usize) -> serde_json::Value {
     json!({
         "BgpPeerId": format!("bgp-{i:03}"), "BgpGroupId": "bgpg-1", "PeerIpAddress": format!("10.0.{}.{}", i / 200, i % 200 + 1),
         "Status": "Available", "BgpStatus": "Established", "LocalAsn": "45104", "PeerAsn": 65000 + i,
-        "EnableBfd": if i % 2 == 0 { json!("True") } else { json!(false) }, "BfdMultiHop": format!("{}", i % 255 + 1),
+        "EnableBfd": if i.is_multiple_of(2) { json!("True") } else { json!(false) }, "BfdMultiHop": format!("{}", i % 255 + 1),
         "AuthKey": "never-decoded", "IsFake": false, "RouterId": "vbr-1", "RegionId": "cn-shanghai"
     })
 }

@@ -241,7 +241,23 @@ impl CredentialChain {
     ) -> Result<(Credentials, CredentialSource), CloudError> {
         let mut pinned = self.pinned.lock().await;
         if pinned.is_none() {
-            *pinned = Some(self.discover().await?);
+            let provider = self.discover().await?;
+            // Fresh from discovery: use what it fetched, without a refresh check.
+            let fresh = match &provider {
+                Provider::Static { creds, source } => (creds.clone(), source.clone()),
+                Provider::Sts {
+                    source,
+                    cached: Some((creds, _)),
+                    ..
+                } => (creds.clone(), source.clone()),
+                Provider::Sts { cached: None, .. } => {
+                    return Err(CloudError::credentials(
+                        "STS provider returned no credentials",
+                    ));
+                }
+            };
+            *pinned = Some(provider);
+            return Ok(fresh);
         }
         match pinned.as_mut() {
             Some(Provider::Static { creds, source }) => Ok((creds.clone(), source.clone())),
