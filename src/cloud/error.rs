@@ -358,6 +358,15 @@ pub const CLASSIFICATION: &[(&str, u16, ErrorClass)] = &[
     ),
 ];
 
+/// [`CLASSIFICATION`] as a Markdown table (`| Code | HTTP | Class |`), for the README.
+pub fn classification_markdown() -> String {
+    let mut out = String::from("| Code | HTTP | Class |\n|---|---|---|\n");
+    for (code, status, class) in CLASSIFICATION {
+        out.push_str(&format!("| `{code}` | {status} | {class} |\n"));
+    }
+    out
+}
+
 /// Exact codes and their classes (the explicit part of the rules).
 const EXACT: &[(&str, ErrorClass)] = &[
     ("InvalidRegionId.NotFound", ErrorClass::DependencyMissing),
@@ -648,6 +657,16 @@ mod tests {
         let err = CloudError::from(api);
         assert_eq!(err.retry_after(), Some(Duration::from_millis(1500)));
         assert_eq!(err.class(), ErrorClass::Throttled);
+    }
+
+    #[test]
+    fn markdown_table_lists_every_entry() {
+        let md = classification_markdown();
+        assert_eq!(md.lines().count(), CLASSIFICATION.len() + 2);
+        assert!(
+            md.contains("| `InvalidBgpGroup` | 400 | DependencyMissing |"),
+            "{md}"
+        );
     }
 
     #[test]

@@ -20,7 +20,9 @@ pub mod signing;
 
 pub use client::{CallObserver, ClientConfig, RetryConfig, VpcClient};
 pub use credentials::{CredentialChain, CredentialSource, Credentials};
-pub use error::{ApiError, CLASSIFICATION, CloudError, ErrorClass, classify};
+pub use error::{
+    ApiError, CLASSIFICATION, CloudError, ErrorClass, classification_markdown, classify,
+};
 pub use model::{
     BgpGroupInfo, BgpPeerInfo, CreateBgpPeerRequest, CreateBgpPeerResponse, DeleteBgpPeerRequest,
     DescribeBgpGroupsPage, DescribeBgpGroupsRequest, DescribeBgpPeersPage, DescribeBgpPeersRequest,
