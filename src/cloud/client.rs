@@ -24,7 +24,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::credentials::{Credentials, timestamp_now};
-use super::endpoint::{endpoint_url, host_header};
+use super::endpoint::{endpoint_url, host_header, validate_region};
 use super::error::{ApiError, CloudError, ErrorClass, MAX_RETRY_AFTER};
 use super::model::{
     BgpGroupInfo, BgpPeerInfo, CreateBgpPeerRequest, CreateBgpPeerResponse, DeleteBgpPeerRequest,
@@ -374,6 +374,7 @@ impl VpcClient {
         params: Params,
         policy: RetryPolicy,
     ) -> Result<T, CloudError> {
+        validate_region(region)?;
         let retry = self.inner.config.retry;
         let max_retries = match policy {
             RetryPolicy::Read => retry.max_read_retries,
@@ -382,6 +383,15 @@ impl VpcClient {
         };
         let mut attempt: u32 = 0;
         loop {
+            // Wait for the rate limiter first, so the observed call latency excludes it.
+            if let Some(limiter) = &self.inner.limiter {
+                let waited = limiter.acquire(creds.access_key_id(), region).await;
+                if !waited.is_zero()
+                    && let Some(observer) = &self.inner.config.observer
+                {
+                    observer.on_rate_limit_wait(waited);
+                }
+            }
             let started = Instant::now();
             let result = self.attempt::<T>(creds, action, region, &params).await;
             let elapsed = started.elapsed();
@@ -426,14 +436,6 @@ impl VpcClient {
     ) -> Result<T, CloudError> {
         let config = &self.inner.config;
         let base = endpoint_url(region, config.endpoint.as_deref())?;
-        if let Some(limiter) = &self.inner.limiter {
-            let waited = limiter.acquire(creds.access_key_id(), region).await;
-            if !waited.is_zero()
-                && let Some(observer) = &config.observer
-            {
-                observer.on_rate_limit_wait(waited);
-            }
-        }
         let host = host_header(&base);
         let nonce = uuid::Uuid::new_v4().to_string();
         let timestamp = timestamp_now();
