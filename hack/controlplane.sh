@@ -51,16 +51,25 @@ live_pid() {
   echo "$pid"
 }
 
-free_port() {
-  if command -v python3 >/dev/null 2>&1 &&
-     python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])' 2>/dev/null; then
-    return 0
-  fi
-  # fallback: random port that nothing listens on
-  local p i
-  for i in $(seq 1 200); do
+free_ports() { # prints N distinct free loopback ports, one a line
+  local n="$1" py
+  for py in /usr/bin/python3 python3; do
+    command -v "$py" >/dev/null 2>&1 || continue
+    "$py" -c '
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+print("\n".join(str(s.getsockname()[1]) for s in socks))
+' "$n" 2>/dev/null && return 0
+  done
+  # fallback: random ports that nothing listens on
+  local p i got=" "
+  for i in $(seq 1 500); do
+    (( n > 0 )) || return 0
     p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+    [[ "$got" == *" $p "* ]] && continue
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; got+="$p "; n=$((n - 1)); fi
   done
   return 1
 }
@@ -173,8 +182,9 @@ tail_logs() {
 start_once() {
   local bin="$1" timeout="$2"
   local etcd_port peer_port api_port
-  etcd_port="$(free_port)" && peer_port="$(free_port)" && api_port="$(free_port)" || die "cannot find free ports"
-  [[ "$etcd_port" != "$peer_port" && "$etcd_port" != "$api_port" && "$peer_port" != "$api_port" ]] || return 3
+  local ports
+  ports="$(free_ports 3)" || die "cannot find free ports"
+  { read -r etcd_port; read -r peer_port; read -r api_port; } <<<"$ports"
   echo "$etcd_port" >"$DIR/etcd.port"
   echo "$api_port" >"$DIR/apiserver.port"
   rm -rf "$DIR/etcd-data"
