@@ -72,7 +72,10 @@ fn run_last_line(mut cmd: Command, what: &str) -> Result<String, String> {
         .output()
         .map_err(|e| format!("{what}: cannot run: {e}"))?;
     if !out.status.success() {
-        return Err(format!("{what}: failed with {} (see its output above)", out.status));
+        return Err(format!(
+            "{what}: failed with {} (see its output above)",
+            out.status
+        ));
     }
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -84,7 +87,9 @@ fn run_last_line(mut cmd: Command, what: &str) -> Result<String, String> {
 
 /// True when every `server:` line of the kubeconfig points at loopback.
 fn kubeconfig_is_loopback(path: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(path) else { return false };
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
     let servers: Vec<&str> = text
         .lines()
         .filter_map(|l| l.trim().strip_prefix("server:"))
@@ -101,11 +106,19 @@ impl ControlPlane {
     fn from_env() -> Option<Self> {
         let bin_dir = std::env::var_os("ABO_TOOLS_BIN").map(PathBuf::from);
         if let Some(p) = std::env::var_os("ABO_TEST_KUBECONFIG").filter(|p| !p.is_empty()) {
-            return Some(Self { kubeconfig: PathBuf::from(p), dir: None, bin_dir });
+            return Some(Self {
+                kubeconfig: PathBuf::from(p),
+                dir: None,
+                bin_dir,
+            });
         }
         let p = PathBuf::from(std::env::var_os("KUBECONFIG").filter(|p| !p.is_empty())?);
         if kubeconfig_is_loopback(&p) {
-            Some(Self { kubeconfig: p, dir: None, bin_dir })
+            Some(Self {
+                kubeconfig: p,
+                dir: None,
+                bin_dir,
+            })
         } else {
             eprintln!(
                 "test control plane: ignoring KUBECONFIG={} (not a loopback cluster); \
@@ -145,7 +158,11 @@ impl ControlPlane {
             c.arg("--purge-on-exit");
         }
         let kubeconfig = PathBuf::from(run_last_line(c, "hack/controlplane.sh start")?);
-        Ok(Self { kubeconfig, dir: Some(dir), bin_dir: Some(bin_dir) })
+        Ok(Self {
+            kubeconfig,
+            dir: Some(dir),
+            bin_dir: Some(bin_dir),
+        })
     }
 
     pub fn kubeconfig_path(&self) -> &Path {
@@ -173,7 +190,10 @@ impl ControlPlane {
 
     /// Path of `helm` built by hack/build-tools.sh, if known.
     pub fn helm_path(&self) -> Option<PathBuf> {
-        self.bin_dir.as_ref().map(|b| b.join("helm")).filter(|p| p.exists())
+        self.bin_dir
+            .as_ref()
+            .map(|b| b.join("helm"))
+            .filter(|p| p.exists())
     }
 
     /// The kube client config for the admin identity.
