@@ -25,9 +25,13 @@ pub fn pop_encode(s: &str) -> String {
     utf8_percent_encode(s, POP_ENCODE_SET).to_string()
 }
 
-/// Percent-decodes without treating `+` as a space (V3 query strings), replacing invalid UTF-8.
-pub fn percent_decode(s: &str) -> String {
-    percent_decode_str(s).decode_utf8_lossy().into_owned()
+/// Decodes one query-string component as clients write it: `+` is a space (the Python SDKs
+/// encode spaces that way even in V3), `%XX` escapes are decoded, characters a client left raw
+/// (Node leaves `*`) stay as they are. Invalid UTF-8 is replaced.
+pub fn query_decode(s: &str) -> String {
+    percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The V1 canonicalised query: every parameter except `Signature`, sorted by encoded key, as
@@ -93,18 +97,16 @@ pub enum EmptyValueStyle {
     KeyOnly,
 }
 
-/// The V3 canonical query from a raw query string: pairs are percent-decoded (a raw `*` or
-/// other character left unencoded by a client is re-encoded), encoded per RFC 3986, sorted.
+/// The V3 canonical query from a raw query string: pairs are decoded ([`query_decode`]) and
+/// re-encoded per RFC 3986 (so a raw `*` or a `+` for a space canonicalise as the client signed
+/// them), then sorted.
 pub fn v3_canonical_query(raw_query: &str, empty: EmptyValueStyle) -> String {
     let mut pairs: Vec<(String, String)> = raw_query
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
             let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (
-                pop_encode(&percent_decode(k)),
-                pop_encode(&percent_decode(v)),
-            )
+            (pop_encode(&query_decode(k)), pop_encode(&query_decode(v)))
         })
         .collect();
     pairs.sort();
@@ -388,8 +390,10 @@ mod tests {
         let encoded = "BfdMultiHop=3&BgpGroupId=bgpg-wz9f62v4fbg1234&ClientToken=a%20b%2Ac~d%2Be%2F%C3%A9&EnableBfd=true&RegionId=cn-shanghai";
         // Node leaves '*' raw on the wire; the canonical form must not change.
         let node_style = "RegionId=cn-shanghai&EnableBfd=true&ClientToken=a%20b*c~d%2Be%2F%C3%A9&BgpGroupId=bgpg-wz9f62v4fbg1234&BfdMultiHop=3";
+        // The Python SDK writes the space as '+' on the wire.
+        let python_style = "BfdMultiHop=3&BgpGroupId=bgpg-wz9f62v4fbg1234&ClientToken=a+b%2Ac~d%2Be%2F%C3%A9&EnableBfd=true&RegionId=cn-shanghai";
         let sig = "8a817d625561532d336c01d4842f0071141b299d327ecbd903a4b218fa08fd83";
-        for raw_query in [encoded, node_style] {
+        for raw_query in [encoded, node_style, python_style] {
             let req = V3Request {
                 method: "POST",
                 path: "/",

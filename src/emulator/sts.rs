@@ -27,6 +27,13 @@ fn random_string(len: usize) -> String {
         .collect()
 }
 
+fn random_digits(len: usize) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|i| char::from(b'0' + rng.random_range(u8::from(i == 0)..10)))
+        .collect()
+}
+
 /// `acs:ram::<uid>:role/<name>` → (uid, name).
 pub fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
     let rest = arn.strip_prefix("acs:ram::")?;
@@ -182,7 +189,7 @@ pub fn assume_role(
             "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         },
         "AssumedRoleUser": {
-            "AssumedRoleId": format!("3{}:{session}", random_string(16).to_ascii_lowercase()),
+            "AssumedRoleId": format!("{}:{session}", random_digits(18)),
             "Arn": format!("{role_arn}/{session}"),
         },
     });

@@ -81,16 +81,10 @@ impl ApiRequest {
             _ => Auth::V1,
         };
         let mut map = BTreeMap::new();
-        match auth {
-            // V3 clients percent-encode the query themselves (Node leaves `*` raw): no `+`
-            // convention there.
-            Auth::V3(_) => {
-                for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    map.insert(sign::percent_decode(k), sign::percent_decode(v));
-                }
-            }
-            Auth::V1 => map.extend(form_pairs(&raw_query)),
+        // Both signature versions: `+` is a space, `%XX` decoded, raw characters kept.
+        for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            map.insert(sign::query_decode(k), sign::query_decode(v));
         }
         let is_form = header_str(&headers, "content-type").is_some_and(|ct| {
             ct.to_ascii_lowercase()
@@ -217,7 +211,17 @@ pub fn error_response(
     let body = error_fields(err, request_id, host_id, product);
     let text = match format {
         Format::Json => body.to_string(),
-        Format::Xml => to_xml("Error", &body),
+        Format::Xml => {
+            // The real gateway's element order.
+            let mut writer = Writer::new(Vec::new());
+            let _ = writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)));
+            let _ = writer.write_event(Event::Start(BytesStart::new("Error")));
+            for key in ["RequestId", "HostId", "Code", "Message", "Recommend"] {
+                write_xml_element(&mut writer, key, &body[key]);
+            }
+            let _ = writer.write_event(Event::End(BytesEnd::new("Error")));
+            String::from_utf8_lossy(&writer.into_inner()).into_owned()
+        }
     };
     respond(err.status, format, request_id, text)
 }
@@ -352,7 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn v3_reads_headers_and_keeps_plus_literal() {
+    fn v3_reads_headers_and_decodes_plus_as_space() {
         let r = parse(
             Method::POST,
             "/?ClientToken=a%20b*c%2Bd+e",
@@ -369,7 +373,7 @@ mod tests {
         assert_eq!(r.action.as_deref(), Some("CreateBgpPeer"));
         assert_eq!(r.version.as_deref(), Some("2016-04-28"));
         assert_eq!(r.format, Format::Json);
-        assert_eq!(r.params.get("ClientToken"), Some("a b*c+d+e"));
+        assert_eq!(r.params.get("ClientToken"), Some("a b*c+d e"));
         assert!(matches!(r.auth, Auth::V3(Some(_))));
     }
 }
