@@ -106,6 +106,8 @@ log "k8s.io/kubernetes $K8S_VERSION, go.etcd.io/etcd/server/v3 $ETCD_VERSION, he
 mkdir -p "$BIN_DIR"
 rm -f "$STAMP"
 export CGO_ENABLED=0
+# keep flags from `go env -w GOFLAGS=...`; -mod=mod lets go fill in a missing go.sum line
+GOFLAGS="$(go env GOFLAGS)"
 export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod"
 total_start=$SECONDS
 for t in "${TARGETS[@]}"; do

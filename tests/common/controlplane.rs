@@ -85,6 +85,19 @@ fn run_last_line(mut cmd: Command, what: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{what}: printed nothing on stdout"))
 }
 
+/// The bin dir of hack/build-tools.sh if the tools are already built there.
+fn built_tools_dir() -> Option<PathBuf> {
+    let out = Command::new("bash")
+        .arg(repo_root().join("hack/build-tools.sh"))
+        .arg("--print-dir")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    (out.status.success() && dir.join("kubectl").exists()).then_some(dir)
+}
+
 /// True when every `server:` line of the kubeconfig points at loopback.
 fn kubeconfig_is_loopback(path: &Path) -> bool {
     let Ok(text) = std::fs::read_to_string(path) else {
@@ -104,7 +117,9 @@ fn kubeconfig_is_loopback(path: &Path) -> bool {
 
 impl ControlPlane {
     fn from_env() -> Option<Self> {
-        let bin_dir = std::env::var_os("ABO_TOOLS_BIN").map(PathBuf::from);
+        let bin_dir = std::env::var_os("ABO_TOOLS_BIN")
+            .map(PathBuf::from)
+            .or_else(built_tools_dir);
         if let Some(p) = std::env::var_os("ABO_TEST_KUBECONFIG").filter(|p| !p.is_empty()) {
             return Some(Self {
                 kubeconfig: PathBuf::from(p),
