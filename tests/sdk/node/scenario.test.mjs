@@ -75,12 +75,15 @@ function assertWireTypes(peer) {
 }
 
 async function expectError(promise, code, status) {
+  let caught;
   await assert.rejects(promise, (err) => {
     assert.ok(err instanceof ApiError, `not an API error: ${err?.stack ?? err}`);
     assert.deepEqual([err.code, err.status], [code, status], err.message);
     assert.ok(err.requestId, err.message);
+    caught = err;
     return true;
   });
+  return caught;
 }
 
 /** Runs fn(emu) against a fresh emulator; prints its log when fn throws. */
@@ -153,7 +156,8 @@ for (const name of FLAVOURS) {
 
     test('wrong secret -> SignatureDoesNotMatch, no effect', () => withEmulator({}, async (emu) => {
       const bad = sdkFor(name, emu, 'not-the-secret');
-      await expectError(bad.call('DescribeBgpPeers', { RegionId: REGION }), 'SignatureDoesNotMatch', 400);
+      const err = await expectError(bad.call('DescribeBgpPeers', { RegionId: REGION }), 'SignatureDoesNotMatch', 400);
+      assert.match(err.message, /server string to sign is:/);
       const group = await createGroup(sdkFor(name, emu));
       await expectError(bad.call('CreateBgpPeer', { RegionId: REGION, BgpGroupId: group, PeerIpAddress: '10.0.0.2' }),
         'SignatureDoesNotMatch', 400);
