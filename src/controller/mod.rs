@@ -24,8 +24,8 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::ListParams;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use tracing::{info, warn};
 
@@ -44,6 +44,19 @@ pub struct WatchScope {
 
 fn reconcile_key(obj: &BgpPeer) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
+}
+
+/// The predicate of reconcile triggers: a hash of everything but status and bookkeeping.
+fn user_visible_change(obj: &BgpPeer) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let meta = &obj.metadata;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    meta.generation.hash(&mut h);
+    meta.annotations.hash(&mut h);
+    meta.labels.hash(&mut h);
+    meta.finalizers.hash(&mut h);
+    meta.deletion_timestamp.as_ref().map(|t| t.0.as_second()).hash(&mut h);
+    Some(h.finish())
 }
 
 /// Event reporter of this controller.
@@ -91,8 +104,21 @@ pub async fn run(
     if let Some(selector) = &scope.label_selector {
         wc = wc.labels(selector);
     }
-    let controller = Controller::new(peers, wc);
-    let store = controller.store();
+    // Only changes a user (or the finalizer machinery) makes trigger a reconcile: spec
+    // (generation), annotations (pause, resync), labels, finalizers and the deletion mark.
+    // Our own status writes do not, so an error's requeue delay is never cut short by the
+    // status write that reports it.
+    let (store, writer) = reflector::store();
+    let trigger = watcher(peers, wc)
+        .default_backoff()
+        .modify(|p: &mut BgpPeer| {
+            // Managed fields are never read: keep the cache small.
+            p.managed_fields_mut().clear();
+        })
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(user_visible_change, Default::default());
+    let controller = Controller::for_stream(trigger, store.clone());
     let _ = ctx.store.set(store.clone());
     {
         let store = store.clone();

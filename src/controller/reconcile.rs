@@ -527,15 +527,21 @@ async fn create(r: &mut Reconciler<'_>, creds: &Credentials, token: &str) -> Res
         client_token: Some(token.to_owned()),
         ..Default::default()
     };
-    let resp = r
-        .ctx
-        .vpc
-        .create_bgp_peer(creds, &req)
-        .await
-        .map_err(|source| Error::Cloud {
-            action: "CreateBgpPeer",
-            source,
-        })?;
+    let resp = match r.ctx.vpc.create_bgp_peer(creds, &req).await {
+        Ok(resp) => resp,
+        Err(source) => {
+            if refused_before_creating(source.class()) {
+                // The API refused this create outright: no peer carries this token, so no
+                // create is in flight any more (and cleanup needs no replay).
+                r.status.client_token = None;
+                r.status.create_params = None;
+            }
+            return Err(Error::Cloud {
+                action: "CreateBgpPeer",
+                source,
+            });
+        }
+    };
     r.ctx
         .observer
         .invalidate(creds, &obj.spec.region_id, &obj.spec.bgp_group_id);
@@ -555,6 +561,21 @@ async fn create(r: &mut Reconciler<'_>, creds: &Credentials, token: &str) -> Res
         format!("Created BGP peer {id} (RequestId {})", resp.request_id),
     );
     Ok(())
+}
+
+/// Error classes with which the API refuses a create without making anything: the request
+/// never produced a peer. (Transient and unknown failures may have; an idempotency mismatch
+/// means the token was used before.)
+fn refused_before_creating(class: ErrorClass) -> bool {
+    matches!(
+        class,
+        ErrorClass::Terminal
+            | ErrorClass::DependencyMissing
+            | ErrorClass::Quota
+            | ErrorClass::Credentials
+            | ErrorClass::Busy
+            | ErrorClass::Throttled
+    )
 }
 
 async fn modify(r: &mut Reconciler<'_>, creds: &Credentials, diff: &PeerDiff) -> Result<(), Error> {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod controlplane;
+pub mod operator;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -76,7 +77,9 @@ pub async fn namespace(client: &Client, test: &str) -> String {
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}
     }))
     .expect("namespace object");
-    nss.create(&PostParams::default(), &ns).await.expect("create namespace");
+    nss.create(&PostParams::default(), &ns)
+        .await
+        .expect("create namespace");
     name
 }
 
