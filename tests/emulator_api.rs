@@ -1069,7 +1069,10 @@ async fn paging_and_filters() {
     );
     assert_eq!(peer_ids(&page1), ids[..10]);
     let page2 = describe_peers(&api, &[("PageNumber", "2")]).await;
-    assert_eq!(peer_ids(&page2), [&ids[10..], &[v6.clone()]].concat());
+    assert_eq!(
+        peer_ids(&page2),
+        [&ids[10..], std::slice::from_ref(&v6)].concat()
+    );
     let all = describe_peers(&api, &[("PageSize", "50")]).await;
     assert_eq!(peer_ids(&all).len(), 13);
     let beyond = describe_peers(&api, &[("PageNumber", "9")]).await;
@@ -1104,7 +1107,7 @@ async fn paging_and_filters() {
     // Filters.
     assert_eq!(
         peer_ids(&describe_peers(&api, &[("BgpGroupId", DEMO_GROUP_V6)]).await),
-        [v6.clone()]
+        std::slice::from_ref(&v6)
     );
     assert_eq!(
         peer_ids(&describe_peers(&api, &[("BgpPeerId", &ids[3])]).await),
@@ -1866,6 +1869,25 @@ async fn sts_credentials_authenticate_vpc_calls() {
         .await;
     assert_eq!(peer_ids(r.assert_ok()), [id]);
     // Wrong or missing token.
+    // A bad signature with an STS key: the message never shows the security token.
+    let r = api
+        .v1_with(
+            &sts,
+            V1Style::PostQuery,
+            "DescribeBgpPeers",
+            &[("RegionId", DEMO_REGION)],
+            Tweaks {
+                sign_secret: Some("wrong".to_owned()),
+                format: Some("JSON"),
+                ..Tweaks::default()
+            },
+        )
+        .await;
+    r.assert_error(400, "SignatureDoesNotMatch");
+    let token = sts.token.clone().unwrap();
+    assert!(!r.text.contains(&token[..20]), "{}", r.text);
+    assert!(!r.text.contains(&enc(&enc(&token))[..20]), "{}", r.text);
+    assert!(r.text.contains("SecurityToken%3D***"), "{}", r.text);
     let mut wrong = sts.clone();
     wrong.token = Some("CAISwrong".to_owned());
     api.v1(&wrong, "DescribeBgpPeers", &[("RegionId", DEMO_REGION)])
@@ -1935,7 +1957,10 @@ async fn state_file_survives_a_restart() {
     assert_eq!(peers.len(), 1);
     assert_eq!(peers[0].bgp_peer_id, id);
     assert_eq!(peers[0].client_token.as_deref(), Some("persist-1"));
-    assert_eq!(peer_ids(&describe_peers(&api, &[]).await), [id.clone()]);
+    assert_eq!(
+        peer_ids(&describe_peers(&api, &[]).await),
+        std::slice::from_ref(&id)
+    );
     // The ClientToken survived too.
     assert_eq!(
         create_peer(&api, DEMO_GROUP_V4, "10.0.0.2", Some("persist-1")).await,

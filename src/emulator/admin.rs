@@ -91,14 +91,12 @@ pub fn router() -> Router<Arc<Shared>> {
         .layer(middleware::from_fn(loopback_only))
 }
 
-fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| {
-        admin_error(
-            StatusCode::BAD_REQUEST,
-            "InvalidBody",
-            format!("invalid JSON body: {e}"),
-        )
-    })
+fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))
+}
+
+fn bad_body(message: String) -> Response {
+    admin_error(StatusCode::BAD_REQUEST, "InvalidBody", message)
 }
 
 async fn list_faults(AxumState(shared): AxumState<Arc<Shared>>) -> Json<Vec<Fault>> {
@@ -108,7 +106,7 @@ async fn list_faults(AxumState(shared): AxumState<Arc<Shared>>) -> Json<Vec<Faul
 async fn add_fault(AxumState(shared): AxumState<Arc<Shared>>, body: axum::body::Bytes) -> Response {
     let fault: Fault = match parse_json(&body) {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(e) => return bad_body(e),
     };
     let mut state = shared.lock();
     match state.faults.add(fault) {
@@ -150,7 +148,7 @@ async fn modify_peer(
 ) -> Response {
     let change: PeerChange = match parse_json(&body) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err(e) => return bad_body(e),
     };
     let now = shared.clock().now();
     let result = shared.lock().modify_peer(&id, change, now);
@@ -197,7 +195,7 @@ async fn advance_clock(
 ) -> Response {
     let advance: Advance = match parse_json(&body) {
         Ok(a) => a,
-        Err(r) => return r,
+        Err(e) => return bad_body(e),
     };
     let by = match &advance.by {
         serde_json::Value::Number(n) => n.as_u64().map(std::time::Duration::from_millis),

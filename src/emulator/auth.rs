@@ -40,6 +40,14 @@ pub struct StsCredential {
     pub role_arn: String,
 }
 
+/// What an access key resolves to.
+struct KeyInfo {
+    secret: Secret,
+    account: String,
+    /// For STS keys: the expected security token and the role.
+    sts: Option<(Secret, String)>,
+}
+
 /// Credentials and replay protection.
 #[derive(Clone, Debug, Default)]
 pub struct AuthState {
@@ -47,6 +55,9 @@ pub struct AuthState {
     sts: HashMap<String, StsCredential>,
     nonces: HashMap<(String, String), Timestamp>,
 }
+
+/// Stands in for a security token in messages and logs.
+const REDACTED: &str = "***";
 
 fn code(code: &str) -> ApiError {
     ApiError::from_code(code)
@@ -108,21 +119,21 @@ impl AuthState {
     }
 
     /// The secret, account and expected security token of an access key.
-    fn lookup(
-        &self,
-        access_key_id: &str,
-        now: Timestamp,
-    ) -> Result<(Secret, String, Option<(Secret, String)>), ApiError> {
+    fn lookup(&self, access_key_id: &str, now: Timestamp) -> Result<KeyInfo, ApiError> {
         if let Some((secret, account)) = self.keys.get(access_key_id) {
-            return Ok((secret.clone(), account.clone(), None));
+            return Ok(KeyInfo {
+                secret: secret.clone(),
+                account: account.clone(),
+                sts: None,
+            });
         }
         match self.sts.get(access_key_id) {
             // An expired STS key is "not found", as the real gateway reports it.
-            Some(c) if c.expiration > now => Ok((
-                c.secret.clone(),
-                c.account.clone(),
-                Some((c.security_token.clone(), c.role_arn.clone())),
-            )),
+            Some(c) if c.expiration > now => Ok(KeyInfo {
+                secret: c.secret.clone(),
+                account: c.account.clone(),
+                sts: Some((c.security_token.clone(), c.role_arn.clone())),
+            }),
             _ => Err(code("InvalidAccessKeyId.NotFound")),
         }
     }
@@ -140,7 +151,7 @@ impl AuthState {
             Auth::V1 => self.verify_v1(req, now, window)?,
             Auth::V3(auth) => self.verify_v3(req, auth.as_ref(), now, window)?,
         };
-        let (_, account, sts) = self.lookup(&access_key_id, now)?;
+        let KeyInfo { account, sts, .. } = self.lookup(&access_key_id, now)?;
         let role_arn = match sts {
             Some((expected, role)) => {
                 if token.as_deref() != Some(expected.expose()) {
@@ -187,13 +198,21 @@ impl AuthState {
         Self::check_timestamp(ts, now, window)?;
         let nonce = p.required("SignatureNonce")?.to_owned();
         let access_key_id = p.required("AccessKeyId")?.to_owned();
-        let (secret, _, _) = self.lookup(&access_key_id, now)?;
+        let secret = self.lookup(&access_key_id, now)?.secret;
         let string_to_sign = sign::v1_string_to_sign(
             req.method.as_str(),
             p.raw().iter().map(|(k, v)| (k.as_str(), v.as_str())),
         );
         if !sign::v1_verify(secret.expose(), &string_to_sign, signature) {
-            return Err(ApiError::signature_mismatch(&string_to_sign));
+            // The real gateway quotes the whole string; the security token is masked here so
+            // that it never ends up in a client's error log.
+            let shown = match p.get("SecurityToken") {
+                Some(token) => {
+                    string_to_sign.replace(&sign::pop_encode(&sign::pop_encode(token)), REDACTED)
+                }
+                None => string_to_sign,
+            };
+            return Err(ApiError::signature_mismatch(&shown));
         }
         Ok((
             access_key_id,
@@ -219,7 +238,7 @@ impl AuthState {
             .header("x-acs-signature-nonce")
             .ok_or_else(|| ApiError::missing("SignatureNonce"))?
             .to_owned();
-        let (secret, _, _) = self.lookup(&auth.credential, now)?;
+        let secret = self.lookup(&auth.credential, now)?.secret;
         let headers = auth
             .signed_headers
             .iter()
@@ -234,10 +253,11 @@ impl AuthState {
         };
         if let Err(string_to_sign) = sign::v3_verify_request(secret.expose(), &v3, &auth.signature)
         {
-            tracing::debug!(
-                canonical_request = %sign::v3_canonical_request(&v3, sign::EmptyValueStyle::KeyEquals),
-                "V3 signature mismatch"
-            );
+            let mut canonical = sign::v3_canonical_request(&v3, sign::EmptyValueStyle::KeyEquals);
+            if let Some(token) = req.header("x-acs-security-token") {
+                canonical = canonical.replace(token, REDACTED);
+            }
+            tracing::debug!(canonical_request = %canonical, "V3 signature mismatch");
             return Err(ApiError::signature_mismatch(&string_to_sign));
         }
         Ok((

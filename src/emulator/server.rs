@@ -46,16 +46,16 @@ impl Shared {
         let clock = Clock::new();
         let persister = config.state_file.clone().map(Persister::new);
         let mut state = State::new(config, clock.now());
-        if let Some(p) = &persister {
-            if let Some(saved) = persist::load(p.path())? {
-                tracing::info!(
-                    path = %p.path().display(),
-                    groups = saved.bgp_groups.len(),
-                    peers = saved.bgp_peers.len(),
-                    "loaded emulator state file"
-                );
-                state.restore(saved);
-            }
+        if let Some(p) = &persister
+            && let Some(saved) = persist::load(p.path())?
+        {
+            tracing::info!(
+                path = %p.path().display(),
+                groups = saved.bgp_groups.len(),
+                peers = saved.bgp_peers.len(),
+                "loaded emulator state file"
+            );
+            state.restore(saved);
         }
         Ok(Self {
             state: Mutex::new(state),
@@ -174,10 +174,10 @@ async fn pipeline(
             let window = state.config.timestamp_window;
             Some(state.auth.authenticate(req, t, window)?)
         };
-        if let (Some(c), Some(qps)) = (&caller, state.config.qps_per_key) {
-            if !state.throttle.allow(&c.access_key_id, qps, t) {
-                return Err(ApiError::from_code("Throttling.User").into());
-            }
+        if let (Some(c), Some(qps)) = (&caller, state.config.qps_per_key)
+            && !state.throttle.allow(&c.access_key_id, qps, t)
+        {
+            return Err(ApiError::from_code("Throttling.User").into());
         }
         (state.faults.check(action.name()), caller)
     };
@@ -222,14 +222,13 @@ fn execute(
             };
             let fp = fingerprint(p);
             let retention = state.config.token_retention;
-            if let Some(token) = token {
-                if let Some(original) =
+            if let Some(token) = token
+                && let Some(original) =
                     state
                         .tokens
                         .lookup(&account, action.name(), token, &fp, now, retention)?
-                {
-                    return Ok(original);
-                }
+            {
+                return Ok(original);
             }
             let ctx = OpContext {
                 regions: &state.regions,

@@ -181,10 +181,7 @@ fn local_asn(p: &Params) -> Result<Option<u32>, ApiError> {
 
 /// Validates the optional group text fields; `description_code` differs between create
 /// (`InvalidBgpDescription.Malformed`) and the generic table (`InvalidBgpDiscription.Malformed`).
-fn group_texts<'a>(
-    p: &'a Params,
-    description_code: &str,
-) -> Result<(Option<&'a str>, Option<&'a str>, Option<&'a str>), ApiError> {
+fn group_texts<'a>(p: &'a Params, description_code: &str) -> Result<GroupTexts<'a>, ApiError> {
     let name = p.get("Name");
     if name.is_some_and(|n| !valid_name(n)) {
         return Err(ApiError::from_code("InvalidBgpName.Malformed"));
@@ -197,7 +194,18 @@ fn group_texts<'a>(
     if auth_key.is_some_and(|k| !valid_auth_key(k)) {
         return Err(ApiError::from_code("InvalidBgpAuthkey.Malformed"));
     }
-    Ok((name, description, auth_key))
+    Ok(GroupTexts {
+        name,
+        description,
+        auth_key,
+    })
+}
+
+/// The optional text fields of a group request.
+struct GroupTexts<'a> {
+    name: Option<&'a str>,
+    description: Option<&'a str>,
+    auth_key: Option<&'a str>,
 }
 
 fn bfd_multi_hop(p: &Params) -> Result<Option<u8>, ApiError> {
@@ -349,7 +357,11 @@ fn create_bgp_group(
     let router_id = p.required("RouterId")?;
     let peer_asn = peer_asn(p)?.ok_or_else(|| ApiError::missing("PeerAsn"))?;
     let local_asn = local_asn(p)?.unwrap_or(ALIYUN_ASN);
-    let (name, description, auth_key) = group_texts(p, "InvalidBgpDescription.Malformed")?;
+    let GroupTexts {
+        name,
+        description,
+        auth_key,
+    } = group_texts(p, "InvalidBgpDescription.Malformed")?;
     let is_fake_asn = p.bool("IsFakeAsn")?.unwrap_or(false);
     let version = p.ip_version("IpVersion")?.unwrap_or_default();
     let route_quota = p.int_in::<u32>("RouteQuota", 1..=u32::MAX)?.unwrap_or(110);
@@ -401,7 +413,11 @@ fn modify_bgp_group(
     let group_id = p.required("BgpGroupId")?;
     let peer_asn = peer_asn(p)?;
     let local_asn = local_asn(p)?;
-    let (name, description, auth_key) = group_texts(p, "InvalidBgpDiscription.Malformed")?;
+    let GroupTexts {
+        name,
+        description,
+        auth_key,
+    } = group_texts(p, "InvalidBgpDiscription.Malformed")?;
     let is_fake_asn = p.bool("IsFakeAsn")?;
     let clear_auth_key = p.bool("ClearAuthKey")?.unwrap_or(false);
     let route_quota = p.int_in::<u32>("RouteQuota", 1..=u32::MAX)?;
@@ -606,4 +622,149 @@ fn describe_bgp_groups(
         })),
         mutated: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emulator::config::{DEMO_GROUP_V4, DEMO_REGION, EmulatorConfig};
+    use std::collections::BTreeMap;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params::new(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+        )
+    }
+
+    #[test]
+    fn name_rules() {
+        assert!(valid_name("ab"));
+        assert!(valid_name("core-1.a_b"));
+        assert!(valid_name("中文名称"));
+        assert!(!valid_name("a"));
+        assert!(!valid_name("1abc"));
+        assert!(!valid_name("_abc"));
+        assert!(!valid_name("has space"));
+        assert!(!valid_name(&"a".repeat(129)));
+        assert!(valid_name(&"a".repeat(128)));
+    }
+
+    #[test]
+    fn description_rules() {
+        assert!(valid_description("BGP group"));
+        assert!(valid_description("描述"));
+        assert!(!valid_description("x"));
+        assert!(!valid_description("http://x"));
+        assert!(!valid_description("HTTPS://x"));
+        assert!(!valid_description("9 lives"));
+        assert!(!valid_description(&"a".repeat(257)));
+    }
+
+    #[test]
+    fn asn_rules() {
+        for ok in [45104, 64512, 65534, 4_200_000_000, 4_294_967_294] {
+            assert!(valid_local_asn(ok), "{ok}");
+        }
+        for bad in [1, 64511, 65025, 65535, 4_199_999_999, 4_294_967_295] {
+            assert!(!valid_local_asn(bad), "{bad}");
+        }
+        assert_eq!(
+            peer_asn(&params(&[("PeerAsn", "45104")])).unwrap_err().code,
+            "InvalidPeerAsn.Malformed"
+        );
+        assert_eq!(
+            peer_asn(&params(&[("PeerAsn", "0")])).unwrap_err().code,
+            "InvalidParameter"
+        );
+        assert_eq!(
+            peer_asn(&params(&[("PeerAsn", "4294967296")]))
+                .unwrap_err()
+                .code,
+            "InvalidParameter"
+        );
+        assert_eq!(
+            peer_asn(&params(&[("PeerAsn", "65001")])).unwrap(),
+            Some(65001)
+        );
+    }
+
+    #[test]
+    fn peer_ip_normalises_and_checks_family() {
+        assert_eq!(
+            peer_ip("2001:DB8::0:1", IpVersion::Ipv6).unwrap(),
+            "2001:db8::1"
+        );
+        assert!(peer_ip("10.0.0.1", IpVersion::Ipv6).is_err());
+        assert!(peer_ip("10.0.0.01", IpVersion::Ipv4).is_err());
+    }
+
+    #[test]
+    fn create_then_describe_without_http() {
+        let now = Timestamp::UNIX_EPOCH;
+        let config = EmulatorConfig::demo();
+        let regions = config.all_regions();
+        let mut res = Resources::from_config(&config, now);
+        let ctx = OpContext {
+            regions: &regions,
+            pending_delay: Duration::from_secs(2),
+            modify_delay: Duration::from_secs(1),
+            delete_delay: Duration::from_secs(1),
+            now,
+            client_token: Some("t"),
+        };
+        let created = execute(
+            &mut res,
+            &ctx,
+            Action::CreateBgpPeer,
+            &params(&[
+                ("RegionId", DEMO_REGION),
+                ("BgpGroupId", DEMO_GROUP_V4),
+                ("PeerIpAddress", "10.0.0.2"),
+            ]),
+        )
+        .unwrap();
+        assert!(created.mutated);
+        let id = created.fields["BgpPeerId"].as_str().unwrap().to_owned();
+        assert_eq!(res.peer(&id).unwrap().client_token.as_deref(), Some("t"));
+        let described = execute(
+            &mut res,
+            &ctx,
+            Action::DescribeBgpPeers,
+            &params(&[("RegionId", DEMO_REGION), ("BgpPeerId", &id)]),
+        )
+        .unwrap();
+        assert!(!described.mutated);
+        assert_eq!(
+            described.fields["BgpPeers"]["BgpPeer"][0]["Status"],
+            "Pending"
+        );
+        let later = OpContext {
+            now: clock_add(now, Duration::from_secs(2)),
+            ..ctx.clone()
+        };
+        let described = execute(
+            &mut res,
+            &later,
+            Action::DescribeBgpPeers,
+            &params(&[("RegionId", DEMO_REGION), ("BgpPeerId", &id)]),
+        )
+        .unwrap();
+        assert_eq!(
+            described.fields["BgpPeers"]["BgpPeer"][0]["Status"],
+            "Available"
+        );
+        assert_eq!(
+            execute(&mut res, &ctx, Action::AssumeRole, &params(&[]))
+                .unwrap_err()
+                .code,
+            "InvalidAction.NotFound"
+        );
+    }
+
+    fn clock_add(t: Timestamp, d: Duration) -> Timestamp {
+        crate::emulator::clock::add(t, d)
+    }
 }
