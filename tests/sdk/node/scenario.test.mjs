@@ -72,6 +72,7 @@ function assertWireTypes(peer) {
   const wrong = Object.fromEntries(Object.entries(PEER_FIELD_TYPES)
     .filter(([k, t]) => typeof peer[k] !== t).map(([k]) => [k, typeof peer[k]]));
   assert.deepEqual(wrong, {}, `wrong wire types: ${JSON.stringify(peer)}`);
+  assert.match(peer.GmtModified, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}Z$/);
 }
 
 async function expectError(promise, code, status) {

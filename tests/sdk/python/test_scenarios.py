@@ -5,6 +5,7 @@ through the emulator's own ``/__admin/state``, not just "no exception".
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -87,6 +88,7 @@ def assert_wire_types(peer: dict) -> None:
         if not isinstance(peer[k], t) or (t is int and isinstance(peer[k], bool))
     }
     assert not wrong, f"wrong wire types {wrong} (want {PEER_FIELD_TYPES}): {peer}"
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}Z", peer["GmtModified"]), peer["GmtModified"]
 
 
 def expect_error(call, code: str, status: int) -> ApiError:
