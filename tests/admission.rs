@@ -47,7 +47,10 @@ fn with(mut base: Value, patch: Value) -> Value {
 
 /// The apiserver's refusal of `spec`, as (HTTP code, message).
 async fn refusal(api: &Api<DynamicObject>, name: &str, spec: Value) -> (u16, String) {
-    match api.create(&PostParams::default(), &peer(name, spec.clone())).await {
+    match api
+        .create(&PostParams::default(), &peer(name, spec.clone()))
+        .await
+    {
         Ok(_) => panic!("{name}: the apiserver accepted a bad spec: {spec}"),
         Err(kube::Error::Api(status)) => (status.code, status.message),
         Err(e) => panic!("{name}: unexpected error {e}"),
@@ -60,25 +63,104 @@ async fn bad_specs_are_refused_with_clear_messages() {
     let ns = common::namespace(&client, "admission-bad").await;
     let api = api(&client, &ns);
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("malformed-ipv4", with(good_spec(), json!({"peerIpAddress": "10.0.0.300"})), "must be a valid IPv4 or IPv6 address"),
-        ("not-an-ip", with(good_spec(), json!({"peerIpAddress": "router-a"})), "must be a valid IPv4 or IPv6 address"),
-        ("ipv6-address-with-ipv4", with(good_spec(), json!({"peerIpAddress": "2408:4000::2"})), "family given by ipVersion"),
-        ("ipv4-address-with-ipv6", with(good_spec(), json!({"ipVersion": "IPv6"})), "family given by ipVersion"),
-        ("loopback-ip", with(good_spec(), json!({"peerIpAddress": "127.0.0.1"})), "must be a unicast address"),
-        ("multicast-ip", with(good_spec(), json!({"peerIpAddress": "224.0.0.5"})), "must be a unicast address"),
-        ("bad-group-id", with(good_spec(), json!({"bgpGroupId": "vbr-123456789"})), "spec.bgpGroupId"),
-        ("upper-case-group-id", with(good_spec(), json!({"bgpGroupId": "bgpg-ABCDEF123"})), "spec.bgpGroupId"),
-        ("bad-region", with(good_spec(), json!({"regionId": "Shanghai"})), "spec.regionId"),
-        ("missing-group", with(good_spec(), json!({"bgpGroupId": null})), "spec.bgpGroupId: Required value"),
-        ("missing-region", with(good_spec(), json!({"regionId": null})), "spec.regionId: Required value"),
-        ("hops-too-high", with(good_spec(), json!({"enableBfd": true, "bfdMultiHop": 256})), "spec.bfdMultiHop"),
-        ("hops-zero", with(good_spec(), json!({"enableBfd": true, "bfdMultiHop": 0})), "spec.bfdMultiHop"),
-        ("hops-without-bfd", with(good_spec(), json!({"bfdMultiHop": 3})), "bfdMultiHop can only be set when enableBfd is true"),
-        ("unknown-ip-version", with(good_spec(), json!({"ipVersion": "IPv5"})), "spec.ipVersion: Unsupported value: \"IPv5\""),
-        ("unknown-deletion-policy", with(good_spec(), json!({"deletionPolicy": "Retain"})), "spec.deletionPolicy: Unsupported value: \"Retain\""),
-        ("bad-adopt-id", with(good_spec(), json!({"adoptBgpPeerId": "bgpg-notapeer"})), "spec.adoptBgpPeerId"),
-        ("bad-secret-name", with(good_spec(), json!({"credentialsSecretRef": {"name": "Bad_Name"}})), "spec.credentialsSecretRef.name"),
-        ("bfd-not-boolean", with(good_spec(), json!({"enableBfd": "yes"})), "spec.enableBfd"),
+        (
+            "malformed-ipv4",
+            with(good_spec(), json!({"peerIpAddress": "10.0.0.300"})),
+            "must be a valid IPv4 or IPv6 address",
+        ),
+        (
+            "not-an-ip",
+            with(good_spec(), json!({"peerIpAddress": "router-a"})),
+            "must be a valid IPv4 or IPv6 address",
+        ),
+        (
+            "ipv6-address-with-ipv4",
+            with(good_spec(), json!({"peerIpAddress": "2408:4000::2"})),
+            "family given by ipVersion",
+        ),
+        (
+            "ipv4-address-with-ipv6",
+            with(good_spec(), json!({"ipVersion": "IPv6"})),
+            "family given by ipVersion",
+        ),
+        (
+            "loopback-ip",
+            with(good_spec(), json!({"peerIpAddress": "127.0.0.1"})),
+            "must be a unicast address",
+        ),
+        (
+            "multicast-ip",
+            with(good_spec(), json!({"peerIpAddress": "224.0.0.5"})),
+            "must be a unicast address",
+        ),
+        (
+            "bad-group-id",
+            with(good_spec(), json!({"bgpGroupId": "vbr-123456789"})),
+            "spec.bgpGroupId",
+        ),
+        (
+            "upper-case-group-id",
+            with(good_spec(), json!({"bgpGroupId": "bgpg-ABCDEF123"})),
+            "spec.bgpGroupId",
+        ),
+        (
+            "bad-region",
+            with(good_spec(), json!({"regionId": "Shanghai"})),
+            "spec.regionId",
+        ),
+        (
+            "missing-group",
+            with(good_spec(), json!({"bgpGroupId": null})),
+            "spec.bgpGroupId: Required value",
+        ),
+        (
+            "missing-region",
+            with(good_spec(), json!({"regionId": null})),
+            "spec.regionId: Required value",
+        ),
+        (
+            "hops-too-high",
+            with(good_spec(), json!({"enableBfd": true, "bfdMultiHop": 256})),
+            "spec.bfdMultiHop",
+        ),
+        (
+            "hops-zero",
+            with(good_spec(), json!({"enableBfd": true, "bfdMultiHop": 0})),
+            "spec.bfdMultiHop",
+        ),
+        (
+            "hops-without-bfd",
+            with(good_spec(), json!({"bfdMultiHop": 3})),
+            "bfdMultiHop can only be set when enableBfd is true",
+        ),
+        (
+            "unknown-ip-version",
+            with(good_spec(), json!({"ipVersion": "IPv5"})),
+            "spec.ipVersion: Unsupported value: \"IPv5\"",
+        ),
+        (
+            "unknown-deletion-policy",
+            with(good_spec(), json!({"deletionPolicy": "Retain"})),
+            "spec.deletionPolicy: Unsupported value: \"Retain\"",
+        ),
+        (
+            "bad-adopt-id",
+            with(good_spec(), json!({"adoptBgpPeerId": "bgpg-notapeer"})),
+            "spec.adoptBgpPeerId",
+        ),
+        (
+            "bad-secret-name",
+            with(
+                good_spec(),
+                json!({"credentialsSecretRef": {"name": "Bad_Name"}}),
+            ),
+            "spec.credentialsSecretRef.name",
+        ),
+        (
+            "bfd-not-boolean",
+            with(good_spec(), json!({"enableBfd": "yes"})),
+            "spec.enableBfd",
+        ),
     ];
     assert!(cases.len() >= 12);
     for (name, spec, expected) in cases {
@@ -101,19 +183,36 @@ async fn immutable_fields_cannot_change() {
         .expect("good spec accepted");
     let cases = [
         (json!({"regionId": "cn-hangzhou"}), "regionId is immutable"),
-        (json!({"bgpGroupId": "bgpg-other0000000001"}), "bgpGroupId is immutable"),
-        (json!({"ipVersion": "IPv6", "peerIpAddress": "2408:4000::2"}), "ipVersion is immutable"),
-        (json!({"adoptBgpPeerId": "bgp-abc123"}), "adoptBgpPeerId cannot be added"),
+        (
+            json!({"bgpGroupId": "bgpg-other0000000001"}),
+            "bgpGroupId is immutable",
+        ),
+        (
+            json!({"ipVersion": "IPv6", "peerIpAddress": "2408:4000::2"}),
+            "ipVersion is immutable",
+        ),
+        (
+            json!({"adoptBgpPeerId": "bgp-abc123"}),
+            "adoptBgpPeerId cannot be added",
+        ),
     ];
     for (change, expected) in cases {
         let err = api
-            .patch("p", &PatchParams::default(), &Patch::Merge(json!({"spec": change.clone()})))
+            .patch(
+                "p",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": change.clone()})),
+            )
             .await
             .expect_err("immutable change refused");
         match err {
             kube::Error::Api(status) => {
                 assert_eq!(status.code, 422, "{change}");
-                assert!(status.message.contains(expected), "{change}: {}", status.message);
+                assert!(
+                    status.message.contains(expected),
+                    "{change}: {}",
+                    status.message
+                );
             }
             other => panic!("{change}: unexpected error {other}"),
         }
@@ -133,7 +232,10 @@ async fn samples_and_defaults_are_accepted() {
     let client = common::client_with_crds().await;
     let ns = common::namespace(&client, "admission-samples").await;
     let api = api(&client, &ns);
-    for path in ["deploy/samples/bgppeer.yaml", "deploy/samples/bgppeer-ipv6-bfd.yaml"] {
+    for path in [
+        "deploy/samples/bgppeer.yaml",
+        "deploy/samples/bgppeer-ipv6-bfd.yaml",
+    ] {
         let text = std::fs::read_to_string(path).expect("sample");
         let obj: DynamicObject = serde_saphyr::from_str(&text).expect("sample parses");
         api.create(&PostParams::default(), &obj)
@@ -143,7 +245,10 @@ async fn samples_and_defaults_are_accepted() {
     let created = api
         .create(
             &PostParams::default(),
-            &peer("minimal", json!({"regionId": "cn-shanghai", "bgpGroupId": "bgpg-abc123"})),
+            &peer(
+                "minimal",
+                json!({"regionId": "cn-shanghai", "bgpGroupId": "bgpg-abc123"}),
+            ),
         )
         .await
         .expect("minimal spec accepted");

@@ -45,36 +45,14 @@ pub mod secret_keys {
     namespaced,
     status = "BgpPeerStatus",
     doc = "A BGP peer of an Alibaba Cloud VPC BGP group, kept in sync by alicloud-bgp-operator.",
-    printcolumn(name = "Peer IP", type_ = "string", json_path = ".spec.peerIpAddress"),
-    printcolumn(name = "Group", type_ = "string", json_path = ".spec.bgpGroupId"),
-    printcolumn(name = "Peer ID", type_ = "string", json_path = ".status.bgpPeerId"),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Reason",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
-    ),
-    printcolumn(
-        name = "Cloud Status",
-        type_ = "string",
-        json_path = ".status.cloud.status",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Session",
-        type_ = "string",
-        json_path = ".status.cloud.bgpStatus",
-        priority = 1
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn = r#"{"name":"Peer IP","type":"string","jsonPath":".spec.peerIpAddress"}"#,
+    printcolumn = r#"{"name":"Group","type":"string","jsonPath":".spec.bgpGroupId"}"#,
+    printcolumn = r#"{"name":"Peer ID","type":"string","jsonPath":".status.bgpPeerId"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Cloud Status","type":"string","jsonPath":".status.cloud.status","priority":1}"#,
+    printcolumn = r#"{"name":"Session","type":"string","jsonPath":".status.cloud.bgpStatus","priority":1}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [

@@ -55,7 +55,10 @@ fn user_visible_change(obj: &BgpPeer) -> Option<u64> {
     meta.annotations.hash(&mut h);
     meta.labels.hash(&mut h);
     meta.finalizers.hash(&mut h);
-    meta.deletion_timestamp.as_ref().map(|t| t.0.as_second()).hash(&mut h);
+    meta.deletion_timestamp
+        .as_ref()
+        .map(|t| t.0.as_second())
+        .hash(&mut h);
     Some(h.finish())
 }
 

@@ -31,7 +31,7 @@ type Slot = Arc<tokio::sync::Mutex<Option<Listing>>>;
 #[derive(Clone, Debug)]
 pub enum Lookup {
     /// The peer exists.
-    Found(BgpPeerInfo),
+    Found(Box<BgpPeerInfo>),
     /// No such peer (an empty DescribeBgpPeers answer). Errors, including "region not
     /// found", are returned as errors: only the caller knows whether they mean "gone".
     Missing,
@@ -84,7 +84,7 @@ impl PeerObserver {
             });
         }
         Ok(match guard.as_ref().and_then(|l| l.peers.get(id)) {
-            Some(peer) => Lookup::Found(peer.clone()),
+            Some(peer) => Lookup::Found(Box::new(peer.clone())),
             None => Lookup::Missing,
         })
     }
@@ -104,7 +104,7 @@ impl PeerObserver {
         };
         match vpc.describe_bgp_peers(creds, &req).await {
             Ok(page) => Ok(match page.peers.into_iter().find(|p| p.bgp_peer_id == id) {
-                Some(peer) => Lookup::Found(peer),
+                Some(peer) => Lookup::Found(Box::new(peer)),
                 None => Lookup::Missing,
             }),
             Err(e) => Err(e),

@@ -333,7 +333,7 @@ async fn observe(
             .await
     };
     match lookup {
-        Ok(Lookup::Found(p)) => Ok((Observation::Found(observed_peer(&p)), Some(p))),
+        Ok(Lookup::Found(p)) => Ok((Observation::Found(observed_peer(&p)), Some(*p))),
         Ok(Lookup::Missing) => Ok((Observation::NotFound, None)),
         // During deletion, a region or group that no longer exists holds no peer: gone.
         Err(source) if for_deletion && source.class() == ErrorClass::DependencyMissing => {
@@ -525,7 +525,6 @@ async fn create(r: &mut Reconciler<'_>, creds: &Credentials, token: &str) -> Res
         bfd_multi_hop: params.bfd_multi_hop,
         ip_version: Some(obj.spec.ip_version.as_api_str().to_owned()),
         client_token: Some(token.to_owned()),
-        ..Default::default()
     };
     let resp = match r.ctx.vpc.create_bgp_peer(creds, &req).await {
         Ok(resp) => resp,

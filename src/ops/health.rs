@@ -65,7 +65,10 @@ async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
     if state.readiness.is_ready() {
         (StatusCode::OK, "ok")
     } else if !state.readiness.crd_served.load(Ordering::SeqCst) {
-        (StatusCode::SERVICE_UNAVAILABLE, "BgpPeer CRD not served yet")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "BgpPeer CRD not served yet",
+        )
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "cache not synced yet")
     }

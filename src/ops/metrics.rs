@@ -80,8 +80,9 @@ impl Metrics {
         let reconciles = Family::<ReconcileLabels, Counter>::default();
         let reconcile_duration = seconds_histogram();
         let cloud_calls = Family::<CallLabels, Counter>::default();
-        let cloud_latency =
-            Family::<ActionLabels, Histogram>::new_with_constructor(seconds_histogram as fn() -> Histogram);
+        let cloud_latency = Family::<ActionLabels, Histogram>::new_with_constructor(
+            seconds_histogram as fn() -> Histogram,
+        );
         let rate_limit_waits = Counter::default();
         let rate_limit_wait_seconds = Counter::<f64, AtomicU64>::default();
         let objects = Family::<ConditionLabels, Gauge>::default();

@@ -187,7 +187,8 @@ impl Operator {
                 return obj.clone();
             }
             if tokio::time::Instant::now() >= deadline {
-                let status = obj.map(|o| serde_json::to_string_pretty(&o.status).unwrap_or_default());
+                let status =
+                    obj.map(|o| serde_json::to_string_pretty(&o.status).unwrap_or_default());
                 panic!(
                     "timed out after {PATIENCE:?} waiting for {name}: {what}; last status: {}; emulator calls: {:?}",
                     status.unwrap_or_else(|| "<object missing>".into()),
