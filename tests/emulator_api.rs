@@ -126,11 +126,15 @@ struct Api {
 
 impl Api {
     fn new(emu: &EmulatorHandle) -> Self {
+        Self::at(&emu.endpoint())
+    }
+
+    fn at(endpoint: &str) -> Self {
         alicloud_bgp_operator::install_crypto_provider();
         Self {
             http: reqwest::Client::new(),
-            endpoint: emu.endpoint(),
-            host: emu.local_addr().to_string(),
+            endpoint: endpoint.to_owned(),
+            host: endpoint.trim_start_matches("http://").to_owned(),
         }
     }
 
@@ -1968,4 +1972,130 @@ async fn state_file_survives_a_restart() {
     );
     assert_eq!(emu.peers().len(), 1);
     emu.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The binary.
+// ---------------------------------------------------------------------------------------------
+
+/// Kills the child process when dropped (also when an assertion fails).
+struct Child(tokio::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.start_kill();
+    }
+}
+
+#[tokio::test]
+async fn binary_with_seed_file_flags_and_print_endpoint() {
+    use tokio::io::AsyncBufReadExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let seed = dir.path().join("seed.yaml");
+    std::fs::write(
+        &seed,
+        r#"
+regions: [eu-central-1]
+accounts:
+  - uid: "4242"
+    access_keys: [{ id: LTAIseed, secret: seed-secret }]
+vbrs:
+  - { id: vbr-seed000000000000001, region: eu-central-1, ipv6: false, peer_quota: 3 }
+groups:
+  - { id: bgpg-seed00000000000001, vbr: vbr-seed000000000000001, peer_asn: 65100, name: seeded }
+peers:
+  - { id: bgp-seed000000000000001, group: bgpg-seed00000000000001, peer_ip_address: 172.16.0.2 }
+pending_delay: 5s
+"#,
+    )
+    .unwrap();
+    let state_file = dir.path().join("state.json");
+    let log = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+    let mut child = Child(
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_alicloud-bgp-operator"))
+            .args([
+                "emulator",
+                "--listen",
+                "127.0.0.1:0",
+                "--print-endpoint",
+                "--config",
+            ])
+            .arg(&seed)
+            .args([
+                "--access-key",
+                "LTAIflag:flag-secret",
+                "--pending-delay",
+                "0s",
+                "--latency",
+                "0ms..1ms",
+                "--qps-per-key",
+                "100",
+                "--state-file",
+            ])
+            .arg(&state_file)
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("binary starts"),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let mut first = String::new();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::io::BufReader::new(stdout).read_line(&mut first),
+    )
+    .await
+    .expect("endpoint printed in time")
+    .unwrap();
+    let endpoint = first.trim_end().to_owned();
+    assert!(
+        endpoint.starts_with("http://127.0.0.1:") && !endpoint.ends_with(":0"),
+        "{first:?}"
+    );
+    let api = Api::at(&endpoint);
+
+    // The seed file's world; the key from --access-key joined the seed account.
+    let flag = Creds::new("LTAIflag", "flag-secret");
+    let r = api
+        .v1(&flag, "DescribeBgpPeers", &[("RegionId", "eu-central-1")])
+        .await;
+    assert_eq!(peer_ids(r.assert_ok()), ["bgp-seed000000000000001"]);
+    // --pending-delay 0s overrides the file's 5s: a new peer is Available at once.
+    let r = api
+        .v3(
+            &Creds::new("LTAIseed", "seed-secret"),
+            "CreateBgpPeer",
+            &[
+                ("RegionId", "eu-central-1"),
+                ("BgpGroupId", "bgpg-seed00000000000001"),
+                ("PeerIpAddress", "172.16.0.3"),
+            ],
+        )
+        .await;
+    let id = r.assert_ok()["BgpPeerId"].as_str().unwrap().to_owned();
+    let state = api.admin(reqwest::Method::GET, "state", None).await;
+    assert_eq!(state.json["BgpGroups"][0]["Name"], "seeded");
+    assert_eq!(state.json["BgpPeers"][1]["BgpPeerId"], id.as_str());
+    assert_eq!(state.json["BgpPeers"][1]["Status"], "Available");
+    // The demo key is not configured with a seed file.
+    api.v1(
+        &Creds::demo(),
+        "DescribeBgpPeers",
+        &[("RegionId", "eu-central-1")],
+    )
+    .await
+    .assert_error(404, "InvalidAccessKeyId.NotFound");
+    // The state file was written on the change.
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_file).unwrap()).unwrap();
+    assert_eq!(saved["BgpPeers"].as_array().map(Vec::len), Some(2));
+
+    child.0.start_kill().unwrap();
+    let _ = child.0.wait().await;
+    let log = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert!(log.contains("emulator api call"), "{log}");
+    for secret in ["flag-secret", "seed-secret"] {
+        assert!(!log.contains(secret), "secret in the log: {log}");
+    }
 }
