@@ -51,7 +51,8 @@ export class Emulator {
     const first = await Promise.race([
       new Promise((resolve) => lines.once('line', resolve)),
       new Promise((resolve) => child.once('exit', (code) => resolve(`<exited with ${code}>`))),
-      sleep(STARTUP_TIMEOUT_MS).then(() => '<timeout>'),
+      // unref'd: a pending startup timer must not keep the test process alive afterwards.
+      sleep(STARTUP_TIMEOUT_MS, '<timeout>', { ref: false }),
     ]);
     lines.on('line', () => {}); // keep draining stdout
     if (!String(first).startsWith('http://')) {
