@@ -219,5 +219,15 @@ for (const name of FLAVOURS) {
         const third = await create('10.0.1.3');
         assert.deepEqual(Object.keys(await statePeers(emu)).sort(), [ids[1], third].sort());
       }));
+
+    for (const [code, status] of [['Throttling.User', 400], ['ServiceUnavailable', 503], ['InternalError', 500]]) {
+      test(`injected ${code} reaches the SDK as ${status}`, () => withEmulator({}, async (emu) => {
+        const sdk = sdkFor(name, emu);
+        await emu.admin('POST', 'faults', { action: 'DescribeBgpPeers', code });
+        await expectError(sdk.call('DescribeBgpPeers', { RegionId: REGION }), code, status);
+        await emu.admin('DELETE', 'faults');
+        assert.deepEqual(await describePeers(sdk), []);
+      }));
+    }
   });
 }
