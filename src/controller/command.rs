@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::cloud::{ClientConfig, CredentialChain, RateLimitConfig, SignatureVersion, VpcClient};
 use crate::ops::health::{self, OpsState};
+use crate::ops::leader::{self, LeaderConfig};
 use crate::ops::metrics::Metrics;
 
 use super::reconcile::parse_duration;
@@ -58,9 +59,24 @@ pub struct RunArgs {
     /// Address of the /metrics, /livez and /readyz server.
     #[arg(long, env = "ABO_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
-    /// Name of this instance in events (the pod name).
+    /// Name of this instance in events and in the leader Lease (the pod name).
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
+    /// Elect a leader on a Lease so that only one of several replicas reconciles.
+    #[arg(long, env = "ABO_LEADER_ELECT")]
+    pub leader_elect: bool,
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "ABO_LEASE_NAME", default_value = "alicloud-bgp-operator")]
+    pub lease_name: String,
+    /// Namespace of the leader-election Lease (the operator's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
+    /// Lease duration: how long a standby waits after the leader stopped renewing.
+    #[arg(long, env = "ABO_LEASE_DURATION", default_value = "15s", value_parser = duration_arg)]
+    pub lease_duration: Duration,
+    /// On SIGTERM, how long in-flight reconciles (and their cloud calls) may take to finish.
+    #[arg(long, env = "ABO_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = duration_arg)]
+    pub shutdown_timeout: Duration,
 }
 
 fn parse_signature(s: &str) -> Result<SignatureVersion, String> {
@@ -126,8 +142,58 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     super::check_crd(&kube, &scope).await?;
     ctx.readiness.crd_served.store(true, Ordering::SeqCst);
+
+    let mut leadership = None;
+    if args.leader_elect {
+        // A standby is healthy and ready: it needs no cache until it leads.
+        ctx.readiness.cache_synced.store(true, Ordering::SeqCst);
+        let cfg = LeaderConfig {
+            lease_name: args.lease_name.clone(),
+            namespace: args.lease_namespace.clone(),
+            identity: args.instance.clone().unwrap_or_else(|| {
+                format!("alicloud-bgp-operator-{}", uuid::Uuid::new_v4().simple())
+            }),
+            duration: args.lease_duration,
+            grace: Duration::from_secs(2),
+        };
+        match leader::acquire(kube.clone(), &cfg, &shutdown).await? {
+            Some(l) => leadership = Some(l),
+            None => {
+                info!("stopped before becoming the leader");
+                shutdown.cancel();
+                let _ = ops_task.await;
+                return Ok(());
+            }
+        }
+        ctx.readiness.cache_synced.store(false, Ordering::SeqCst);
+    }
+
     info!(endpoint = ?args.endpoint, namespace = ?scope.namespace, "controller starting");
-    super::run(ctx, scope, shutdown.clone().cancelled_owned()).await;
+    let stop = CancellationToken::new();
+    let controller = tokio::spawn(super::run(ctx, scope, stop.clone().cancelled_owned()));
+    let mut lost = false;
+    match leadership.as_mut() {
+        Some(l) => {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = l.lost() => lost = true,
+            }
+        }
+        None => shutdown.cancelled().await,
+    }
+    stop.cancel();
+    if tokio::time::timeout(args.shutdown_timeout, controller)
+        .await
+        .is_err()
+    {
+        warn!(timeout = ?args.shutdown_timeout, "in-flight reconciles did not finish in time");
+    }
+    if let Some(l) = leadership {
+        if lost {
+            anyhow::bail!("lost leadership: exiting so that this replica restarts as a standby");
+        }
+        l.release().await;
+    }
     shutdown.cancel();
     let _ = ops_task.await;
     info!("controller stopped");
