@@ -127,7 +127,7 @@ for (const name of FLAVOURS) {
       assertWireTypes(await waitStatus(sdk, peerId, 'Available'));
       let state = await statePeers(emu);
       assert.deepEqual(Object.keys(state), [peerId]);
-      assert.equal(state[peerId].BgpGroupId, group);
+      assert.deepEqual([state[peerId].BgpGroupId, state[peerId].ClientToken], [group, create.ClientToken]);
 
       await sdk.call('ModifyBgpPeerAttribute',
         { RegionId: REGION, BgpPeerId: peerId, EnableBfd: true, BfdMultiHop: 3, PeerIpAddress: '10.0.0.3' });
@@ -153,6 +153,7 @@ for (const name of FLAVOURS) {
       const peerId = (await sdk.call('CreateBgpPeer', create)).BgpPeerId;
       assert.equal((await sdk.call('CreateBgpPeer', create)).BgpPeerId, peerId);
       assert.deepEqual((await describePeers(sdk, { BgpGroupId: group })).map((p) => p.BgpPeerId), [peerId]);
+      assert.equal((await statePeers(emu))[peerId].ClientToken, create.ClientToken, 'the token must arrive byte-exact');
     }));
 
     test('wrong secret -> SignatureDoesNotMatch, no effect', () => withEmulator({}, async (emu) => {

@@ -127,7 +127,7 @@ def test_peer_lifecycle(sdk, emu):
     assert_wire_types(available)
     in_state = state_peers(emu)
     assert set(in_state) == {peer_id}, in_state
-    assert in_state[peer_id]["BgpGroupId"] == group
+    assert (in_state[peer_id]["BgpGroupId"], in_state[peer_id]["ClientToken"]) == (group, token), in_state
 
     sdk.call(
         "ModifyBgpPeerAttribute",
@@ -157,6 +157,7 @@ def test_client_token_with_hard_characters(sdk, emu):
     peer_id = sdk.call("CreateBgpPeer", create)["BgpPeerId"]
     assert sdk.call("CreateBgpPeer", create)["BgpPeerId"] == peer_id
     assert [p["BgpPeerId"] for p in describe_peers(sdk, BgpGroupId=group)] == [peer_id]
+    assert state_peers(emu)[peer_id]["ClientToken"] == token, "the token must arrive byte-exact"
 
 
 #: What each flavour reports for the emulator's SignatureDoesNotMatch. aliyun-python-sdk-core
