@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: demo test lint crds check-generated tools sdk-setup unit build clean-controlplane
+.PHONY: demo test lint crds docs check-generated tools sdk-setup unit build
 
 ## demo: emulator + local control plane + controller + a sample BgpPeer that goes Ready.
 demo:
@@ -38,3 +38,7 @@ build:
 
 unit:
 	$(CARGO) test --lib
+
+## docs: regenerate the README's error tables from the code.
+docs:
+	$(CARGO) run -q -- docs --readme README.md

@@ -31,6 +31,12 @@ pub enum Command {
         #[arg(long)]
         output: Option<PathBuf>,
     },
+    /// Regenerate the generated section of README.md (the error tables).
+    Docs {
+        /// The README to update in place.
+        #[arg(long, default_value = "README.md")]
+        readme: PathBuf,
+    },
     /// Run the controller (watches BgpPeers and keeps the cloud in sync).
     Run(controller::command::RunArgs),
     /// Run the VPC API emulator (an HTTP server speaking the real wire protocol).
@@ -61,6 +67,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 Some(path) => std::fs::write(&path, yaml)?,
                 None => print!("{yaml}"),
             }
+            Ok(())
+        }
+        Command::Docs { readme } => {
+            let text = std::fs::read_to_string(&readme)?;
+            let updated = controller::docs::render_into(&text).ok_or_else(|| {
+                anyhow::anyhow!("{} has no generated-section markers", readme.display())
+            })?;
+            std::fs::write(&readme, updated)?;
             Ok(())
         }
         Command::Run(args) => controller::command::run(args).await,

@@ -9,6 +9,7 @@
 
 pub mod command;
 pub mod context;
+pub mod docs;
 pub mod error;
 pub mod observe;
 pub mod plan;
