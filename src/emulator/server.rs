@@ -76,6 +76,18 @@ impl Shared {
         &self.clock
     }
 
+    /// Writes the state file now, on the calling thread.
+    fn persist_blocking(&self) {
+        let Some(p) = &self.persister else { return };
+        let (revision, snapshot) = {
+            let state = self.lock();
+            (state.revision, state.persisted())
+        };
+        if let Err(e) = p.write(revision, &snapshot) {
+            tracing::error!(error = %e, "cannot write emulator state file");
+        }
+    }
+
     /// Writes the state file if there is one (after a change).
     pub async fn persist(self: &Arc<Self>) {
         if self.persister.is_none() {
@@ -487,10 +499,18 @@ impl EmulatorHandle {
         self.shared.lock().config.clone()
     }
 
+    /// Writes the state file after an out-of-band change: on the runtime when called from
+    /// one, else right away.
     fn persist_in_background(&self) {
-        if self.shared.persister.is_some() {
-            let shared = Arc::clone(&self.shared);
-            tokio::spawn(async move { shared.persist().await });
+        if self.shared.persister.is_none() {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let shared = Arc::clone(&self.shared);
+                runtime.spawn(async move { shared.persist().await });
+            }
+            Err(_) => self.shared.persist_blocking(),
         }
     }
 
