@@ -54,6 +54,7 @@ pub struct AuthState {
     keys: HashMap<String, (Secret, String)>,
     sts: HashMap<String, StsCredential>,
     nonces: HashMap<(String, String), Timestamp>,
+    last_purge: Option<Timestamp>,
 }
 
 /// Stands in for a security token in messages and logs.
@@ -101,8 +102,16 @@ impl AuthState {
         self.sts.len()
     }
 
-    /// Forgets nonces older than the window and expired STS credentials.
+    /// Forgets nonces older than the window and expired STS credentials (at most once a
+    /// second: the sweep is linear in the number of remembered nonces).
     fn purge(&mut self, now: Timestamp, window: Duration) {
+        if self
+            .last_purge
+            .is_some_and(|last| clock::add(last, Duration::from_secs(1)) > now)
+        {
+            return;
+        }
+        self.last_purge = Some(now);
         self.nonces
             .retain(|_, seen| clock::add(*seen, window) > now);
         self.sts.retain(|_, c| c.expiration > now);

@@ -60,6 +60,7 @@ pub fn fingerprint(params: &Params) -> String {
 #[derive(Clone, Debug, Default)]
 pub struct TokenStore {
     records: HashMap<(String, String, String), TokenRecord>,
+    lookups: u64,
 }
 
 impl TokenStore {
@@ -80,10 +81,18 @@ impl TokenStore {
         now: Timestamp,
         retention: Duration,
     ) -> Result<Option<Map<String, Value>>, ApiError> {
-        self.purge(now, retention);
+        // A full sweep now and then; the record asked for is checked exactly below.
+        self.lookups += 1;
+        if self.lookups.is_multiple_of(1024) {
+            self.purge(now, retention);
+        }
         let key = (account.to_owned(), action.to_owned(), token.to_owned());
         match self.records.get(&key) {
             None => Ok(None),
+            Some(r) if clock::add(r.created_at, retention) <= now => {
+                self.records.remove(&key);
+                Ok(None)
+            }
             Some(r) if r.fingerprint == fingerprint => Ok(Some(r.response.clone())),
             Some(_) => Err(ApiError::from_code("IdempotentParameterMismatch")),
         }
