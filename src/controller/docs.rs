@@ -23,7 +23,9 @@ fn condition_of(class: ErrorClass) -> &'static str {
 
 fn retry_of(class: ErrorClass) -> String {
     let note = match class {
-        ErrorClass::Throttled => "; the shared rate limiter for that access key and region slows down",
+        ErrorClass::Throttled => {
+            "; the shared rate limiter for that access key and region slows down"
+        }
         ErrorClass::Credentials => "; at once when the referenced Secret changes",
         ErrorClass::Transient | ErrorClass::Unknown => {
             "; calls carrying a ClientToken are first retried in the client (same token)"
@@ -74,7 +76,12 @@ pub fn error_tables() -> String {
 pub fn render_into(readme: &str) -> Option<String> {
     let start = readme.find(BEGIN)? + BEGIN.len();
     let end = readme[start..].find(END)? + start;
-    Some(format!("{}\n{}{}", &readme[..start], error_tables(), &readme[end..]))
+    Some(format!(
+        "{}\n{}{}",
+        &readme[..start],
+        error_tables(),
+        &readme[end..]
+    ))
 }
 
 #[cfg(test)]

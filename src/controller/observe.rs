@@ -1,15 +1,22 @@
-//! Observing the cloud cheaply: one paged `DescribeBgpPeers` per BGP group serves every
-//! object of that group during a resync period, and concurrent requests for the same group
-//! share one fetch. Reads that must be fresh (after our own writes, while waiting on a
-//! transition) ask by peer ID instead.
+//! Observing the cloud cheaply.
+//!
+//! One paged `DescribeBgpPeers` listing of a BGP group answers every object of that group,
+//! and concurrent requests share one fetch. A listing answers for a peer only if it was
+//! fetched after the operator's last change to that peer (so our own writes are always seen)
+//! and is young enough for the caller (the resync period for a settled peer, the poll
+//! interval for one in transition). When only a few objects of a large group want a fresh
+//! read, asking by peer ID is cheaper than a multi-page listing, and is used instead.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::cloud::{BgpPeerInfo, CloudError, Credentials, DescribeBgpPeersRequest, VpcClient};
+
+/// Peers per DescribeBgpPeers page (the API's maximum).
+pub const PAGE_SIZE: usize = 50;
 
 /// Identifies one group listing: peers are only visible to the account that owns them.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]
@@ -25,7 +32,14 @@ struct Listing {
     peers: Arc<HashMap<String, BgpPeerInfo>>,
 }
 
-type Slot = Arc<tokio::sync::Mutex<Option<Listing>>>;
+#[derive(Default)]
+struct GroupState {
+    listing: Option<Listing>,
+    /// Size of the group at the last listing.
+    last_size: Option<usize>,
+    /// When objects of this group asked for a read (for the listing-or-by-ID choice).
+    demand: VecDeque<Instant>,
+}
 
 /// What the cloud says about one peer ID.
 #[derive(Clone, Debug)]
@@ -37,56 +51,90 @@ pub enum Lookup {
     Missing,
 }
 
+/// One read request.
+#[derive(Clone, Copy, Debug)]
+pub struct Read<'a> {
+    /// Region of the group.
+    pub region: &'a str,
+    /// The group the peer is in.
+    pub group: &'a str,
+    /// The peer.
+    pub id: &'a str,
+    /// Oldest acceptable listing.
+    pub max_age: Duration,
+    /// Window over which demand for the group is counted.
+    pub demand_window: Duration,
+}
+
 /// Shared, coalescing view of the cloud's peers.
 #[derive(Default)]
 pub struct PeerObserver {
-    slots: Mutex<HashMap<GroupKey, Slot>>,
+    groups: Mutex<HashMap<GroupKey, Arc<tokio::sync::Mutex<GroupState>>>>,
+    mutated_at: Mutex<HashMap<String, Instant>>,
+}
+
+fn pages(size: usize) -> usize {
+    size.div_ceil(PAGE_SIZE).max(1)
 }
 
 impl PeerObserver {
-    /// Looks up `id` in `group`, using a group listing no older than `max_age`; a listing
-    /// is fetched (all pages) when none is fresh enough, once for all concurrent callers.
-    pub async fn lookup_via_group(
+    /// Looks up `read.id`, from a shared group listing when one is acceptable or cheap
+    /// enough to fetch, otherwise by ID.
+    pub async fn lookup(
         &self,
         vpc: &VpcClient,
         creds: &Credentials,
-        region: &str,
-        group: &str,
-        id: &str,
-        max_age: Duration,
+        read: Read<'_>,
     ) -> Result<Lookup, CloudError> {
         let key = GroupKey {
             access_key_id: creds.access_key_id().to_owned(),
-            region: region.to_owned(),
-            group: group.to_owned(),
+            region: read.region.to_owned(),
+            group: read.group.to_owned(),
         };
         let slot = self.slot(&key);
         let asked_at = Instant::now();
-        let mut guard = slot.lock().await;
-        let fresh = guard
-            .as_ref()
-            .is_some_and(|l| l.fetched_at >= asked_at || l.fetched_at.elapsed() <= max_age);
-        if !fresh {
-            let req = DescribeBgpPeersRequest {
-                region_id: region.to_owned(),
-                bgp_group_id: Some(group.to_owned()),
-                ..Default::default()
-            };
-            let peers = vpc
-                .describe_all_bgp_peers(creds, &req)
-                .await?
-                .into_iter()
-                .map(|p| (p.bgp_peer_id.clone(), p))
-                .collect();
-            *guard = Some(Listing {
-                fetched_at: Instant::now(),
-                peers: Arc::new(peers),
-            });
+        let not_before = self.mutated_at(read.id);
+        let mut state = slot.lock().await;
+        while state
+            .demand
+            .front()
+            .is_some_and(|t| asked_at.duration_since(*t) > read.demand_window)
+        {
+            state.demand.pop_front();
         }
-        Ok(match guard.as_ref().and_then(|l| l.peers.get(id)) {
-            Some(peer) => Lookup::Found(Box::new(peer.clone())),
-            None => Lookup::Missing,
-        })
+        state.demand.push_back(asked_at);
+        if let Some(listing) = &state.listing
+            && not_before.is_none_or(|t| listing.fetched_at > t)
+            && (listing.fetched_at >= asked_at || listing.fetched_at.elapsed() <= read.max_age)
+        {
+            return Ok(found(listing, read.id));
+        }
+        let cost = pages(state.last_size.unwrap_or(0));
+        if cost > state.demand.len() {
+            // A listing would cost more calls than the objects waiting for it: ask by ID.
+            drop(state);
+            return self.lookup_by_id(vpc, creds, read.region, read.id).await;
+        }
+        let req = DescribeBgpPeersRequest {
+            region_id: read.region.to_owned(),
+            bgp_group_id: Some(read.group.to_owned()),
+            ..Default::default()
+        };
+        let fetched_at = Instant::now();
+        let peers: HashMap<String, BgpPeerInfo> = vpc
+            .describe_all_bgp_peers(creds, &req)
+            .await?
+            .into_iter()
+            .map(|p| (p.bgp_peer_id.clone(), p))
+            .collect();
+        state.last_size = Some(peers.len());
+        let listing = Listing {
+            fetched_at,
+            peers: Arc::new(peers),
+        };
+        let answer = found(&listing, read.id);
+        state.listing = Some(listing);
+        Ok(answer)
     }
 
     /// Looks up one peer by ID with a fresh call (no cache).
@@ -102,33 +150,42 @@ impl PeerObserver {
             bgp_peer_id: Some(id.to_owned()),
             ..Default::default()
         };
-        match vpc.describe_bgp_peers(creds, &req).await {
-            Ok(page) => Ok(match page.peers.into_iter().find(|p| p.bgp_peer_id == id) {
-                Some(peer) => Lookup::Found(Box::new(peer)),
-                None => Lookup::Missing,
-            }),
-            Err(e) => Err(e),
+        let page = vpc.describe_bgp_peers(creds, &req).await?;
+        Ok(match page.peers.into_iter().find(|p| p.bgp_peer_id == id) {
+            Some(peer) => Lookup::Found(Box::new(peer)),
+            None => Lookup::Missing,
+        })
+    }
+
+    /// Records that the operator just changed peer `id` (created, modified, deleted): only
+    /// listings fetched after now answer for it.
+    pub fn note_mutation(&self, id: &str) {
+        if let Ok(mut map) = self.mutated_at.lock() {
+            let now = Instant::now();
+            // Entries older than a day can no longer matter to any listing we keep.
+            if map.len() > 10_000 {
+                map.retain(|_, t| now.duration_since(*t) < Duration::from_secs(86_400));
+            }
+            map.insert(id.to_owned(), now);
         }
     }
 
-    /// Forgets the listing of a group after we changed one of its peers, so the next
-    /// group-level read sees our change.
-    pub fn invalidate(&self, creds: &Credentials, region: &str, group: &str) {
-        let key = GroupKey {
-            access_key_id: creds.access_key_id().to_owned(),
-            region: region.to_owned(),
-            group: group.to_owned(),
-        };
-        if let Ok(mut slots) = self.slots.lock() {
-            slots.remove(&key);
-        }
+    fn mutated_at(&self, id: &str) -> Option<Instant> {
+        self.mutated_at.lock().ok()?.get(id).copied()
     }
 
-    fn slot(&self, key: &GroupKey) -> Slot {
-        match self.slots.lock() {
-            Ok(mut slots) => slots.entry(key.clone()).or_default().clone(),
+    fn slot(&self, key: &GroupKey) -> Arc<tokio::sync::Mutex<GroupState>> {
+        match self.groups.lock() {
+            Ok(mut groups) => groups.entry(key.clone()).or_default().clone(),
             // A poisoned map only loses sharing, never correctness.
-            Err(_) => Slot::default(),
+            Err(_) => Arc::default(),
         }
+    }
+}
+
+fn found(listing: &Listing, id: &str) -> Lookup {
+    match listing.peers.get(id) {
+        Some(peer) => Lookup::Found(Box::new(peer.clone())),
+        None => Lookup::Missing,
     }
 }

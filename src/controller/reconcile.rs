@@ -24,7 +24,7 @@ use crate::cloud::{
 
 use super::context::Context;
 use super::error::Error;
-use super::observe::Lookup;
+use super::observe::{Lookup, Read};
 use super::plan::{Observation, ObservedPeer, PeerDiff, Plan, PlanInput, plan};
 use super::status::{Outcome, with_outcome};
 
@@ -314,23 +314,26 @@ async fn observe(
         && r.status.bgp_peer_id.is_some()
         && r.status.observed_generation == r.obj.metadata.generation
         && super::status::ready_condition(&r.status).is_some_and(|c| c.status == "True");
-    let lookup = if settled {
-        r.ctx
-            .observer
-            .lookup_via_group(
-                &r.ctx.vpc,
-                creds,
-                r.spec_region(),
-                &r.obj.spec.bgp_group_id,
-                &id,
-                resync_period(r.obj, r.ctx),
-            )
-            .await
-    } else {
+    let poll = r.ctx.config.poll_interval;
+    let lookup = if r.status.bgp_peer_id.is_none() {
+        // Adoption: the peer may be in another group; ask by ID.
         r.ctx
             .observer
             .lookup_by_id(&r.ctx.vpc, creds, r.spec_region(), &id)
             .await
+    } else {
+        let read = Read {
+            region: r.spec_region(),
+            group: &r.obj.spec.bgp_group_id,
+            id: &id,
+            max_age: if settled {
+                resync_period(r.obj, r.ctx)
+            } else {
+                poll / 2
+            },
+            demand_window: poll * 2,
+        };
+        r.ctx.observer.lookup(&r.ctx.vpc, creds, read).await
     };
     match lookup {
         Ok(Lookup::Found(p)) => Ok((Observation::Found(observed_peer(&p)), Some(*p))),
@@ -541,10 +544,8 @@ async fn create(r: &mut Reconciler<'_>, creds: &Credentials, token: &str) -> Res
             });
         }
     };
-    r.ctx
-        .observer
-        .invalidate(creds, &obj.spec.region_id, &obj.spec.bgp_group_id);
     let id = resp.bgp_peer_id;
+    r.ctx.observer.note_mutation(&id);
     info!(bgp_peer_id = %id, request_id = %resp.request_id, "created BGP peer");
     r.ctx.hooks.after_create(obj)?;
     r.status.bgp_peer_id = Some(id.clone());
@@ -597,9 +598,7 @@ async fn modify(r: &mut Reconciler<'_>, creds: &Credentials, diff: &PeerDiff) ->
             action: "ModifyBgpPeerAttribute",
             source,
         })?;
-    r.ctx
-        .observer
-        .invalidate(creds, &obj.spec.region_id, &obj.spec.bgp_group_id);
+    r.ctx.observer.note_mutation(&id);
     let fields = diff.fields().join(", ");
     r.write_status(&Outcome::Progressing {
         reason: reasons::MODIFYING,
@@ -685,9 +684,7 @@ async fn cleanup_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
                     action: "DeleteBgpPeer",
                     source,
                 })?;
-            r.ctx
-                .observer
-                .invalidate(&creds, &obj.spec.region_id, &obj.spec.bgp_group_id);
+            r.ctx.observer.note_mutation(&id);
             r.event(
                 EventType::Normal,
                 "Deleting",

@@ -1,0 +1,120 @@
+//! The coalescing observer against the emulator: how many DescribeBgpPeers calls it makes.
+
+mod common;
+
+use std::time::Duration;
+
+use alicloud_bgp_operator::cloud::{CreateBgpPeerRequest, Credentials};
+use alicloud_bgp_operator::controller::observe::{Lookup, PeerObserver, Read};
+use alicloud_bgp_operator::emulator::config::{DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
+use alicloud_bgp_operator::emulator::server;
+
+use common::operator::{GROUP, REGION, test_emulator_config, vpc_client};
+
+fn read(id: &str, max_age: Duration) -> Read<'_> {
+    Read {
+        region: REGION,
+        group: GROUP,
+        id,
+        max_age,
+        demand_window: Duration::from_secs(60),
+    }
+}
+
+/// A read whose demand window holds only itself.
+fn lone_read(id: &str, max_age: Duration) -> Read<'_> {
+    Read {
+        demand_window: Duration::ZERO,
+        ..read(id, max_age)
+    }
+}
+
+#[tokio::test]
+async fn one_listing_serves_a_whole_group_and_own_writes_are_always_seen() {
+    alicloud_bgp_operator::install_crypto_provider();
+    let mut cfg = test_emulator_config();
+    for vbr in &mut cfg.vbrs {
+        vbr.peer_quota = 1000;
+    }
+    let emu = server::start(cfg, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("emulator");
+    let vpc = vpc_client(&emu);
+    let creds = Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None);
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        let resp = vpc
+            .create_bgp_peer(
+                &creds,
+                &CreateBgpPeerRequest {
+                    region_id: REGION.into(),
+                    bgp_group_id: GROUP.into(),
+                    peer_ip_address: Some(format!("10.20.{}.{}", i / 200, i % 200 + 1)),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("create");
+        ids.push(resp.bgp_peer_id);
+    }
+    let observer = PeerObserver::default();
+    emu.reset_counters();
+
+    // 60 concurrent readers of one group: one paged listing (2 pages of 50), shared.
+    let long = Duration::from_secs(600);
+    let lookups = ids
+        .iter()
+        .map(|id| observer.lookup(&vpc, &creds, read(id, long)));
+    let results = futures::future::join_all(lookups).await;
+    assert!(results.iter().all(|r| matches!(r, Ok(Lookup::Found(_)))));
+    assert_eq!(
+        emu.counters().calls("DescribeBgpPeers"),
+        2,
+        "one listing, two pages"
+    );
+
+    // Within max_age, nothing is fetched again.
+    observer
+        .lookup(&vpc, &creds, read(&ids[0], long))
+        .await
+        .expect("lookup");
+    assert_eq!(emu.counters().calls("DescribeBgpPeers"), 2);
+
+    // After our own change to a peer, the old listing no longer answers for it. With one
+    // reader asking and a two-page group, a by-ID read (one call) is cheaper than a listing.
+    observer.note_mutation(&ids[1]);
+    observer
+        .lookup(&vpc, &creds, lone_read(&ids[1], long))
+        .await
+        .expect("lookup");
+    assert_eq!(emu.counters().calls("DescribeBgpPeers"), 3);
+    // ... while the others still use the shared listing.
+    observer
+        .lookup(&vpc, &creds, read(&ids[2], long))
+        .await
+        .expect("lookup");
+    assert_eq!(emu.counters().calls("DescribeBgpPeers"), 3);
+
+    // With many recent readers, the same situation fetches one shared listing instead.
+    observer.note_mutation(&ids[4]);
+    observer
+        .lookup(&vpc, &creds, read(&ids[4], long))
+        .await
+        .expect("lookup");
+    assert_eq!(
+        emu.counters().calls("DescribeBgpPeers"),
+        5,
+        "a two-page listing"
+    );
+
+    // A vanished peer is reported Missing once a listing fetched after its deletion is used.
+    assert!(emu.delete_peer_out_of_band(&ids[3]));
+    match observer
+        .lookup(&vpc, &creds, read(&ids[3], Duration::ZERO))
+        .await
+    {
+        Ok(Lookup::Missing) => {}
+        other => panic!("expected Missing, got {other:?}"),
+    }
+    emu.shutdown().await;
+}
