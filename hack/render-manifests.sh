@@ -74,6 +74,7 @@ mkdir -p "$out/$(dirname "$MANIFEST")"
   echo "  labels:"
   echo "    app.kubernetes.io/part-of: alicloud-bgp-operator"
   echo "    pod-security.kubernetes.io/enforce: restricted"
+  echo "    pod-security.kubernetes.io/warn: restricted"
   "$HELM" template "$NAME" "$stage" --namespace "$NAMESPACE" --include-crds
 } >"$out/$MANIFEST" || die "helm template failed"
 

@@ -33,7 +33,11 @@ pub const REGION: &str = "cn-shanghai";
 pub const PATIENCE: Duration = Duration::from_secs(60);
 
 pub struct Operator {
+    /// Admin client: what the test itself uses to arrange and inspect objects.
     pub client: Client,
+    /// The client the controller talks to Kubernetes with: the admin client, or the one given
+    /// to `start_with_client` (e.g. impersonating a ServiceAccount, so its RBAC applies).
+    pub controller_client: Client,
     pub ns: String,
     pub emu: EmulatorHandle,
     pub ctx: Arc<Context>,
@@ -69,28 +73,65 @@ impl Operator {
 
     pub async fn start_with(test: &str, emu_cfg: EmulatorConfig, config: ControllerConfig) -> Self {
         let client = client_with_crds().await;
+        let mut op = Self::prepare(test, client.clone(), client, emu_cfg, config).await;
+        op.start_controller();
+        op
+    }
+
+    /// Like `start_with`, but the controller uses `controller_client` (e.g. one impersonating
+    /// the chart's ServiceAccount) while the test keeps the admin client.
+    pub async fn start_with_client(
+        test: &str,
+        controller_client: Client,
+        emu_cfg: EmulatorConfig,
+        config: ControllerConfig,
+    ) -> Self {
+        let mut op = Self::new_with_client(test, controller_client, emu_cfg, config).await;
+        op.start_controller();
+        op
+    }
+
+    /// `start_with_client` without starting the controller: the namespace exists, so the test
+    /// can grant the controller's identity its permissions there first; then call
+    /// `start_controller`.
+    pub async fn new_with_client(
+        test: &str,
+        controller_client: Client,
+        emu_cfg: EmulatorConfig,
+        config: ControllerConfig,
+    ) -> Self {
+        let client = client_with_crds().await;
+        Self::prepare(test, client, controller_client, emu_cfg, config).await
+    }
+
+    async fn prepare(
+        test: &str,
+        client: Client,
+        controller_client: Client,
+        emu_cfg: EmulatorConfig,
+        config: ControllerConfig,
+    ) -> Self {
         let ns = namespace(&client, test).await;
         let emu = server::start(emu_cfg, "127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("emulator starts");
-        let ctx = new_context(&client, &emu, config.clone());
-        let mut op = Operator {
+        let ctx = new_context(&controller_client, &emu, config.clone());
+        Operator {
             client,
+            controller_client,
             ns,
             emu,
             ctx,
             config,
             cancel: CancellationToken::new(),
             task: None,
-        };
-        op.start_controller();
-        op
+        }
     }
 
     /// Starts (or restarts) the controller with a fresh context: nothing survives from the
     /// previous instance but what is in Kubernetes and the cloud.
     pub fn start_controller(&mut self) {
-        self.ctx = new_context(&self.client, &self.emu, self.config.clone());
+        self.ctx = new_context(&self.controller_client, &self.emu, self.config.clone());
         self.cancel = CancellationToken::new();
         let ctx = self.ctx.clone();
         let scope = WatchScope {
