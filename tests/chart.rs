@@ -357,6 +357,16 @@ async fn leader_lease_as(rel: &Release, admin: &kube::Client) {
         Some("chart-test")
     );
     leadership.release().await;
+    // Releasing is a patch too: the holder is cleared so a standby takes over at once.
+    let lease = Api::<Lease>::namespaced(admin.clone(), &rel.ns)
+        .get(&rel.fullname)
+        .await
+        .expect("the Lease exists");
+    assert_eq!(
+        lease.spec.and_then(|s| s.holder_identity),
+        None,
+        "the ServiceAccount released the Lease"
+    );
 }
 
 const PEERS: &str = "bgppeers.vpc.alicloud.dev";
