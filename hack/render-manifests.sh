@@ -9,7 +9,9 @@
 # Usage:
 #   hack/render-manifests.sh           write the outputs
 #   hack/render-manifests.sh --check   render into a temp dir and fail (exit 1, with a diff)
-#                                      when a committed output differs; writes nothing
+#                                      when a committed output differs; also `helm lint
+#                                      --strict` of the chart with default and other values;
+#                                      writes nothing
 #
 # helm: $HELM, else the one hack/build-tools.sh builds (cached). The output depends only on
 # the inputs and the pinned helm version.
@@ -99,6 +101,18 @@ mkdir -p "$out/$(dirname "$ARGOCD_CM")"
 
 outputs=("$CRD_CHART" "$MANIFEST" "$ARGOCD_CM")
 if [[ "$mode" == check ]]; then
+  # The chart lints clean with its defaults and with the other modes switched on.
+  for sets in \
+    "" \
+    "watchNamespace=team-a,labelSelector=shard=a,credentials.existingSecret=alicloud-credentials" \
+    "credentials.rrsa.enabled=true,credentials.rrsa.roleName=abo" \
+    "credentials.rrsa.enabled=true,credentials.rrsa.projectedToken.enabled=true,credentials.rrsa.roleArn=acs:ram::1:role/abo,credentials.rrsa.oidcProviderArn=acs:ram::1:oidc-provider/c1,metrics.serviceMonitor.enabled=true" \
+    "replicaCount=1,leaderElection.enabled=false,podDisruptionBudget.enabled=false,rbac.create=false,serviceAccount.create=false,serviceAccount.name=abo"; do
+    if ! lint_out="$("$HELM" lint --strict "$stage" ${sets:+--set "$sets"} 2>&1)"; then
+      echo "$lint_out" >&2
+      die "helm lint --strict failed${sets:+ with --set $sets}"
+    fi
+  done
   stale=0
   for f in "${outputs[@]}"; do
     if [[ ! -f "$f" ]]; then
