@@ -19,6 +19,8 @@ pub mod token;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -128,10 +130,23 @@ pub async fn run(
         let store = store.clone();
         let readiness = ctx.readiness.clone();
         tokio::spawn(async move {
-            if store.wait_until_ready().await.is_ok() {
-                readiness
-                    .cache_synced
-                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            // The store's readiness signal wakes only its most recent waiter (the Controller
+            // waits on it too), so poll it with a timeout instead of awaiting it once.
+            loop {
+                match tokio::time::timeout(Duration::from_millis(250), store.wait_until_ready())
+                    .await
+                {
+                    Ok(Ok(())) => {
+                        info!("cache synced");
+                        readiness.cache_synced.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    Ok(Err(e)) => {
+                        warn!(error = %e, "cache never synced");
+                        return;
+                    }
+                    Err(_) => continue,
+                }
             }
         });
     }
