@@ -6,6 +6,7 @@
 #   hack/controlplane.sh start  <dir> [--watch-pid PID] [--purge-on-exit]
 #   hack/controlplane.sh stop   <dir> [--purge]
 #   hack/controlplane.sh status <dir>
+#   hack/controlplane.sh restart-apiserver <dir>   # stop kube-apiserver, start it again
 #   hack/controlplane.sh env    <dir>      # prints: export KUBECONFIG=<dir>/kubeconfig ...
 #
 # start: picks free ports, makes a CA, serving cert, admin client cert
@@ -18,6 +19,9 @@
 #   The admin identity may impersonate any user/group (kubectl --as/--as-group).
 # stop: SIGTERM, then SIGKILL after 10 s; --purge also deletes <dir>.
 # status: exit 0 when both processes run and /readyz answers ok.
+# restart-apiserver: SIGTERM kube-apiserver (SIGKILL after 10 s), start it again with
+#   the same command line and port (etcd keeps running), wait for /readyz. The pid file
+#   stays in place throughout, so a watchdog keeps watching.
 #
 # Environment:
 #   ABO_TOOLS_BIN         directory with etcd, kube-apiserver, kubectl (default:
@@ -32,7 +36,7 @@ SELF="$HACK_DIR/$(basename "${BASH_SOURCE[0]}")"
 
 log() { echo "controlplane: $*" >&2; }
 die() { echo "controlplane: ERROR: $*" >&2; exit 1; }
-usage() { sed -n '2,30p' "$SELF" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,34p' "$SELF" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 cmd="${1:-}"; dir_arg="${2:-}"
 [[ -n "$cmd" && -n "$dir_arg" ]] || usage
@@ -320,6 +324,29 @@ case "$cmd" in
     fi
     echo "kubeconfig: $DIR/kubeconfig"
     exit $rc
+    ;;
+  restart-apiserver)
+    DIR="$(cd "$dir_arg" && pwd)"
+    pid="$(live_pid apiserver)" || die "no kube-apiserver of $DIR is running"
+    mapfile -d '' argv <"/proc/$pid/cmdline"
+    ((${#argv[@]} > 0)) || die "cannot read the command line of kube-apiserver (pid $pid)"
+    t0=$(date +%s.%N)
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "kube-apiserver (pid $pid) did not exit after SIGTERM; SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    setsid "${argv[@]}" </dev/null >>"$DIR/apiserver.log" 2>&1 &
+    echo $! >"$DIR/apiserver.pid"
+    deadline=$((SECONDS + ${ABO_CP_START_TIMEOUT:-90}))
+    until readyz >/dev/null; do
+      live_pid apiserver >/dev/null || { tail_logs; die "kube-apiserver exited during restart"; }
+      ((SECONDS < deadline)) || { tail_logs; die "kube-apiserver not ready after restart"; }
+      sleep 0.2
+    done
+    log "kube-apiserver restarted in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s"
     ;;
   env)
     DIR="$(cd "$dir_arg" && pwd)"

@@ -1,0 +1,146 @@
+//! Crash-chaos run: `cargo bench --bench chaos -- --seed 1 --peers 500 --kills 50` (or
+//! `hack/chaos.sh`). Starts its own control plane (the apiserver is restarted once), the
+//! emulator in this process and the controller as a process; see `harness::chaos` for the
+//! scenario. Prints the results table and writes `benches/results/chaos-seed<S>.md`; exits
+//! non-zero when an invariant is violated.
+//!
+//! Under `cargo test` (no `--bench` argument) it does nothing; the CI variant is
+//! `tests/chaos.rs`.
+
+mod harness;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use harness::chaos::{self, ChaosConfig, ChaosEnv};
+use harness::cluster::{self, ControlPlane};
+use harness::world::CloudOpts;
+
+#[derive(Debug, Parser)]
+#[command(name = "chaos", about = "BgpPeer crash-chaos run")]
+struct Args {
+    /// Seed of the schedule.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Objects created.
+    #[arg(long, default_value_t = 500)]
+    peers: usize,
+    /// `kill -9` moments.
+    #[arg(long, default_value_t = 50)]
+    kills: usize,
+    /// Share of the objects deleted again.
+    #[arg(long, default_value_t = 0.3)]
+    delete_share: f64,
+    /// Chaos window in seconds (default: 4 s per kill, at least 120 s).
+    #[arg(long)]
+    window: Option<u64>,
+    /// Length of the 503 period and of the throttling period (s; default: 15 % of the window).
+    #[arg(long)]
+    fault_period: Option<u64>,
+    /// How long convergence may take after the window (s).
+    #[arg(long, default_value_t = 300)]
+    converge_timeout: u64,
+    /// BGP groups.
+    #[arg(long, default_value_t = 4)]
+    groups: usize,
+    /// Results directory.
+    #[arg(long, default_value = "benches/results")]
+    out: PathBuf,
+    /// Work directory (control plane, logs).
+    #[arg(long, default_value = "target/chaos")]
+    work: PathBuf,
+    /// Passed by `cargo bench`.
+    #[arg(long)]
+    bench: bool,
+}
+
+async fn main_async(args: Args) -> anyhow::Result<bool> {
+    alicloud_bgp_operator::install_crypto_provider();
+    std::fs::create_dir_all(&args.work)?;
+    std::fs::create_dir_all(&args.out)?;
+    let dir = args.work.join("cp");
+    let _ = std::process::Command::new("bash")
+        .arg(cluster::repo_root().join("hack/controlplane.sh"))
+        .arg("stop")
+        .arg(&dir)
+        .status();
+    let mut cp = ControlPlane::start(&dir)?;
+    let client = cluster::client(cp.kubeconfig()).await?;
+    cluster::install_crd(&client).await?;
+    let namespace = cluster::create_namespace(&client, &format!("chaos-s{}", args.seed)).await?;
+    let window = Duration::from_secs(args.window.unwrap_or((args.kills as u64 * 4).max(120)));
+    let cfg = ChaosConfig {
+        seed: args.seed,
+        peers: args.peers,
+        delete_share: args.delete_share,
+        kills: args.kills,
+        window,
+        restart_apiserver: true,
+        fault_share: 0.3,
+        fault_period: args
+            .fault_period
+            .map(Duration::from_secs)
+            .unwrap_or(window.mul_f64(0.15)),
+        throttle_qps: 5,
+        converge_timeout: Duration::from_secs(args.converge_timeout),
+        cloud: CloudOpts {
+            groups: args.groups,
+            pending: Duration::from_secs(2),
+            delete_delay: Duration::from_secs(1),
+            latency: (Duration::from_millis(20), Duration::from_millis(60)),
+            account_qps: Some(50),
+        },
+        cloud_qps: 40.0,
+        cloud_burst: 10,
+        poll_secs: 1,
+        resync_secs: 60,
+        log_level: "info".into(),
+    };
+    let log = args.work.join(format!("controller-seed{}.log", args.seed));
+    let _ = std::fs::remove_file(&log);
+    let env = ChaosEnv {
+        client,
+        kubeconfig: cp.kubeconfig().to_path_buf(),
+        namespace,
+        control_plane: Some(&cp),
+        bin: PathBuf::from(env!("CARGO_BIN_EXE_alicloud-bgp-operator")),
+        log,
+    };
+    let report = chaos::run(&cfg, env).await?;
+    let table = format!(
+        "Command: `hack/chaos.sh --seed {} --peers {} --kills {}` (window {} s, {} groups, controller --cloud-qps {} against an account limit of {}/s, Pending {} s, latency 20–60 ms)\n\n{}",
+        args.seed,
+        args.peers,
+        args.kills,
+        window.as_secs(),
+        args.groups,
+        cfg.cloud_qps,
+        cfg.cloud.account_qps.unwrap_or(0),
+        cfg.cloud.pending.as_secs(),
+        report.markdown(&cfg)
+    );
+    std::fs::write(args.out.join(format!("chaos-seed{}.md", args.seed)), &table)?;
+    println!("{table}");
+    cp.stop();
+    Ok(report.ok())
+}
+
+fn main() -> anyhow::Result<()> {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!(
+            "chaos: runs with `cargo bench --bench chaos` (hack/chaos.sh); the CI variant is tests/chaos.rs"
+        );
+        return Ok(());
+    }
+    let args = Args::parse();
+    let ok = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(main_async(args))?;
+    if !ok {
+        anyhow::bail!("chaos: invariants violated (see the table above)");
+    }
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! The controller as a separate process (`alicloud-bgp-operator run`): start, `kill -9`,
+//! graceful stop, and what `/proc` and `/metrics` say about it.
+
+use std::collections::BTreeMap;
+use std::fs::OpenOptions;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+use alicloud_bgp_operator::emulator::config::{DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
+
+/// How to run the controller.
+#[derive(Clone, Debug)]
+pub struct ControllerOpts {
+    /// The `alicloud-bgp-operator` binary.
+    pub bin: PathBuf,
+    /// Admin kubeconfig.
+    pub kubeconfig: PathBuf,
+    /// VPC endpoint (the emulator).
+    pub endpoint: String,
+    /// Watched namespace.
+    pub namespace: String,
+    /// `--cloud-qps`.
+    pub cloud_qps: f64,
+    /// `--cloud-burst`.
+    pub cloud_burst: u32,
+    /// `--resync-period` in seconds.
+    pub resync_secs: u64,
+    /// `--poll-interval` in seconds.
+    pub poll_secs: u64,
+    /// `--concurrency`.
+    pub concurrency: u16,
+    /// Log file (appended to across restarts).
+    pub log: PathBuf,
+    /// `ABO_LOG` filter.
+    pub log_level: String,
+}
+
+/// A running controller process (killed on drop).
+pub struct ControllerProcess {
+    child: Child,
+    /// Where `/metrics` and `/readyz` are served.
+    pub metrics_addr: SocketAddr,
+    started: Instant,
+}
+
+/// A free loopback port (bound, then released; a small race that is fine on loopback).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl ControllerProcess {
+    /// Starts `alicloud-bgp-operator run` with a clean environment: only the kubeconfig and
+    /// the emulator's demo key.
+    pub fn spawn(opts: &ControllerOpts) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let metrics_addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&opts.log)
+            .with_context(|| format!("opening {}", opts.log.display()))?;
+        let child = Command::new(&opts.bin)
+            .arg("run")
+            .arg("--endpoint")
+            .arg(&opts.endpoint)
+            .arg("--namespace")
+            .arg(&opts.namespace)
+            .arg("--cloud-qps")
+            .arg(opts.cloud_qps.to_string())
+            .arg("--cloud-burst")
+            .arg(opts.cloud_burst.to_string())
+            .arg("--resync-period")
+            .arg(format!("{}s", opts.resync_secs))
+            .arg("--poll-interval")
+            .arg(format!("{}s", opts.poll_secs))
+            .arg("--concurrency")
+            .arg(opts.concurrency.to_string())
+            .arg("--metrics-addr")
+            .arg(metrics_addr.to_string())
+            .arg("--shutdown-timeout")
+            .arg("10s")
+            .env_clear()
+            .env("KUBECONFIG", &opts.kubeconfig)
+            .env("HOME", "/nonexistent")
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEMO_ACCESS_KEY_ID)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEMO_ACCESS_KEY_SECRET)
+            .env("ABO_LOG", &opts.log_level)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", opts.bin.display()))?;
+        Ok(Self {
+            child,
+            metrics_addr,
+            started: Instant::now(),
+        })
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How long ago it was started.
+    pub fn age(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// True while the process runs.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// `kill -9`: no cleanup, in-flight calls are cut.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits up to `timeout` (SIGKILL after that). Returns true on a clean exit.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status();
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill9();
+        false
+    }
+
+    /// Resource usage from `/proc/<pid>`.
+    pub fn usage(&self) -> anyhow::Result<Usage> {
+        usage_of(self.pid())
+    }
+
+    /// Waits until `/readyz` answers 200 (the cache is synced).
+    pub async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let http = http_client()?;
+        let url = format!("http://{}/readyz", self.metrics_addr);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if !self.is_running() {
+                bail!("the controller exited during start-up (see its log)");
+            }
+            if let Ok(resp) = http.get(&url).send().await
+                && resp.status().is_success()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("controller not ready after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `alicloud_bgp_operator_cloud_api_calls_total` by (action, code).
+    pub async fn cloud_calls(&self) -> anyhow::Result<BTreeMap<(String, String), u64>> {
+        let text = http_client()?
+            .get(format!("http://{}/metrics", self.metrics_addr))
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(parse_cloud_calls(&text))
+    }
+}
+
+impl Drop for ControllerProcess {
+    fn drop(&mut self) {
+        if self.is_running() {
+            self.kill9();
+        }
+    }
+}
+
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    alicloud_bgp_operator::install_crypto_provider();
+    Ok(reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?)
+}
+
+/// Peak RSS, current RSS and CPU time of a process.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Usage {
+    /// `VmHWM`: peak resident set size, KiB.
+    pub peak_rss_kib: u64,
+    /// `VmRSS`: current resident set size, KiB.
+    pub rss_kib: u64,
+    /// utime + stime, seconds.
+    pub cpu_secs: f64,
+}
+
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// Reads `/proc/<pid>/status` (VmHWM, VmRSS) and `/proc/<pid>/stat` (utime, stime).
+pub fn usage_of(pid: u32) -> anyhow::Result<Usage> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may contain spaces) start at field 3 (state);
+    // utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    let (Some(utime), Some(stime)) = (ticks(11), ticks(12)) else {
+        bail!("cannot parse /proc/{pid}/stat");
+    };
+    Ok(Usage {
+        peak_rss_kib: kib("VmHWM:"),
+        rss_kib: kib("VmRSS:"),
+        cpu_secs: (utime + stime) / clock_ticks(),
+    })
+}
+
+/// Parses `alicloud_bgp_operator_cloud_api_calls_total{action="A",code="C"} N` lines.
+pub fn parse_cloud_calls(text: &str) -> BTreeMap<(String, String), u64> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("alicloud_bgp_operator_cloud_api_calls_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once('}') else {
+            continue;
+        };
+        let label = |name: &str| {
+            labels.split(',').find_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                (k.trim() == name).then(|| v.trim().trim_matches('"').to_owned())
+            })
+        };
+        let (Some(action), Some(code)) = (label("action"), label("code")) else {
+            continue;
+        };
+        let n = value.trim().parse::<f64>().unwrap_or(0.0) as u64;
+        *out.entry((action, code)).or_default() += n;
+    }
+    out
+}

@@ -1,0 +1,217 @@
+//! The cloud side and the objects: an emulator topology sized for thousands of peers, the
+//! BgpPeer objects of a run, bulk creation and deletion.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{DeleteParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+
+use alicloud_bgp_operator::api::BgpPeer;
+use alicloud_bgp_operator::emulator::config::{DEMO_REGION, EmulatorConfig, Latency};
+use alicloud_bgp_operator::emulator::{Counters, EmulatorHandle};
+
+/// Realism knobs of the emulator for a run.
+#[derive(Clone, Debug)]
+pub struct CloudOpts {
+    /// BGP groups the peers are spread over (two VBRs carry them).
+    pub groups: usize,
+    /// Pending → Available.
+    pub pending: Duration,
+    /// Deleting → gone.
+    pub delete_delay: Duration,
+    /// Per-call latency range.
+    pub latency: (Duration, Duration),
+    /// The account's API limit (calls per second per access key); None = unlimited.
+    pub account_qps: Option<u32>,
+}
+
+/// ID of benchmark group `i` (valid `bgpg-[a-z0-9]+`).
+pub fn group_id(i: usize) -> String {
+    format!("bgpg-bench{i:015}")
+}
+
+fn vbr_id(i: usize) -> String {
+    format!("vbr-bench{i:016}")
+}
+
+/// The emulator configuration: the demo account and key, two VBRs with room for 20,000 peers
+/// each, `groups` IPv4 groups alternating between them.
+pub fn emulator_config(opts: &CloudOpts) -> anyhow::Result<EmulatorConfig> {
+    let mut cfg = EmulatorConfig::demo();
+    let extra = format!(
+        "vbrs:\n{}groups:\n{}",
+        (0..2)
+            .map(|v| format!(
+                "  - {{ id: {}, region: {DEMO_REGION}, peer_quota: 20000, group_quota: 64 }}\n",
+                vbr_id(v)
+            ))
+            .collect::<String>(),
+        (0..opts.groups)
+            .map(|g| format!(
+                "  - {{ id: {}, vbr: {}, peer_asn: {} }}\n",
+                group_id(g),
+                vbr_id(g % 2),
+                65100 + g
+            ))
+            .collect::<String>(),
+    );
+    let topology = EmulatorConfig::from_yaml(&extra).map_err(anyhow::Error::msg)?;
+    cfg.vbrs.extend(topology.vbrs);
+    cfg.groups.extend(topology.groups);
+    cfg.pending_delay = opts.pending;
+    cfg.delete_delay = opts.delete_delay;
+    cfg.modify_delay = Duration::from_secs(1);
+    cfg.latency = Latency {
+        min: opts.latency.0,
+        max: opts.latency.1,
+    };
+    cfg.qps_per_key = opts.account_qps;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Starts the emulator in this process on a free loopback port.
+pub async fn start_emulator(opts: &CloudOpts) -> anyhow::Result<EmulatorHandle> {
+    alicloud_bgp_operator::emulator::server::start(emulator_config(opts)?, "127.0.0.1:0".parse()?)
+        .await
+}
+
+/// Object `i` of a run: name `peer-<i>`, group `i % groups`, a unique peer IP, BFD on.
+pub fn peer_object(i: usize, groups: usize) -> anyhow::Result<BgpPeer> {
+    let g = i % groups.max(1);
+    let n = i / groups.max(1);
+    let ip = format!("10.{}.{}.{}", 100 + g, n / 250, n % 250 + 1);
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "vpc.alicloud.dev/v1alpha1",
+        "kind": "BgpPeer",
+        "metadata": {"name": format!("peer-{i:05}")},
+        "spec": {
+            "regionId": DEMO_REGION,
+            "bgpGroupId": group_id(g),
+            "peerIpAddress": ip,
+            "enableBfd": true,
+            "bfdMultiHop": 3,
+            "deletionPolicy": "Delete",
+        },
+    }))?)
+}
+
+/// Creates one object, retrying while the apiserver is unavailable; an AlreadyExists after
+/// a lost answer returns the stored object. Returns (name, uid).
+pub async fn create_object(api: &Api<BgpPeer>, obj: &BgpPeer) -> anyhow::Result<(String, String)> {
+    let name = obj.name_any();
+    let mut delay = Duration::from_millis(100);
+    for _ in 0..120 {
+        match api.create(&PostParams::default(), obj).await {
+            Ok(created) => return Ok((name, created.uid().unwrap_or_default())),
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                if let Some(existing) = api.get_opt(&name).await.ok().flatten() {
+                    return Ok((name, existing.uid().unwrap_or_default()));
+                }
+            }
+            Err(kube::Error::Api(s)) if s.code == 422 || s.code == 400 => {
+                anyhow::bail!("creating {name}: rejected: {}", s.message);
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+    anyhow::bail!("creating {name}: the apiserver did not accept it within ~4 min")
+}
+
+/// Requests deletion of one object, retrying while the apiserver is unavailable (404 is done).
+pub async fn delete_object(api: &Api<BgpPeer>, name: &str) -> anyhow::Result<()> {
+    let mut delay = Duration::from_millis(100);
+    for _ in 0..120 {
+        match api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+            Err(_) => {}
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+    anyhow::bail!("deleting {name}: the apiserver did not accept it within ~4 min")
+}
+
+/// Creates objects `0..n` with `parallel` requests in flight; returns name → uid.
+pub async fn create_all(
+    client: &Client,
+    ns: &str,
+    n: usize,
+    groups: usize,
+    parallel: usize,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let api: Arc<Api<BgpPeer>> = Arc::new(Api::namespaced(client.clone(), ns));
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let api = api.clone();
+            async move { create_object(&api, &peer_object(i, groups)?).await }
+        })
+        .buffer_unordered(parallel.max(1))
+        .try_collect::<BTreeMap<_, _>>()
+        .await
+        .context("bulk create")
+}
+
+/// Requests deletion of `names` with `parallel` requests in flight.
+pub async fn delete_all(
+    client: &Client,
+    ns: &str,
+    names: impl IntoIterator<Item = String>,
+    parallel: usize,
+) -> anyhow::Result<()> {
+    let api: Arc<Api<BgpPeer>> = Arc::new(Api::namespaced(client.clone(), ns));
+    futures::stream::iter(names)
+        .map(|name| {
+            let api = api.clone();
+            async move { delete_object(&api, &name).await }
+        })
+        .buffer_unordered(parallel.max(1))
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
+}
+
+/// Calls per (action, code) made between two counter snapshots.
+pub fn calls_between(before: &Counters, after: &Counters) -> BTreeMap<(String, String), u64> {
+    let mut out = BTreeMap::new();
+    for (action, codes) in &after.by_action_code {
+        for (code, n) in codes {
+            let was = before
+                .by_action_code
+                .get(action)
+                .and_then(|c| c.get(code))
+                .copied()
+                .unwrap_or(0);
+            if *n > was {
+                out.insert((action.clone(), code.clone()), n - was);
+            }
+        }
+    }
+    out
+}
+
+/// Sum of calls of `action` (any code) in a per-(action, code) map.
+pub fn action_total(calls: &BTreeMap<(String, String), u64>, action: &str) -> u64 {
+    calls
+        .iter()
+        .filter(|((a, _), _)| a == action)
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Sum of calls whose code starts with `prefix` (e.g. `Throttling`).
+pub fn code_total(calls: &BTreeMap<(String, String), u64>, prefix: &str) -> u64 {
+    calls
+        .iter()
+        .filter(|((_, c), _)| c.starts_with(prefix))
+        .map(|(_, n)| n)
+        .sum()
+}

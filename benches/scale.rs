@@ -1,0 +1,628 @@
+//! Scale benchmark: N BgpPeers against an emulated VPC API with realistic latency, a Pending
+//! duration and an account QPS limit, the controller running as its own process.
+//!
+//! `cargo bench --bench scale -- --n 100 --n 1000` (or `hack/bench.sh`). For each N it
+//! measures the time until all are Ready against the API-rate floor, cloud calls per peer by
+//! action, throttling errors, steady-state calls, controller peak RSS and CPU, and the time to
+//! delete all. Results: `benches/results/scale-n<N>.{json,md}`, `ready-n<N>.csv`, and the
+//! combined `benches/results/summary.md`.
+//!
+//! Under `cargo test` (no `--bench` argument) it only checks its own arithmetic.
+
+mod harness;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+
+use harness::cluster::{self, ControlPlane};
+use harness::controller::{ControllerOpts, ControllerProcess, Usage};
+use harness::tracker::Tracker;
+use harness::world::{self, CloudOpts};
+
+/// Largest DescribeBgpPeers page.
+const PAGE: usize = 50;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "scale",
+    about = "BgpPeer scale benchmark against the API-rate floor"
+)]
+struct Args {
+    /// Peer counts to run (repeatable).
+    #[arg(long = "n", default_values_t = [100usize])]
+    n: Vec<usize>,
+    /// BGP groups the peers are spread over.
+    #[arg(long, default_value_t = 4)]
+    groups: usize,
+    /// The account's API limit (emulator, calls/s per access key).
+    #[arg(long, default_value_t = 20)]
+    account_qps: u32,
+    /// Controller `--cloud-qps` (at or below the account limit).
+    #[arg(long, default_value_t = 20.0)]
+    cloud_qps: f64,
+    /// Controller `--cloud-burst`.
+    #[arg(long, default_value_t = 10)]
+    cloud_burst: u32,
+    /// Per-call latency, lower bound (ms).
+    #[arg(long, default_value_t = 20)]
+    latency_min_ms: u64,
+    /// Per-call latency, upper bound (ms).
+    #[arg(long, default_value_t = 60)]
+    latency_max_ms: u64,
+    /// Pending → Available (s).
+    #[arg(long, default_value_t = 3.0)]
+    pending: f64,
+    /// Deleting → gone (s).
+    #[arg(long, default_value_t = 2.0)]
+    delete_delay: f64,
+    /// Controller `--poll-interval` (s).
+    #[arg(long, default_value_t = 5)]
+    poll: u64,
+    /// Controller `--resync-period` while creating and deleting (s; the default 10 min).
+    #[arg(long, default_value_t = 600)]
+    resync: u64,
+    /// Controller `--concurrency`.
+    #[arg(long, default_value_t = 16)]
+    concurrency: u16,
+    /// Short resync used to measure the steady state (s).
+    #[arg(long, default_value_t = 60)]
+    steady_resync: u64,
+    /// Resync periods in the steady-state window.
+    #[arg(long, default_value_t = 3)]
+    steady_periods: u32,
+    /// Object creations in flight against the apiserver.
+    #[arg(long, default_value_t = 32)]
+    create_parallel: usize,
+    /// Results directory.
+    #[arg(long, default_value = "benches/results")]
+    out: PathBuf,
+    /// Work directory (control plane, logs).
+    #[arg(long, default_value = "target/bench")]
+    work: PathBuf,
+    /// Use this cluster instead of starting a control plane.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Passed by `cargo bench`; without it (under `cargo test`) only the self-check runs.
+    #[arg(long)]
+    bench: bool,
+}
+
+/// Everything measured for one N.
+#[derive(Debug, Serialize, Deserialize)]
+struct RunResult {
+    n: usize,
+    groups: usize,
+    account_qps: u32,
+    cloud_qps: f64,
+    cloud_burst: u32,
+    latency_ms: (u64, u64),
+    pending_s: f64,
+    delete_delay_s: f64,
+    poll_s: u64,
+    concurrency: u16,
+    load_avg_at_start: String,
+    /// Σ_g ⌈n_g / 50⌉: one paged listing of every group.
+    listing_pages: usize,
+    floor_s: f64,
+    all_created_in_api_s: f64,
+    all_ready_s: f64,
+    ready_median_s: f64,
+    create_calls: BTreeMap<String, u64>,
+    create_codes: BTreeMap<String, u64>,
+    throttled_create_phase: u64,
+    controller_seen_throttles: u64,
+    restart_calls: BTreeMap<String, u64>,
+    steady_resync_s: u64,
+    steady_window_s: f64,
+    steady_calls: BTreeMap<String, u64>,
+    steady_cpu_s: f64,
+    delete_floor_s: f64,
+    all_deleted_s: f64,
+    delete_calls: BTreeMap<String, u64>,
+    throttled_delete_phase: u64,
+    emulator_peers_left: usize,
+    create_peak_rss_kib: u64,
+    create_cpu_s: f64,
+    peak_rss_kib: u64,
+    total_cpu_s: f64,
+}
+
+impl RunResult {
+    fn per_peer(&self, action: &str) -> f64 {
+        self.create_calls.get(action).copied().unwrap_or(0) as f64 / self.n as f64
+    }
+
+    /// Steady-state calls per resync period.
+    fn steady_per_period(&self) -> f64 {
+        let total: u64 = self.steady_calls.values().sum();
+        total as f64 * self.steady_resync_s as f64 / self.steady_window_s
+    }
+
+    /// Per hour at the default 10-minute resync, per 1,000 peers.
+    fn steady_per_hour_per_1000(&self) -> f64 {
+        self.steady_per_period() * 6.0 * 1000.0 / self.n as f64
+    }
+}
+
+/// Σ over groups of ⌈peers in group / 50⌉, peers assigned round-robin.
+fn listing_pages(n: usize, groups: usize) -> usize {
+    let groups = groups.max(1);
+    (0..groups)
+        .map(|g| {
+            let in_group = n / groups + usize::from(g < n % groups);
+            in_group.div_ceil(PAGE)
+        })
+        .sum()
+}
+
+/// The floor: the fewest calls the job needs (one create per peer plus one paged listing
+/// of every group to see them Available) at the account's rate, plus the Pending duration.
+fn floor_secs(n: usize, groups: usize, qps: u32, pending: f64) -> f64 {
+    (n + listing_pages(n, groups)) as f64 / f64::from(qps.max(1)) + pending
+}
+
+fn by_action(calls: &BTreeMap<(String, String), u64>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for ((a, _), n) in calls {
+        *out.entry(a.clone()).or_default() += n;
+    }
+    out
+}
+
+fn by_code(calls: &BTreeMap<(String, String), u64>) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for ((_, c), n) in calls {
+        *out.entry(c.clone()).or_default() += n;
+    }
+    out
+}
+
+fn load_avg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn write_csv(path: &Path, header: &str, times: &[Duration]) -> anyhow::Result<()> {
+    let mut s = format!("{header}\n0.000,0\n");
+    for (i, t) in times.iter().enumerate() {
+        let _ = writeln!(s, "{:.3},{}", t.as_secs_f64(), i + 1);
+    }
+    std::fs::write(path, s)?;
+    Ok(())
+}
+
+async fn run_one(
+    args: &Args,
+    n: usize,
+    kubeconfig: &Path,
+    client: &kube::Client,
+) -> anyhow::Result<RunResult> {
+    let load = load_avg();
+    eprintln!("\n== N = {n} (load average {load})");
+    let cloud = CloudOpts {
+        groups: args.groups,
+        pending: Duration::from_secs_f64(args.pending),
+        delete_delay: Duration::from_secs_f64(args.delete_delay),
+        latency: (
+            Duration::from_millis(args.latency_min_ms),
+            Duration::from_millis(args.latency_max_ms),
+        ),
+        account_qps: Some(args.account_qps),
+    };
+    let emu = world::start_emulator(&cloud).await?;
+    let ns = cluster::create_namespace(client, &format!("bench-n{n}")).await?;
+    let logs = args.work.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let mut opts = ControllerOpts {
+        bin: PathBuf::from(env!("CARGO_BIN_EXE_alicloud-bgp-operator")),
+        kubeconfig: kubeconfig.to_path_buf(),
+        endpoint: emu.endpoint(),
+        namespace: ns.clone(),
+        cloud_qps: args.cloud_qps,
+        cloud_burst: args.cloud_burst,
+        resync_secs: args.resync,
+        poll_secs: args.poll,
+        concurrency: args.concurrency,
+        log: logs.join(format!("controller-n{n}.log")),
+        log_level: "warn".into(),
+    };
+    let _ = std::fs::remove_file(&opts.log);
+    let mut controller = ControllerProcess::spawn(&opts)?;
+    controller.wait_ready(Duration::from_secs(60)).await?;
+
+    // ---- create N, wait until all are Ready
+    let floor = floor_secs(n, args.groups, args.account_qps, args.pending);
+    let c0 = emu.counters();
+    let t0 = Instant::now();
+    let tracker = Tracker::start(client, &ns, t0);
+    let uids = world::create_all(client, &ns, n, args.groups, args.create_parallel).await?;
+    anyhow::ensure!(uids.len() == n, "created {} of {n}", uids.len());
+    let created_in_api = t0.elapsed();
+    eprintln!(
+        "   {n} objects in the apiserver after {:.1} s; floor {floor:.1} s",
+        created_in_api.as_secs_f64()
+    );
+    let timeout = Duration::from_secs_f64((floor * 10.0).max(600.0));
+    let mut last_print = Instant::now();
+    let all_ready = tracker
+        .wait_until(timeout, |ready, _| {
+            if last_print.elapsed() > Duration::from_secs(15) {
+                eprintln!(
+                    "   t={:.0} s: {ready}/{n} Ready",
+                    t0.elapsed().as_secs_f64()
+                );
+                last_print = Instant::now();
+            }
+            ready >= n
+        })
+        .await;
+    anyhow::ensure!(
+        all_ready,
+        "only {} of {n} Ready after {timeout:?}",
+        tracker.ready_count()
+    );
+    let ready_times = tracker.ready_times();
+    let all_ready_s = ready_times.last().map_or(0.0, Duration::as_secs_f64);
+    let ready_median_s = ready_times.get(n / 2).map_or(0.0, Duration::as_secs_f64);
+    let c1 = emu.counters();
+    let create_usage: Usage = controller.usage()?;
+    let controller_calls = controller.cloud_calls().await.unwrap_or_default();
+    let controller_seen_throttles = world::code_total(&controller_calls, "Throttling");
+    let create = world::calls_between(&c0, &c1);
+    eprintln!(
+        "   all Ready after {all_ready_s:.1} s ({:.2}x floor); calls {:?}",
+        all_ready_s / floor,
+        by_action(&create)
+    );
+    write_csv(
+        &args.out.join(format!("ready-n{n}.csv")),
+        "seconds,ready",
+        &ready_times,
+    )?;
+
+    // ---- steady state: restart with a short resync, count calls over whole periods
+    controller.terminate(Duration::from_secs(20));
+    opts.resync_secs = args.steady_resync;
+    let mut controller = ControllerProcess::spawn(&opts)?;
+    let restarted = Instant::now();
+    controller.wait_ready(Duration::from_secs(60)).await?;
+    // The restart reconciles every object once; the next resyncs fall due after 0.9 to 1.1
+    // periods. The window starts half a period in and lasts whole periods.
+    let half = Duration::from_secs(args.steady_resync) / 2;
+    tokio::time::sleep(half.saturating_sub(restarted.elapsed())).await;
+    let c2 = emu.counters();
+    let cpu_before = controller.usage()?.cpu_secs;
+    let window_start = Instant::now();
+    let window = Duration::from_secs(args.steady_resync * u64::from(args.steady_periods));
+    eprintln!(
+        "   steady state: {} s window at resync {} s",
+        window.as_secs(),
+        args.steady_resync
+    );
+    tokio::time::sleep(window).await;
+    let c3 = emu.counters();
+    let steady_window_s = window_start.elapsed().as_secs_f64();
+    let steady_cpu_s = controller.usage()?.cpu_secs - cpu_before;
+    let restart = world::calls_between(&c1, &c2);
+    let steady = world::calls_between(&c2, &c3);
+
+    // ---- delete all
+    let d0 = Instant::now();
+    let gone_before = tracker.gone_count();
+    world::delete_all(client, &ns, uids.keys().cloned(), args.create_parallel).await?;
+    let all_gone = tracker
+        .wait_until(timeout, |_, gone| gone >= gone_before + n)
+        .await;
+    anyhow::ensure!(
+        all_gone,
+        "only {} of {n} deleted after {timeout:?}",
+        tracker.gone_count() - gone_before
+    );
+    let all_deleted_s = tracker.gone_times().last().map_or(0.0, |t| {
+        t.saturating_sub(d0.duration_since(t0)).as_secs_f64()
+    });
+    let c4 = emu.counters();
+    let delete = world::calls_between(&c3, &c4);
+    let left = emu
+        .peers()
+        .iter()
+        .filter(|p| {
+            p.client_token
+                .as_deref()
+                .is_some_and(|t| t.starts_with("abo-"))
+        })
+        .count();
+    let final_usage = controller.usage()?;
+    controller.terminate(Duration::from_secs(20));
+    emu.shutdown().await;
+    eprintln!(
+        "   all deleted after {all_deleted_s:.1} s; calls {:?}",
+        by_action(&delete)
+    );
+
+    let result = RunResult {
+        n,
+        groups: args.groups,
+        account_qps: args.account_qps,
+        cloud_qps: args.cloud_qps,
+        cloud_burst: args.cloud_burst,
+        latency_ms: (args.latency_min_ms, args.latency_max_ms),
+        pending_s: args.pending,
+        delete_delay_s: args.delete_delay,
+        poll_s: args.poll,
+        concurrency: args.concurrency,
+        load_avg_at_start: load,
+        listing_pages: listing_pages(n, args.groups),
+        floor_s: floor,
+        all_created_in_api_s: created_in_api.as_secs_f64(),
+        all_ready_s,
+        ready_median_s,
+        create_calls: by_action(&create),
+        create_codes: by_code(&create),
+        throttled_create_phase: world::code_total(&create, "Throttling"),
+        controller_seen_throttles,
+        restart_calls: by_action(&restart),
+        steady_resync_s: args.steady_resync,
+        steady_window_s,
+        steady_calls: by_action(&steady),
+        steady_cpu_s,
+        delete_floor_s: floor_secs(n, args.groups, args.account_qps, args.delete_delay),
+        all_deleted_s,
+        delete_calls: by_action(&delete),
+        throttled_delete_phase: world::code_total(&delete, "Throttling"),
+        emulator_peers_left: left,
+        create_peak_rss_kib: create_usage.peak_rss_kib,
+        create_cpu_s: create_usage.cpu_secs,
+        peak_rss_kib: create_usage.peak_rss_kib.max(final_usage.peak_rss_kib),
+        total_cpu_s: create_usage.cpu_secs + final_usage.cpu_secs,
+    };
+    Ok(result)
+}
+
+fn fmt_calls(calls: &BTreeMap<String, u64>, n: usize) -> String {
+    if calls.is_empty() {
+        return "none".into();
+    }
+    calls
+        .iter()
+        .map(|(a, c)| format!("{a} {:.2}", *c as f64 / n as f64))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// How one summary row renders a result.
+type Row = Box<dyn Fn(&RunResult) -> String>;
+
+/// The summary table over every result file in `out`.
+fn summary(out: &Path) -> anyhow::Result<String> {
+    let mut results: Vec<RunResult> = Vec::new();
+    for entry in std::fs::read_dir(out)? {
+        let path = entry?.path();
+        let is_result = path
+            .file_name()
+            .and_then(|f| f.to_str())
+            .is_some_and(|f| f.starts_with("scale-n") && f.ends_with(".json"));
+        if is_result {
+            results.push(serde_json::from_str(&std::fs::read_to_string(&path)?)?);
+        }
+    }
+    results.sort_by_key(|r| r.n);
+    let mut s = String::new();
+    let col = |f: &dyn Fn(&RunResult) -> String| {
+        results
+            .iter()
+            .map(|r| format!(" {} |", f(r)))
+            .collect::<String>()
+    };
+    let _ = writeln!(
+        s,
+        "| | {}",
+        results
+            .iter()
+            .map(|r| format!(" N = {} |", r.n))
+            .collect::<String>()
+    );
+    let _ = writeln!(s, "|---|{}", "---|".repeat(results.len()));
+    let rows: Vec<(&str, Row)> = vec![
+        (
+            "groups / account QPS limit / controller `--cloud-qps` (burst)",
+            Box::new(|r| {
+                format!(
+                    "{} / {} / {} ({})",
+                    r.groups, r.account_qps, r.cloud_qps, r.cloud_burst
+                )
+            }),
+        ),
+        (
+            "floor: (N + Σ⌈n_g/50⌉) / QPS + Pending",
+            Box::new(|r| format!("{:.1} s", r.floor_s)),
+        ),
+        (
+            "all objects in the apiserver",
+            Box::new(|r| format!("{:.1} s", r.all_created_in_api_s)),
+        ),
+        (
+            "half Ready (median)",
+            Box::new(|r| format!("{:.1} s", r.ready_median_s)),
+        ),
+        (
+            "**all Ready**",
+            Box::new(|r| format!("**{:.1} s**", r.all_ready_s)),
+        ),
+        (
+            "**all Ready / floor** (target ≤ 1.2 at N = 1,000)",
+            Box::new(|r| format!("**{:.2}×**", r.all_ready_s / r.floor_s)),
+        ),
+        (
+            "cloud calls per peer until all Ready",
+            Box::new(|r| fmt_calls(&r.create_calls, r.n)),
+        ),
+        (
+            "**CreateBgpPeer per peer** (target 1.00)",
+            Box::new(|r| format!("**{:.2}**", r.per_peer("CreateBgpPeer"))),
+        ),
+        (
+            "throttling errors (create / delete phase)",
+            Box::new(|r| {
+                format!(
+                    "{} / {}",
+                    r.throttled_create_phase, r.throttled_delete_phase
+                )
+            }),
+        ),
+        (
+            "controller restart: calls for N Ready objects",
+            Box::new(|r| format!("{}", r.restart_calls.values().sum::<u64>())),
+        ),
+        (
+            "steady state: calls per resync period (measured at resync {r}s)",
+            Box::new(|r| {
+                format!(
+                    "{:.1} (Σ⌈n_g/50⌉ = {})",
+                    r.steady_per_period(),
+                    r.listing_pages
+                )
+            }),
+        ),
+        (
+            "**steady state: calls/hour per 1,000 peers at the default 10 min resync**",
+            Box::new(|r| format!("**{:.0}**", r.steady_per_hour_per_1000())),
+        ),
+        (
+            "steady state: controller CPU per resync period",
+            Box::new(|r| {
+                format!(
+                    "{:.2} s",
+                    r.steady_cpu_s * r.steady_resync_s as f64 / r.steady_window_s
+                )
+            }),
+        ),
+        (
+            "**controller peak RSS** (target < 64 MiB at N = 5,000)",
+            Box::new(|r| format!("**{:.1} MiB**", r.peak_rss_kib as f64 / 1024.0)),
+        ),
+        (
+            "controller CPU until all Ready / whole run",
+            Box::new(|r| format!("{:.1} s / {:.1} s", r.create_cpu_s, r.total_cpu_s)),
+        ),
+        (
+            "delete floor: (N + Σ⌈n_g/50⌉) / QPS + delete delay",
+            Box::new(|r| format!("{:.1} s", r.delete_floor_s)),
+        ),
+        (
+            "**time to delete all**",
+            Box::new(|r| {
+                format!(
+                    "**{:.1} s** ({:.2}× floor)",
+                    r.all_deleted_s,
+                    r.all_deleted_s / r.delete_floor_s
+                )
+            }),
+        ),
+        (
+            "cloud calls per peer while deleting",
+            Box::new(|r| fmt_calls(&r.delete_calls, r.n)),
+        ),
+        (
+            "operator peers left in the cloud",
+            Box::new(|r| r.emulator_peers_left.to_string()),
+        ),
+        (
+            "load average when the run started (2 cores)",
+            Box::new(|r| r.load_avg_at_start.clone()),
+        ),
+    ];
+    for (name, f) in &rows {
+        let name = name.replace(
+            "{r}",
+            &results
+                .first()
+                .map(|r| r.steady_resync_s.to_string())
+                .unwrap_or_default(),
+        );
+        let _ = writeln!(s, "| {name} |{}", col(f.as_ref()));
+    }
+    Ok(s)
+}
+
+async fn main_async(args: Args) -> anyhow::Result<()> {
+    alicloud_bgp_operator::install_crypto_provider();
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::create_dir_all(&args.work)?;
+    let mut own_cp = None;
+    let kubeconfig = match &args.kubeconfig {
+        Some(k) => k.clone(),
+        None => {
+            let dir = args.work.join("cp");
+            let _ = std::process::Command::new("bash")
+                .arg(cluster::repo_root().join("hack/controlplane.sh"))
+                .arg("stop")
+                .arg(&dir)
+                .status();
+            let cp = ControlPlane::start(&dir)?;
+            let k = cp.kubeconfig().to_path_buf();
+            own_cp = Some(cp);
+            k
+        }
+    };
+    let client = cluster::client(&kubeconfig).await?;
+    cluster::install_crd(&client).await?;
+    for &n in &args.n {
+        let result = run_one(&args, n, &kubeconfig, &client)
+            .await
+            .with_context(|| format!("N = {n}"))?;
+        std::fs::write(
+            args.out.join(format!("scale-n{n}.json")),
+            serde_json::to_string_pretty(&result)?,
+        )?;
+    }
+    let table = summary(&args.out)?;
+    std::fs::write(args.out.join("summary.md"), &table)?;
+    println!("{table}");
+    if let Some(mut cp) = own_cp {
+        cp.stop();
+    }
+    Ok(())
+}
+
+fn self_check() {
+    // 1,000 peers in 4 groups of 250: 5 pages each.
+    assert_eq!(listing_pages(1000, 4), 20);
+    assert_eq!(listing_pages(101, 4), 4);
+    assert_eq!(listing_pages(5000, 4), 100);
+    let floor = floor_secs(1000, 4, 20, 3.0);
+    assert!((floor - 54.0).abs() < 1e-9, "{floor}");
+    let calls = parse_check();
+    assert_eq!(calls, 3);
+}
+
+fn parse_check() -> u64 {
+    let text = "alicloud_bgp_operator_cloud_api_calls_total{action=\"CreateBgpPeer\",code=\"Success\"} 3\n";
+    harness::controller::parse_cloud_calls(text)
+        .get(&("CreateBgpPeer".to_owned(), "Success".to_owned()))
+        .copied()
+        .unwrap_or(0)
+}
+
+fn main() -> anyhow::Result<()> {
+    // `cargo bench` passes --bench; `cargo test --benches` runs this binary without it.
+    if !std::env::args().any(|a| a == "--bench") {
+        self_check();
+        println!(
+            "scale: arithmetic self-check passed; the benchmark runs with `cargo bench --bench scale` (hack/bench.sh)"
+        );
+        return Ok(());
+    }
+    let args = Args::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(main_async(args))
+}
