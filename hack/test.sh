@@ -5,6 +5,7 @@
 #   2. the test control plane binaries (cached), one control plane for the run
 #   3. cargo test: unit tests, then integration tests against the control plane + emulator
 #   4. the official-SDK cross-tests of the emulator (Python, Node)
+#   5. the GitOps health checks (Argo CD Lua, kstatus) and the Dockerfile lint
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 step() { printf '\n== %s (%ss)\n' "$*" "$SECONDS" >&2; }
@@ -24,6 +25,9 @@ step "control plane binaries"
 bin_dir="$(hack/build-tools.sh | tail -n 1)"
 export ABO_TOOLS_BIN="$bin_dir"
 
+step "generated deploy files are current (chart CRD copy, manifests, argocd-cm patch; helm lint)"
+HELM="$bin_dir/helm" hack/render-manifests.sh --check
+
 step "start the test control plane"
 cp_dir="$(mktemp -d "${TMPDIR:-/tmp}/abo-cp.XXXXXX")"
 hack/controlplane.sh start "$cp_dir" --watch-pid $$ --purge-on-exit >&2
@@ -37,5 +41,8 @@ cargo test --all-targets -- --test-threads="${ABO_TEST_THREADS:-4}"
 step "official SDK cross-tests"
 export ABO_BIN="$PWD/target/debug/alicloud-bgp-operator"
 tests/sdk/run.sh
+
+step "GitOps health (Argo CD Lua, kstatus) and Dockerfile lint"
+tests/health/run.sh
 
 step "all tests passed"
