@@ -28,7 +28,19 @@ use super::observe::{Lookup, Read};
 use super::plan::{Observation, ObservedPeer, PeerDiff, Plan, PlanInput, plan};
 use super::status::{Outcome, with_outcome};
 
-/// Entry point given to the kube-runtime Controller.
+/// Entry point given to the kube-runtime Controller. One span per reconcile carries the
+/// object and its cloud peer ID, so every log line (cloud request IDs on errors included) can
+/// be traced to its object.
+#[tracing::instrument(
+    name = "reconcile",
+    skip_all,
+    fields(
+        namespace = %obj.namespace().unwrap_or_default(),
+        name = %obj.name_any(),
+        bgp_peer_id = obj.status.as_ref().and_then(|s| s.bgp_peer_id.as_deref()).unwrap_or(""),
+        generation = obj.metadata.generation.unwrap_or_default(),
+    )
+)]
 pub async fn reconcile(obj: Arc<BgpPeer>, ctx: Arc<Context>) -> Result<Action, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let api: Api<BgpPeer> = Api::namespaced(ctx.kube.clone(), &ns);
