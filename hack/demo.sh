@@ -60,9 +60,16 @@ say "Starting the controller"
 # The emulator's well-known demo key (emulator-only; a real install uses a Secret or RRSA).
 export ALIBABA_CLOUD_ACCESS_KEY_ID=LTAI5tEmulatorDemoKey01
 export ALIBABA_CLOUD_ACCESS_KEY_SECRET=EmulatorDemoSecretNotForProduction01
-"$bin" run --endpoint "$endpoint" --resync-period 60s --poll-interval 1s >"$demo_dir/controller.log" 2>&1 &
+"$bin" run --endpoint "$endpoint" --resync-period 60s --poll-interval 1s --metrics-addr 127.0.0.1:0 \
+  --log-format json >"$demo_dir/controller.log" 2>&1 &
 pids+=($!)
-echo "controller log: $demo_dir/controller.log"
+metrics=""
+for _ in $(seq 1 100); do
+  metrics="$(grep -o '"addr":"[0-9.:]*"' "$demo_dir/controller.log" 2>/dev/null | head -n 1 | cut -d'"' -f4 || true)"
+  [[ -n "$metrics" ]] && break
+  sleep 0.1
+done
+echo "controller log (JSON): $demo_dir/controller.log; metrics: http://${metrics:-?}/metrics"
 
 say "Applying deploy/samples/bgppeer.yaml"
 "$kubectl" apply -f deploy/samples/bgppeer.yaml
@@ -78,6 +85,11 @@ say "kubectl get bgppeers -o wide"
 
 say "The cloud's view (DescribeBgpPeers through the emulator)"
 "$bin" cloud describe-bgp-peers --region cn-shanghai --endpoint "$endpoint"
+
+if [[ -n "$metrics" ]]; then
+  say "Controller metrics (excerpt of http://$metrics/metrics)"
+  curl -fsS "http://$metrics/metrics" | grep -E '^alicloud_bgp_operator_(cloud_api_calls_total|bgppeers)' || true
+fi
 
 say "Status conditions"
 "$kubectl" get bgppeer onprem-router-a -o jsonpath='{range .status.conditions[*]}{.type}={.status} ({.reason}): {.message}{"\n"}{end}'
