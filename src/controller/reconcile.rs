@@ -307,8 +307,9 @@ fn cloud_view(p: &BgpPeerInfo) -> CloudPeerView {
     }
 }
 
-/// Observes the cloud for this object. A Ready object that is due a resync may use a shared
-/// group listing; anything in motion is read fresh by ID.
+/// Observes the cloud for this object: through the shared observer, which serves a settled
+/// object from a group listing up to a resync period old and anything in motion from a
+/// listing at most half a poll interval old, or by ID when that is cheaper.
 async fn observe(
     r: &Reconciler<'_>,
     creds: &Credentials,
@@ -395,6 +396,15 @@ async fn report_error(r: &mut Reconciler<'_>, err: &Error) {
         && let Some(creds_id) = r.ctx.last_access_key(r.obj)
     {
         r.ctx.vpc.slow_down(&creds_id, r.spec_region());
+    }
+    if let Error::Cloud { action, source } = err {
+        warn!(
+            action,
+            code = source.code().unwrap_or("-"),
+            request_id = source.request_id().unwrap_or("-"),
+            class = source.class().as_str(),
+            "cloud call failed"
+        );
     }
     r.event(
         EventType::Warning,
