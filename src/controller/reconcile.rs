@@ -335,16 +335,21 @@ async fn observe(
             .lookup_by_id(&r.ctx.vpc, creds, r.spec_region(), &id)
             .await
     } else {
+        // A listing serves every reader of the group within its max age, so demand is
+        // counted over the same span: a settled object's resync period, or a couple of poll
+        // intervals for objects in motion.
+        let (max_age, demand_window) = if settled {
+            let resync = resync_period(r.obj, r.ctx);
+            (resync, resync)
+        } else {
+            (poll / 2, poll * 2)
+        };
         let read = Read {
             region: r.spec_region(),
             group: &r.obj.spec.bgp_group_id,
             id: &id,
-            max_age: if settled {
-                resync_period(r.obj, r.ctx)
-            } else {
-                poll / 2
-            },
-            demand_window: poll * 2,
+            max_age,
+            demand_window,
         };
         r.ctx.observer.lookup(&r.ctx.vpc, creds, read).await
     };
