@@ -309,7 +309,8 @@ fn cloud_view(p: &BgpPeerInfo) -> CloudPeerView {
 
 /// Observes the cloud for this object: through the shared observer, which serves a settled
 /// object from a group listing up to a resync period old and anything in motion from a
-/// listing at most half a poll interval old, or by ID when that is cheaper.
+/// listing at most a poll interval old (and fetched after our last change to it), or by ID
+/// when that is cheaper.
 async fn observe(
     r: &Reconciler<'_>,
     creds: &Credentials,
@@ -342,7 +343,7 @@ async fn observe(
             let resync = resync_period(r.obj, r.ctx);
             (resync, resync)
         } else {
-            (poll / 2, poll * 2)
+            (poll, poll * 2)
         };
         let read = Read {
             region: r.spec_region(),
