@@ -18,6 +18,7 @@ fn read(id: &str, max_age: Duration) -> Read<'_> {
         id,
         max_age,
         demand_window: Duration::from_secs(60),
+        newer_than_last: false,
     }
 }
 
@@ -106,6 +107,29 @@ async fn one_listing_serves_a_whole_group_and_own_writes_are_always_seen() {
         5,
         "a two-page listing"
     );
+
+    // An object waiting on a transition never gets the same data twice. Its first look is
+    // served by the shared listing newer than its previous answer; each later look needs a
+    // newer read (here by ID, the cheaper choice for one reader).
+    let waiting = Read {
+        newer_than_last: true,
+        ..lone_read(&ids[5], long)
+    };
+    let before = emu.counters().calls("DescribeBgpPeers");
+    observer
+        .lookup(&vpc, &creds, waiting)
+        .await
+        .expect("lookup");
+    assert_eq!(emu.counters().calls("DescribeBgpPeers"), before);
+    observer
+        .lookup(&vpc, &creds, waiting)
+        .await
+        .expect("lookup");
+    observer
+        .lookup(&vpc, &creds, waiting)
+        .await
+        .expect("lookup");
+    assert_eq!(emu.counters().calls("DescribeBgpPeers"), before + 2);
 
     // A vanished peer is reported Missing once a listing fetched after its deletion is used.
     assert!(emu.delete_peer_out_of_band(&ids[3]));

@@ -64,6 +64,9 @@ pub struct Read<'a> {
     pub max_age: Duration,
     /// Window over which demand for the group is counted.
     pub demand_window: Duration,
+    /// Only data fetched after the data of this peer's previous read will do (for objects
+    /// waiting on a transition: each look must be able to see progress).
+    pub newer_than_last: bool,
 }
 
 /// Shared, coalescing view of the cloud's peers.
@@ -71,6 +74,8 @@ pub struct Read<'a> {
 pub struct PeerObserver {
     groups: Mutex<HashMap<GroupKey, Arc<tokio::sync::Mutex<GroupState>>>>,
     mutated_at: Mutex<HashMap<String, Instant>>,
+    /// When the data last given for each peer was fetched.
+    answered_at: Mutex<HashMap<String, Instant>>,
 }
 
 fn pages(size: usize) -> usize {
@@ -93,7 +98,10 @@ impl PeerObserver {
         };
         let slot = self.slot(&key);
         let asked_at = Instant::now();
-        let not_before = self.mutated_at(read.id);
+        let mut not_before = self.mutated_at(read.id);
+        if read.newer_than_last {
+            not_before = not_before.max(self.answered_at(read.id));
+        }
         let mut state = slot.lock().await;
         while state
             .demand
@@ -107,6 +115,7 @@ impl PeerObserver {
             && not_before.is_none_or(|t| listing.fetched_at > t)
             && (listing.fetched_at >= asked_at || listing.fetched_at.elapsed() <= read.max_age)
         {
+            self.note_answer(read.id, listing.fetched_at);
             return Ok(found(listing, read.id));
         }
         let cost = pages(state.last_size.unwrap_or(0));
@@ -133,6 +142,7 @@ impl PeerObserver {
             peers: Arc::new(peers),
         };
         let answer = found(&listing, read.id);
+        self.note_answer(read.id, fetched_at);
         state.listing = Some(listing);
         Ok(answer)
     }
@@ -150,7 +160,9 @@ impl PeerObserver {
             bgp_peer_id: Some(id.to_owned()),
             ..Default::default()
         };
+        let fetched_at = Instant::now();
         let page = vpc.describe_bgp_peers(creds, &req).await?;
+        self.note_answer(id, fetched_at);
         Ok(match page.peers.into_iter().find(|p| p.bgp_peer_id == id) {
             Some(peer) => Lookup::Found(Box::new(peer)),
             None => Lookup::Missing,
@@ -172,6 +184,20 @@ impl PeerObserver {
 
     fn mutated_at(&self, id: &str) -> Option<Instant> {
         self.mutated_at.lock().ok()?.get(id).copied()
+    }
+
+    fn answered_at(&self, id: &str) -> Option<Instant> {
+        self.answered_at.lock().ok()?.get(id).copied()
+    }
+
+    fn note_answer(&self, id: &str, fetched_at: Instant) {
+        if let Ok(mut map) = self.answered_at.lock() {
+            if map.len() > 10_000 {
+                let now = Instant::now();
+                map.retain(|_, t| now.duration_since(*t) < Duration::from_secs(86_400));
+            }
+            map.insert(id.to_owned(), fetched_at);
+        }
     }
 
     fn slot(&self, key: &GroupKey) -> Arc<tokio::sync::Mutex<GroupState>> {

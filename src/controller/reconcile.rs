@@ -339,11 +339,15 @@ async fn observe(
         // A listing serves every reader of the group within its max age, so demand is
         // counted over the same span: a settled object's resync period, or a couple of poll
         // intervals for objects in motion.
+        // An object in motion looks once per poll interval, so demand over one interval
+        // counts each waiting object once; and each of its looks must see data newer than
+        // the previous one, or a listing taken just after a create would answer "Pending"
+        // twice.
         let (max_age, demand_window) = if settled {
             let resync = resync_period(r.obj, r.ctx);
             (resync, resync)
         } else {
-            (poll, poll * 2)
+            (poll, poll)
         };
         let read = Read {
             region: r.spec_region(),
@@ -351,6 +355,7 @@ async fn observe(
             id: &id,
             max_age,
             demand_window,
+            newer_than_last: !settled,
         };
         r.ctx.observer.lookup(&r.ctx.vpc, creds, read).await
     };
