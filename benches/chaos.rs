@@ -91,6 +91,7 @@ async fn main_async(args: Args) -> anyhow::Result<bool> {
             delete_delay: Duration::from_secs(1),
             latency: (Duration::from_millis(20), Duration::from_millis(60)),
             account_qps: Some(50),
+            foreign_peers_per_group: 45,
         },
         cloud_qps: 40.0,
         cloud_burst: 10,

@@ -215,6 +215,7 @@ async fn run_one(
             Duration::from_millis(args.latency_max_ms),
         ),
         account_qps: Some(args.account_qps),
+        foreign_peers_per_group: 0,
     };
     let emu = world::start_emulator(&cloud).await?;
     let ns = cluster::create_namespace(client, &format!("bench-n{n}")).await?;

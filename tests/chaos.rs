@@ -46,6 +46,7 @@ async fn kill9_and_cloud_faults_leave_no_duplicate_leak_or_stuck_finalizer() {
             delete_delay: Duration::from_millis(500),
             latency: (Duration::from_millis(5), Duration::from_millis(20)),
             account_qps: Some(50),
+            foreign_peers_per_group: 45,
         },
         cloud_qps: 40.0,
         cloud_burst: 10,

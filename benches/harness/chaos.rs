@@ -423,7 +423,8 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
     // A moment for anything still in flight to land before the cloud is inspected.
     tokio::time::sleep(Duration::from_secs(2)).await;
     objects = invariants::list_objects(&env.client, &env.namespace).await?;
-    report.verdict = invariants::check(&expected, &objects, &emu.peers());
+    let foreign = cfg.cloud.groups * cfg.cloud.foreign_peers_per_group;
+    report.verdict = invariants::check(&expected, &objects, &emu.peers(), foreign);
     let counters = emu.counters();
     report.total_calls = counters.total;
     report.injected_503 = counters.by_code.get("HTTP503").copied().unwrap_or(0);
@@ -467,6 +468,7 @@ mod tests {
                 delete_delay: Duration::from_secs(1),
                 latency: (Duration::ZERO, Duration::ZERO),
                 account_qps: Some(50),
+                foreign_peers_per_group: 45,
             },
             cloud_qps: 40.0,
             cloud_burst: 10,

@@ -49,6 +49,8 @@ pub struct Verdict {
     pub emulator_peers: usize,
     /// Peers the emulator should hold (one per surviving object).
     pub expected_peers: usize,
+    /// Peers of other owners (seeded) still present, and how many were seeded.
+    pub foreign_peers: (usize, usize),
 }
 
 impl Verdict {
@@ -61,6 +63,7 @@ impl Verdict {
             && self.leaked.is_empty()
             && self.status_mismatch.is_empty()
             && self.emulator_peers == self.expected_peers
+            && self.foreign_peers.0 == self.foreign_peers.1
     }
 
     /// Markdown rows `| check | result |`.
@@ -126,6 +129,11 @@ impl Verdict {
             "| emulator peers (expected) | {} ({}) |",
             self.emulator_peers, self.expected_peers
         );
+        let _ = writeln!(
+            s,
+            "| other owners' peers in the same groups untouched | {} of {} |",
+            self.foreign_peers.0, self.foreign_peers.1
+        );
         s
     }
 }
@@ -173,12 +181,19 @@ pub fn converged(expected: &[Expected], objects: &[BgpPeer]) -> bool {
         })
 }
 
-/// Checks the end state. `peers` are the emulator's peers; only those created with an
-/// operator ClientToken are considered (seed peers have none).
-pub fn check(expected: &[Expected], objects: &[BgpPeer], peers: &[PeerSnapshot]) -> Verdict {
+/// Checks the end state. `peers` are the emulator's peers: those created with an operator
+/// ClientToken are matched to objects; the others (`foreign`: seeded, of other owners) must
+/// all still be there.
+pub fn check(
+    expected: &[Expected],
+    objects: &[BgpPeer],
+    peers: &[PeerSnapshot],
+    foreign: usize,
+) -> Verdict {
     let mut v = Verdict {
         objects: expected.len(),
         deletions: expected.iter().filter(|e| e.deleted).count(),
+        foreign_peers: (0, foreign),
         ..Verdict::default()
     };
     let by_uid: BTreeMap<String, &BgpPeer> = objects
@@ -188,12 +203,14 @@ pub fn check(expected: &[Expected], objects: &[BgpPeer], peers: &[PeerSnapshot])
     let uids: BTreeSet<&str> = expected.iter().map(|e| e.uid.as_str()).collect();
     let mut peers_of: BTreeMap<&str, Vec<&PeerSnapshot>> = BTreeMap::new();
     for p in peers {
-        let Some(token) = p.client_token.as_deref() else {
+        let Some(token) = p
+            .client_token
+            .as_deref()
+            .filter(|t| t.starts_with(TOKEN_PREFIX))
+        else {
+            v.foreign_peers.0 += 1;
             continue;
         };
-        if !token.starts_with(TOKEN_PREFIX) {
-            continue;
-        }
         v.emulator_peers += 1;
         match token_uid(token, &uids) {
             Some(uid) => peers_of.entry(uid).or_default().push(p),

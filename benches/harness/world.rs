@@ -28,6 +28,9 @@ pub struct CloudOpts {
     pub latency: (Duration, Duration),
     /// The account's API limit (calls per second per access key); None = unlimited.
     pub account_qps: Option<u32>,
+    /// Peers of other owners already in each group (seeded, no ClientToken). They come
+    /// first in the API's listing order, so the operator's peers straddle page boundaries.
+    pub foreign_peers_per_group: usize,
 }
 
 /// ID of benchmark group `i` (valid `bgpg-[a-z0-9]+`).
@@ -40,11 +43,28 @@ fn vbr_id(i: usize) -> String {
 }
 
 /// The emulator configuration: the demo account and key, two VBRs with room for 20,000 peers
-/// each, `groups` IPv4 groups alternating between them.
+/// each, `groups` IPv4 groups alternating between them, `foreign_peers_per_group` seeded
+/// peers in each.
 pub fn emulator_config(opts: &CloudOpts) -> anyhow::Result<EmulatorConfig> {
     let mut cfg = EmulatorConfig::demo();
+    let foreign: String = (0..opts.groups)
+        .flat_map(|g| (0..opts.foreign_peers_per_group).map(move |i| (g, i)))
+        .map(|(g, i)| {
+            format!(
+                "  - {{ id: bgp-foreign{g:03}{i:08}, group: {}, peer_ip_address: 192.168.{}.{} }}\n",
+                group_id(g),
+                g % 250,
+                i % 250 + 1
+            )
+        })
+        .collect();
+    let foreign = if foreign.is_empty() {
+        " []\n".to_owned()
+    } else {
+        format!("\n{foreign}")
+    };
     let extra = format!(
-        "vbrs:\n{}groups:\n{}",
+        "vbrs:\n{}groups:\n{}peers:{foreign}",
         (0..2)
             .map(|v| format!(
                 "  - {{ id: {}, region: {DEMO_REGION}, peer_quota: 20000, group_quota: 64 }}\n",
@@ -63,6 +83,7 @@ pub fn emulator_config(opts: &CloudOpts) -> anyhow::Result<EmulatorConfig> {
     let topology = EmulatorConfig::from_yaml(&extra).map_err(anyhow::Error::msg)?;
     cfg.vbrs.extend(topology.vbrs);
     cfg.groups.extend(topology.groups);
+    cfg.peers.extend(topology.peers);
     cfg.pending_delay = opts.pending;
     cfg.delete_delay = opts.delete_delay;
     cfg.modify_delay = Duration::from_secs(1);
