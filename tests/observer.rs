@@ -142,3 +142,69 @@ async fn one_listing_serves_a_whole_group_and_own_writes_are_always_seen() {
     }
     emu.shutdown().await;
 }
+
+/// Offset paging skips peers when others are deleted between two pages; the observer must
+/// never report such a peer as missing (that would release a finalizer over a live peer, or
+/// create a duplicate).
+#[tokio::test]
+async fn peers_skipped_by_a_racing_paged_listing_are_not_reported_missing() {
+    use alicloud_bgp_operator::emulator::faults::Fault;
+
+    alicloud_bgp_operator::install_crypto_provider();
+    let mut cfg = test_emulator_config();
+    for vbr in &mut cfg.vbrs {
+        vbr.peer_quota = 1000;
+    }
+    let emu = server::start(cfg, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("emulator");
+    let vpc = vpc_client(&emu);
+    let creds = Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None);
+    let mut ids = Vec::new();
+    for i in 0..150 {
+        let resp = vpc
+            .create_bgp_peer(
+                &creds,
+                &CreateBgpPeerRequest {
+                    region_id: REGION.into(),
+                    bgp_group_id: GROUP.into(),
+                    peer_ip_address: Some(format!("10.21.{}.{}", i / 200, i % 200 + 1)),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("create");
+        ids.push(resp.bgp_peer_id);
+    }
+    // Each page of the listing takes 300 ms; the first 50 peers vanish while page 2 is on
+    // its way, so the peers that were on page 2 shift onto page 1 and are never listed.
+    emu.inject_fault(Fault::delay("DescribeBgpPeers", Duration::from_millis(300)).times(3));
+    let observer = PeerObserver::default();
+    let listing = observer.lookup(&vpc, &creds, read(&ids[149], Duration::from_secs(600)));
+    let deleter = async {
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        for id in &ids[..50] {
+            assert!(emu.delete_peer_out_of_band(id));
+        }
+    };
+    let (first, ()) = tokio::join!(listing, deleter);
+    assert!(matches!(first, Ok(Lookup::Found(_))), "{first:?}");
+    emu.clear_faults();
+    for id in &ids[50..] {
+        match observer
+            .lookup(&vpc, &creds, read(id, Duration::from_secs(600)))
+            .await
+        {
+            Ok(Lookup::Found(_)) => {}
+            other => panic!("{id} exists but the observer said {other:?}"),
+        }
+    }
+    // A listing fetched after the deletion reports the deleted ones missing (confirmed).
+    for id in &ids[..50] {
+        let lookup = observer
+            .lookup(&vpc, &creds, read(id, Duration::ZERO))
+            .await;
+        assert!(matches!(lookup, Ok(Lookup::Missing)), "{id}: {lookup:?}");
+    }
+    emu.shutdown().await;
+}

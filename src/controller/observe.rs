@@ -6,6 +6,8 @@
 //! and is young enough for the caller (the resync period for a settled peer, the poll
 //! interval for one in transition). When only a few objects of a large group want a fresh
 //! read, asking by peer ID is cheaper than a multi-page listing, and is used instead.
+//! Absence from a listing is always confirmed by ID (offset paging can skip peers while
+//! others are deleted).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -116,7 +118,9 @@ impl PeerObserver {
             && (listing.fetched_at >= asked_at || listing.fetched_at.elapsed() <= read.max_age)
         {
             self.note_answer(read.id, listing.fetched_at);
-            return Ok(found(listing, read.id));
+            let answer = found(listing, read.id);
+            drop(state);
+            return self.confirm_absence(vpc, creds, read, answer).await;
         }
         let cost = pages(state.last_size.unwrap_or(0));
         if cost > state.demand.len() {
@@ -144,7 +148,26 @@ impl PeerObserver {
         let answer = found(&listing, read.id);
         self.note_answer(read.id, fetched_at);
         state.listing = Some(listing);
-        Ok(answer)
+        drop(state);
+        self.confirm_absence(vpc, creds, read, answer).await
+    }
+
+    /// A listing is paged by offset: while peers of the group are deleted between two pages,
+    /// later peers shift forward and some are never returned. Absence from a listing is
+    /// therefore never trusted: it is confirmed by ID (absences are rare, so this is cheap),
+    /// because acting on a false absence would release a finalizer over a live peer or
+    /// create a second one.
+    async fn confirm_absence(
+        &self,
+        vpc: &VpcClient,
+        creds: &Credentials,
+        read: Read<'_>,
+        answer: Lookup,
+    ) -> Result<Lookup, CloudError> {
+        match answer {
+            Lookup::Missing => self.lookup_by_id(vpc, creds, read.region, read.id).await,
+            found => Ok(found),
+        }
     }
 
     /// Looks up one peer by ID with a fresh call (no cache).
