@@ -82,7 +82,7 @@ pub fn error_policy(obj: Arc<BgpPeer>, err: &Error, ctx: Arc<Context>) -> Action
     let key = object_key(&obj);
     if let Error::Waiting(_) = err {
         // Not a failure: cleanup waits for the cloud.
-        return Action::requeue(ctx.config.poll_interval);
+        return Action::requeue(next_tick(ctx.config.poll_interval));
     }
     let class = err.class();
     match ctx.record_failure(&key, class) {
@@ -483,11 +483,11 @@ async fn apply_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             })
             .await?;
             create(r, &creds, &client_token).await?;
-            Ok(Action::requeue(poll))
+            Ok(Action::requeue(next_tick(poll)))
         }
         Plan::ReplayCreate { client_token } => {
             create(r, &creds, &client_token).await?;
-            Ok(Action::requeue(poll))
+            Ok(Action::requeue(next_tick(poll)))
         }
         Plan::Adopt { id } => {
             r.status.bgp_peer_id = Some(id.clone());
@@ -523,11 +523,11 @@ async fn apply_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
                 message: format!("Waiting: the cloud reports the peer as {cloud_status}"),
             })
             .await?;
-            Ok(Action::requeue(poll))
+            Ok(Action::requeue(next_tick(poll)))
         }
         Plan::Modify(diff) => {
             modify(r, &creds, &diff).await?;
-            Ok(Action::requeue(poll))
+            Ok(Action::requeue(next_tick(poll)))
         }
         Plan::UpToDate => {
             r.write_status(&Outcome::Ready).await?;
@@ -537,8 +537,25 @@ async fn apply_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
         Plan::Paused
         | Plan::Delete { .. }
         | Plan::WaitGone { .. }
-        | Plan::ReleaseFinalizer { .. } => Ok(Action::requeue(poll)),
+        | Plan::ReleaseFinalizer { .. } => Ok(Action::requeue(next_tick(poll))),
     }
+}
+
+/// The wait until the next poll tick: wall-clock multiples of the poll interval, shared by
+/// every object in motion, so that they look at the same moment and one fresh group listing
+/// answers all of them (instead of listings taken moments apart, each too early for some).
+/// At least a tenth of the interval, so a reconcile just before a tick waits for the next.
+pub fn next_tick(poll: Duration) -> Duration {
+    let period = poll.as_millis().max(1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or_default();
+    let mut wait = period - now % period;
+    if wait < period / 10 {
+        wait += period;
+    }
+    Duration::from_millis(u64::try_from(wait).unwrap_or(u64::MAX))
 }
 
 /// Resync with ±10 % jitter so that peers created together do not resync together.
@@ -786,6 +803,23 @@ mod tests {
         assert_eq!(parse_duration("42"), Some(Duration::from_secs(42)));
         assert_eq!(parse_duration("5 parsecs"), None);
         assert_eq!(parse_duration(""), None);
+    }
+
+    #[test]
+    fn ticks_are_shared_and_never_immediate() {
+        let poll = Duration::from_millis(5000);
+        for _ in 0..50 {
+            let wait = next_tick(poll);
+            assert!(wait >= Duration::from_millis(500) && wait <= Duration::from_millis(5500));
+        }
+        // Two objects asking moments apart land on the same tick.
+        let a = std::time::SystemTime::now() + next_tick(poll);
+        let b = std::time::SystemTime::now() + next_tick(poll);
+        let gap = b.duration_since(a).unwrap_or_else(|e| e.duration());
+        assert!(
+            gap < Duration::from_millis(100) || gap > Duration::from_millis(4900),
+            "{gap:?}"
+        );
     }
 
     #[test]
