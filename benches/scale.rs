@@ -4,7 +4,7 @@
 //! `cargo bench --bench scale -- --n 100 --n 1000` (or `hack/bench.sh`). For each N it
 //! measures the time until all are Ready against the API-rate floor, cloud calls per peer by
 //! action, throttling errors, steady-state calls, controller peak RSS and CPU, and the time to
-//! delete all. Results: `benches/results/scale-n<N>.{json,md}`, `ready-n<N>.csv`, and the
+//! delete all. Results: `benches/results/scale-n<N>.json`, `ready-n<N>.csv`, and the
 //! combined `benches/results/summary.md`.
 //!
 //! Under `cargo test` (no `--bench` argument) it only checks its own arithmetic.

@@ -6,9 +6,9 @@
 # Usage: hack/bench.sh [args of benches/scale.rs]      (default: --n 100 --n 1000)
 #   hack/bench.sh --n 100 --n 1000 --n 5000
 #   hack/bench.sh --n 1000 --account-qps 20 --cloud-qps 20 --pending 3
-# Results: benches/results/{summary.md,scale-n<N>.{json,md},ready-n<N>.csv,ready-over-time.png}
+# Results: benches/results/{summary.md,scale-n<N>.json,ready-n<N>.csv,ready-over-time.png}
 # Logs: target/bench/ (control plane, controller). Takes ~4 min for N = 1,000 and
-# ~20 min for N = 5,000 on 2 cores; everything it starts is stopped on exit.
+# ~25-30 min for N = 5,000 on 2 cores; everything it starts is stopped on exit.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
