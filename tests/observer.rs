@@ -19,6 +19,7 @@ fn read(id: &str, max_age: Duration) -> Read<'_> {
         max_age,
         demand_window: Duration::from_secs(60),
         newer_than_last: false,
+        waiter: None,
     }
 }
 
@@ -206,5 +207,203 @@ async fn peers_skipped_by_a_racing_paged_listing_are_not_reported_missing() {
             .await;
         assert!(matches!(lookup, Ok(Lookup::Missing)), "{id}: {lookup:?}");
     }
+    emu.shutdown().await;
+}
+
+/// Creates `n` peers in the test group and returns their IDs.
+async fn make_peers(
+    vpc: &alicloud_bgp_operator::cloud::VpcClient,
+    creds: &Credentials,
+    n: usize,
+    net: u8,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let resp = vpc
+            .create_bgp_peer(
+                creds,
+                &CreateBgpPeerRequest {
+                    region_id: REGION.into(),
+                    bgp_group_id: GROUP.into(),
+                    peer_ip_address: Some(format!("10.{net}.{}.{}", i / 200, i % 200 + 1)),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("create");
+        ids.push(resp.bgp_peer_id);
+    }
+    ids
+}
+
+/// A reader that finds a listing of its group in flight does not wait for it (that would hold
+/// a reconcile slot): it is told `Later`, and woken through the waker when the listing lands;
+/// its next look is answered by that listing without another call.
+#[tokio::test]
+async fn readers_do_not_wait_for_a_listing_in_flight_and_are_woken_when_it_lands() {
+    use alicloud_bgp_operator::api::BgpPeer;
+    use alicloud_bgp_operator::emulator::faults::Fault;
+    use futures::StreamExt;
+    use kube::runtime::reflector::ObjectRef;
+
+    alicloud_bgp_operator::install_crypto_provider();
+    let mut cfg = test_emulator_config();
+    for vbr in &mut cfg.vbrs {
+        vbr.peer_quota = 1000;
+    }
+    let emu = server::start(cfg, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("emulator");
+    let vpc = vpc_client(&emu);
+    let creds = Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None);
+    let ids = make_peers(&vpc, &creds, 120, 22).await;
+    let observer = PeerObserver::default();
+    let (waker, mut woken) = futures::channel::mpsc::unbounded();
+    observer.set_waker(waker);
+    emu.reset_counters();
+    emu.inject_fault(Fault::delay("DescribeBgpPeers", Duration::from_millis(300)).times(3));
+
+    let refs: Vec<ObjectRef<BgpPeer>> = (0..4)
+        .map(|i| ObjectRef::new(&format!("peer-{i}")).within("ns"))
+        .collect();
+    let waiting = |i: usize| Read {
+        waiter: Some(&refs[i]),
+        ..read(&ids[i], Duration::from_secs(600))
+    };
+    // Reader 0 fetches the three-page listing; readers 1-3 arrive while it is in flight.
+    let fetcher = observer.lookup(&vpc, &creds, waiting(0));
+    let others = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut answers = Vec::new();
+        for i in 1..4 {
+            answers.push(observer.lookup(&vpc, &creds, waiting(i)).await);
+        }
+        answers
+    };
+    let (first, answers) = tokio::join!(fetcher, others);
+    assert!(matches!(first, Ok(Lookup::Found(_))), "{first:?}");
+    for a in &answers {
+        assert!(matches!(a, Ok(Lookup::Later)), "{a:?}");
+    }
+    let mut woke = Vec::new();
+    for _ in 1..4 {
+        let r = tokio::time::timeout(Duration::from_secs(5), woken.next())
+            .await
+            .expect("woken in time")
+            .expect("channel open");
+        woke.push(r);
+    }
+    woke.sort_by_key(|r| r.name.clone());
+    assert_eq!(
+        woke,
+        refs[1..].to_vec(),
+        "exactly the waiting readers are woken"
+    );
+    for i in 1..4 {
+        let answer = observer.lookup(&vpc, &creds, waiting(i)).await;
+        assert!(matches!(answer, Ok(Lookup::Found(_))), "{answer:?}");
+    }
+    assert_eq!(
+        emu.counters().calls("DescribeBgpPeers"),
+        3,
+        "one three-page listing served all four readers"
+    );
+    emu.shutdown().await;
+}
+
+/// Absence of a peer we deleted is trusted from a consistent listing (no confirming call),
+/// and only waited on (never trusted, never confirmed at once) while removals make the
+/// listing inconsistent. A peer we did not delete is always confirmed by ID.
+#[tokio::test]
+async fn absence_of_a_deleted_peer_is_trusted_only_from_a_consistent_listing() {
+    use alicloud_bgp_operator::cloud::DeleteBgpPeerRequest;
+    use alicloud_bgp_operator::emulator::faults::Fault;
+
+    alicloud_bgp_operator::install_crypto_provider();
+    let mut cfg = test_emulator_config();
+    for vbr in &mut cfg.vbrs {
+        vbr.peer_quota = 1000;
+    }
+    cfg.pending_delay = Duration::ZERO;
+    let emu = server::start(cfg, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("emulator");
+    let vpc = vpc_client(&emu);
+    let creds = Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None);
+    let ids = make_peers(&vpc, &creds, 120, 23).await;
+    let observer = PeerObserver::default();
+    // Delete one through the API (as the controller does); the emulator then completes it.
+    vpc.delete_bgp_peer(
+        &creds,
+        &DeleteBgpPeerRequest {
+            region_id: REGION.into(),
+            bgp_peer_id: ids[0].clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("delete");
+    observer.note_deleted(&ids[0]);
+    assert!(emu.delete_peer_out_of_band(&ids[0]), "deletion completes");
+
+    // A consistent three-page listing: ids[0] is missing with no by-ID call.
+    emu.reset_counters();
+    let gone = observer
+        .lookup(&vpc, &creds, read(&ids[0], Duration::ZERO))
+        .await
+        .expect("lookup");
+    assert!(matches!(gone, Lookup::Missing), "{gone:?}");
+    assert_eq!(
+        emu.counters().calls("DescribeBgpPeers"),
+        3,
+        "the listing only"
+    );
+
+    // A peer we did not delete that vanishes is never taken as gone from a listing. Here a
+    // lone reader of a three-page group asks by ID straight away (the cheaper read).
+    assert!(emu.delete_peer_out_of_band(&ids[1]));
+    emu.reset_counters();
+    let vanished = observer
+        .lookup(&vpc, &creds, read(&ids[1], Duration::ZERO))
+        .await
+        .expect("lookup");
+    assert!(matches!(vanished, Lookup::Missing), "{vanished:?}");
+    assert_eq!(emu.counters().calls("DescribeBgpPeers"), 1);
+
+    // Removals while the listing is paged make it inconsistent: our deleted peer's absence
+    // is not trusted yet (Later), and costs no by-ID call.
+    vpc.delete_bgp_peer(
+        &creds,
+        &DeleteBgpPeerRequest {
+            region_id: REGION.into(),
+            bgp_peer_id: ids[2].clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("delete");
+    observer.note_deleted(&ids[2]);
+    assert!(emu.delete_peer_out_of_band(&ids[2]));
+    emu.inject_fault(Fault::delay("DescribeBgpPeers", Duration::from_millis(300)).times(3));
+    emu.reset_counters();
+    let listing = observer.lookup(&vpc, &creds, read(&ids[2], Duration::ZERO));
+    let remover = async {
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        for id in &ids[100..110] {
+            assert!(emu.delete_peer_out_of_band(id));
+        }
+    };
+    let (unsure, ()) = tokio::join!(listing, remover);
+    assert!(matches!(unsure, Ok(Lookup::Later)), "{unsure:?}");
+    let calls = emu.counters().calls("DescribeBgpPeers");
+    assert!(calls <= 3, "no by-ID confirmation ({calls} calls)");
+
+    // Once nothing moves, the next listing is consistent and settles it.
+    emu.clear_faults();
+    let gone = observer
+        .lookup(&vpc, &creds, read(&ids[2], Duration::ZERO))
+        .await
+        .expect("lookup");
+    assert!(matches!(gone, Lookup::Missing), "{gone:?}");
     emu.shutdown().await;
 }

@@ -89,6 +89,8 @@ impl ControllerProcess {
             .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEMO_ACCESS_KEY_ID)
             .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEMO_ACCESS_KEY_SECRET)
             .env("ABO_LOG", &opts.log_level)
+            // Allocator tuning under test (e.g. MALLOC_ARENA_MAX) reaches the controller.
+            .envs(std::env::vars().filter(|(k, _)| k.starts_with("MALLOC_")))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

@@ -30,7 +30,7 @@ use super::model::{
     BgpGroupInfo, BgpPeerInfo, CreateBgpPeerRequest, CreateBgpPeerResponse, DeleteBgpPeerRequest,
     DescribeBgpGroupsPage, DescribeBgpGroupsRequest, DescribeBgpGroupsWire, DescribeBgpPeersPage,
     DescribeBgpPeersRequest, DescribeBgpPeersWire, MAX_PAGE_SIZE, ModifyBgpPeerAttributeRequest,
-    Params, RequestId, RequestIdWire, VPC_API_VERSION, decode_json,
+    Params, PeerListing, RequestId, RequestIdWire, VPC_API_VERSION, decode_json,
 };
 use super::ratelimit::{RateLimitConfig, RateLimiter};
 use super::signing::{SignatureVersion, SigningInput, sign_request};
@@ -300,6 +300,56 @@ impl VpcClient {
             .await
     }
 
+    /// Every peer matching `req`'s filters, page by page, and whether the walk was
+    /// consistent. Paging is by offset: when peers are removed between two pages, later
+    /// peers shift forward and some are never returned. A walk is consistent when it took one
+    /// page, or every page reported the same `TotalCount` and exactly that many distinct
+    /// peers came back; only an addition and a removal between two pages can still hide a
+    /// peer from a consistent walk, and the caller knows its own additions.
+    pub async fn list_bgp_peers(
+        &self,
+        creds: &Credentials,
+        req: &DescribeBgpPeersRequest,
+    ) -> Result<PeerListing, CloudError> {
+        /// Guards against a server that never stops returning full pages.
+        const MAX_PAGES: u32 = 10_000;
+        let mut peers: Vec<BgpPeerInfo> = Vec::new();
+        let mut seen = HashSet::new();
+        let mut totals = Vec::new();
+        let mut page_number = 1;
+        loop {
+            let page = self
+                .describe_bgp_peers(
+                    creds,
+                    &DescribeBgpPeersRequest {
+                        page_number: Some(page_number),
+                        page_size: Some(MAX_PAGE_SIZE),
+                        ..req.clone()
+                    },
+                )
+                .await?;
+            totals.push(page.total_count);
+            let short = page.peers.len() < MAX_PAGE_SIZE as usize;
+            for peer in page.peers {
+                if seen.insert(peer.bgp_peer_id.clone()) {
+                    peers.push(peer);
+                }
+            }
+            if short || peers.len() as u64 >= page.total_count || page_number >= MAX_PAGES {
+                break;
+            }
+            page_number += 1;
+        }
+        let consistent = totals.len() == 1
+            || (totals.windows(2).all(|w| w[0] == w[1])
+                && totals.first() == Some(&(peers.len() as u64)));
+        Ok(PeerListing {
+            peers,
+            pages: totals.len(),
+            consistent,
+        })
+    }
+
     /// Every peer matching `req`'s filters as a stream, fetching pages of 50 lazily.
     pub fn bgp_peers_stream<'a>(
         &'a self,
@@ -385,7 +435,10 @@ impl VpcClient {
         loop {
             // Wait for the rate limiter first, so the observed call latency excludes it.
             if let Some(limiter) = &self.inner.limiter {
-                let waited = limiter.acquire(creds.access_key_id(), region).await;
+                let waited = match policy {
+                    RetryPolicy::Read => limiter.acquire_read(creds.access_key_id(), region).await,
+                    _ => limiter.acquire(creds.access_key_id(), region).await,
+                };
                 if !waited.is_zero()
                     && let Some(observer) = &self.inner.config.observer
                 {

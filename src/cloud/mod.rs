@@ -26,7 +26,7 @@ pub use error::{
 pub use model::{
     BgpGroupInfo, BgpPeerInfo, CreateBgpPeerRequest, CreateBgpPeerResponse, DeleteBgpPeerRequest,
     DescribeBgpGroupsPage, DescribeBgpGroupsRequest, DescribeBgpPeersPage, DescribeBgpPeersRequest,
-    ModifyBgpPeerAttributeRequest, RequestId,
+    ModifyBgpPeerAttributeRequest, PeerListing, RequestId,
 };
 pub use ratelimit::{RateLimitConfig, RateLimiter};
 pub use signing::SignatureVersion;

@@ -321,6 +321,18 @@ pub struct BgpPeerInfo {
     pub is_fake: Option<bool>,
 }
 
+/// A whole paged listing (see [`crate::cloud::VpcClient::list_bgp_peers`]).
+#[derive(Debug, Clone, Default)]
+pub struct PeerListing {
+    /// The distinct peers returned.
+    pub peers: Vec<BgpPeerInfo>,
+    /// Pages fetched.
+    pub pages: usize,
+    /// One page, or every page gave the same `TotalCount` and that many distinct peers came
+    /// back: no peer was removed between two pages.
+    pub consistent: bool,
+}
+
 /// One page of `DescribeBgpPeers`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct DescribeBgpPeersPage {

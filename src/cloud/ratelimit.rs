@@ -5,6 +5,11 @@
 //! waiting is async and waiters are served in arrival order. [`RateLimiter::slow_down`]
 //! halves a bucket's rate when the API throttles; the rate then doubles back every
 //! `recovery` until it is whole again. Time is tokio's, so tests can pause it.
+//!
+//! Reads are background work: while writes are queued (a write had to wait within the last
+//! couple of seconds), reads pass a narrower gate first and get at most `read_share` of the
+//! rate, so a mass create or delete is not slowed by the status polling it causes. When no
+//! write waits, reads use the whole rate.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,6 +28,8 @@ pub struct RateLimitConfig {
     pub recovery: Duration,
     /// The rate never drops below `qps * min_factor`.
     pub min_factor: f64,
+    /// Share of the rate left to reads while writes are queued (0 < share ≤ 1).
+    pub read_share: f64,
 }
 
 impl Default for RateLimitConfig {
@@ -32,6 +39,7 @@ impl Default for RateLimitConfig {
             burst: 20,
             recovery: Duration::from_secs(30),
             min_factor: 1.0 / 32.0,
+            read_share: 0.1,
         }
     }
 }
@@ -44,6 +52,11 @@ struct Bucket {
     factor_base: f64,
     /// When the last slow-down happened.
     factor_since: Instant,
+    /// Tokens of the reads' gate (at most one), used while writes are queued.
+    read_tokens: f64,
+    read_last_refill: Instant,
+    /// When a write last had to wait for its token.
+    write_queued_at: Option<Instant>,
 }
 
 impl Bucket {
@@ -93,6 +106,11 @@ impl RateLimiter {
             burst: cfg.burst.max(1),
             recovery: cfg.recovery,
             min_factor: cfg.min_factor.clamp(1e-6, 1.0),
+            read_share: if cfg.read_share.is_finite() {
+                cfg.read_share.clamp(0.01, 1.0)
+            } else {
+                1.0
+            },
         };
         RateLimiter {
             cfg,
@@ -130,27 +148,76 @@ impl RateLimiter {
                 last_refill: now,
                 factor_base: 1.0,
                 factor_since: now,
+                read_tokens: 1.0,
+                read_last_refill: now,
+                write_queued_at: None,
             });
         bucket.refill(&self.cfg, now);
         f(bucket, now)
     }
 
-    /// Takes a token for (access key id, region), sleeping until one is available.
-    /// Returns how long the caller waited.
+    /// Takes a token for a write (or any call of unknown kind) on (access key id, region),
+    /// sleeping until one is available. Returns how long the caller waited.
     pub async fn acquire(&self, access_key_id: &str, region: &str) -> Duration {
         let wait = self.with_bucket(access_key_id, region, |b, now| {
-            b.tokens -= 1.0;
-            if b.tokens >= 0.0 {
-                Duration::ZERO
-            } else {
-                let rate = self.cfg.qps * b.factor(&self.cfg, now);
-                Duration::from_secs_f64((-b.tokens / rate).min(3600.0))
+            let wait = self.reserve(b, now);
+            if !wait.is_zero() {
+                b.write_queued_at = Some(now);
             }
+            wait
         });
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
         wait
+    }
+
+    /// Takes a token for a read: while writes are queued, first through the reads' gate
+    /// (`read_share` of the rate), then from the shared bucket. Returns how long the caller
+    /// waited in all.
+    pub async fn acquire_read(&self, access_key_id: &str, region: &str) -> Duration {
+        let cfg = self.cfg;
+        let gate = self.with_bucket(access_key_id, region, |b, now| {
+            let rate = cfg.qps * b.factor(&cfg, now) * cfg.read_share;
+            let elapsed = now
+                .saturating_duration_since(b.read_last_refill)
+                .as_secs_f64();
+            b.read_tokens = (b.read_tokens + elapsed * rate).min(1.0);
+            b.read_last_refill = now;
+            // Writes are "queued" if one waited within the time two of them take.
+            let window = Duration::from_secs_f64((2.0 / cfg.qps).max(2.0));
+            let pressure = b
+                .write_queued_at
+                .is_some_and(|t| now.saturating_duration_since(t) <= window);
+            if !pressure {
+                return Duration::ZERO;
+            }
+            b.read_tokens -= 1.0;
+            if b.read_tokens >= 0.0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs_f64((-b.read_tokens / rate).min(3600.0))
+            }
+        });
+        if !gate.is_zero() {
+            tokio::time::sleep(gate).await;
+        }
+        let wait = self.with_bucket(access_key_id, region, |b, now| self.reserve(b, now));
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        gate + wait
+    }
+
+    /// Reserves one token of the shared bucket: the wait until it is due.
+    fn reserve(&self, b: &mut Bucket, now: Instant) -> Duration {
+        b.tokens -= 1.0;
+        if b.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            let rate = self.cfg.qps * b.factor(&self.cfg, now);
+            Duration::from_secs_f64((-b.tokens / rate).min(3600.0))
+        }
     }
 
     /// Halves the rate of (access key id, region), down to `qps * min_factor`; it then
@@ -186,6 +253,7 @@ mod tests {
             burst,
             recovery: Duration::from_secs(10),
             min_factor: 1.0 / 8.0,
+            read_share: 0.25,
         })
     }
 
@@ -275,6 +343,48 @@ mod tests {
         l.slow_down("ak", "r");
         // Rate 5/s: the next token takes 200 ms, not 100 ms.
         assert_eq!(l.acquire("ak", "r").await, Duration::from_millis(200));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reads_get_their_share_only_while_writes_are_queued() {
+        let l = Arc::new(limiter(4.0, 1));
+        // Alone, reads use the whole rate: 8 reads take 7 × 250 ms after the burst of one.
+        let start = Instant::now();
+        for _ in 0..8 {
+            l.acquire_read("ak", "r").await;
+        }
+        assert_eq!(Instant::now() - start, Duration::from_millis(1750));
+
+        // Now writes queue continuously for 10 s (40 of them at 4/s) while a reader loops:
+        // it gets at most a quarter of the rate (1/s), and the writes most of the rest.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let start = Instant::now();
+        let writer = {
+            let l = l.clone();
+            tokio::spawn(async move {
+                for _ in 0..40 {
+                    l.acquire("ak", "r").await;
+                }
+                Instant::now()
+            })
+        };
+        tokio::task::yield_now().await;
+        let mut reads = 0;
+        while Instant::now() - start < Duration::from_secs(10) {
+            l.acquire_read("ak", "r").await;
+            reads += 1;
+        }
+        let writes_done = writer.await.expect("writer");
+        assert!(
+            (8..=12).contains(&reads),
+            "{reads} reads in 10 s under write pressure"
+        );
+        // 40 writes plus ~10 reads at 4/s: the writes finish within ~12.5 s.
+        assert!(
+            writes_done - start <= Duration::from_millis(13_000),
+            "writes took {:?}",
+            writes_done - start
+        );
     }
 
     #[test]

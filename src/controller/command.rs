@@ -38,6 +38,10 @@ pub struct RunArgs {
     /// below the account's API limit so the operator never causes throttling on its own.
     #[arg(long, env = "ABO_CLOUD_QPS", default_value_t = 10.0)]
     pub cloud_qps: f64,
+    /// Share of the VPC API rate left to status reads (DescribeBgpPeers) while creates,
+    /// modifications or deletions are queued; reads use all of it otherwise.
+    #[arg(long, env = "ABO_CLOUD_READ_SHARE", default_value_t = 0.1)]
+    pub cloud_read_share: f64,
     /// Burst of the client-side rate limiter.
     #[arg(long, env = "ABO_CLOUD_BURST", default_value_t = 10)]
     pub cloud_burst: u32,
@@ -99,6 +103,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         rate_limit: Some(RateLimitConfig {
             qps: args.cloud_qps,
             burst: args.cloud_burst,
+            read_share: args.cloud_read_share,
             ..RateLimitConfig::default()
         }),
         observer: Some(metrics.clone()),

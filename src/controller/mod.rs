@@ -124,7 +124,10 @@ pub async fn run(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(user_visible_change, Default::default());
-    let controller = Controller::for_stream(trigger, store.clone());
+    // Objects that waited for a group listing are woken when it lands.
+    let (waker, woken) = futures::channel::mpsc::unbounded();
+    ctx.observer.set_waker(waker);
+    let controller = Controller::for_stream(trigger, store.clone()).reconcile_on(woken);
     let _ = ctx.store.set(store.clone());
     {
         let store = store.clone();

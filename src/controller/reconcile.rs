@@ -9,6 +9,7 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::runtime::finalizer::{self, Event as FinalizerEvent};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{debug, info, warn};
 
@@ -349,6 +350,7 @@ async fn observe(
         } else {
             (poll, poll)
         };
+        let waiter = ObjectRef::from_obj(r.obj);
         let read = Read {
             region: r.spec_region(),
             group: &r.obj.spec.bgp_group_id,
@@ -356,12 +358,19 @@ async fn observe(
             max_age,
             demand_window,
             newer_than_last: !settled,
+            waiter: Some(&waiter),
         };
         r.ctx.observer.lookup(&r.ctx.vpc, creds, read).await
     };
     match lookup {
         Ok(Lookup::Found(p)) => Ok((Observation::Found(observed_peer(&p)), Some(*p))),
         Ok(Lookup::Missing) => Ok((Observation::NotFound, None)),
+        // Nothing changes until the cloud has been looked at: no status write, and the
+        // object is woken when the listing it waits for lands (or at the next poll tick).
+        Ok(Lookup::Later) => Err(Error::Waiting(format!(
+            "waiting for a listing of BGP group {}",
+            r.obj.spec.bgp_group_id
+        ))),
         // During deletion, a region or group that no longer exists holds no peer: gone.
         Err(source) if for_deletion && source.class() == ErrorClass::DependencyMissing => {
             Ok((Observation::NotFound, None))
@@ -579,7 +588,13 @@ async fn create(r: &mut Reconciler<'_>, creds: &Credentials, token: &str) -> Res
         ip_version: Some(obj.spec.ip_version.as_api_str().to_owned()),
         client_token: Some(token.to_owned()),
     };
-    let resp = match r.ctx.vpc.create_bgp_peer(creds, &req).await {
+    let in_flight = r
+        .ctx
+        .observer
+        .creating(&obj.spec.region_id, &obj.spec.bgp_group_id);
+    let result = r.ctx.vpc.create_bgp_peer(creds, &req).await;
+    drop(in_flight);
+    let resp = match result {
         Ok(resp) => resp,
         Err(source) => {
             if refused_before_creating(source.class()) {
@@ -734,7 +749,7 @@ async fn cleanup_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
                     action: "DeleteBgpPeer",
                     source,
                 })?;
-            r.ctx.observer.note_mutation(&id);
+            r.ctx.observer.note_deleted(&id);
             r.event(
                 EventType::Normal,
                 "Deleting",
@@ -773,6 +788,9 @@ async fn cleanup_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
 }
 
 fn release(r: &Reconciler<'_>, orphaned: bool) -> Result<Action, Error> {
+    if let Some(id) = &r.status.bgp_peer_id {
+        r.ctx.observer.forget(id);
+    }
     match (&r.status.bgp_peer_id, orphaned) {
         (Some(id), true) => r.event(
             EventType::Normal,
