@@ -63,7 +63,19 @@ impl ControllerProcess {
             .append(true)
             .open(&opts.log)
             .with_context(|| format!("opening {}", opts.log.display()))?;
-        let child = Command::new(&opts.bin)
+        // A profiler wrapper for investigations, e.g. ABO_BENCH_WRAP="heaptrack -o /tmp/ht".
+        let wrap: Vec<String> = std::env::var("ABO_BENCH_WRAP")
+            .map(|w| w.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        let mut command = match wrap.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&opts.bin);
+                c
+            }
+            None => Command::new(&opts.bin),
+        };
+        let child = command
             .arg("run")
             .arg("--endpoint")
             .arg(&opts.endpoint)

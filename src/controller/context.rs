@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use kube::runtime::events::Recorder;
+use crate::ops::events::Recorder;
 
 use std::sync::{Arc, OnceLock};
 

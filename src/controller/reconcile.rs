@@ -7,7 +7,6 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event as KubeEvent, EventType};
 use kube::runtime::finalizer::{self, Event as FinalizerEvent};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
@@ -22,6 +21,7 @@ use crate::cloud::{
     BgpPeerInfo, CreateBgpPeerRequest, Credentials, DeleteBgpPeerRequest, ErrorClass,
     ModifyBgpPeerAttributeRequest,
 };
+use crate::ops::events::EventType;
 
 use super::context::Context;
 use super::error::Error;
@@ -211,16 +211,13 @@ impl<'a> Reconciler<'a> {
     fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
         let recorder = self.ctx.recorder.clone();
         let reference = self.obj.object_ref(&());
-        let event = KubeEvent {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(note),
-            action: action.to_owned(),
-            secondary: None,
-        };
+        let (reason, action) = (reason.to_owned(), action.to_owned());
         // Events are best effort: a cluster that refuses them must not block reconciles.
         tokio::spawn(async move {
-            if let Err(e) = recorder.publish(&event, &reference).await {
+            if let Err(e) = recorder
+                .publish(&reference, type_, &reason, &action, &note)
+                .await
+            {
                 debug!(error = %e, "event not published");
             }
         });

@@ -1,5 +1,6 @@
 //! Operations: logging, metrics, health.
 
+pub mod events;
 pub mod health;
 pub mod leader;
 pub mod logging;

@@ -1,0 +1,304 @@
+//! Kubernetes events (`events.k8s.io/v1`) with series aggregation and a small memory
+//! footprint.
+//!
+//! kube-runtime's `Recorder` keeps every event it published, whole, for six minutes to
+//! aggregate repeats; with thousands of objects that cache was the largest single user of
+//! the controller's heap (heaptrack at N = 5,000: ~12 MiB of table plus the events' strings).
+//! This recorder publishes the same objects the same way (a new Event, then a `series`
+//! patch for a repeat within six minutes), but remembers only a hash of the event's identity,
+//! the Event's name and the repeat count: ~100 bytes per recent event.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::{Event, EventSeries};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::Api;
+use kube::api::{Patch, PatchParams, PostParams};
+use tokio::time::Instant;
+
+/// Repeats within this window are counted on one Event (as client-go and kube-runtime do).
+const SERIES_WINDOW: Duration = Duration::from_secs(6 * 60);
+/// The API limit of `note`.
+const MAX_NOTE_BYTES: usize = 1024;
+
+/// Normal or Warning.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// Progress worth knowing.
+    Normal,
+    /// Something went wrong.
+    Warning,
+}
+
+impl EventType {
+    fn as_str(self) -> &'static str {
+        match self {
+            EventType::Normal => "Normal",
+            EventType::Warning => "Warning",
+        }
+    }
+}
+
+/// Who reports the events.
+#[derive(Clone, Debug)]
+pub struct Reporter {
+    /// `reportingController`.
+    pub controller: String,
+    /// `reportingInstance` (the pod name); the controller name when unknown.
+    pub instance: Option<String>,
+}
+
+struct Recent {
+    name: String,
+    count: i32,
+    last: Instant,
+}
+
+#[derive(Default)]
+struct Cache {
+    recent: HashMap<u64, Recent>,
+    prune_above: usize,
+}
+
+/// Publishes events; cheap to clone.
+#[derive(Clone)]
+pub struct Recorder {
+    client: kube::Client,
+    reporter: Arc<Reporter>,
+    cache: Arc<Mutex<Cache>>,
+}
+
+impl Recorder {
+    /// A recorder that reports as `reporter`.
+    pub fn new(client: kube::Client, reporter: Reporter) -> Self {
+        Recorder {
+            client,
+            reporter: Arc::new(reporter),
+            cache: Arc::default(),
+        }
+    }
+
+    /// Publishes an event about `regarding`: a new Event, or a repeat counted on the Event
+    /// published for the same object, type, reason, action and note within six minutes.
+    pub async fn publish(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: &str,
+    ) -> Result<(), kube::Error> {
+        let namespace = regarding.namespace.as_deref().unwrap_or("default");
+        let api: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        let key = identity(regarding, type_, reason, action, note);
+        let now = Instant::now();
+        let repeat = {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            cache.prune(now);
+            cache
+                .recent
+                .get_mut(&key)
+                .filter(|r| now.duration_since(r.last) < SERIES_WINDOW)
+                .map(|r| {
+                    r.count += 1;
+                    r.last = now;
+                    (r.name.clone(), r.count)
+                })
+        };
+        if let Some((name, count)) = repeat {
+            let patch = serde_json::json!({
+                "series": EventSeries {
+                    count,
+                    last_observed_time: MicroTime(Timestamp::now()),
+                }
+            });
+            match api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                // The apiserver dropped the Event (its TTL): publish it anew.
+                Err(kube::Error::Api(s)) if s.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let event = self.new_event(regarding, type_, reason, action, note);
+        let name = event.metadata.name.clone().unwrap_or_default();
+        api.create(&PostParams::default(), &event).await?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.recent.insert(
+            key,
+            Recent {
+                name,
+                count: 1,
+                last: now,
+            },
+        );
+        Ok(())
+    }
+
+    /// Events remembered for aggregation.
+    pub fn remembered(&self) -> usize {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .recent
+            .len()
+    }
+
+    fn new_event(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: &str,
+    ) -> Event {
+        let now = Timestamp::now();
+        let object = regarding
+            .name
+            .as_deref()
+            .unwrap_or(&self.reporter.controller);
+        Event {
+            metadata: ObjectMeta {
+                name: Some(format!("{object}.{:x}", now.as_nanosecond())),
+                namespace: regarding.namespace.clone(),
+                ..ObjectMeta::default()
+            },
+            event_time: Some(MicroTime(now)),
+            type_: Some(type_.as_str().to_owned()),
+            reason: Some(reason.to_owned()),
+            action: Some(action.to_owned()),
+            note: Some(truncate(note, MAX_NOTE_BYTES).to_owned()),
+            regarding: Some(regarding.clone()),
+            reporting_controller: Some(self.reporter.controller.clone()),
+            reporting_instance: Some(
+                self.reporter
+                    .instance
+                    .clone()
+                    .unwrap_or_else(|| self.reporter.controller.clone()),
+            ),
+            ..Event::default()
+        }
+    }
+}
+
+impl Cache {
+    /// Drops entries past the series window, amortised: only when the map doubled since the
+    /// last prune.
+    fn prune(&mut self, now: Instant) {
+        if self.recent.len() >= self.prune_above.max(256) {
+            self.recent
+                .retain(|_, r| now.duration_since(r.last) < SERIES_WINDOW);
+            self.recent.shrink_to_fit();
+            self.prune_above = self.recent.len() * 2;
+        }
+    }
+}
+
+fn identity(
+    regarding: &ObjectReference,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: &str,
+) -> u64 {
+    let mut h = DefaultHasher::new();
+    (
+        &regarding.uid,
+        &regarding.namespace,
+        &regarding.name,
+        &regarding.kind,
+    )
+        .hash(&mut h);
+    (type_, reason, action, note).hash(&mut h);
+    h.finish()
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(name: &str) -> ObjectReference {
+        ObjectReference {
+            name: Some(name.into()),
+            namespace: Some("ns".into()),
+            uid: Some(format!("uid-{name}")),
+            kind: Some("BgpPeer".into()),
+            ..ObjectReference::default()
+        }
+    }
+
+    #[test]
+    fn identity_separates_objects_and_contents() {
+        let a = identity(&reference("a"), EventType::Normal, "R", "A", "n");
+        assert_eq!(
+            a,
+            identity(&reference("a"), EventType::Normal, "R", "A", "n")
+        );
+        assert_ne!(
+            a,
+            identity(&reference("b"), EventType::Normal, "R", "A", "n")
+        );
+        assert_ne!(
+            a,
+            identity(&reference("a"), EventType::Warning, "R", "A", "n")
+        );
+        assert_ne!(
+            a,
+            identity(&reference("a"), EventType::Normal, "R", "A", "m")
+        );
+    }
+
+    #[test]
+    fn notes_are_cut_at_the_api_limit_on_a_char_boundary() {
+        let long = "é".repeat(600);
+        let cut = truncate(&long, MAX_NOTE_BYTES);
+        assert!(cut.len() <= MAX_NOTE_BYTES);
+        assert!(long.starts_with(cut));
+        assert_eq!(truncate("short", MAX_NOTE_BYTES), "short");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn old_entries_are_pruned_as_the_cache_grows() {
+        let mut cache = Cache::default();
+        let start = Instant::now();
+        for i in 0..300u64 {
+            cache.recent.insert(
+                i,
+                Recent {
+                    name: format!("e{i}"),
+                    count: 1,
+                    last: start,
+                },
+            );
+        }
+        tokio::time::advance(SERIES_WINDOW + Duration::from_secs(1)).await;
+        cache.recent.insert(
+            1_000,
+            Recent {
+                name: "fresh".into(),
+                count: 1,
+                last: Instant::now(),
+            },
+        );
+        cache.prune(Instant::now());
+        assert_eq!(cache.recent.len(), 1, "only the fresh entry is kept");
+    }
+}
