@@ -25,7 +25,7 @@ use std::time::Duration;
 use crate::ops::events::{Recorder, Reporter};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::ListParams;
+use kube::api::{ListParams, PartialObjectMeta};
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -99,7 +99,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.kube.clone();
-    let (peers, secrets): (Api<BgpPeer>, Api<Secret>) = match &scope.namespace {
+    let (peers, secrets): (Api<BgpPeer>, Api<PartialObjectMeta<Secret>>) = match &scope.namespace {
         Some(ns) => (
             Api::namespaced(client.clone(), ns),
             Api::namespaced(client, ns),
@@ -155,8 +155,15 @@ pub async fn run(
     }
     let concurrency = ctx.config.concurrency;
     controller
-        // A change of a credentials Secret re-triggers the objects that use it.
-        .watches(secrets, watcher::Config::default(), move |secret: Secret| {
+        // A change of a credentials Secret re-triggers the objects that use it. Only the
+        // Secrets' metadata is watched: their data (credentials, or megabytes of Helm
+        // release state in a real cluster) never reaches this process unless an object
+        // names the Secret and the reconcile reads it.
+        .watches_stream(
+            watcher(secrets, watcher::Config::default())
+                .default_backoff()
+                .touched_objects(),
+            move |secret: PartialObjectMeta<Secret>| {
             let ns = secret.namespace();
             let name = secret.name_any();
             store
@@ -171,7 +178,8 @@ pub async fn run(
                 })
                 .map(|p| ObjectRef::from_obj(&*p))
                 .collect::<Vec<_>>()
-        })
+            },
+        )
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)
