@@ -12,14 +12,19 @@ use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
-use alicloud_bgp_operator::api::{FINALIZER, PAUSED_ANNOTATION};
+use alicloud_bgp_operator::api::conditions::reasons;
+use alicloud_bgp_operator::api::{CREATE_RESULT_ANNOTATION, FINALIZER, PAUSED_ANNOTATION};
 use alicloud_bgp_operator::cloud::{CreateBgpPeerRequest, Credentials};
+use alicloud_bgp_operator::controller::context::ControllerConfig;
 use alicloud_bgp_operator::emulator::config::{DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
 use alicloud_bgp_operator::emulator::faults::Fault;
 use alicloud_bgp_operator::emulator::model::Status;
 use alicloud_bgp_operator::emulator::state::PeerChange;
 
-use common::operator::{GROUP, GROUP_V6, Operator, REGION, condition, vpc_client};
+use common::operator::{
+    GROUP, GROUP_V6, Operator, REGION, condition, test_controller_config, test_emulator_config,
+    vpc_client,
+};
 
 fn spec(ip: &str) -> serde_json::Value {
     json!({"regionId": REGION, "bgpGroupId": GROUP, "peerIpAddress": ip, "enableBfd": true, "bfdMultiHop": 3})
@@ -103,6 +108,70 @@ async fn a_lost_status_write_after_create_never_duplicates() {
         "the create was replayed with the same ClientToken"
     );
     assert_eq!(op.ctx.hooks.crash_after_create.load(Ordering::SeqCst), 0);
+}
+
+/// A create whose result was lost and that is older than the replay window is not replayed
+/// (the API may have forgotten its token): the group is searched, the unclaimed peer with
+/// the requested IP is named in a Stalled condition, and a person's annotation settles it.
+#[tokio::test]
+async fn an_old_unrecorded_create_is_verified_not_replayed() {
+    let config = ControllerConfig {
+        create_replay_window: Duration::ZERO,
+        ..test_controller_config()
+    };
+    let op = Operator::start_with("verify-create", test_emulator_config(), config).await;
+    op.ctx.hooks.crash_after_create.store(1, Ordering::SeqCst);
+    op.create("a", spec("10.2.9.2")).await;
+    let obj = op
+        .wait_condition("a", "Stalled", "True", reasons::CREATE_UNVERIFIED)
+        .await;
+    let peers = op.cloud_peers_of(&obj);
+    assert_eq!(peers.len(), 1);
+    let id = peers[0].bgp_peer_id.clone();
+    let message = condition(&obj, "Stalled").map(|c| c.message.clone());
+    assert!(
+        message
+            .as_deref()
+            .is_some_and(|m| m.contains(&id) && m.contains(CREATE_RESULT_ANNOTATION)),
+        "{message:?}"
+    );
+    assert_eq!(op.calls("CreateBgpPeer"), 1, "never replayed blindly");
+
+    op.annotate("a", CREATE_RESULT_ANNOTATION, Some(&id)).await;
+    let obj = op.wait_ready("a").await;
+    assert_eq!(
+        obj.status.as_ref().and_then(|s| s.bgp_peer_id.clone()),
+        Some(id)
+    );
+    assert_eq!(op.cloud_peers_of(&obj).len(), 1);
+    assert_eq!(op.calls("CreateBgpPeer"), 1);
+}
+
+/// The same old create, but it never reached the cloud: nothing to find, so the object
+/// starts afresh under a new incarnation (a new token) and ends with exactly one peer.
+#[tokio::test]
+async fn an_old_create_that_made_nothing_starts_afresh() {
+    let config = ControllerConfig {
+        create_replay_window: Duration::ZERO,
+        ..test_controller_config()
+    };
+    let op = Operator::start_with("verify-create-none", test_emulator_config(), config).await;
+    // Every attempt of the first create (the client's own retries included) fails.
+    op.emu
+        .inject_fault(fault("CreateBgpPeer", "ServiceUnavailable", 3));
+    op.create("a", spec("10.2.9.3")).await;
+    let obj = op.wait_ready("a").await;
+    let status = obj.status.clone().unwrap_or_default();
+    assert_eq!(status.incarnation, 1, "a fresh create, not a replay");
+    assert!(
+        status
+            .client_token
+            .as_deref()
+            .is_some_and(|t| t.ends_with("-1")),
+        "{:?}",
+        status.client_token
+    );
+    assert_eq!(op.cloud_peers_of(&obj).len(), 1);
 }
 
 #[tokio::test]

@@ -44,6 +44,10 @@ pub mod reasons {
     pub const IDEMPOTENCY_MISMATCH: &str = "IdempotencyMismatch";
     /// The peer to adopt does not exist or does not match the spec.
     pub const ADOPTION_FAILED: &str = "AdoptionFailed";
+    /// A create whose result was never recorded is older than the replay window, and the
+    /// group holds unclaimed peers with the requested IP: which one (if any) it made is
+    /// unknown. `vpc.alicloud.dev/create-result` names it.
+    pub const CREATE_UNVERIFIED: &str = "CreateUnverified";
     /// An error the controller does not know; retried with backoff.
     pub const UNKNOWN_ERROR: &str = "UnknownError";
 }

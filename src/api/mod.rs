@@ -7,7 +7,7 @@
 pub mod conditions;
 pub mod crdgen;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,9 @@ pub const FINALIZER: &str = "vpc.alicloud.dev/bgp-peer";
 pub const PAUSED_ANNOTATION: &str = "vpc.alicloud.dev/paused";
 /// Annotation that overrides the operator-wide resync period for one object (e.g. `"5m"`).
 pub const RESYNC_ANNOTATION: &str = "vpc.alicloud.dev/resync-period";
+/// Names the peer that an interrupted create older than the replay window made (or `none`),
+/// when the operator cannot tell it apart from other peers with the same IP.
+pub const CREATE_RESULT_ANNOTATION: &str = "vpc.alicloud.dev/create-result";
 
 /// Secret keys read from `spec.credentialsSecretRef`.
 pub mod secret_keys {
@@ -202,6 +205,13 @@ pub struct BgpPeerStatus {
     /// crash is retried (the API refuses a token reused with other parameters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create_params: Option<CreateParams>,
+
+    /// When the create with `clientToken` was first requested. A create whose result was never
+    /// recorded is replayed with its token only within the operator's replay window (the API
+    /// does not document how long it remembers a token); after that the group is searched for
+    /// a peer the create may have made before anything is created again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_requested_at: Option<Time>,
 
     /// Number of times the peer had to be created anew because it vanished from the cloud
     /// (deleted outside Kubernetes). Part of the ClientToken.

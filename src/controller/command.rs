@@ -51,6 +51,12 @@ pub struct RunArgs {
     /// How often a peer in transition (Pending, Modifying, Deleting) is looked at.
     #[arg(long, env = "ABO_POLL_INTERVAL", default_value = "5s", value_parser = duration_arg)]
     pub poll_interval: Duration,
+    /// How long after its first request a create whose result was never recorded (a crash
+    /// between the call and the status write) is replayed with its ClientToken. The API does
+    /// not document how long it remembers a token; after this window the group is searched
+    /// for a peer the create may have made first.
+    #[arg(long, env = "ABO_CREATE_REPLAY_WINDOW", default_value = "1h", value_parser = duration_arg)]
+    pub create_replay_window: Duration,
     /// Objects reconciled at once.
     #[arg(long, env = "ABO_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
@@ -114,6 +120,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         resync_period: args.resync_period,
         poll_interval: args.poll_interval,
         concurrency: args.concurrency,
+        create_replay_window: args.create_replay_window,
         ..ControllerConfig::default()
     };
     let recorder = super::recorder(kube.clone(), args.instance.clone());

@@ -30,6 +30,9 @@ pub struct ControllerConfig {
     pub field_manager: String,
     /// How many objects are reconciled at once.
     pub concurrency: u16,
+    /// How long after its first request a create whose result was never recorded is
+    /// replayed blindly with its ClientToken; after that the group is searched first.
+    pub create_replay_window: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -39,6 +42,7 @@ impl Default for ControllerConfig {
             poll_interval: Duration::from_secs(5),
             field_manager: "alicloud-bgp-operator".to_owned(),
             concurrency: 16,
+            create_replay_window: Duration::from_secs(3600),
         }
     }
 }
@@ -163,6 +167,23 @@ impl CallObserver for Metrics {
 }
 
 impl Context {
+    /// Peer IDs that BgpPeers other than `obj` manage or are to adopt (from the cache).
+    pub fn peers_claimed_by_others(&self, obj: &BgpPeer) -> std::collections::HashSet<String> {
+        let Some(store) = self.store.get() else {
+            return Default::default();
+        };
+        let uid = obj.metadata.uid.as_deref();
+        store
+            .state()
+            .iter()
+            .filter(|o| o.metadata.uid.as_deref() != uid)
+            .flat_map(|o| {
+                let recorded = o.status.as_ref().and_then(|s| s.bgp_peer_id.clone());
+                recorded.into_iter().chain(o.spec.adopt_bgp_peer_id.clone())
+            })
+            .collect()
+    }
+
     /// Counts BgpPeers by condition for the `bgppeers` gauge.
     pub fn refresh_object_gauge(&self) {
         let Some(store) = self.store.get() else {

@@ -27,6 +27,10 @@ pub enum Error {
     /// Adoption is impossible as specified.
     #[error("{0}")]
     Adoption(String),
+    /// An old create's result cannot be told apart from other peers: a person must say which
+    /// peer it made (or that it made none). Re-checked periodically.
+    #[error("{0}")]
+    CreateUnverified(String),
     /// The Kubernetes API failed (status write, Secret read, finalizer patch).
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
@@ -41,7 +45,9 @@ impl Error {
         match self {
             Error::Cloud { source, .. } => source.class(),
             Error::Credentials(_) => ErrorClass::Credentials,
-            Error::InvalidSpec(_) | Error::Adoption(_) => ErrorClass::Terminal,
+            Error::InvalidSpec(_) | Error::Adoption(_) | Error::CreateUnverified(_) => {
+                ErrorClass::Terminal
+            }
             Error::Kube(e) if is_kube_conflict(e) => ErrorClass::Busy,
             Error::Kube(_) => ErrorClass::Transient,
             Error::Waiting(_) => ErrorClass::Busy,
@@ -52,6 +58,7 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::Adoption(_) => reasons::ADOPTION_FAILED,
+            Error::CreateUnverified(_) => reasons::CREATE_UNVERIFIED,
             Error::Waiting(_) => reasons::DELETING,
             _ => reason_for(self.class()),
         }

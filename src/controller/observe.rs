@@ -34,8 +34,12 @@ use crate::cloud::{BgpPeerInfo, CloudError, Credentials, DescribeBgpPeersRequest
 pub const PAGE_SIZE: usize = 50;
 
 /// How long a peer we deleted may stay unconfirmed (absent only from inconsistent listings)
-/// before it is confirmed by ID.
-const ABSENCE_PATIENCE: Duration = Duration::from_secs(30);
+/// before it is confirmed by ID. During a mass deletion every listing is inconsistent until
+/// the removals stop, and the group then shrinks to a consistent listing: waiting for it
+/// costs nothing, while confirming each peer by ID would cost a call per peer (and the
+/// reconcile slots those calls wait in). The bound only matters for a group that never
+/// stops changing.
+const ABSENCE_PATIENCE: Duration = Duration::from_secs(300);
 
 /// Identifies one group listing: peers are only visible to the account that owns them.
 #[derive(Clone, Debug, Hash, PartialEq, Eq)]

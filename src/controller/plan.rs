@@ -50,6 +50,9 @@ pub struct PlanInput<'a> {
     pub deleting: bool,
     /// The object carries the pause annotation.
     pub paused: bool,
+    /// The recorded create in flight was first requested longer ago than the replay window:
+    /// its token may have expired at the API.
+    pub replay_expired: bool,
 }
 
 /// Mutable attributes to change with ModifyBgpPeerAttribute (only the differing ones).
@@ -104,6 +107,13 @@ pub enum Plan {
     /// (crash, failed status write): replay it with the same token and the recorded
     /// parameters, which returns the same peer instead of a second one.
     ReplayCreate {
+        /// The recorded ClientToken.
+        client_token: String,
+    },
+    /// Like [`Plan::ReplayCreate`], but the create is older than the replay window: search the
+    /// group for a peer it may have made before replaying (a replay after the API forgot the
+    /// token would make a second peer).
+    VerifyCreate {
         /// The recorded ClientToken.
         client_token: String,
     },
@@ -179,9 +189,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 };
             }
             match &status.client_token {
-                Some(token) => Plan::ReplayCreate {
-                    client_token: token.clone(),
-                },
+                Some(token) => replay(token, input.replay_expired),
                 None => Plan::Create {
                     client_token: client_token_for(input.uid, status.incarnation),
                     incarnation: status.incarnation,
@@ -223,6 +231,15 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     }
 }
 
+fn replay(token: &str, expired: bool) -> Plan {
+    let client_token = token.to_owned();
+    if expired {
+        Plan::VerifyCreate { client_token }
+    } else {
+        Plan::ReplayCreate { client_token }
+    }
+}
+
 fn plan_deletion(input: &PlanInput<'_>) -> Plan {
     let status = input.status;
     if input.spec.deletion_policy == DeletionPolicy::Orphan {
@@ -234,9 +251,10 @@ fn plan_deletion(input: &PlanInput<'_>) -> Plan {
         // A create may be in flight: learn its peer ID first (replay with the same token),
         // so that the peer is deleted instead of leaked.
         (None, _) if status.client_token.is_some() && input.spec.adopt_bgp_peer_id.is_none() => {
-            Plan::ReplayCreate {
-                client_token: status.client_token.clone().unwrap_or_default(),
-            }
+            replay(
+                status.client_token.as_deref().unwrap_or_default(),
+                input.replay_expired,
+            )
         }
         // Never created (or adoption never completed): nothing of ours in the cloud.
         (None, _) => Plan::ReleaseFinalizer { orphaned: false },

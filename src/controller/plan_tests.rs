@@ -46,6 +46,7 @@ struct Case {
     observed: Observation,
     deleting: bool,
     paused: bool,
+    replay_expired: bool,
     want: Plan,
 }
 
@@ -58,6 +59,7 @@ impl Case {
             observed: Observation::NotLookedUp,
             deleting: false,
             paused: false,
+            replay_expired: false,
             want,
         }
     }
@@ -79,6 +81,10 @@ impl Case {
     }
     fn paused(mut self) -> Self {
         self.paused = true;
+        self
+    }
+    fn replay_expired(mut self) -> Self {
+        self.replay_expired = true;
         self
     }
 }
@@ -103,6 +109,29 @@ fn cases() -> Vec<Case> {
             client_token: Some(format!("abo-{UID}")),
             ..Default::default()
         }),
+        Case::new(
+            "a create older than the replay window is verified first: the API may have forgotten its token",
+            Plan::VerifyCreate {
+                client_token: format!("abo-{UID}"),
+            },
+        )
+        .status(BgpPeerStatus {
+            client_token: Some(format!("abo-{UID}")),
+            ..Default::default()
+        })
+        .replay_expired(),
+        Case::new(
+            "cleanup of a create older than the replay window verifies it too (never a blind replay)",
+            Plan::VerifyCreate {
+                client_token: format!("abo-{UID}"),
+            },
+        )
+        .deleting()
+        .status(BgpPeerStatus {
+            client_token: Some(format!("abo-{UID}")),
+            ..Default::default()
+        })
+        .replay_expired(),
         Case::new("paused objects make no cloud call", Plan::Paused).paused(),
         Case::new(
             "paused does not block deletion of an object never created",
@@ -324,6 +353,7 @@ fn plan_table() {
             observed: &case.observed,
             deleting: case.deleting,
             paused: case.paused,
+            replay_expired: case.replay_expired,
         });
         assert_eq!(got, case.want, "{}", case.reason);
     }
@@ -339,6 +369,7 @@ fn plan_is_deterministic() {
             observed: &case.observed,
             deleting: case.deleting,
             paused: case.paused,
+            replay_expired: case.replay_expired,
         };
         assert_eq!(plan(&input), plan(&input), "{}", case.reason);
     }

@@ -14,12 +14,12 @@ use tracing::{debug, info, warn};
 
 use crate::api::conditions::reasons;
 use crate::api::{
-    BgpPeer, BgpPeerStatus, CloudPeerView, CreateParams, FINALIZER, PAUSED_ANNOTATION,
-    RESYNC_ANNOTATION, secret_keys,
+    BgpPeer, BgpPeerStatus, CREATE_RESULT_ANNOTATION, CloudPeerView, CreateParams, FINALIZER,
+    PAUSED_ANNOTATION, RESYNC_ANNOTATION, secret_keys,
 };
 use crate::cloud::{
-    BgpPeerInfo, CreateBgpPeerRequest, Credentials, DeleteBgpPeerRequest, ErrorClass,
-    ModifyBgpPeerAttributeRequest,
+    BgpPeerInfo, CreateBgpPeerRequest, Credentials, DeleteBgpPeerRequest, DescribeBgpPeersRequest,
+    ErrorClass, ModifyBgpPeerAttributeRequest,
 };
 use crate::ops::events::EventType;
 
@@ -85,6 +85,10 @@ pub fn error_policy(obj: Arc<BgpPeer>, err: &Error, ctx: Arc<Context>) -> Action
         // Not a failure: cleanup waits for the cloud.
         return Action::requeue(next_tick(ctx.config.poll_interval));
     }
+    if let Error::CreateUnverified(_) = err {
+        // Stalled, but the stray peers may be deleted in the console meanwhile: look again.
+        return Action::requeue(CREATE_UNVERIFIED_RECHECK);
+    }
     let class = err.class();
     match ctx.record_failure(&key, class) {
         Some(delay) => {
@@ -94,6 +98,10 @@ pub fn error_policy(obj: Arc<BgpPeer>, err: &Error, ctx: Arc<Context>) -> Action
         None => Action::await_change(),
     }
 }
+
+/// How often a `CreateUnverified` object looks again (a person may have removed the stray
+/// peers in the console meanwhile).
+const CREATE_UNVERIFIED_RECHECK: Duration = Duration::from_secs(600);
 
 fn object_key(obj: &BgpPeer) -> String {
     format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
@@ -456,6 +464,7 @@ async fn apply_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
         observed: &observation,
         deleting: false,
         paused: false,
+        replay_expired: replay_expired(r),
     });
     debug!(?step, "plan");
     let poll = r.ctx.config.poll_interval;
@@ -476,23 +485,22 @@ async fn apply_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
                     ),
                 );
             }
-            // Record the token and the parameters BEFORE the call: after a crash the next
-            // reconcile replays this exact create instead of making a second peer.
-            r.status.bgp_peer_id = None;
-            r.status.cloud = None;
-            r.status.client_token = Some(client_token.clone());
-            r.status.create_params = Some(CreateParams::from_spec(&obj.spec));
-            r.status.incarnation = incarnation;
-            r.write_status(&Outcome::Progressing {
-                reason: reasons::CREATING,
-                message: "Creating the BGP peer".into(),
-            })
-            .await?;
-            create(r, &creds, &client_token).await?;
+            start_create(r, &creds, client_token, incarnation).await?;
             Ok(Action::requeue(next_tick(poll)))
         }
         Plan::ReplayCreate { client_token } => {
             create(r, &creds, &client_token).await?;
+            Ok(Action::requeue(next_tick(poll)))
+        }
+        Plan::VerifyCreate { client_token } => {
+            if verify_create(r, &creds, &client_token).await? == Verified::NoPeer {
+                // Nothing in the cloud came from the old create: start afresh under a new
+                // incarnation, so no forgotten-or-not token can be involved.
+                let incarnation = r.status.incarnation.saturating_add(1);
+                let uid = obj.uid().unwrap_or_default();
+                let client_token = super::token::client_token_for(&uid, incarnation);
+                start_create(r, &creds, client_token, incarnation).await?;
+            }
             Ok(Action::requeue(next_tick(poll)))
         }
         Plan::Adopt { id } => {
@@ -569,6 +577,158 @@ fn jittered(d: Duration) -> Duration {
     d.mul_f64(0.9 + rand::random::<f64>() * 0.2)
 }
 
+/// Records the token, the parameters and the time BEFORE the call (after a crash the next
+/// reconcile replays this exact create instead of making a second peer), then creates.
+async fn start_create(
+    r: &mut Reconciler<'_>,
+    creds: &Credentials,
+    client_token: String,
+    incarnation: u32,
+) -> Result<(), Error> {
+    r.status.bgp_peer_id = None;
+    r.status.cloud = None;
+    r.status.client_token = Some(client_token.clone());
+    r.status.create_params = Some(CreateParams::from_spec(&r.obj.spec));
+    r.status.create_requested_at = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+    r.status.incarnation = incarnation;
+    r.write_status(&Outcome::Progressing {
+        reason: reasons::CREATING,
+        message: "Creating the BGP peer".into(),
+    })
+    .await?;
+    create(r, creds, &client_token).await
+}
+
+/// True when the create in flight was first requested longer ago than the replay window
+/// (a status without the time, written by an older version, is replayed as before).
+fn replay_expired(r: &Reconciler<'_>) -> bool {
+    let Some(at) = &r.status.create_requested_at else {
+        return false;
+    };
+    let age_ms = k8s_openapi::jiff::Timestamp::now().as_millisecond() - at.0.as_millisecond();
+    r.status.bgp_peer_id.is_none()
+        && u128::try_from(age_ms)
+            .is_ok_and(|age| age > r.ctx.config.create_replay_window.as_millis())
+}
+
+/// What [`verify_create`] concluded.
+#[derive(Debug, PartialEq, Eq)]
+enum Verified {
+    /// The peer the create made is now recorded in status.
+    Recorded,
+    /// No peer that the create may have made exists.
+    NoPeer,
+}
+
+/// Looks for the peer an old create may have made, without replaying it: in a consistent
+/// listing of the group, the peers with the requested IP that no other object claims. None:
+/// nothing to record. Otherwise a person says which one it made (or none) with the
+/// `vpc.alicloud.dev/create-result` annotation; until then the object is Stalled.
+async fn verify_create(
+    r: &mut Reconciler<'_>,
+    creds: &Credentials,
+    token: &str,
+) -> Result<Verified, Error> {
+    let obj = r.obj;
+    let params = r
+        .status
+        .create_params
+        .clone()
+        .unwrap_or_else(|| CreateParams::from_spec(&obj.spec));
+    let req = DescribeBgpPeersRequest {
+        region_id: obj.spec.region_id.clone(),
+        bgp_group_id: Some(obj.spec.bgp_group_id.clone()),
+        ..Default::default()
+    };
+    let listing = r
+        .ctx
+        .vpc
+        .list_bgp_peers(creds, &req)
+        .await
+        .map_err(|source| Error::Cloud {
+            action: "DescribeBgpPeers",
+            source,
+        })?;
+    if !listing.consistent {
+        return Err(Error::Waiting(
+            "the group changed while it was being listed; listing it again".into(),
+        ));
+    }
+    let claimed = r.ctx.peers_claimed_by_others(obj);
+    let wanted = params.peer_ip_address.as_deref().unwrap_or_default();
+    let candidates: Vec<&str> = listing
+        .peers
+        .iter()
+        .filter(|p| !claimed.contains(&p.bgp_peer_id))
+        .filter(|p| same_ip(p.peer_ip_address.as_deref().unwrap_or_default(), wanted))
+        .map(|p| p.bgp_peer_id.as_str())
+        .collect();
+    let group = &obj.spec.bgp_group_id;
+    match obj
+        .annotations()
+        .get(CREATE_RESULT_ANNOTATION)
+        .map(String::as_str)
+    {
+        Some("none") => return Ok(Verified::NoPeer),
+        Some(id) if candidates.contains(&id) => {
+            r.status.bgp_peer_id = Some(id.to_owned());
+            r.status.adopted = false;
+            r.write_status(&Outcome::Progressing {
+                reason: reasons::CREATING,
+                message: format!(
+                    "Recorded BGP peer {id} as the result of the interrupted create (annotation {CREATE_RESULT_ANNOTATION})"
+                ),
+            })
+            .await?;
+            r.event(
+                EventType::Normal,
+                "CreateVerified",
+                "Create",
+                format!(
+                    "Recorded BGP peer {id} as the result of the create with ClientToken {token}"
+                ),
+            );
+            return Ok(Verified::Recorded);
+        }
+        Some(id) => {
+            return Err(Error::CreateUnverified(format!(
+                "annotation {CREATE_RESULT_ANNOTATION}={id} does not name an unclaimed peer with peer IP {wanted:?} in group {group} (candidates: {})",
+                list_or_none(&candidates)
+            )));
+        }
+        None => {}
+    }
+    if candidates.is_empty() {
+        return Ok(Verified::NoPeer);
+    }
+    let at = r
+        .status
+        .create_requested_at
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .unwrap_or_default();
+    Err(Error::CreateUnverified(format!(
+        "the create with ClientToken {token} requested at {at} was never recorded, and is older than the replay window: the API may have forgotten the token, so replaying it could make a second peer. Unclaimed peers with peer IP {wanted:?} in group {group}: {}. Annotate this object with {CREATE_RESULT_ANNOTATION}=<peer ID> to take the one it made, or {CREATE_RESULT_ANNOTATION}=none if it made none of them",
+        list_or_none(&candidates)
+    )))
+}
+
+fn list_or_none(ids: &[&str]) -> String {
+    if ids.is_empty() {
+        "none".to_owned()
+    } else {
+        ids.join(", ")
+    }
+}
+
+/// Same IP address (IPv6 compared by value), or both empty.
+fn same_ip(a: &str, b: &str) -> bool {
+    match (a.parse::<std::net::IpAddr>(), b.parse::<std::net::IpAddr>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a.eq_ignore_ascii_case(b),
+    }
+}
+
 async fn create(r: &mut Reconciler<'_>, creds: &Credentials, token: &str) -> Result<(), Error> {
     let obj = r.obj;
     let params = r
@@ -599,6 +759,7 @@ async fn create(r: &mut Reconciler<'_>, creds: &Credentials, token: &str) -> Res
                 // create is in flight any more (and cleanup needs no replay).
                 r.status.client_token = None;
                 r.status.create_params = None;
+                r.status.create_requested_at = None;
             }
             return Err(Error::Cloud {
                 action: "CreateBgpPeer",
@@ -699,6 +860,7 @@ async fn cleanup_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
         observed: &Observation::NotLookedUp,
         deleting: true,
         paused: false,
+        replay_expired: replay_expired(r),
     });
     if let Plan::ReleaseFinalizer { orphaned } = offline {
         return release(r, orphaned);
@@ -721,6 +883,7 @@ async fn cleanup_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
         observed: &observation,
         deleting: true,
         paused: false,
+        replay_expired: replay_expired(r),
     });
     debug!(?step, "cleanup plan");
     match step {
@@ -731,6 +894,14 @@ async fn cleanup_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
                 "learned the peer ID of an interrupted create; deleting it next".into(),
             ))
         }
+        Plan::VerifyCreate { client_token } => match verify_create(r, &creds, &client_token).await?
+        {
+            // The old create made nothing that is still there: nothing to delete.
+            Verified::NoPeer => release(r, false),
+            Verified::Recorded => Err(Error::Waiting(
+                "recorded the peer of an interrupted create; deleting it next".into(),
+            )),
+        },
         Plan::Delete { id } => {
             let req = DeleteBgpPeerRequest {
                 region_id: obj.spec.region_id.clone(),
