@@ -266,9 +266,11 @@ async fn readers_do_not_wait_for_a_listing_in_flight_and_are_woken_when_it_lands
     let refs: Vec<ObjectRef<BgpPeer>> = (0..4)
         .map(|i| ObjectRef::new(&format!("peer-{i}")).within("ns"))
         .collect();
+    // No listing is young enough for these readers (max age 0) unless it landed after they
+    // asked: a woken reader is answered by the listing it waited for however late it runs.
     let waiting = |i: usize| Read {
         waiter: Some(&refs[i]),
-        ..read(&ids[i], Duration::from_secs(600))
+        ..read(&ids[i], Duration::ZERO)
     };
     // Reader 0 fetches the three-page listing; readers 1-3 arrive while it is in flight.
     let fetcher = observer.lookup(&vpc, &creds, waiting(0));
@@ -299,6 +301,7 @@ async fn readers_do_not_wait_for_a_listing_in_flight_and_are_woken_when_it_lands
         refs[1..].to_vec(),
         "exactly the waiting readers are woken"
     );
+    tokio::time::sleep(Duration::from_millis(200)).await;
     for i in 1..4 {
         let answer = observer.lookup(&vpc, &creds, waiting(i)).await;
         assert!(matches!(answer, Ok(Lookup::Found(_))), "{answer:?}");

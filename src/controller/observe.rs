@@ -157,6 +157,9 @@ pub struct PeerObserver {
     deleted: Mutex<IdTimes>,
     /// Since when a deleted peer has been absent from inconsistent listings only.
     absent_since: Mutex<IdTimes>,
+    /// Since when a peer's object has been waiting for a listing in flight: the listing that
+    /// lands after that answers it, however late its woken reconcile runs.
+    waiting_since: Mutex<IdTimes>,
     /// The operator's creates per (region, group).
     creates: Mutex<HashMap<(String, String), CreateActivity>>,
     waker: OnceLock<UnboundedSender<ObjectRef<BgpPeer>>>,
@@ -232,7 +235,10 @@ impl PeerObserver {
             group: read.group.to_owned(),
         };
         let slot = self.slot(&key);
-        let asked_at = Instant::now();
+        let now = Instant::now();
+        let asked_at = lock(&self.waiting_since)
+            .get(read.id)
+            .map_or(now, |t| t.min(now));
         let mut not_before = lock(&self.mutated_at).get(read.id);
         if read.newer_than_last {
             not_before = not_before.max(lock(&self.answered_at).get(read.id));
@@ -265,6 +271,10 @@ impl PeerObserver {
                             if !state.waiters.contains(waiter) {
                                 state.waiters.push(waiter.clone());
                             }
+                            let mut waiting = lock(&self.waiting_since);
+                            if waiting.get(read.id).is_none() {
+                                waiting.insert(read.id, asked_at);
+                            }
                             Step::Later
                         }
                         None => Step::WaitLanded(state.landed.clone()),
@@ -277,6 +287,9 @@ impl PeerObserver {
                     }
                 }
             };
+            if !matches!(step, Step::Later | Step::WaitLanded(_)) {
+                lock(&self.waiting_since).remove(read.id);
+            }
             match step {
                 Step::Answer(listing) => return self.answer(vpc, creds, read, &listing).await,
                 Step::Later => return Ok(Lookup::Later),
@@ -436,6 +449,7 @@ impl PeerObserver {
     pub fn forget(&self, id: &str) {
         lock(&self.deleted).remove(id);
         lock(&self.absent_since).remove(id);
+        lock(&self.waiting_since).remove(id);
         lock(&self.answered_at).remove(id);
         lock(&self.mutated_at).remove(id);
     }
