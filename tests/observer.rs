@@ -6,10 +6,24 @@ use std::time::Duration;
 
 use alicloud_bgp_operator::cloud::{CreateBgpPeerRequest, Credentials};
 use alicloud_bgp_operator::controller::observe::{Lookup, PeerObserver, Read};
+use alicloud_bgp_operator::emulator::config::EmulatorConfig;
 use alicloud_bgp_operator::emulator::config::{DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
-use alicloud_bgp_operator::emulator::server;
+use alicloud_bgp_operator::emulator::{EmulatorHandle, server};
 
 use common::operator::{GROUP, REGION, test_emulator_config, vpc_client};
+
+/// An emulator whose VBRs take 1,000 peers, adjusted by `tune`.
+async fn emulator(tune: impl FnOnce(&mut EmulatorConfig)) -> EmulatorHandle {
+    alicloud_bgp_operator::install_crypto_provider();
+    let mut cfg = test_emulator_config();
+    for vbr in &mut cfg.vbrs {
+        vbr.peer_quota = 1000;
+    }
+    tune(&mut cfg);
+    server::start(cfg, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("emulator")
+}
 
 fn read(id: &str, max_age: Duration) -> Read<'_> {
     Read {
@@ -33,32 +47,10 @@ fn lone_read(id: &str, max_age: Duration) -> Read<'_> {
 
 #[tokio::test]
 async fn one_listing_serves_a_whole_group_and_own_writes_are_always_seen() {
-    alicloud_bgp_operator::install_crypto_provider();
-    let mut cfg = test_emulator_config();
-    for vbr in &mut cfg.vbrs {
-        vbr.peer_quota = 1000;
-    }
-    let emu = server::start(cfg, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("emulator");
+    let emu = emulator(|_| {}).await;
     let vpc = vpc_client(&emu);
     let creds = Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None);
-    let mut ids = Vec::new();
-    for i in 0..60 {
-        let resp = vpc
-            .create_bgp_peer(
-                &creds,
-                &CreateBgpPeerRequest {
-                    region_id: REGION.into(),
-                    bgp_group_id: GROUP.into(),
-                    peer_ip_address: Some(format!("10.20.{}.{}", i / 200, i % 200 + 1)),
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("create");
-        ids.push(resp.bgp_peer_id);
-    }
+    let ids = make_peers(&vpc, &creds, 60, 20).await;
     let observer = PeerObserver::default();
     emu.reset_counters();
 
@@ -151,32 +143,10 @@ async fn one_listing_serves_a_whole_group_and_own_writes_are_always_seen() {
 async fn peers_skipped_by_a_racing_paged_listing_are_not_reported_missing() {
     use alicloud_bgp_operator::emulator::faults::Fault;
 
-    alicloud_bgp_operator::install_crypto_provider();
-    let mut cfg = test_emulator_config();
-    for vbr in &mut cfg.vbrs {
-        vbr.peer_quota = 1000;
-    }
-    let emu = server::start(cfg, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("emulator");
+    let emu = emulator(|_| {}).await;
     let vpc = vpc_client(&emu);
     let creds = Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None);
-    let mut ids = Vec::new();
-    for i in 0..150 {
-        let resp = vpc
-            .create_bgp_peer(
-                &creds,
-                &CreateBgpPeerRequest {
-                    region_id: REGION.into(),
-                    bgp_group_id: GROUP.into(),
-                    peer_ip_address: Some(format!("10.21.{}.{}", i / 200, i % 200 + 1)),
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("create");
-        ids.push(resp.bgp_peer_id);
-    }
+    let ids = make_peers(&vpc, &creds, 150, 21).await;
     // Each page of the listing takes 300 ms; the first 50 peers vanish while page 2 is on
     // its way, so the peers that were on page 2 shift onto page 1 and are never listed.
     emu.inject_fault(Fault::delay("DescribeBgpPeers", Duration::from_millis(300)).times(3));
@@ -246,14 +216,7 @@ async fn readers_do_not_wait_for_a_listing_in_flight_and_are_woken_when_it_lands
     use futures::StreamExt;
     use kube::runtime::reflector::ObjectRef;
 
-    alicloud_bgp_operator::install_crypto_provider();
-    let mut cfg = test_emulator_config();
-    for vbr in &mut cfg.vbrs {
-        vbr.peer_quota = 1000;
-    }
-    let emu = server::start(cfg, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("emulator");
+    let emu = emulator(|_| {}).await;
     let vpc = vpc_client(&emu);
     let creds = Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None);
     let ids = make_peers(&vpc, &creds, 120, 22).await;
@@ -322,15 +285,7 @@ async fn absence_of_a_deleted_peer_is_trusted_only_from_a_consistent_listing() {
     use alicloud_bgp_operator::cloud::DeleteBgpPeerRequest;
     use alicloud_bgp_operator::emulator::faults::Fault;
 
-    alicloud_bgp_operator::install_crypto_provider();
-    let mut cfg = test_emulator_config();
-    for vbr in &mut cfg.vbrs {
-        vbr.peer_quota = 1000;
-    }
-    cfg.pending_delay = Duration::ZERO;
-    let emu = server::start(cfg, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("emulator");
+    let emu = emulator(|cfg| cfg.pending_delay = Duration::ZERO).await;
     let vpc = vpc_client(&emu);
     let creds = Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None);
     let ids = make_peers(&vpc, &creds, 120, 23).await;

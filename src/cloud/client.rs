@@ -319,14 +319,7 @@ impl VpcClient {
         let mut page_number = 1;
         loop {
             let page = self
-                .describe_bgp_peers(
-                    creds,
-                    &DescribeBgpPeersRequest {
-                        page_number: Some(page_number),
-                        page_size: Some(MAX_PAGE_SIZE),
-                        ..req.clone()
-                    },
-                )
+                .describe_bgp_peers(creds, &page_of(req, page_number))
                 .await?;
             totals.push(page.total_count);
             let short = page.peers.len() < MAX_PAGE_SIZE as usize;
@@ -358,14 +351,7 @@ impl VpcClient {
     ) -> impl Stream<Item = Result<BgpPeerInfo, CloudError>> + Send + 'a {
         paged(move |page_number| async move {
             let page = self
-                .describe_bgp_peers(
-                    creds,
-                    &DescribeBgpPeersRequest {
-                        page_number: Some(page_number),
-                        page_size: Some(MAX_PAGE_SIZE),
-                        ..req.clone()
-                    },
-                )
+                .describe_bgp_peers(creds, &page_of(req, page_number))
                 .await?;
             Ok((page.total_count, page.peers))
         })
@@ -630,6 +616,15 @@ fn scrub(message: &str, creds: &Credentials) -> String {
         out = out.replace(secret, "<redacted>");
     }
     out
+}
+
+/// Page `page_number` (of the largest size) of a DescribeBgpPeers request.
+fn page_of(req: &DescribeBgpPeersRequest, page_number: u32) -> DescribeBgpPeersRequest {
+    DescribeBgpPeersRequest {
+        page_number: Some(page_number),
+        page_size: Some(MAX_PAGE_SIZE),
+        ..req.clone()
+    }
 }
 
 /// Walks pages 1, 2, … of a Describe call until the total is reached or a short page comes.

@@ -40,6 +40,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// Wraps a failed VPC call of `action` (for `map_err`).
+    pub fn cloud(action: &'static str) -> impl FnOnce(CloudError) -> Error {
+        move |source| Error::Cloud { action, source }
+    }
+
     /// The class that decides the condition and the requeue.
     pub fn class(&self) -> ErrorClass {
         match self {

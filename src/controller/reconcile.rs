@@ -160,6 +160,14 @@ impl<'a> Reconciler<'a> {
         }
     }
 
+    /// The parameters of the create in flight: as recorded with its token, or from the spec.
+    fn create_params(&self) -> CreateParams {
+        self.status
+            .create_params
+            .clone()
+            .unwrap_or_else(|| CreateParams::from_spec(&self.obj.spec))
+    }
+
     fn spec_region(&self) -> &str {
         &self.obj.spec.region_id
     }
@@ -630,11 +638,7 @@ async fn verify_create(
     token: &str,
 ) -> Result<Verified, Error> {
     let obj = r.obj;
-    let params = r
-        .status
-        .create_params
-        .clone()
-        .unwrap_or_else(|| CreateParams::from_spec(&obj.spec));
+    let params = r.create_params();
     let req = DescribeBgpPeersRequest {
         region_id: obj.spec.region_id.clone(),
         bgp_group_id: Some(obj.spec.bgp_group_id.clone()),
@@ -645,10 +649,7 @@ async fn verify_create(
         .vpc
         .list_bgp_peers(creds, &req)
         .await
-        .map_err(|source| Error::Cloud {
-            action: "DescribeBgpPeers",
-            source,
-        })?;
+        .map_err(Error::cloud("DescribeBgpPeers"))?;
     if !listing.consistent {
         return Err(Error::Waiting(
             "the group changed while it was being listed; listing it again".into(),
@@ -731,11 +732,7 @@ fn same_ip(a: &str, b: &str) -> bool {
 
 async fn create(r: &mut Reconciler<'_>, creds: &Credentials, token: &str) -> Result<(), Error> {
     let obj = r.obj;
-    let params = r
-        .status
-        .create_params
-        .clone()
-        .unwrap_or_else(|| CreateParams::from_spec(&obj.spec));
+    let params = r.create_params();
     let req = CreateBgpPeerRequest {
         region_id: obj.spec.region_id.clone(),
         bgp_group_id: obj.spec.bgp_group_id.clone(),
@@ -817,10 +814,7 @@ async fn modify(r: &mut Reconciler<'_>, creds: &Credentials, diff: &PeerDiff) ->
         .vpc
         .modify_bgp_peer_attribute(creds, &req)
         .await
-        .map_err(|source| Error::Cloud {
-            action: "ModifyBgpPeerAttribute",
-            source,
-        })?;
+        .map_err(Error::cloud("ModifyBgpPeerAttribute"))?;
     r.ctx.observer.note_mutation(&id);
     let fields = diff.fields().join(", ");
     r.write_status(&Outcome::Progressing {
@@ -913,10 +907,7 @@ async fn cleanup_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
                 .vpc
                 .delete_bgp_peer(&creds, &req)
                 .await
-                .map_err(|source| Error::Cloud {
-                    action: "DeleteBgpPeer",
-                    source,
-                })?;
+                .map_err(Error::cloud("DeleteBgpPeer"))?;
             r.ctx.observer.note_deleted(&id);
             r.event(
                 EventType::Normal,
