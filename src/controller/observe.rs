@@ -18,7 +18,7 @@
 //! between). Any other absence is confirmed by ID: acting on a false absence would create a
 //! second peer or release a finalizer over a live one.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -65,8 +65,10 @@ struct GroupState {
     listing: Option<Listing>,
     /// Size of the group at the last listing.
     last_size: Option<usize>,
-    /// When objects of this group asked for a read (for the listing-or-by-ID choice).
-    demand: VecDeque<Instant>,
+    /// When each object of this group last asked for a read (for the listing-or-by-ID
+    /// choice): distinct objects, so that a slow reconcile rate does not make a busy group
+    /// look idle.
+    askers: IdTimes,
     /// A listing is in flight.
     fetching: bool,
     /// Objects to wake when the listing in flight lands.
@@ -142,6 +144,14 @@ impl IdTimes {
 
     fn remove(&mut self, id: &str) {
         self.map.remove(id);
+    }
+
+    /// Entries no older than `window` at `now`.
+    fn count_since(&self, now: Instant, window: Duration) -> usize {
+        self.map
+            .values()
+            .filter(|t| now.saturating_duration_since(**t) <= window)
+            .count()
     }
 }
 
@@ -249,14 +259,7 @@ impl PeerObserver {
                 let mut state = lock(&slot);
                 if !counted {
                     counted = true;
-                    while state
-                        .demand
-                        .front()
-                        .is_some_and(|t| asked_at.duration_since(*t) > read.demand_window)
-                    {
-                        state.demand.pop_front();
-                    }
-                    state.demand.push_back(asked_at);
+                    state.askers.insert(read.id, now);
                 }
                 match &state.listing {
                     Some(listing)
@@ -280,7 +283,11 @@ impl PeerObserver {
                         None => Step::WaitLanded(state.landed.clone()),
                     },
                     // A listing would cost more calls than the objects waiting for it.
-                    _ if pages(state.last_size.unwrap_or(0)) > state.demand.len() => Step::ById,
+                    _ if pages(state.last_size.unwrap_or(0))
+                        > state.askers.count_since(now, read.demand_window) =>
+                    {
+                        Step::ById
+                    }
                     _ => {
                         state.fetching = true;
                         Step::Fetch

@@ -350,18 +350,17 @@ async fn observe(
             .lookup_by_id(&r.ctx.vpc, creds, r.spec_region(), &id)
             .await
     } else {
-        // A listing serves every reader of the group within its max age, so demand is
-        // counted over the same span: a settled object's resync period, or a couple of poll
-        // intervals for objects in motion.
-        // An object in motion looks once per poll interval, so demand over one interval
-        // counts each waiting object once; and each of its looks must see data newer than
-        // the previous one, or a listing taken just after a create would answer "Pending"
-        // twice.
+        // Demand is the number of distinct objects of the group that asked within the
+        // window: a settled object's resync period, or, for objects in motion, several poll
+        // intervals (under load a waiting object may look less often than once per
+        // interval, and a busy group must not look idle). Each look of an object in motion
+        // must see data newer than its previous one, or a listing taken just after a
+        // create would answer "Pending" twice.
         let (max_age, demand_window) = if settled {
             let resync = resync_period(r.obj, r.ctx);
             (resync, resync)
         } else {
-            (poll, poll)
+            (poll, poll * 6)
         };
         let waiter = ObjectRef::from_obj(r.obj);
         let read = Read {
