@@ -11,6 +11,7 @@ pub mod command;
 pub mod context;
 pub mod docs;
 pub mod error;
+pub mod finalizer;
 pub mod observe;
 pub mod plan;
 pub mod reconcile;

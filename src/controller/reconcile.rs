@@ -7,7 +7,6 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{self, Event as FinalizerEvent};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{debug, info, warn};
@@ -25,6 +24,7 @@ use crate::ops::events::EventType;
 
 use super::context::Context;
 use super::error::Error;
+use super::finalizer::{self, Event as FinalizerEvent};
 use super::observe::{Lookup, Read};
 use super::plan::{Observation, ObservedPeer, PeerDiff, Plan, PlanInput, plan};
 use super::status::{Outcome, with_outcome};
@@ -60,9 +60,13 @@ pub async fn reconcile(obj: Arc<BgpPeer>, ctx: Arc<Context>) -> Result<Action, E
         Err(finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e)) => {
             Err(Error::Kube(e))
         }
-        Err(e @ (finalizer::Error::UnnamedObject | finalizer::Error::InvalidFinalizer)) => {
-            Err(Error::InvalidSpec(e.to_string()))
+        // The object changed since it was read (a write this reconcile did not see): look
+        // again soon, with the object as it is now.
+        Err(finalizer::Error::Stale(e)) => {
+            info!(error = %e, "object changed since it was read; looking again");
+            Ok(Action::requeue(finalizer::STALE_REQUEUE))
         }
+        Err(e @ finalizer::Error::UnnamedObject) => Err(Error::InvalidSpec(e.to_string())),
     };
     match &result {
         Ok(_) => {
@@ -210,7 +214,10 @@ impl<'a> Reconciler<'a> {
                 .patch_status(&name, &params, &Patch::Apply(&body))
                 .await
             {
-                Ok(_) => {
+                Ok(written) => {
+                    // A finalizer removal later in this reconcile is conditional on this
+                    // version of the object.
+                    finalizer::saw(&written);
                     // Later writes in this reconcile compare against what is stored now.
                     self.stored = Some(self.status.clone());
                     return Ok(());
