@@ -166,7 +166,7 @@ impl Recorder {
             .unwrap_or(&self.reporter.controller);
         Event {
             metadata: ObjectMeta {
-                name: Some(format!("{object}.{:x}", now.as_nanosecond())),
+                name: Some(event_name(object, now.as_nanosecond())),
                 namespace: regarding.namespace.clone(),
                 ..ObjectMeta::default()
             },
@@ -218,6 +218,23 @@ fn identity(
         .hash(&mut h);
     (type_, reason, action, note).hash(&mut h);
     h.finish()
+}
+
+/// The longest object name (a DNS subdomain).
+const MAX_NAME_BYTES: usize = 253;
+
+/// The Event's name: `<object>.<nanoseconds in hex>`, as client-go names them. Object names
+/// may be up to 253 characters themselves, so the object part is cut to leave room for the
+/// suffix, and then cut back to end in a letter or digit (a DNS subdomain's labels must).
+fn event_name(object: &str, nanos: i128) -> String {
+    let suffix = format!("{nanos:x}");
+    let room = MAX_NAME_BYTES - 1 - suffix.len();
+    let prefix = truncate(object, room).trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
+    if prefix.is_empty() {
+        suffix
+    } else {
+        format!("{prefix}.{suffix}")
+    }
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -273,6 +290,46 @@ mod tests {
         assert!(cut.len() <= MAX_NOTE_BYTES);
         assert!(long.starts_with(cut));
         assert_eq!(truncate("short", MAX_NOTE_BYTES), "short");
+    }
+
+    /// A DNS subdomain (RFC 1123), as the apiserver checks object names.
+    fn is_dns_subdomain(s: &str) -> bool {
+        s.len() <= MAX_NAME_BYTES
+            && s.split('.').all(|label| {
+                let b = label.as_bytes();
+                !b.is_empty()
+                    && b.iter()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                    && b[0].is_ascii_alphanumeric()
+                    && b[b.len() - 1].is_ascii_alphanumeric()
+            })
+    }
+
+    #[test]
+    fn event_names_stay_valid_for_the_longest_object_names() {
+        let nanos = Timestamp::now().as_nanosecond();
+        assert_eq!(
+            event_name("peer-a", 0x1234),
+            "peer-a.1234",
+            "short names as client-go"
+        );
+        let longest = format!("{}z", "a".repeat(252));
+        let cuts_at_a_dash = format!("{}-{}", "b".repeat(234), "c".repeat(18));
+        let cuts_at_a_dot = format!("{}.{}", "d".repeat(234), "e".repeat(18));
+        for object in [
+            "peer-a".to_owned(),
+            longest.clone(),
+            cuts_at_a_dash,
+            cuts_at_a_dot,
+            "x".repeat(236),
+            "a.b-c".repeat(50),
+        ] {
+            let name = event_name(&object, nanos);
+            assert!(is_dns_subdomain(&name), "{name:?} ({} bytes)", name.len());
+            assert!(name.ends_with(&format!(".{nanos:x}")), "{name}");
+        }
+        // Objects that share a long prefix still get distinct names at distinct times.
+        assert_ne!(event_name(&longest, nanos), event_name(&longest, nanos + 1));
     }
 
     #[tokio::test(start_paused = true)]
