@@ -23,9 +23,10 @@ use rand::Rng;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::credentials::{Credentials, timestamp_now};
+use super::credentials::{Credentials, DEFAULT_STS_ENDPOINT, STS_API_VERSION, timestamp_now};
 use super::endpoint::{endpoint_url, host_header, validate_region};
 use super::error::{ApiError, CloudError, ErrorClass, MAX_RETRY_AFTER};
+use super::model::CallerIdentity;
 use super::model::{
     BgpGroupInfo, BgpPeerInfo, CreateBgpPeerRequest, CreateBgpPeerResponse, DeleteBgpPeerRequest,
     DescribeBgpGroupsPage, DescribeBgpGroupsRequest, DescribeBgpGroupsWire, DescribeBgpPeersPage,
@@ -75,6 +76,9 @@ pub struct ClientConfig {
     /// Endpoint used for every region instead of the regional one, e.g.
     /// `http://127.0.0.1:PORT` for the emulator. Without a scheme, `https://` is assumed.
     pub endpoint: Option<String>,
+    /// STS endpoint for [`VpcClient::get_caller_identity`] (default `https://sts.aliyuncs.com`;
+    /// the emulator serves STS on its own address).
+    pub sts_endpoint: Option<String>,
     /// Signature scheme (V3 by default).
     pub signature_version: SignatureVersion,
     /// TCP/TLS connect timeout.
@@ -95,6 +99,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             endpoint: None,
+            sts_endpoint: None,
             signature_version: SignatureVersion::V3,
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(20),
@@ -110,6 +115,7 @@ impl fmt::Debug for ClientConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientConfig")
             .field("endpoint", &self.endpoint)
+            .field("sts_endpoint", &self.sts_endpoint)
             .field("signature_version", &self.signature_version)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
@@ -131,6 +137,18 @@ enum RetryPolicy {
     /// A mutating call without a ClientToken: never retry.
     Mutating,
 }
+
+/// Which API a call goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    /// VPC 2016-04-28 at the regional (or overridden) endpoint.
+    Vpc,
+    /// STS 2015-04-01 at the STS endpoint.
+    Sts,
+}
+
+/// The rate-limiter key region of STS calls (STS is not regional).
+const STS_LIMITER_REGION: &str = "sts";
 
 impl RetryPolicy {
     fn mutating(client_token: &Option<String>) -> Self {
@@ -168,6 +186,9 @@ impl VpcClient {
         crate::install_crypto_provider();
         if let Some(endpoint) = &config.endpoint {
             // Validate the override once, up front.
+            endpoint_url("cn-hangzhou", Some(endpoint))?;
+        }
+        if let Some(endpoint) = &config.sts_endpoint {
             endpoint_url("cn-hangzhou", Some(endpoint))?;
         }
         let http = reqwest::Client::builder()
@@ -220,6 +241,7 @@ impl VpcClient {
         let params = req.to_params()?;
         self.call(
             creds,
+            Api::Vpc,
             "CreateBgpPeer",
             &req.region_id,
             params,
@@ -238,6 +260,7 @@ impl VpcClient {
         let wire: RequestIdWire = self
             .call(
                 creds,
+                Api::Vpc,
                 "ModifyBgpPeerAttribute",
                 &req.region_id,
                 params,
@@ -257,6 +280,7 @@ impl VpcClient {
         let wire: RequestIdWire = self
             .call(
                 creds,
+                Api::Vpc,
                 "DeleteBgpPeer",
                 &req.region_id,
                 params,
@@ -264,6 +288,32 @@ impl VpcClient {
             )
             .await?;
         Ok(RequestId(wire.request_id))
+    }
+
+    /// STS `GetCallerIdentity`: the account, ARN and user id `creds` act as. Sent to the STS
+    /// endpoint ([`ClientConfig::sts_endpoint`]), signed like every call, rate-limited and
+    /// retried like a read.
+    pub async fn get_caller_identity(
+        &self,
+        creds: &Credentials,
+    ) -> Result<CallerIdentity, CloudError> {
+        let identity: CallerIdentity = self
+            .call(
+                creds,
+                Api::Sts,
+                "GetCallerIdentity",
+                STS_LIMITER_REGION,
+                Vec::new(),
+                RetryPolicy::Read,
+            )
+            .await?;
+        if identity.account_id.is_empty() {
+            return Err(CloudError::decode(
+                "GetCallerIdentity",
+                "the answer has no AccountId",
+            ));
+        }
+        Ok(identity)
     }
 
     /// One page of `DescribeBgpPeers`. A filter that matches nothing gives an empty page,
@@ -277,6 +327,7 @@ impl VpcClient {
         let wire: DescribeBgpPeersWire = self
             .call(
                 creds,
+                Api::Vpc,
                 "DescribeBgpPeers",
                 &req.region_id,
                 params,
@@ -301,11 +352,12 @@ impl VpcClient {
     }
 
     /// Every peer matching `req`'s filters, page by page, and whether the walk was
-    /// consistent. Paging is by offset: when peers are removed between two pages, later
-    /// peers shift forward and some are never returned. A walk is consistent when it took one
-    /// page, or every page reported the same `TotalCount` and exactly that many distinct
-    /// peers came back; only an addition and a removal between two pages can still hide a
-    /// peer from a consistent walk, and the caller knows its own additions.
+    /// consistent (see [`PeerListing::consistent`]). Paging is by offset: when peers are
+    /// removed between two pages, later peers shift forward and some are never returned. The
+    /// walk stops on a short or empty page; `TotalCount` is only a hint (one SDK documents it
+    /// as the total, another as the entries of the page): it ends a walk early only when it
+    /// has shown itself to be a total (more than one page holds) and that many distinct peers
+    /// have come.
     pub async fn list_bgp_peers(
         &self,
         creds: &Credentials,
@@ -315,31 +367,28 @@ impl VpcClient {
         const MAX_PAGES: u32 = 10_000;
         let mut peers: Vec<BgpPeerInfo> = Vec::new();
         let mut seen = HashSet::new();
-        let mut totals = Vec::new();
+        let mut walk = Walk::default();
         let mut page_number = 1;
         loop {
             let page = self
                 .describe_bgp_peers(creds, &page_of(req, page_number))
                 .await?;
-            totals.push(page.total_count);
-            let short = page.peers.len() < MAX_PAGE_SIZE as usize;
+            let on_page = page.peers.len();
             for peer in page.peers {
                 if seen.insert(peer.bgp_peer_id.clone()) {
                     peers.push(peer);
                 }
             }
-            if short || peers.len() as u64 >= page.total_count || page_number >= MAX_PAGES {
+            let step = walk.page(page.total_count, on_page, peers.len());
+            if step != WalkStep::Next || page_number >= MAX_PAGES {
                 break;
             }
             page_number += 1;
         }
-        let consistent = totals.len() == 1
-            || (totals.windows(2).all(|w| w[0] == w[1])
-                && totals.first() == Some(&(peers.len() as u64)));
         Ok(PeerListing {
+            consistent: walk.consistent(peers.len()),
+            pages: walk.totals.len(),
             peers,
-            pages: totals.len(),
-            consistent,
         })
     }
 
@@ -367,6 +416,7 @@ impl VpcClient {
         let wire: DescribeBgpGroupsWire = self
             .call(
                 creds,
+                Api::Vpc,
                 "DescribeBgpGroups",
                 &req.region_id,
                 params,
@@ -402,9 +452,11 @@ impl VpcClient {
     }
 
     /// Runs `action` with retries per `policy` and decodes the JSON answer.
+    #[allow(clippy::too_many_arguments)]
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
         creds: &Credentials,
+        api: Api,
         action: &'static str,
         region: &str,
         params: Params,
@@ -432,7 +484,7 @@ impl VpcClient {
                 }
             }
             let started = Instant::now();
-            let result = self.attempt::<T>(creds, action, region, &params).await;
+            let result = self.attempt::<T>(creds, api, action, region, &params).await;
             let elapsed = started.elapsed();
             let outcome = match &result {
                 Ok(_) => "Success",
@@ -469,12 +521,30 @@ impl VpcClient {
     async fn attempt<T: serde::de::DeserializeOwned>(
         &self,
         creds: &Credentials,
+        api: Api,
         action: &'static str,
         region: &str,
         params: &Params,
     ) -> Result<T, CloudError> {
         let config = &self.inner.config;
-        let base = endpoint_url(region, config.endpoint.as_deref())?;
+        let (base, api_version) = match api {
+            Api::Vpc => (
+                endpoint_url(region, config.endpoint.as_deref())?,
+                VPC_API_VERSION,
+            ),
+            Api::Sts => (
+                endpoint_url(
+                    "cn-hangzhou",
+                    Some(
+                        config
+                            .sts_endpoint
+                            .as_deref()
+                            .unwrap_or(DEFAULT_STS_ENDPOINT),
+                    ),
+                )?,
+                STS_API_VERSION,
+            ),
+        };
         let host = host_header(&base);
         let nonce = uuid::Uuid::new_v4().to_string();
         let timestamp = timestamp_now();
@@ -482,7 +552,7 @@ impl VpcClient {
             &SigningInput {
                 version: config.signature_version,
                 action,
-                api_version: VPC_API_VERSION,
+                api_version,
                 method: "POST",
                 host: &host,
                 params,
@@ -604,7 +674,10 @@ fn parse_error_body(status: u16, body: &[u8]) -> ApiError {
 /// Removes anything secret from a server message: the server's string-to-sign echo (a V1
 /// one contains the STS token) and any literal occurrence of the secret or the token.
 fn scrub(message: &str, creds: &Credentials) -> String {
-    let mut out = match message.find("string to sign is") {
+    let mut out = match message
+        .find("string to sign is")
+        .or_else(|| message.find("StringToSign is"))
+    {
         Some(i) => format!("{}string to sign is <omitted>", &message[..i]),
         None => message.to_owned(),
     };
@@ -627,7 +700,63 @@ fn page_of(req: &DescribeBgpPeersRequest, page_number: u32) -> DescribeBgpPeersR
     }
 }
 
-/// Walks pages 1, 2, … of a Describe call until the total is reached or a short page comes.
+/// What a paged walk does after a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WalkStep {
+    /// Fetch the next page.
+    Next,
+    /// A short (or empty) page: the listing ended.
+    EndedShort,
+    /// A `TotalCount` shown to be a total was reached on a full page.
+    EndedAtTotal,
+}
+
+/// The paging decisions of a walk (pure, unit-tested): stop on a short or empty page; treat
+/// `TotalCount` as a hint that ends the walk early only once it has proven to count the whole
+/// listing (a `TotalCount` above what one page can hold).
+#[derive(Debug, Default, Clone)]
+struct Walk {
+    /// `TotalCount` of each page.
+    totals: Vec<u64>,
+    /// Some page's `TotalCount` exceeded the page size: it is a total.
+    total_is_listing: bool,
+    /// How the walk ended.
+    ended: Option<WalkStep>,
+}
+
+impl Walk {
+    /// Records one page (`fetched` = distinct items so far) and says what to do next.
+    fn page(&mut self, total_count: u64, on_page: usize, fetched: usize) -> WalkStep {
+        self.totals.push(total_count);
+        if total_count > u64::from(MAX_PAGE_SIZE) {
+            self.total_is_listing = true;
+        }
+        let step = if on_page < MAX_PAGE_SIZE as usize {
+            WalkStep::EndedShort
+        } else if self.total_is_listing && fetched as u64 >= total_count {
+            WalkStep::EndedAtTotal
+        } else {
+            WalkStep::Next
+        };
+        if step != WalkStep::Next {
+            self.ended = Some(step);
+        }
+        step
+    }
+
+    /// Whether the walk cannot have skipped an item (see [`PeerListing::consistent`]).
+    fn consistent(&self, distinct: usize) -> bool {
+        let ended = self.ended.is_some();
+        let one_page = self.totals.len() == 1 && self.ended == Some(WalkStep::EndedShort);
+        let stable_total = self.totals.windows(2).all(|w| w[0] == w[1])
+            && self.total_is_listing
+            && self.totals.first() == Some(&(distinct as u64));
+        ended && (one_page || stable_total)
+    }
+}
+
+/// Walks pages 1, 2, … of a Describe call until a short page comes (or a proven total is
+/// reached).
 fn paged<'a, T, F, Fut>(fetch: F) -> impl Stream<Item = Result<T, CloudError>> + Send + 'a
 where
     T: Send + 'a,
@@ -639,21 +768,23 @@ where
     struct State<F> {
         fetch: F,
         next_page: Option<u32>,
-        fetched: u64,
+        fetched: usize,
+        walk: Walk,
     }
     let state = State {
         fetch,
         next_page: Some(1),
         fetched: 0,
+        walk: Walk::default(),
     };
     futures::stream::try_unfold(state, |mut st| async move {
         let Some(page_number) = st.next_page else {
             return Ok::<_, CloudError>(None);
         };
         let (total, items) = (st.fetch)(page_number).await?;
-        st.fetched += items.len() as u64;
-        let short = (items.len() as u64) < u64::from(MAX_PAGE_SIZE);
-        st.next_page = if short || st.fetched >= total || page_number >= MAX_PAGES {
+        st.fetched += items.len();
+        let step = st.walk.page(total, items.len(), st.fetched);
+        st.next_page = if step != WalkStep::Next || page_number >= MAX_PAGES {
             None
         } else {
             Some(page_number + 1)
@@ -771,6 +902,42 @@ mod tests {
         assert!(m.starts_with("Specified signature is not matched"));
         let m = scrub("echo the-secret and the-sts-token", &creds);
         assert_eq!(m, "echo <redacted> and <redacted>");
+    }
+
+    /// Feeds `pages` of (TotalCount, items on the page) to a walk; returns the pages it asked
+    /// for and whether it calls the result consistent.
+    fn walk(pages: &[(u64, usize)]) -> (usize, bool) {
+        let mut w = Walk::default();
+        let mut fetched = 0;
+        for (i, (total, on_page)) in pages.iter().enumerate() {
+            fetched += on_page;
+            if w.page(*total, *on_page, fetched) != WalkStep::Next {
+                return (i + 1, w.consistent(fetched));
+            }
+        }
+        (pages.len(), w.consistent(fetched))
+    }
+
+    #[test]
+    fn walk_stops_on_short_pages_and_trusts_total_count_only_when_proven() {
+        // One short page: the whole listing in one answer.
+        assert_eq!(walk(&[(3, 3)]), (1, true));
+        assert_eq!(walk(&[(0, 0)]), (1, true));
+        // TotalCount = the whole listing (> one page): stable and complete, consistent; a
+        // proven total also ends a walk on a full page.
+        assert_eq!(walk(&[(120, 50), (120, 50), (120, 20)]), (3, true));
+        assert_eq!(walk(&[(100, 50), (100, 50), (100, 0)]), (2, true));
+        // A removal between pages changes TotalCount: not consistent.
+        assert_eq!(walk(&[(120, 50), (119, 50), (119, 19)]), (3, false));
+        // TotalCount per page (the other SDK wording): every page is walked until a short one,
+        // and the walk can never be shown consistent.
+        assert_eq!(walk(&[(50, 50), (50, 50), (3, 3)]), (3, false));
+        assert_eq!(walk(&[(50, 50), (50, 50), (0, 0)]), (3, false));
+        // A full first page whose TotalCount equals it is ambiguous: look at the next page,
+        // and do not call it consistent (50 in all, or 50 on this page?).
+        assert_eq!(walk(&[(50, 50), (50, 0)]), (2, false));
+        // A walk cut off before its end is never consistent.
+        assert_eq!(walk(&[(50, 50), (50, 50)]), (2, false));
     }
 
     #[tokio::test]

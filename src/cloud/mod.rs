@@ -24,9 +24,9 @@ pub use error::{
     ApiError, CLASSIFICATION, CloudError, ErrorClass, classification_markdown, classify,
 };
 pub use model::{
-    BgpGroupInfo, BgpPeerInfo, CreateBgpPeerRequest, CreateBgpPeerResponse, DeleteBgpPeerRequest,
-    DescribeBgpGroupsPage, DescribeBgpGroupsRequest, DescribeBgpPeersPage, DescribeBgpPeersRequest,
-    ModifyBgpPeerAttributeRequest, PeerListing, RequestId,
+    BgpGroupInfo, BgpPeerInfo, BgpSessionStatus, CreateBgpPeerRequest, CreateBgpPeerResponse,
+    DeleteBgpPeerRequest, DescribeBgpGroupsPage, DescribeBgpGroupsRequest, DescribeBgpPeersPage,
+    DescribeBgpPeersRequest, ModifyBgpPeerAttributeRequest, PeerListing, PeerStatus, RequestId,
 };
 pub use ratelimit::{RateLimitConfig, RateLimiter};
 pub use signing::SignatureVersion;

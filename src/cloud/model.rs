@@ -33,6 +33,22 @@ impl std::fmt::Display for RequestId {
     }
 }
 
+/// BFD hop count the API applies when none is given ("the default is 255").
+pub const DEFAULT_BFD_MULTI_HOP: i32 = 255;
+
+/// The canonical spelling of an IP version value (`ipv4`, `IPV4` → `IPv4`); other values are
+/// kept verbatim.
+pub fn canonical_ip_version(s: &str) -> String {
+    let t = s.trim();
+    if t.eq_ignore_ascii_case("ipv4") {
+        "IPv4".to_owned()
+    } else if t.eq_ignore_ascii_case("ipv6") {
+        "IPv6".to_owned()
+    } else {
+        t.to_owned()
+    }
+}
+
 /// API parameters of one call, in wire form (name, value).
 pub(crate) type Params = Vec<(String, String)>;
 
@@ -58,14 +74,30 @@ fn require(name: &str, value: &str) -> Result<(), CloudError> {
 
 fn check_client_token(token: &Option<String>) -> Result<(), CloudError> {
     match token {
-        // The API wants ASCII; non-ASCII is left for the server to judge (the published
-        // signature vectors use one), only the length is checked here.
-        Some(t) if t.is_empty() || t.chars().count() > MAX_CLIENT_TOKEN_LEN => {
+        // Documented: only ASCII characters, at most 64 (printable ones: a control character
+        // cannot be meant).
+        Some(t)
+            if t.is_empty()
+                || t.len() > MAX_CLIENT_TOKEN_LEN
+                || !t.bytes().all(|b| (0x20..=0x7e).contains(&b)) =>
+        {
             Err(CloudError::invalid_request(format!(
-                "ClientToken must be 1 to {MAX_CLIENT_TOKEN_LEN} characters"
+                "ClientToken must be 1 to {MAX_CLIENT_TOKEN_LEN} printable ASCII characters"
             )))
         }
         _ => Ok(()),
+    }
+}
+
+/// `EnableBfd` and, with BFD on, `BfdMultiHop` (the API requires the hop count with BFD: the
+/// documented default 255 when none is given).
+fn push_bfd(params: &mut Params, enable_bfd: bool, hop: Option<i32>) {
+    params.push(("EnableBfd".to_owned(), enable_bfd.to_string()));
+    if enable_bfd {
+        params.push((
+            "BfdMultiHop".to_owned(),
+            hop.unwrap_or(DEFAULT_BFD_MULTI_HOP).to_string(),
+        ));
     }
 }
 
@@ -113,8 +145,12 @@ impl CreateBgpPeerRequest {
             ("BgpGroupId".to_owned(), self.bgp_group_id.clone()),
         ];
         push_str(&mut p, "PeerIpAddress", &self.peer_ip_address);
-        push(&mut p, "EnableBfd", self.enable_bfd);
-        push(&mut p, "BfdMultiHop", self.bfd_multi_hop);
+        match self.enable_bfd {
+            // With BFD on the hop count is always sent (255 unless given).
+            Some(true) => push_bfd(&mut p, true, self.bfd_multi_hop),
+            Some(false) => p.push(("EnableBfd".to_owned(), "false".to_owned())),
+            None => push(&mut p, "BfdMultiHop", self.bfd_multi_hop),
+        }
         push_str(&mut p, "IpVersion", &self.ip_version);
         push_str(&mut p, "ClientToken", &self.client_token);
         Ok(p)
@@ -133,19 +169,23 @@ pub struct CreateBgpPeerResponse {
 }
 
 /// `ModifyBgpPeerAttribute`: changes a peer's group, IP or BFD settings.
+///
+/// The API documents `EnableBfd` as "false (default)": a modify that leaves it out switches
+/// BFD off. So `enable_bfd` is not optional and is sent in every call, with the hop count
+/// (255 unless given) when it is `true`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ModifyBgpPeerAttributeRequest {
     /// Region of the peer.
     pub region_id: String,
     /// The peer (`bgp-…`).
     pub bgp_peer_id: String,
-    /// Move the peer to this group.
+    /// The peer's group (another group of the same VBR moves it there).
     pub bgp_group_id: Option<String>,
     /// New peer IP address.
     pub peer_ip_address: Option<String>,
-    /// Enable or disable BFD.
-    pub enable_bfd: Option<bool>,
-    /// BFD hop count, 1–255.
+    /// BFD on or off after the call (always sent).
+    pub enable_bfd: bool,
+    /// BFD hop count, 1–255 (sent only with BFD on; 255 when `None`).
     pub bfd_multi_hop: Option<i32>,
     /// Idempotency token.
     pub client_token: Option<String>,
@@ -162,8 +202,7 @@ impl ModifyBgpPeerAttributeRequest {
         ];
         push_str(&mut p, "BgpGroupId", &self.bgp_group_id);
         push_str(&mut p, "PeerIpAddress", &self.peer_ip_address);
-        push(&mut p, "EnableBfd", self.enable_bfd);
-        push(&mut p, "BfdMultiHop", self.bfd_multi_hop);
+        push_bfd(&mut p, self.enable_bfd, self.bfd_multi_hop);
         push_str(&mut p, "ClientToken", &self.client_token);
         Ok(p)
     }
@@ -259,6 +298,150 @@ impl DescribeBgpGroupsRequest {
     }
 }
 
+/// Lifecycle status of a BGP peer. Documented values: Pending, Available, Modifying,
+/// Deleting, Deleted (older examples show lower case: parsed case-insensitively). An empty
+/// value is [`PeerStatus::Unknown`]; anything else is kept in [`PeerStatus::Other`], never
+/// mistaken for a known state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum PeerStatus {
+    /// Being created.
+    Pending,
+    /// Ready for use (and for Modify/Delete).
+    Available,
+    /// A modification is being applied.
+    Modifying,
+    /// Being deleted.
+    Deleting,
+    /// Deleted (may still be listed for a while).
+    Deleted,
+    /// No status reported.
+    #[default]
+    Unknown,
+    /// Any other value, verbatim.
+    Other(String),
+}
+
+impl PeerStatus {
+    /// Parses a wire value, ignoring case.
+    pub fn parse(s: &str) -> Self {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pending" => PeerStatus::Pending,
+            "available" => PeerStatus::Available,
+            "modifying" => PeerStatus::Modifying,
+            "deleting" => PeerStatus::Deleting,
+            "deleted" => PeerStatus::Deleted,
+            "" => PeerStatus::Unknown,
+            _ => PeerStatus::Other(s.trim().to_owned()),
+        }
+    }
+
+    /// The canonical spelling (`""` for [`PeerStatus::Unknown`]).
+    pub fn as_str(&self) -> &str {
+        match self {
+            PeerStatus::Pending => "Pending",
+            PeerStatus::Available => "Available",
+            PeerStatus::Modifying => "Modifying",
+            PeerStatus::Deleting => "Deleting",
+            PeerStatus::Deleted => "Deleted",
+            PeerStatus::Unknown => "",
+            PeerStatus::Other(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for PeerStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&str> for PeerStatus {
+    fn from(s: &str) -> Self {
+        PeerStatus::parse(s)
+    }
+}
+
+impl Serialize for PeerStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for PeerStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        de::string(d).map(|s| PeerStatus::parse(&s))
+    }
+}
+
+/// State of a peer's BGP session. Documented values: Idle, Connect, Active, Established,
+/// Down; parsed case-insensitively, anything else kept verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BgpSessionStatus {
+    /// Idle.
+    Idle,
+    /// Connecting.
+    Connect,
+    /// Trying to connect.
+    Active,
+    /// Up.
+    Established,
+    /// Down.
+    Down,
+    /// Any other value, verbatim.
+    Other(String),
+}
+
+impl BgpSessionStatus {
+    /// Parses a wire value, ignoring case; `None` for an empty one.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().to_ascii_lowercase().as_str() {
+            "" => return None,
+            "idle" => BgpSessionStatus::Idle,
+            "connect" => BgpSessionStatus::Connect,
+            "active" => BgpSessionStatus::Active,
+            "established" => BgpSessionStatus::Established,
+            "down" => BgpSessionStatus::Down,
+            _ => BgpSessionStatus::Other(s.trim().to_owned()),
+        })
+    }
+
+    /// The canonical spelling.
+    pub fn as_str(&self) -> &str {
+        match self {
+            BgpSessionStatus::Idle => "Idle",
+            BgpSessionStatus::Connect => "Connect",
+            BgpSessionStatus::Active => "Active",
+            BgpSessionStatus::Established => "Established",
+            BgpSessionStatus::Down => "Down",
+            BgpSessionStatus::Other(s) => s,
+        }
+    }
+}
+
+impl std::fmt::Display for BgpSessionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for BgpSessionStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for BgpSessionStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        de::string(d).map(|s| BgpSessionStatus::parse(&s).unwrap_or(BgpSessionStatus::Other(s)))
+    }
+}
+
+fn de_session<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<BgpSessionStatus>, D::Error> {
+    de::opt_string(d).map(|s| s.as_deref().and_then(BgpSessionStatus::parse))
+}
+
 /// One BGP peer as `DescribeBgpPeers` reports it (without the `AuthKey`, a secret).
 ///
 /// Empty strings on the wire decode as `None` for the optional fields.
@@ -275,11 +458,11 @@ pub struct BgpPeerInfo {
     #[serde(default, deserialize_with = "de::opt_string")]
     pub peer_ip_address: Option<String>,
     /// Resource status: Pending, Available, Modifying, Deleting, Deleted.
-    #[serde(default, deserialize_with = "de::string")]
-    pub status: String,
+    #[serde(default)]
+    pub status: PeerStatus,
     /// BGP session state: Idle, Connect, Active, Established, Down (often empty).
-    #[serde(default, deserialize_with = "de::opt_string")]
-    pub bgp_status: Option<String>,
+    #[serde(default, deserialize_with = "de_session")]
+    pub bgp_status: Option<BgpSessionStatus>,
     /// Local ASN.
     #[serde(default, deserialize_with = "de::opt_u64")]
     pub local_asn: Option<u64>,
@@ -292,8 +475,8 @@ pub struct BgpPeerInfo {
     /// Region id.
     #[serde(default, deserialize_with = "de::string")]
     pub region_id: String,
-    /// `IPv4` or `IPv6`.
-    #[serde(default, deserialize_with = "de::opt_string")]
+    /// `IPv4` or `IPv6` (canonical spelling; responses say `ipv4`).
+    #[serde(default, deserialize_with = "de::opt_ip_version")]
     pub ip_version: Option<String>,
     /// Whether BFD is enabled.
     #[serde(default, deserialize_with = "de::opt_bool")]
@@ -328,9 +511,26 @@ pub struct PeerListing {
     pub peers: Vec<BgpPeerInfo>,
     /// Pages fetched.
     pub pages: usize,
-    /// One page, or every page gave the same `TotalCount` and that many distinct peers came
-    /// back: no peer was removed between two pages.
+    /// The walk cannot have skipped a peer (except through someone else's addition between two
+    /// pages, which the caller knows of when it is its own): it ended on a short page, and it
+    /// was one page, or every page reported the same `TotalCount`, that count was more than one
+    /// page can hold (so it counts the whole listing, not the page), and exactly that many
+    /// distinct peers came back. Conservative: `false` whenever that cannot be shown.
     pub consistent: bool,
+}
+
+/// A caller's identity (STS `GetCallerIdentity`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallerIdentity {
+    /// The Alibaba Cloud account (uid) the credentials act in.
+    #[serde(rename = "AccountId", default, deserialize_with = "de::string")]
+    pub account_id: String,
+    /// `acs:ram::<uid>:root`, `…:user/<name>` or `…:assumed-role/<role>/<session>`.
+    #[serde(rename = "Arn", default, deserialize_with = "de::string")]
+    pub arn: String,
+    /// User id (for an assumed role `<role id>:<session>`).
+    #[serde(rename = "UserId", default, deserialize_with = "de::string")]
+    pub user_id: String,
 }
 
 /// One page of `DescribeBgpPeers`.
@@ -370,8 +570,8 @@ pub struct BgpGroupInfo {
     /// Status (Pending, Available, …).
     #[serde(default, deserialize_with = "de::string")]
     pub status: String,
-    /// `IPv4` or `IPv6`.
-    #[serde(default, deserialize_with = "de::opt_string")]
+    /// `IPv4` or `IPv6` (canonical spelling).
+    #[serde(default, deserialize_with = "de::opt_ip_version")]
     pub ip_version: Option<String>,
     /// Local ASN.
     #[serde(default, deserialize_with = "de::opt_u64")]
@@ -518,6 +718,11 @@ mod de {
                 )));
             }
         })
+    }
+
+    /// An IP version in its canonical spelling; `""` and null are `None`.
+    pub fn opt_ip_version<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(opt_string(d)?.map(|s| super::canonical_ip_version(&s)))
     }
 
     /// Like [`string`], with `""` and null as `None`.
@@ -668,7 +873,7 @@ mod tests {
         assert_eq!(p.received_route_count, Some(7));
         assert_eq!(p.description, None);
         assert_eq!(p.is_fake, Some(false));
-        assert_eq!(p.bgp_status.as_deref(), Some("Established"));
+        assert_eq!(p.bgp_status, Some(BgpSessionStatus::Established));
         let q = &page.peers[1];
         assert_eq!(q.local_asn, Some(4_294_967_294));
         assert_eq!(q.peer_asn, None);
@@ -772,6 +977,85 @@ mod tests {
         let mut ok = req;
         ok.client_token = Some("x".repeat(64));
         assert!(ok.to_params().is_ok());
+    }
+
+    #[test]
+    fn bfd_is_always_stated_with_its_hop_count() {
+        let create = CreateBgpPeerRequest {
+            region_id: "r".into(),
+            bgp_group_id: "g".into(),
+            enable_bfd: Some(true),
+            ..Default::default()
+        };
+        let p = create.to_params().unwrap();
+        assert!(p.contains(&("BfdMultiHop".into(), "255".into())), "{p:?}");
+        let modify = ModifyBgpPeerAttributeRequest {
+            region_id: "r".into(),
+            bgp_peer_id: "bgp-1".into(),
+            peer_ip_address: Some("10.0.0.3".into()),
+            ..Default::default()
+        };
+        // BFD off is said out loud (the API's default for an absent EnableBfd is false anyway).
+        let p = modify.to_params().unwrap();
+        assert!(p.contains(&("EnableBfd".into(), "false".into())), "{p:?}");
+        assert!(!p.iter().any(|(k, _)| k == "BfdMultiHop"), "{p:?}");
+        let p = ModifyBgpPeerAttributeRequest {
+            enable_bfd: true,
+            bgp_group_id: Some("bgpg-2".into()),
+            ..modify.clone()
+        }
+        .to_params()
+        .unwrap();
+        assert!(p.contains(&("EnableBfd".into(), "true".into())));
+        assert!(p.contains(&("BfdMultiHop".into(), "255".into())));
+        assert!(p.contains(&("BgpGroupId".into(), "bgpg-2".into())));
+        let p = ModifyBgpPeerAttributeRequest {
+            enable_bfd: true,
+            bfd_multi_hop: Some(1),
+            ..modify
+        }
+        .to_params()
+        .unwrap();
+        assert!(p.contains(&("BfdMultiHop".into(), "1".into())));
+    }
+
+    #[test]
+    fn statuses_and_ip_versions_parse_case_insensitively() {
+        let body = br#"{"BgpPeers":{"BgpPeer":[
+            {"BgpPeerId":"a","Status":"available","BgpStatus":"ESTABLISHED","IpVersion":"ipv4"},
+            {"BgpPeerId":"b","Status":"Deleted","BgpStatus":"","IpVersion":"IPV6"},
+            {"BgpPeerId":"c","Status":"Frozen","BgpStatus":"OpenSent"},
+            {"BgpPeerId":"d"}]}}"#;
+        let page: DescribeBgpPeersPage = decode_json::<DescribeBgpPeersWire>("X", body)
+            .unwrap()
+            .into();
+        let p = &page.peers;
+        assert_eq!(p[0].status, PeerStatus::Available);
+        assert_eq!(p[0].bgp_status, Some(BgpSessionStatus::Established));
+        assert_eq!(p[0].ip_version.as_deref(), Some("IPv4"));
+        assert_eq!(p[1].status.to_string(), "Deleted");
+        assert_eq!(p[1].bgp_status, None);
+        assert_eq!(p[1].ip_version.as_deref(), Some("IPv6"));
+        assert_eq!(p[2].status, PeerStatus::Other("Frozen".into()));
+        assert_eq!(
+            p[2].bgp_status,
+            Some(BgpSessionStatus::Other("OpenSent".into()))
+        );
+        assert_eq!(p[3].status.to_string(), "");
+    }
+
+    #[test]
+    fn client_tokens_must_be_printable_ascii() {
+        let mut req = DeleteBgpPeerRequest {
+            region_id: "r".into(),
+            bgp_peer_id: "bgp-1".into(),
+            client_token: Some("abo-é".into()),
+        };
+        assert!(req.to_params().is_err());
+        req.client_token = Some("abo\n1".into());
+        assert!(req.to_params().is_err());
+        req.client_token = Some("abo-1 *~".into());
+        assert!(req.to_params().is_ok());
     }
 
     #[test]

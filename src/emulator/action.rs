@@ -50,11 +50,13 @@ pub enum Action {
     AssumeRole,
     /// STS AssumeRoleWithOIDC (unsigned).
     AssumeRoleWithOidc,
+    /// STS GetCallerIdentity (signed).
+    GetCallerIdentity,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Self::CreateBgpPeer,
         Self::DescribeBgpPeers,
         Self::ModifyBgpPeerAttribute,
@@ -65,6 +67,7 @@ impl Action {
         Self::DeleteBgpGroup,
         Self::AssumeRole,
         Self::AssumeRoleWithOidc,
+        Self::GetCallerIdentity,
     ];
 
     /// The wire name.
@@ -80,6 +83,7 @@ impl Action {
             Self::DeleteBgpGroup => "DeleteBgpGroup",
             Self::AssumeRole => "AssumeRole",
             Self::AssumeRoleWithOidc => "AssumeRoleWithOIDC",
+            Self::GetCallerIdentity => "GetCallerIdentity",
         }
     }
 
@@ -91,7 +95,7 @@ impl Action {
     /// The product.
     pub fn product(self) -> Product {
         match self {
-            Self::AssumeRole | Self::AssumeRoleWithOidc => Product::Sts,
+            Self::AssumeRole | Self::AssumeRoleWithOidc | Self::GetCallerIdentity => Product::Sts,
             _ => Product::Vpc,
         }
     }
@@ -104,6 +108,7 @@ impl Action {
                 | Self::DescribeBgpGroups
                 | Self::AssumeRole
                 | Self::AssumeRoleWithOidc
+                | Self::GetCallerIdentity
         )
     }
 

@@ -13,6 +13,8 @@
 //! | `POST /__admin/peers/{id}/status` | [`PeerChange`] JSON, e.g. `{"Status":"Modifying","BgpStatus":"Down"}` | same |
 //! | `DELETE /__admin/peers/{id}` | | delete a peer out of band |
 //! | `POST /__admin/clock/advance` | `{"by":"30s"}` | move the emulator clock forward |
+//! | `POST /__admin/config` | [`ConfigChange`] JSON, e.g. `{"visibility_lag":"2s"}` | change run-time knobs; answers them |
+//! | `GET /__admin/config` | | the run-time knobs |
 //!
 //! Errors are `{"Code","Message"}` with 400 (bad body), 403 (not loopback) or 404 (no such peer).
 
@@ -33,7 +35,7 @@ use super::config::parse_duration;
 use super::counters::Counters;
 use super::faults::Fault;
 use super::server::Shared;
-use super::state::{AdminError, PeerChange, StateDump};
+use super::state::{AdminError, ConfigChange, PeerChange, StateDump};
 
 /// Whether a client address may use the admin API: loopback only (IPv4-mapped IPv6 loopback
 /// included).
@@ -88,6 +90,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/peers/{id}", post(modify_peer).delete(delete_peer))
         .route("/peers/{id}/status", post(modify_peer))
         .route("/clock/advance", post(advance_clock))
+        .route("/config", get(get_config).post(set_config))
         .layer(middleware::from_fn(loopback_only))
 }
 
@@ -181,6 +184,42 @@ async fn delete_peer(
             format!("no BGP peer {id}"),
         )
     }
+}
+
+/// The run-time knobs as `GET/POST /__admin/config` answer them (durations in ms).
+fn knobs(c: &crate::emulator::config::EmulatorConfig) -> serde_json::Value {
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    json!({
+        "visibility_lag": ms(c.visibility_lag),
+        "deleted_linger": ms(c.deleted_linger),
+        "pending_delay": ms(c.pending_delay),
+        "modify_delay": ms(c.modify_delay),
+        "delete_delay": ms(c.delete_delay),
+        "session_connect_delay": ms(c.session_connect_delay),
+        "session_establish_delay": ms(c.session_establish_delay),
+        "token_retention": ms(c.token_retention),
+        "throttle_retry_after": c.throttle_retry_after.map(ms),
+        "qps_per_key": c.qps_per_key,
+        "total_count": c.total_count,
+        "wrong_secret_incomplete": c.wrong_secret_incomplete,
+    })
+}
+
+async fn get_config(AxumState(shared): AxumState<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(knobs(&shared.lock().config))
+}
+
+async fn set_config(
+    AxumState(shared): AxumState<Arc<Shared>>,
+    body: axum::body::Bytes,
+) -> Response {
+    let change: ConfigChange = match parse_json(&body) {
+        Ok(c) => c,
+        Err(e) => return bad_body(e),
+    };
+    let mut state = shared.lock();
+    state.update_config(|c| change.apply(c));
+    Json(knobs(&state.config)).into_response()
 }
 
 #[derive(Deserialize)]

@@ -21,6 +21,10 @@ pub struct Caller {
     pub account: String,
     /// For STS keys, the assumed role ARN.
     pub role_arn: Option<String>,
+    /// For STS keys, the role session name and the role id.
+    pub session: Option<(String, String)>,
+    /// For long-term keys, the RAM user the key belongs to (none: the account's own key).
+    pub user: Option<String>,
 }
 
 /// Temporary credentials issued by the emulated STS.
@@ -38,20 +42,25 @@ pub struct StsCredential {
     pub account: String,
     /// Assumed role ARN.
     pub role_arn: String,
+    /// Role session name.
+    pub session_name: String,
+    /// Role id (digits, as GetCallerIdentity reports it).
+    pub role_id: String,
 }
 
 /// What an access key resolves to.
 struct KeyInfo {
     secret: Secret,
     account: String,
-    /// For STS keys: the expected security token and the role.
-    sts: Option<(Secret, String)>,
+    user: Option<String>,
+    /// For STS keys: the expected security token, the role, and (session, role id).
+    sts: Option<(Secret, String, (String, String))>,
 }
 
 /// Credentials and replay protection.
 #[derive(Clone, Debug, Default)]
 pub struct AuthState {
-    keys: HashMap<String, (Secret, String)>,
+    keys: HashMap<String, (Secret, String, Option<String>)>,
     sts: HashMap<String, StsCredential>,
     nonces: HashMap<(String, String), Timestamp>,
     last_purge: Option<Timestamp>,
@@ -77,7 +86,10 @@ impl AuthState {
         let mut keys = HashMap::new();
         for account in &config.accounts {
             for key in &account.access_keys {
-                keys.insert(key.id.clone(), (key.secret.clone(), account.uid.clone()));
+                keys.insert(
+                    key.id.clone(),
+                    (key.secret.clone(), account.uid.clone(), key.user.clone()),
+                );
             }
         }
         Self {
@@ -88,7 +100,7 @@ impl AuthState {
 
     /// Account uid of a long-term key.
     pub fn account_of(&self, access_key_id: &str) -> Option<&str> {
-        self.keys.get(access_key_id).map(|(_, a)| a.as_str())
+        self.keys.get(access_key_id).map(|(_, a, _)| a.as_str())
     }
 
     /// Stores issued STS credentials.
@@ -129,10 +141,11 @@ impl AuthState {
 
     /// The secret, account and expected security token of an access key.
     fn lookup(&self, access_key_id: &str, now: Timestamp) -> Result<KeyInfo, ApiError> {
-        if let Some((secret, account)) = self.keys.get(access_key_id) {
+        if let Some((secret, account, user)) = self.keys.get(access_key_id) {
             return Ok(KeyInfo {
                 secret: secret.clone(),
                 account: account.clone(),
+                user: user.clone(),
                 sts: None,
             });
         }
@@ -141,34 +154,45 @@ impl AuthState {
             Some(c) if c.expiration > now => Ok(KeyInfo {
                 secret: c.secret.clone(),
                 account: c.account.clone(),
-                sts: Some((c.security_token.clone(), c.role_arn.clone())),
+                user: None,
+                sts: Some((
+                    c.security_token.clone(),
+                    c.role_arn.clone(),
+                    (c.session_name.clone(), c.role_id.clone()),
+                )),
             }),
             _ => Err(code("InvalidAccessKeyId.NotFound")),
         }
     }
 
     /// Authenticates a signed call. Order: timestamp, access key, signature, security token,
-    /// nonce (a nonce is remembered only once the signature verified).
+    /// nonce (a nonce is remembered only once the signature verified). With
+    /// `wrong_secret_incomplete`, a V1 signature made with a wrong secret is answered
+    /// `IncompleteSignature` (as the gateway does for some wrong secrets), not
+    /// `SignatureDoesNotMatch`.
     pub fn authenticate(
         &mut self,
         req: &ApiRequest,
         now: Timestamp,
         window: Duration,
+        wrong_secret_incomplete: bool,
     ) -> Result<Caller, ApiError> {
         self.purge(now, window);
         let (access_key_id, nonce, token) = match &req.auth {
-            Auth::V1 => self.verify_v1(req, now, window)?,
+            Auth::V1 => self.verify_v1(req, now, window, wrong_secret_incomplete)?,
             Auth::V3(auth) => self.verify_v3(req, auth.as_ref(), now, window)?,
         };
-        let KeyInfo { account, sts, .. } = self.lookup(&access_key_id, now)?;
-        let role_arn = match sts {
-            Some((expected, role)) => {
+        let KeyInfo {
+            account, sts, user, ..
+        } = self.lookup(&access_key_id, now)?;
+        let (role_arn, session) = match sts {
+            Some((expected, role, session)) => {
                 if token.as_deref() != Some(expected.expose()) {
                     return Err(code("InvalidSecurityToken.MismatchWithAccessKey"));
                 }
-                Some(role)
+                (Some(role), Some(session))
             }
-            None => None,
+            None => (None, None),
         };
         let key = (access_key_id.clone(), nonce);
         if self.nonces.contains_key(&key) {
@@ -179,6 +203,8 @@ impl AuthState {
             access_key_id,
             account,
             role_arn,
+            session,
+            user,
         })
     }
 
@@ -188,6 +214,7 @@ impl AuthState {
         req: &ApiRequest,
         now: Timestamp,
         window: Duration,
+        wrong_secret_incomplete: bool,
     ) -> Result<(String, String, Option<String>), ApiError> {
         let p = &req.params;
         let signature = p
@@ -221,6 +248,11 @@ impl AuthState {
                 }
                 None => string_to_sign,
             };
+            if wrong_secret_incomplete {
+                return Err(ApiError::incomplete_signature(&format!(
+                    "server string to sign is:{shown}"
+                )));
+            }
             return Err(ApiError::signature_mismatch(&shown));
         }
         Ok((
@@ -239,6 +271,7 @@ impl AuthState {
         window: Duration,
     ) -> Result<(String, String, Option<String>), ApiError> {
         let auth = auth.ok_or_else(|| code("IncompleteSignature"))?;
+        v3_required_headers_signed(req, &auth.signed_headers)?;
         let date = req
             .header("x-acs-date")
             .ok_or_else(|| code("InvalidTimeStamp.Format"))?;
@@ -267,7 +300,16 @@ impl AuthState {
                 canonical = canonical.replace(token, REDACTED);
             }
             tracing::debug!(canonical_request = %canonical, "V3 signature mismatch");
-            return Err(ApiError::signature_mismatch(&string_to_sign));
+            return Err(ApiError::signature_mismatch_v3(&string_to_sign));
+        }
+        // The signature covers the declared body hash; the body must have that hash.
+        if req
+            .header("x-acs-content-sha256")
+            .is_some_and(|h| !h.eq_ignore_ascii_case(&sign::hex_sha256(&req.body)))
+        {
+            return Err(ApiError::signature_mismatch_v3(
+                "x-acs-content-sha256 does not match the body",
+            ));
         }
         Ok((
             auth.credential.clone(),
@@ -275,6 +317,34 @@ impl AuthState {
             req.header("x-acs-security-token").map(str::to_owned),
         ))
     }
+}
+
+/// The gateway's V3 rule (V3 request structure page: "all common request headers except
+/// Authorization, if present, must be signed"): `host`, every `x-acs-*` header and
+/// `content-type` (when sent) must be in `SignedHeaders`, and `x-acs-content-sha256` must be
+/// sent. Otherwise `IncompleteSignature`, naming what is wrong.
+pub fn v3_required_headers_signed(req: &ApiRequest, signed: &[String]) -> Result<(), ApiError> {
+    if req.header("x-acs-content-sha256").is_none() {
+        return Err(ApiError::incomplete_signature(
+            "header x-acs-content-sha256 is required",
+        ));
+    }
+    let mut unsigned: Vec<String> = req
+        .headers
+        .keys()
+        .map(|name| name.as_str().to_ascii_lowercase())
+        .filter(|name| name == "host" || name == "content-type" || name.starts_with("x-acs-"))
+        .filter(|name| !signed.iter().any(|s| s == name))
+        .collect();
+    if unsigned.is_empty() {
+        return Ok(());
+    }
+    unsigned.sort();
+    unsigned.dedup();
+    Err(ApiError::incomplete_signature(&format!(
+        "headers not in SignedHeaders: {}",
+        unsigned.join(",")
+    )))
 }
 
 /// The access key id a request claims (for counters and logs), if any.

@@ -10,7 +10,17 @@
 //!     roles: ["acs:ram::1234567890123456:role/bgp-operator"]   # for STS
 //! sts: { allow_any_role: true, max_duration: 12h }
 //! vbrs:
-//!   - { id: vbr-emu00000000000000001, region: cn-shanghai, ipv6: true, peer_quota: 16, group_quota: 8 }
+//!   - id: vbr-emu00000000000000001
+//!     region: cn-shanghai
+//!     ipv6: true
+//!     peer_quota: 8                          # per VBR, all groups counted (the documented limit)
+//!     group_quota: 8
+//!     local_gateway_ip: 10.0.0.1             # the VBR side of the peering link
+//!     peer_gateway_ip: 10.0.0.2              # the customer side
+//!     peering_subnets: [10.0.0.0/16]         # peer IPs must lie in one of these
+//!     local_ipv6_gateway_ip: "2408:4000:1000::1"
+//!     peer_ipv6_gateway_ip: "2408:4000:1000::2"
+//!     peering_ipv6_subnets: ["2408:4000::/32"]
 //! groups:
 //!   - { id: bgpg-emu00000000000000001, vbr: vbr-emu00000000000000001, peer_asn: 65001 }
 //!   - { id: bgpg-emu00000000000000002, vbr: vbr-emu00000000000000001, peer_asn: 65002, ip_version: IPv6 }
@@ -21,7 +31,15 @@
 //! delete_delay: 1s         # Deleting -> gone
 //! latency: 10ms..50ms      # or a fixed "5ms"
 //! qps_per_key: 20          # Throttling.User above this rate (per access key); absent = unlimited
-//! token_retention: 24h     # how long ClientTokens are remembered
+//! token_retention: 24h     # how long ClientTokens are remembered (per account and action)
+//! visibility_lag: 0s       # a new peer is hidden from DescribeBgpPeers this long after its create
+//! deleted_linger: 0s       # a deleted peer is listed as Deleted this long before it disappears
+//! session_connect_delay: 1s      # BgpStatus Idle -> Connect after the peer is Available
+//! session_establish_delay: 2s    # BgpStatus Connect -> Established
+//! total_count: total       # or `page`: TotalCount = the entries of this page (the other SDK wording)
+//! throttle_retry_after: 1500ms   # adds `x-acs-retry-after: 1500` to Throttling answers
+//! wrong_secret_incomplete: false # V1 wrong secret answers IncompleteSignature instead
+//! client_token_ascii_only: true  # ClientToken: 1-64 printable ASCII (false: any printable)
 //! timestamp_window: 15m    # allowed clock skew of signed requests (and nonce memory)
 //! state_file: /tmp/emulator-state.json   # optional persistence
 //! ```
@@ -82,9 +100,34 @@ pub struct EmulatorConfig {
     pub latency: Latency,
     /// Calls per second allowed per access key; `None` = unlimited.
     pub qps_per_key: Option<u32>,
-    /// How long a ClientToken is remembered.
+    /// How long a ClientToken is remembered (per account and action; 24 h by default, the real
+    /// retention is undocumented).
     #[serde(deserialize_with = "de_duration")]
     pub token_retention: Duration,
+    /// A created peer is hidden from `DescribeBgpPeers` (listings and by ID) this long after its
+    /// create; a ClientToken replay of the create still answers its ID. Default 0.
+    #[serde(deserialize_with = "de_duration")]
+    pub visibility_lag: Duration,
+    /// A deleted peer is listed with `Status=Deleted` this long before it disappears. Default 0.
+    #[serde(deserialize_with = "de_duration")]
+    pub deleted_linger: Duration,
+    /// `BgpStatus` goes Idle → Connect this long after the peer became Available.
+    #[serde(deserialize_with = "de_duration")]
+    pub session_connect_delay: Duration,
+    /// `BgpStatus` goes Connect → Established this long after Connect.
+    #[serde(deserialize_with = "de_duration")]
+    pub session_establish_delay: Duration,
+    /// What `TotalCount` of a Describe page counts.
+    pub total_count: TotalCountMode,
+    /// Adds `x-acs-retry-after` (milliseconds) with this value to every Throttling answer.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub throttle_retry_after: Option<Duration>,
+    /// A V1 request with a wrong secret answers `IncompleteSignature` (as the gateway does for
+    /// some wrong secrets) instead of `SignatureDoesNotMatch`.
+    pub wrong_secret_incomplete: bool,
+    /// ClientTokens must be printable ASCII (documented). `false` in the demo world only: the
+    /// official SDK cross-tests sign a token with `é` to test canonicalisation.
+    pub client_token_ascii_only: bool,
     /// Allowed distance between a request's timestamp and the server clock; nonces are kept
     /// this long.
     #[serde(deserialize_with = "de_duration")]
@@ -111,8 +154,41 @@ impl Default for EmulatorConfig {
             latency: Latency::default(),
             qps_per_key: None,
             token_retention: Duration::from_secs(24 * 3600),
+            visibility_lag: Duration::ZERO,
+            deleted_linger: Duration::ZERO,
+            session_connect_delay: Duration::from_secs(1),
+            session_establish_delay: Duration::from_secs(2),
+            total_count: TotalCountMode::Total,
+            throttle_retry_after: None,
+            wrong_secret_incomplete: false,
+            client_token_ascii_only: true,
             timestamp_window: Duration::from_secs(15 * 60),
             state_file: None,
+        }
+    }
+}
+
+/// What `TotalCount` of a DescribeBgpPeers/DescribeBgpGroups page counts (the SDK models word it
+/// both ways).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TotalCountMode {
+    /// Every matching entry ("total entries").
+    #[default]
+    Total,
+    /// The entries on this page ("entries returned").
+    Page,
+}
+
+impl FromStr for TotalCountMode {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "total" => Ok(Self::Total),
+            "page" => Ok(Self::Page),
+            _ => Err(ConfigError::Invalid(format!(
+                "total_count {s:?} (want total or page)"
+            ))),
         }
     }
 }
@@ -137,6 +213,10 @@ pub struct AccessKeyConfig {
     pub id: String,
     /// The secret (never printed).
     pub secret: Secret,
+    /// RAM user the key belongs to (`GetCallerIdentity` then says `RAMUser`); none = the
+    /// account's own key (`Account`).
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// A secret string whose `Debug` output is redacted.
@@ -193,16 +273,81 @@ pub struct VbrConfig {
     /// IPv6 enabled.
     #[serde(default)]
     pub ipv6: bool,
-    /// Maximum BGP peers on the VBR (default 16).
+    /// Maximum BGP peers on the VBR, all its groups counted (default 8: "Each VBR supports a
+    /// maximum of eight BGP peers").
     #[serde(default = "default_peer_quota")]
     pub peer_quota: u32,
     /// Maximum BGP groups on the VBR (default 8).
     #[serde(default = "default_group_quota")]
     pub group_quota: u32,
+    /// IPv4 address of the VBR side of the peering link.
+    #[serde(default = "default_local_gateway_ip")]
+    pub local_gateway_ip: std::net::Ipv4Addr,
+    /// IPv4 address of the customer side of the peering link.
+    #[serde(default = "default_peer_gateway_ip")]
+    pub peer_gateway_ip: std::net::Ipv4Addr,
+    /// IPv4 peering subnet(s): an IPv4 peer IP must lie in one (default `10.0.0.0/16`).
+    #[serde(default = "default_peering_subnets", deserialize_with = "de_nets")]
+    pub peering_subnets: Vec<ipnet::Ipv4Net>,
+    /// IPv6 address of the VBR side (IPv6 VBRs).
+    #[serde(default = "default_local_ipv6_gateway_ip")]
+    pub local_ipv6_gateway_ip: std::net::Ipv6Addr,
+    /// IPv6 address of the customer side (IPv6 VBRs).
+    #[serde(default = "default_peer_ipv6_gateway_ip")]
+    pub peer_ipv6_gateway_ip: std::net::Ipv6Addr,
+    /// IPv6 peering subnet(s) (default `2408:4000::/32`).
+    #[serde(default = "default_peering_ipv6_subnets", deserialize_with = "de_nets")]
+    pub peering_ipv6_subnets: Vec<ipnet::Ipv6Net>,
 }
 
+impl VbrConfig {
+    /// A VBR with the default quotas and peering addresses.
+    pub fn new(id: impl Into<String>, region: impl Into<String>, ipv6: bool) -> Self {
+        Self {
+            id: id.into(),
+            region: region.into(),
+            ipv6,
+            peer_quota: default_peer_quota(),
+            group_quota: default_group_quota(),
+            local_gateway_ip: default_local_gateway_ip(),
+            peer_gateway_ip: default_peer_gateway_ip(),
+            peering_subnets: default_peering_subnets(),
+            local_ipv6_gateway_ip: default_local_ipv6_gateway_ip(),
+            peer_ipv6_gateway_ip: default_peer_ipv6_gateway_ip(),
+            peering_ipv6_subnets: default_peering_ipv6_subnets(),
+        }
+    }
+}
+
+/// The documented per-VBR peer limit.
+pub const DEFAULT_PEER_QUOTA: u32 = 8;
+
 fn default_peer_quota() -> u32 {
-    16
+    DEFAULT_PEER_QUOTA
+}
+fn default_local_gateway_ip() -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(10, 0, 0, 1)
+}
+fn default_peer_gateway_ip() -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(10, 0, 0, 2)
+}
+fn default_peering_subnets() -> Vec<ipnet::Ipv4Net> {
+    vec![ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(10, 0, 0, 0), 16).expect("valid prefix")]
+}
+fn default_local_ipv6_gateway_ip() -> std::net::Ipv6Addr {
+    std::net::Ipv6Addr::new(0x2408, 0x4000, 0x1000, 0, 0, 0, 0, 1)
+}
+fn default_peer_ipv6_gateway_ip() -> std::net::Ipv6Addr {
+    std::net::Ipv6Addr::new(0x2408, 0x4000, 0x1000, 0, 0, 0, 0, 2)
+}
+fn default_peering_ipv6_subnets() -> Vec<ipnet::Ipv6Net> {
+    vec![
+        ipnet::Ipv6Net::new(
+            std::net::Ipv6Addr::new(0x2408, 0x4000, 0, 0, 0, 0, 0, 0),
+            32,
+        )
+        .expect("valid prefix"),
+    ]
 }
 fn default_group_quota() -> u32 {
     8
@@ -384,11 +529,46 @@ fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     }
 }
 
+/// A list of CIDR blocks (`10.0.0.0/16`), or one as a plain string.
+fn de_nets<'de, D: Deserializer<'de>, N: FromStr>(d: D) -> Result<Vec<N>, D::Error>
+where
+    N::Err: fmt::Display,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let list = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    };
+    list.iter()
+        .map(|s| {
+            s.trim()
+                .parse::<N>()
+                .map_err(|e| serde::de::Error::custom(format!("CIDR {s:?}: {e}")))
+        })
+        .collect()
+}
+
+fn de_opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    match Option::<StringOrMillis>::deserialize(d)? {
+        None => Ok(None),
+        Some(StringOrMillis::Millis(ms)) => Ok(Some(Duration::from_millis(ms))),
+        Some(StringOrMillis::Text(s)) => parse_duration(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+    }
+}
+
 impl EmulatorConfig {
     /// The embedded demo configuration: regions cn-shanghai and cn-hangzhou, access key
     /// [`DEMO_ACCESS_KEY_ID`] / [`DEMO_ACCESS_KEY_SECRET`], VBR [`DEMO_VBR`] (IPv4 + IPv6) in
     /// cn-shanghai with groups [`DEMO_GROUP_V4`] (IPv4, PeerAsn 65001) and [`DEMO_GROUP_V6`]
-    /// (IPv6, PeerAsn 65002), Pending delay 2 s.
+    /// (IPv6, PeerAsn 65002), Pending delay 2 s. ClientTokens may hold non-ASCII characters here
+    /// (the official SDK cross-tests use one; the real API and the default config refuse them).
     pub fn demo() -> Self {
         Self {
             regions: vec![DEMO_REGION.to_owned(), "cn-hangzhou".to_owned()],
@@ -397,18 +577,13 @@ impl EmulatorConfig {
                 access_keys: vec![AccessKeyConfig {
                     id: DEMO_ACCESS_KEY_ID.to_owned(),
                     secret: Secret::new(DEMO_ACCESS_KEY_SECRET),
+                    user: None,
                 }],
                 roles: vec![format!(
                     "acs:ram::{DEMO_ACCOUNT_UID}:role/alicloud-bgp-operator"
                 )],
             }],
-            vbrs: vec![VbrConfig {
-                id: DEMO_VBR.to_owned(),
-                region: DEMO_REGION.to_owned(),
-                ipv6: true,
-                peer_quota: default_peer_quota(),
-                group_quota: default_group_quota(),
-            }],
+            vbrs: vec![VbrConfig::new(DEMO_VBR, DEMO_REGION, true)],
             groups: vec![
                 GroupConfig {
                     id: DEMO_GROUP_V4.to_owned(),
@@ -437,6 +612,7 @@ impl EmulatorConfig {
                     is_default: false,
                 },
             ],
+            client_token_ascii_only: false,
             ..Self::default()
         }
     }
@@ -482,6 +658,7 @@ impl EmulatorConfig {
             account.access_keys.push(AccessKeyConfig {
                 id: id.into(),
                 secret,
+                user: None,
             });
         }
     }

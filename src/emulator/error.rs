@@ -56,6 +56,28 @@ impl ApiError {
         )
     }
 
+    /// `IncompleteSignature` with the gateway's wording, plus `detail` (what is missing).
+    pub fn incomplete_signature(detail: &str) -> Self {
+        Self::new(
+            400,
+            "IncompleteSignature",
+            format!("The request signature does not conform to Aliyun standards. {detail}"),
+        )
+    }
+
+    /// `SignatureDoesNotMatch` for a V3 request: the gateway's V3 wording ("Specified signature
+    /// does not match our calculation."), then the string to sign after `server string to sign
+    /// is:` as the V1 answer has it (the SDK cross-tests read it there).
+    pub fn signature_mismatch_v3(string_to_sign: &str) -> Self {
+        Self::new(
+            400,
+            "SignatureDoesNotMatch",
+            format!(
+                "Specified signature does not match our calculation. server string to sign is:{string_to_sign}"
+            ),
+        )
+    }
+
     /// `SignatureDoesNotMatch`, quoting the string to sign the server computed.
     pub fn signature_mismatch(string_to_sign: &str) -> Self {
         Self::new(
@@ -116,6 +138,18 @@ pub const CATALOGUE: &[(&str, u16, &str)] = &[
         "Specified Bgp Group authkey is not valid.",
     ),
     ("InvalidIP.Malformed", 400, "Ip malformed."),
+    // ModifyBgpPeerAttribute's documented error.
+    (
+        "IllegalParam.IpAddress",
+        400,
+        "The specified IpAddress is illegal.",
+    ),
+    // Assumed: no documented code for a second peer with the same IP in a group.
+    (
+        "InvalidPeerIpAddress.AlreadyExists",
+        400,
+        "The specified peer IP address is already used by a BGP peer of the group.",
+    ),
     (
         "InvalidPeerAsn.Malformed",
         400,

@@ -48,7 +48,7 @@ pub use counters::Counters;
 pub use faults::Fault;
 pub use model::{GroupSnapshot, IpVersion, PeerSnapshot, Status, VbrSnapshot};
 pub use server::{EmulatorHandle, start};
-pub use state::{AdminError, PeerChange, StateDump};
+pub use state::{AdminError, ConfigChange, PeerChange, StateDump};
 
 /// An `--access-key ID:SECRET` value (the secret is redacted in `Debug`).
 #[derive(Clone)]
@@ -112,6 +112,30 @@ pub struct EmulatorArgs {
     /// Calls per second per access key before `Throttling.User`.
     #[arg(long)]
     pub qps_per_key: Option<u32>,
+    /// Peers per VBR (all its groups counted) for every VBR; default: each VBR's own, 8.
+    #[arg(long)]
+    pub peer_quota: Option<u32>,
+    /// Hide a created peer from DescribeBgpPeers this long (its ClientToken replay still answers).
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub visibility_lag: Option<Duration>,
+    /// List a deleted peer as `Deleted` this long before it disappears.
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub deleted_linger: Option<Duration>,
+    /// BgpStatus Idle → Connect this long after the peer became Available.
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub session_connect_delay: Option<Duration>,
+    /// BgpStatus Connect → Established.
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub session_establish_delay: Option<Duration>,
+    /// What `TotalCount` counts: `total` (all matches) or `page` (this page's entries).
+    #[arg(long)]
+    pub total_count: Option<config::TotalCountMode>,
+    /// Add `x-acs-retry-after` (this duration, in ms) to Throttling answers.
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub throttle_retry_after: Option<Duration>,
+    /// How long ClientTokens are remembered (per account and action).
+    #[arg(long, value_parser = parse_duration_arg)]
+    pub token_retention: Option<Duration>,
     /// Keep groups, peers and ClientTokens in this file across restarts.
     #[arg(long, value_name = "FILE")]
     pub state_file: Option<PathBuf>,
@@ -144,6 +168,35 @@ impl EmulatorArgs {
         }
         if let Some(q) = self.qps_per_key {
             config.qps_per_key = (q > 0).then_some(q);
+        }
+        if let Some(q) = self.peer_quota {
+            for vbr in &mut config.vbrs {
+                vbr.peer_quota = q;
+            }
+        }
+        let durations = [
+            (self.visibility_lag, &mut config.visibility_lag),
+            (self.deleted_linger, &mut config.deleted_linger),
+            (
+                self.session_connect_delay,
+                &mut config.session_connect_delay,
+            ),
+            (
+                self.session_establish_delay,
+                &mut config.session_establish_delay,
+            ),
+            (self.token_retention, &mut config.token_retention),
+        ];
+        for (value, target) in durations {
+            if let Some(v) = value {
+                *target = v;
+            }
+        }
+        if let Some(t) = self.total_count {
+            config.total_count = t;
+        }
+        if self.throttle_retry_after.is_some() {
+            config.throttle_retry_after = self.throttle_retry_after;
         }
         if let Some(p) = &self.state_file {
             config.state_file = Some(p.clone());
@@ -217,6 +270,14 @@ mod tests {
             "10ms..50ms",
             "--qps-per-key",
             "7",
+            "--visibility-lag",
+            "3s",
+            "--total-count",
+            "page",
+            "--throttle-retry-after",
+            "1500ms",
+            "--peer-quota",
+            "3",
             "--print-endpoint",
         ])
         .unwrap();
@@ -228,6 +289,17 @@ mod tests {
         assert_eq!(c.pending_delay, Duration::ZERO);
         assert_eq!(c.latency.max, Duration::from_millis(50));
         assert_eq!(c.qps_per_key, Some(7));
+        assert_eq!(c.visibility_lag, Duration::from_secs(3));
+        assert_eq!(c.total_count, config::TotalCountMode::Page);
+        assert_eq!(c.throttle_retry_after, Some(Duration::from_millis(1500)));
+        assert!(c.vbrs.iter().all(|v| v.peer_quota == 3));
+        let defaults = Cli::try_parse_from(["x"])
+            .unwrap()
+            .args
+            .to_config()
+            .unwrap();
+        assert_eq!(defaults.visibility_lag, Duration::ZERO);
+        assert!(defaults.vbrs.iter().all(|v| v.peer_quota == 8));
         assert!(!format!("{cli:?}").contains("S1"));
         assert!(Cli::try_parse_from(["x", "--access-key", "nocolon"]).is_err());
     }

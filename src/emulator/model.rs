@@ -80,8 +80,10 @@ pub enum Status {
     Available,
     /// A modification is being applied.
     Modifying,
-    /// Being deleted; disappears when done.
+    /// Being deleted; disappears when done (after [`Status::Deleted`] if configured).
     Deleting,
+    /// Deleted, still listed for `deleted_linger` (peers only).
+    Deleted,
 }
 
 impl Status {
@@ -92,6 +94,7 @@ impl Status {
             Self::Available => "Available",
             Self::Modifying => "Modifying",
             Self::Deleting => "Deleting",
+            Self::Deleted => "Deleted",
         }
     }
 }
@@ -104,7 +107,7 @@ impl fmt::Display for Status {
 
 /// A status string other than the four known ones.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown status {0:?} (want Pending, Available, Modifying or Deleting)")]
+#[error("unknown status {0:?} (want Pending, Available, Modifying, Deleting or Deleted)")]
 pub struct UnknownStatus(pub String);
 
 impl FromStr for Status {
@@ -115,6 +118,7 @@ impl FromStr for Status {
             Self::Available,
             Self::Modifying,
             Self::Deleting,
+            Self::Deleted,
         ]
         .into_iter()
         .find(|st| st.as_str().eq_ignore_ascii_case(s))
@@ -175,6 +179,38 @@ pub struct VbrSnapshot {
     pub peer_quota: u32,
     /// Maximum number of BGP groups on this VBR.
     pub group_quota: u32,
+    /// IPv4 address of the VBR side of the peering link.
+    #[serde(default)]
+    pub local_gateway_ip: String,
+    /// IPv4 address of the customer side.
+    #[serde(default)]
+    pub peer_gateway_ip: String,
+    /// IPv4 peering subnets (CIDR): IPv4 peer IPs must lie in one.
+    #[serde(default)]
+    pub peering_subnets: Vec<String>,
+    /// IPv6 address of the VBR side.
+    #[serde(default)]
+    pub local_ipv6_gateway_ip: String,
+    /// IPv6 address of the customer side.
+    #[serde(default)]
+    pub peer_ipv6_gateway_ip: String,
+    /// IPv6 peering subnets (CIDR).
+    #[serde(default)]
+    pub peering_ipv6_subnets: Vec<String>,
+}
+
+impl VbrSnapshot {
+    /// Whether `addr` lies in one of the VBR's peering subnets of its family.
+    pub fn in_peering_subnet(&self, addr: &std::net::IpAddr) -> bool {
+        let subnets = match addr {
+            std::net::IpAddr::V4(_) => &self.peering_subnets,
+            std::net::IpAddr::V6(_) => &self.peering_ipv6_subnets,
+        };
+        subnets
+            .iter()
+            .filter_map(|s| s.parse::<ipnet::IpNet>().ok())
+            .any(|net| net.contains(addr))
+    }
 }
 
 /// A BGP group.
@@ -250,9 +286,15 @@ pub struct PeerSnapshot {
     /// When the current transitional status ends (`None` when stable).
     #[serde(with = "ts_serde::option", default)]
     pub status_until: Option<Timestamp>,
-    /// BGP session state (`BgpStatus`): set out of band, else `Established` when Available and
-    /// `Idle` otherwise.
+    /// BGP session state (`BgpStatus`): set out of band, else Idle → Connect → Established
+    /// after the peer became Available ([`PeerSnapshot::session_since`]), Idle otherwise.
     pub bgp_status: String,
+    /// When the peer (last) became Available with its current address: the session clock.
+    #[serde(with = "ts_serde::option", default)]
+    pub session_since: Option<Timestamp>,
+    /// Hidden from DescribeBgpPeers until then (`visibility_lag`).
+    #[serde(with = "ts_serde::option", default)]
+    pub visible_at: Option<Timestamp>,
     /// Explicit `BgpStatus` override set through the admin API.
     #[serde(default)]
     pub bgp_status_override: Option<String>,
@@ -266,14 +308,41 @@ pub struct PeerSnapshot {
     pub gmt_modified: Timestamp,
 }
 
+/// How the session state follows the lifecycle: Idle for `connect` after the peer became
+/// Available, then Connect for `establish`, then Established.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionDelays {
+    /// Idle → Connect.
+    pub connect: std::time::Duration,
+    /// Connect → Established.
+    pub establish: std::time::Duration,
+}
+
 impl PeerSnapshot {
-    /// Recomputes [`PeerSnapshot::bgp_status`] from the status and the override.
-    pub(crate) fn refresh_bgp_status(&mut self) {
-        self.bgp_status = match (&self.bgp_status_override, self.status) {
-            (Some(s), _) => s.clone(),
-            (None, Status::Available | Status::Modifying) => "Established".to_owned(),
-            (None, _) => "Idle".to_owned(),
+    /// Recomputes [`PeerSnapshot::bgp_status`] from the status, the session clock and the
+    /// override.
+    pub(crate) fn refresh_bgp_status(&mut self, now: Timestamp, delays: SessionDelays) {
+        self.bgp_status = match (&self.bgp_status_override, self.status, self.session_since) {
+            (Some(s), _, _) => s.clone(),
+            (None, Status::Available | Status::Modifying, Some(since)) => {
+                let connect_at = super::clock::add(since, delays.connect);
+                let established_at = super::clock::add(connect_at, delays.establish);
+                if now >= established_at {
+                    "Established"
+                } else if now >= connect_at {
+                    "Connect"
+                } else {
+                    "Idle"
+                }
+                .to_owned()
+            }
+            (None, _, _) => "Idle".to_owned(),
         };
+    }
+
+    /// Whether DescribeBgpPeers shows the peer at `now` (`visibility_lag`).
+    pub fn visible(&self, now: Timestamp) -> bool {
+        self.visible_at.is_none_or(|t| t <= now)
     }
 }
 
@@ -294,6 +363,7 @@ mod tests {
     #[test]
     fn status_parses() {
         assert_eq!("available".parse::<Status>().unwrap(), Status::Available);
-        assert!("Deleted".parse::<Status>().is_err());
+        assert_eq!("deleted".parse::<Status>().unwrap(), Status::Deleted);
+        assert!("Gone".parse::<Status>().is_err());
     }
 }

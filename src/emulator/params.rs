@@ -105,14 +105,30 @@ impl Params {
             .transpose()
     }
 
-    /// `ClientToken`: at most 64 characters. (The docs say ASCII; the emulator accepts any
-    /// character, as the published signing vectors use a token with `é`.)
-    pub fn client_token(&self) -> Result<Option<&str>, ApiError> {
+    /// `ClientToken`: 1–64 printable ASCII characters (documented: "can contain only ASCII
+    /// characters and cannot exceed 64 characters"), else `InvalidParameter` (the code is
+    /// assumed). With `ascii_only` false, other printable characters pass too (the demo world:
+    /// the official SDK cross-tests sign a token with `é`); control characters never do.
+    pub fn client_token(&self, ascii_only: bool) -> Result<Option<&str>, ApiError> {
         match self.get("ClientToken") {
-            Some(t) if t.chars().count() > 64 => Err(ApiError::invalid_parameter("ClientToken")),
+            Some(t) if !valid_client_token(t, ascii_only) => {
+                Err(ApiError::invalid_parameter("ClientToken"))
+            }
             other => Ok(other),
         }
     }
+}
+
+/// The ClientToken rule (see [`Params::client_token`]).
+pub fn valid_client_token(token: &str, ascii_only: bool) -> bool {
+    let printable = |c: char| {
+        if ascii_only {
+            matches!(c, ' '..='~')
+        } else {
+            !c.is_control()
+        }
+    };
+    (1..=64).contains(&token.chars().count()) && token.chars().all(printable)
 }
 
 #[cfg(test)]
@@ -150,14 +166,42 @@ mod tests {
     #[test]
     fn client_token_limits() {
         let long = "x".repeat(65);
-        assert!(params(&[("ClientToken", &long)]).client_token().is_err());
-        assert_eq!(
-            params(&[("ClientToken", "é")]).client_token().unwrap(),
-            Some("é")
+        assert!(
+            params(&[("ClientToken", &long)])
+                .client_token(true)
+                .is_err()
+        );
+        assert!(
+            params(&[("ClientToken", &"x".repeat(64))])
+                .client_token(true)
+                .is_ok()
         );
         assert_eq!(
-            params(&[("ClientToken", "a b*c")]).client_token().unwrap(),
-            Some("a b*c")
+            params(&[("ClientToken", "é")])
+                .client_token(true)
+                .unwrap_err()
+                .code,
+            "InvalidParameter"
+        );
+        assert_eq!(
+            params(&[("ClientToken", "é")]).client_token(false).unwrap(),
+            Some("é")
+        );
+        assert!(
+            params(&[("ClientToken", "a\tb")])
+                .client_token(false)
+                .is_err()
+        );
+        assert!(
+            params(&[("ClientToken", "a\u{7f}")])
+                .client_token(true)
+                .is_err()
+        );
+        assert_eq!(
+            params(&[("ClientToken", "a b*c~")])
+                .client_token(true)
+                .unwrap(),
+            Some("a b*c~")
         );
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clock;
 use super::config::EmulatorConfig;
-use super::model::{GroupSnapshot, PeerSnapshot, Status, VbrSnapshot};
+use super::model::{GroupSnapshot, PeerSnapshot, SessionDelays, Status, VbrSnapshot};
 
 /// Hold time of groups (seconds), as in the documented example.
 pub const DEFAULT_HOLD: u32 = 30;
@@ -28,6 +28,32 @@ pub struct Resources {
     pub bgp_groups: Vec<GroupSnapshot>,
     /// BGP peers.
     pub bgp_peers: Vec<PeerSnapshot>,
+    /// Session-state delays and the Deleted linger (from the configuration, kept in sync with
+    /// it by the state).
+    #[serde(skip)]
+    pub timing: Timing,
+}
+
+/// The time-driven behaviour [`Resources::settle`] applies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Timing {
+    /// BgpStatus Idle → Connect → Established.
+    pub session: SessionDelays,
+    /// Deleting → Deleted (listed this long) → gone.
+    pub deleted_linger: Duration,
+}
+
+impl Timing {
+    /// The timing of a configuration.
+    pub fn of(config: &EmulatorConfig) -> Self {
+        Self {
+            session: SessionDelays {
+                connect: config.session_connect_delay,
+                establish: config.session_establish_delay,
+            },
+            deleted_linger: config.deleted_linger,
+        }
+    }
 }
 
 /// A random id: `prefix` + 20 lower-case alphanumerics.
@@ -61,6 +87,16 @@ impl Resources {
                 ipv6_enabled: v.ipv6,
                 peer_quota: v.peer_quota,
                 group_quota: v.group_quota,
+                local_gateway_ip: v.local_gateway_ip.to_string(),
+                peer_gateway_ip: v.peer_gateway_ip.to_string(),
+                peering_subnets: v.peering_subnets.iter().map(ToString::to_string).collect(),
+                local_ipv6_gateway_ip: v.local_ipv6_gateway_ip.to_string(),
+                peer_ipv6_gateway_ip: v.peer_ipv6_gateway_ip.to_string(),
+                peering_ipv6_subnets: v
+                    .peering_ipv6_subnets
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
             })
             .collect::<Vec<_>>();
         let region_of = |vbr: &str| {
@@ -93,6 +129,9 @@ impl Resources {
                 gmt_modified: now,
             })
             .collect::<Vec<_>>();
+        let timing = Timing::of(config);
+        // Seeded peers have been up for long: their sessions are Established at once.
+        let long_ago = Timestamp::MIN;
         let peers = config
             .peers
             .iter()
@@ -112,12 +151,14 @@ impl Resources {
                     status: Status::Available,
                     status_until: None,
                     bgp_status: String::new(),
+                    session_since: Some(long_ago),
+                    visible_at: None,
                     bgp_status_override: None,
                     client_token: None,
                     created_at: now,
                     gmt_modified: now,
                 };
-                peer.refresh_bgp_status();
+                peer.refresh_bgp_status(now, timing.session);
                 Some(peer)
             })
             .collect();
@@ -125,23 +166,38 @@ impl Resources {
             vbrs,
             bgp_groups: groups,
             bgp_peers: peers,
+            timing,
         }
     }
 
-    /// Applies every transition that ended at or before `now`: Pending/Modifying → Available,
-    /// Deleting → removed.
+    /// Applies every transition that ended at or before `now`: Pending/Modifying → Available
+    /// (the session clock starts), Deleting → Deleted (for [`Timing::deleted_linger`]) → removed;
+    /// and refreshes every peer's `BgpStatus`.
     pub fn settle(&mut self, now: Timestamp) {
         let due = |until: Option<Timestamp>| until.is_some_and(|t| t <= now);
-        self.bgp_peers
-            .retain(|p| !(p.status == Status::Deleting && due(p.status_until)));
+        let linger = self.timing.deleted_linger;
+        for p in &mut self.bgp_peers {
+            if p.status == Status::Deleting
+                && let Some(until) = p.status_until.filter(|t| *t <= now)
+                && !linger.is_zero()
+            {
+                p.status = Status::Deleted;
+                p.status_until = Some(clock::add(until, linger));
+            }
+        }
+        self.bgp_peers.retain(|p| {
+            !(matches!(p.status, Status::Deleting | Status::Deleted) && due(p.status_until))
+        });
         self.bgp_groups
             .retain(|g| !(g.status == Status::Deleting && due(g.status_until)));
+        let session = self.timing.session;
         for p in &mut self.bgp_peers {
-            if due(p.status_until) {
+            if let Some(until) = p.status_until.filter(|t| *t <= now) {
                 p.status = Status::Available;
                 p.status_until = None;
-                p.refresh_bgp_status();
+                p.session_since.get_or_insert(until);
             }
+            p.refresh_bgp_status(now, session);
         }
         for g in &mut self.bgp_groups {
             if due(g.status_until) {
@@ -176,11 +232,11 @@ impl Resources {
         self.bgp_peers.iter_mut().find(|p| p.bgp_peer_id == id)
     }
 
-    /// Peers on a VBR (any status).
+    /// Peers on a VBR that count against its quota (any status but Deleted).
     pub fn peers_on_vbr(&self, router_id: &str) -> usize {
         self.bgp_peers
             .iter()
-            .filter(|p| p.router_id == router_id)
+            .filter(|p| p.router_id == router_id && p.status != Status::Deleted)
             .count()
     }
 
@@ -238,12 +294,14 @@ mod tests {
             status: Status::Pending,
             status_until: Some(now + SignedDuration::from_secs(2)),
             bgp_status: String::new(),
+            session_since: None,
+            visible_at: None,
             bgp_status_override: None,
             client_token: None,
             created_at: now,
             gmt_modified: now,
         };
-        peer.refresh_bgp_status();
+        peer.refresh_bgp_status(now, r.timing.session);
         assert_eq!(peer.bgp_status, "Idle");
         r.bgp_peers.push(peer.clone());
         r.bgp_peers.push(PeerSnapshot {
@@ -258,7 +316,39 @@ mod tests {
         assert_eq!(r.bgp_peers.len(), 1);
         let a = r.peer("bgp-a").unwrap();
         assert_eq!((a.status, a.status_until), (Status::Available, None));
-        assert_eq!(a.bgp_status, "Established");
+        // The session starts when the peer became Available: Idle, Connect, Established.
+        assert_eq!(a.bgp_status, "Idle");
+        r.settle(now + SignedDuration::from_secs(3));
+        assert_eq!(r.peer("bgp-a").unwrap().bgp_status, "Connect");
+        r.settle(now + SignedDuration::from_secs(5));
+        assert_eq!(r.peer("bgp-a").unwrap().bgp_status, "Established");
+    }
+
+    #[test]
+    fn deleted_peers_linger_then_disappear() {
+        let now = Timestamp::UNIX_EPOCH;
+        let mut config = EmulatorConfig::demo();
+        config.peers.push(crate::emulator::config::PeerConfig {
+            id: "bgp-a".into(),
+            group: crate::emulator::config::DEMO_GROUP_V4.into(),
+            peer_ip_address: "10.0.0.9".into(),
+            ip_version: None,
+            enable_bfd: false,
+            bfd_multi_hop: None,
+        });
+        config.deleted_linger = Duration::from_secs(5);
+        let mut r = Resources::from_config(&config, now);
+        assert_eq!(r.peer("bgp-a").unwrap().bgp_status, "Established");
+        let p = r.peer_mut("bgp-a").unwrap();
+        p.status = Status::Deleting;
+        p.status_until = Some(now + SignedDuration::from_secs(1));
+        r.settle(now + SignedDuration::from_secs(2));
+        let p = r.peer("bgp-a").unwrap();
+        assert_eq!(p.status, Status::Deleted);
+        assert_eq!(r.peers_on_vbr(&p.router_id.clone()), 0);
+        // Deleted ends 5 s after the deletion finished (1 s), however late we look.
+        r.settle(now + SignedDuration::from_secs(6));
+        assert!(r.peer("bgp-a").is_none());
     }
 
     #[test]

@@ -184,11 +184,13 @@ async fn pipeline(
             None
         } else {
             let window = state.config.timestamp_window;
-            Some(state.auth.authenticate(req, t, window)?)
+            let incomplete = state.config.wrong_secret_incomplete;
+            Some(state.auth.authenticate(req, t, window, incomplete)?)
         };
         if let (Some(c), Some(qps)) = (&caller, state.config.qps_per_key)
             && !state.throttle.allow(&c.access_key_id, qps, t)
         {
+            // "Request was denied due to user flow control."
             return Err(ApiError::from_code("Throttling.User").into());
         }
         (state.faults.check(action.name()), caller)
@@ -221,6 +223,13 @@ fn execute(
 ) -> Result<Map<String, Value>, ApiError> {
     let p = &req.params;
     match action.product() {
+        Product::Sts if action == Action::GetCallerIdentity => {
+            let State { auth, config, .. } = state;
+            match caller {
+                Some(c) => Ok(sts::caller_identity(auth, config, c)),
+                None => Err(ApiError::from_code("IncompleteSignature")),
+            }
+        }
         Product::Sts => {
             let State { auth, config, .. } = state;
             sts::assume_role(auth, config, caller, p, now)
@@ -228,7 +237,7 @@ fn execute(
         Product::Vpc => {
             let account = caller.map(|c| c.account.clone()).unwrap_or_default();
             let token = if action.is_mutating() {
-                p.client_token()?
+                p.client_token(state.config.client_token_ascii_only)?
             } else {
                 None
             };
@@ -247,6 +256,8 @@ fn execute(
                 pending_delay: state.config.pending_delay,
                 modify_delay: state.config.modify_delay,
                 delete_delay: state.config.delete_delay,
+                visibility_lag: state.config.visibility_lag,
+                total_count: state.config.total_count,
                 now,
                 client_token: token,
             };
@@ -279,7 +290,13 @@ async fn api(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> Res
         .unwrap_or_else(|_| Bytes::new());
     let req = ApiRequest::parse(parts.method, &parts.uri, parts.headers, body);
     let call = process(&shared, &req).await;
-    let latency = shared.lock().config.latency.sample();
+    let (latency, retry_after) = {
+        let state = shared.lock();
+        (
+            state.config.latency.sample(),
+            state.config.throttle_retry_after,
+        )
+    };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -291,10 +308,16 @@ async fn api(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> Res
             OK.to_owned(),
             wire::success_response(req.format, &call.action, &request_id, fields),
         ),
-        Err(Failure::Api(e)) => (
-            e.code.to_string(),
-            wire::error_response(req.format, e, &request_id, &req.host, call.product.name()),
-        ),
+        Err(Failure::Api(e)) => {
+            let mut response =
+                wire::error_response(req.format, e, &request_id, &req.host, call.product.name());
+            if let Some(hint) = retry_after.filter(|_| e.code.contains("Throttling"))
+                && let Ok(v) = axum::http::HeaderValue::from_str(&hint.as_millis().to_string())
+            {
+                response.headers_mut().insert("x-acs-retry-after", v);
+            }
+            (e.code.to_string(), response)
+        }
         Err(Failure::RawStatus(s)) => (
             format!("HTTP{s}"),
             wire::raw_status_response(*s, &request_id),
@@ -490,8 +513,7 @@ impl EmulatorHandle {
     /// Changes run-time knobs (delays, latency, QPS, windows, STS); topology changes take effect
     /// on [`EmulatorHandle::reset`].
     pub fn update_config(&self, f: impl FnOnce(&mut EmulatorConfig)) {
-        let mut state = self.shared.lock();
-        f(&mut state.config);
+        self.shared.lock().update_config(f);
     }
 
     /// The current configuration.

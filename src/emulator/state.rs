@@ -11,7 +11,7 @@ use super::faults::FaultSet;
 use super::idempotency::TokenStore;
 use super::model::{PeerSnapshot, Status};
 use super::persist::{FORMAT, PersistedState};
-use super::resources::Resources;
+use super::resources::{Resources, Timing};
 use super::throttle::Throttle;
 
 /// Everything that changes while the emulator runs.
@@ -69,7 +69,8 @@ pub struct PeerChange {
     /// Lifecycle status (sticky).
     #[serde(alias = "status")]
     pub status: Option<Status>,
-    /// BGP session state shown as `BgpStatus` (e.g. `Down`).
+    /// BGP session state shown as `BgpStatus` (e.g. `Down`, `Active`); sticky until changed
+    /// again. `""` clears it: the session follows the lifecycle again.
     #[serde(alias = "bgp_status")]
     pub bgp_status: Option<String>,
     /// Name.
@@ -78,6 +79,97 @@ pub struct PeerChange {
     /// Description.
     #[serde(alias = "description")]
     pub description: Option<String>,
+}
+
+/// `POST /__admin/config`: run-time knobs to change (absent fields are unchanged). Durations
+/// are strings (`"2s"`) or milliseconds; `throttle_retry_after: null` is the same as absent,
+/// `"0ms"`… keeps a zero hint, `qps_per_key: 0` lifts the limit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigChange {
+    /// New peers hidden from DescribeBgpPeers this long.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub visibility_lag: Option<std::time::Duration>,
+    /// Deleted peers listed as Deleted this long.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub deleted_linger: Option<std::time::Duration>,
+    /// Pending → Available.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub pending_delay: Option<std::time::Duration>,
+    /// Modifying → Available.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub modify_delay: Option<std::time::Duration>,
+    /// Deleting → gone.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub delete_delay: Option<std::time::Duration>,
+    /// BgpStatus Idle → Connect.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub session_connect_delay: Option<std::time::Duration>,
+    /// BgpStatus Connect → Established.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub session_establish_delay: Option<std::time::Duration>,
+    /// ClientToken retention.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub token_retention: Option<std::time::Duration>,
+    /// `x-acs-retry-after` on Throttling answers.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub throttle_retry_after: Option<std::time::Duration>,
+    /// Calls per second per access key (0: unlimited).
+    #[serde(default)]
+    pub qps_per_key: Option<u32>,
+    /// What TotalCount counts.
+    #[serde(default)]
+    pub total_count: Option<super::config::TotalCountMode>,
+    /// V1 wrong secret → IncompleteSignature.
+    #[serde(default)]
+    pub wrong_secret_incomplete: Option<bool>,
+}
+
+fn de_opt_duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::time::Duration>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Number(n)) => n
+            .as_u64()
+            .map(|ms| Some(std::time::Duration::from_millis(ms)))
+            .ok_or_else(|| serde::de::Error::custom("want milliseconds")),
+        Some(serde_json::Value::String(s)) => super::config::parse_duration(&s)
+            .map(Some)
+            .map_err(serde::de::Error::custom),
+        Some(_) => Err(serde::de::Error::custom("want a duration")),
+    }
+}
+
+impl ConfigChange {
+    /// Applies the change.
+    pub fn apply(self, c: &mut EmulatorConfig) {
+        let set = |target: &mut std::time::Duration, v: Option<std::time::Duration>| {
+            if let Some(v) = v {
+                *target = v;
+            }
+        };
+        set(&mut c.visibility_lag, self.visibility_lag);
+        set(&mut c.deleted_linger, self.deleted_linger);
+        set(&mut c.pending_delay, self.pending_delay);
+        set(&mut c.modify_delay, self.modify_delay);
+        set(&mut c.delete_delay, self.delete_delay);
+        set(&mut c.session_connect_delay, self.session_connect_delay);
+        set(&mut c.session_establish_delay, self.session_establish_delay);
+        set(&mut c.token_retention, self.token_retention);
+        if self.throttle_retry_after.is_some() {
+            c.throttle_retry_after = self.throttle_retry_after;
+        }
+        if let Some(q) = self.qps_per_key {
+            c.qps_per_key = (q > 0).then_some(q);
+        }
+        if let Some(t) = self.total_count {
+            c.total_count = t;
+        }
+        if let Some(b) = self.wrong_secret_incomplete {
+            c.wrong_secret_incomplete = b;
+        }
+    }
 }
 
 /// An out-of-band change that cannot be applied.
@@ -105,6 +197,12 @@ impl State {
             revision: 0,
             config,
         }
+    }
+
+    /// Applies a run-time configuration change (and the timing it implies).
+    pub fn update_config(&mut self, f: impl FnOnce(&mut EmulatorConfig)) {
+        f(&mut self.config);
+        self.res.timing = Timing::of(&self.config);
     }
 
     /// Back to the configured world: seed groups and peers only, no tokens, faults, counters or
@@ -139,6 +237,7 @@ impl State {
 
     /// Replaces groups, peers and tokens with a loaded state file.
     pub fn restore(&mut self, saved: PersistedState) {
+        self.res.timing = Timing::of(&self.config);
         self.res.bgp_groups = saved.bgp_groups;
         self.res.bgp_peers = saved.bgp_peers;
         self.tokens.replace(saved.client_tokens);
@@ -163,6 +262,7 @@ impl State {
         now: Timestamp,
     ) -> Result<PeerSnapshot, AdminError> {
         self.res.settle(now);
+        let session = self.res.timing.session;
         let group = match &change.bgp_group_id {
             Some(g) => Some(
                 self.res
@@ -200,10 +300,10 @@ impl State {
             peer.status_until = None;
         }
         if let Some(v) = change.bgp_status {
-            peer.bgp_status_override = Some(v);
+            peer.bgp_status_override = (!v.is_empty()).then_some(v);
         }
         peer.gmt_modified = now;
-        peer.refresh_bgp_status();
+        peer.refresh_bgp_status(now, session);
         let snapshot = peer.clone();
         self.revision += 1;
         Ok(snapshot)

@@ -27,11 +27,69 @@ fn random_string(len: usize) -> String {
         .collect()
 }
 
-fn random_digits(len: usize) -> String {
-    let mut rng = rand::rng();
-    (0..len)
-        .map(|i| char::from(b'0' + rng.random_range(u8::from(i == 0)..10)))
-        .collect()
+/// `len` decimal digits derived from `seed` (stable ids for users and roles).
+fn stable_digits(seed: &str, len: usize) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(seed.as_bytes());
+    let mut out: String = digest
+        .iter()
+        .cycle()
+        .take(len)
+        .map(|b| char::from(b'0' + b % 10))
+        .collect();
+    if out.starts_with('0') {
+        out.replace_range(0..1, "1");
+    }
+    out
+}
+
+/// STS `GetCallerIdentity`: who signed the call. A long-term key of the account itself is
+/// `Account` (`acs:ram::<uid>:root`), a RAM user's key `RAMUser`
+/// (`acs:ram::<uid>:user/<name>`), STS credentials `AssumedRoleUser`
+/// (`acs:ram::<uid>:assumed-role/<role>/<session>`, in the role's account).
+pub fn caller_identity(
+    _auth: &AuthState,
+    _config: &EmulatorConfig,
+    caller: &Caller,
+) -> Map<String, Value> {
+    let uid = &caller.account;
+    let body = match (&caller.role_arn, &caller.session, &caller.user) {
+        (Some(role_arn), Some((session, role_id)), _) => {
+            let role = parse_role_arn(role_arn)
+                .map(|(_, name)| name)
+                .unwrap_or("role");
+            let principal = format!("{role_id}:{session}");
+            json!({
+                "AccountId": uid,
+                "Arn": format!("acs:ram::{uid}:assumed-role/{}/{session}", role.to_ascii_lowercase()),
+                "IdentityType": "AssumedRoleUser",
+                "PrincipalId": principal,
+                "RoleId": role_id,
+                "UserId": principal,
+            })
+        }
+        (_, _, Some(user)) => {
+            let user_id = stable_digits(&format!("{uid}/{user}"), 16);
+            json!({
+                "AccountId": uid,
+                "Arn": format!("acs:ram::{uid}:user/{user}"),
+                "IdentityType": "RAMUser",
+                "PrincipalId": user_id,
+                "UserId": user_id,
+            })
+        }
+        _ => json!({
+            "AccountId": uid,
+            "Arn": format!("acs:ram::{uid}:root"),
+            "IdentityType": "Account",
+            "PrincipalId": uid,
+            "UserId": uid,
+        }),
+    };
+    match body {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
 }
 
 /// `acs:ram::<uid>:role/<name>` → (uid, name).
@@ -165,6 +223,7 @@ pub fn assume_role(
         .or_else(|| config.accounts.first().map(|a| a.uid.clone()));
     let account = role_account(config, role_arn, fallback.as_deref())?;
     let expiration = clock::add(now, lifetime);
+    let role_id = stable_digits(role_arn, 17);
     let access_key_id = format!("STS.{}", random_string(25));
     let secret = random_string(44);
     let mut raw = [0u8; 96];
@@ -180,6 +239,8 @@ pub fn assume_role(
         expiration,
         account,
         role_arn: role_arn.to_owned(),
+        session_name: session.to_owned(),
+        role_id: role_id.clone(),
     });
     let mut body = json!({
         "Credentials": {
@@ -189,7 +250,7 @@ pub fn assume_role(
             "Expiration": expiration.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         },
         "AssumedRoleUser": {
-            "AssumedRoleId": format!("{}:{session}", random_digits(18)),
+            "AssumedRoleId": format!("{role_id}:{session}"),
             "Arn": format!("{role_arn}/{session}"),
         },
     });
@@ -214,6 +275,36 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect::<BTreeMap<_, _>>(),
         )
+    }
+
+    #[test]
+    fn caller_identity_shapes() {
+        let config = EmulatorConfig::demo();
+        let auth = AuthState::from_config(&config);
+        let mut caller = Caller {
+            access_key_id: "LTAI".into(),
+            account: "42".into(),
+            role_arn: None,
+            session: None,
+            user: None,
+        };
+        let root = caller_identity(&auth, &config, &caller);
+        assert_eq!(
+            (root["IdentityType"].as_str(), root["Arn"].as_str()),
+            (Some("Account"), Some("acs:ram::42:root"))
+        );
+        caller.user = Some("ops".into());
+        let user = caller_identity(&auth, &config, &caller);
+        assert_eq!(user["Arn"], "acs:ram::42:user/ops");
+        assert_eq!(user["IdentityType"], "RAMUser");
+        assert_eq!(user["UserId"].as_str().unwrap().len(), 16);
+        caller.role_arn = Some("acs:ram::42:role/Op".into());
+        caller.session = Some(("s1".into(), "123".into()));
+        let role = caller_identity(&auth, &config, &caller);
+        assert_eq!(role["Arn"], "acs:ram::42:assumed-role/op/s1");
+        assert_eq!(role["PrincipalId"], "123:s1");
+        assert_eq!(stable_digits("x", 17), stable_digits("x", 17));
+        assert_ne!(stable_digits("x", 17), stable_digits("y", 17));
     }
 
     #[test]
@@ -278,6 +369,8 @@ mod tests {
             access_key_id: "LTAI".into(),
             account: "1234567890123456".into(),
             role_arn: None,
+            session: None,
+            user: None,
         };
         let p = params(&[
             (

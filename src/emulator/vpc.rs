@@ -8,6 +8,7 @@ use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
 use super::action::Action;
+use super::config::TotalCountMode;
 use super::error::ApiError;
 use super::model::{GroupSnapshot, IpVersion, PeerSnapshot, Status};
 use super::params::Params;
@@ -29,6 +30,10 @@ pub struct OpContext<'a> {
     pub modify_delay: Duration,
     /// Deleting → gone.
     pub delete_delay: Duration,
+    /// New peers are hidden from DescribeBgpPeers this long.
+    pub visibility_lag: Duration,
+    /// What TotalCount counts.
+    pub total_count: TotalCountMode,
     /// Now.
     pub now: Timestamp,
     /// The call's ClientToken (recorded on created resources).
@@ -75,7 +80,7 @@ pub fn execute(
         Action::DescribeBgpGroups => describe_bgp_groups(res, ctx, p),
         Action::ModifyBgpGroupAttribute => modify_bgp_group(res, ctx, p),
         Action::DeleteBgpGroup => delete_bgp_group(res, ctx, p),
-        Action::AssumeRole | Action::AssumeRoleWithOidc => {
+        Action::AssumeRole | Action::AssumeRoleWithOidc | Action::GetCallerIdentity => {
             Err(ApiError::from_code("InvalidAction.NotFound"))
         }
     }
@@ -117,6 +122,57 @@ fn peer_ip(value: &str, version: IpVersion) -> Result<String, ApiError> {
     match value.parse::<IpAddr>() {
         Ok(addr) if version.matches(&addr) => Ok(addr.to_string()),
         _ => Err(ApiError::from_code("InvalidIP.Malformed")),
+    }
+}
+
+/// A peer IP outside the VBR's peering subnets (or the VBR's own gateway address).
+fn outside_subnet() -> ApiError {
+    ApiError::new(
+        400,
+        "InvalidPeerIpAddress",
+        "The specified peer IP address is not in the peering subnet of the VBR.",
+    )
+}
+
+/// ModifyBgpPeerAttribute's documented refusal of a peer IP.
+fn illegal_ip() -> ApiError {
+    ApiError::from_code("IllegalParam.IpAddress")
+}
+
+/// A second peer with the same IP in one group (no documented code: assumed).
+fn duplicate_ip() -> ApiError {
+    ApiError::from_code("InvalidPeerIpAddress.AlreadyExists")
+}
+
+/// Whether `ip` may be a peer address on `vbr`: in a peering subnet and not the VBR's own
+/// gateway address.
+fn allowed_on_vbr(vbr: &super::model::VbrSnapshot, ip: &str) -> bool {
+    let Ok(addr) = ip.parse::<IpAddr>() else {
+        return false;
+    };
+    let own = [&vbr.local_gateway_ip, &vbr.local_ipv6_gateway_ip]
+        .into_iter()
+        .any(|g| g.parse::<IpAddr>().is_ok_and(|g| g == addr));
+    !own && vbr.in_peering_subnet(&addr)
+}
+
+/// Whether another live peer of `group` already uses `ip`.
+fn ip_taken(res: &Resources, group: &str, ip: &str, except: Option<&str>) -> bool {
+    res.bgp_peers.iter().any(|p| {
+        p.bgp_group_id == group
+            && p.status != Status::Deleted
+            && p.peer_ip_address == ip
+            && except.is_none_or(|id| p.bgp_peer_id != id)
+    })
+}
+
+/// `BfdMultiHop` is required when BFD is enabled (SDK model and docs); the gateway's missing
+/// parameter error.
+fn bfd_hop_required(enable_bfd: bool, hop: Option<u8>) -> Result<(), ApiError> {
+    if enable_bfd && hop.is_none() {
+        Err(ApiError::missing("BfdMultiHop"))
+    } else {
+        Ok(())
     }
 }
 
@@ -222,6 +278,7 @@ fn create_bgp_peer(
     let group_id = p.required("BgpGroupId")?;
     let enable_bfd = p.bool("EnableBfd")?.unwrap_or(false);
     let hop = bfd_multi_hop(p)?;
+    bfd_hop_required(enable_bfd, hop)?;
     let version = p.ip_version("IpVersion")?.unwrap_or_default();
     let group = res
         .group(group_id)
@@ -241,10 +298,18 @@ fn create_bgp_peer(
         .map(|ip| peer_ip(ip, version))
         .transpose()?
         .unwrap_or_default();
+    if !ip.is_empty() && !allowed_on_vbr(vbr, &ip) {
+        return Err(outside_subnet());
+    }
+    if !ip.is_empty() && ip_taken(res, &group.bgp_group_id, &ip, None) {
+        return Err(duplicate_ip());
+    }
     if res.peers_on_vbr(&vbr.router_id) >= vbr.peer_quota as usize {
         return Err(ApiError::from_code("QuotaExceeded.Bgp"));
     }
     let (status, status_until) = transition(Status::Pending, ctx.pending_delay, ctx.now);
+    let visible_at =
+        (!ctx.visibility_lag.is_zero()).then(|| super::clock::add(ctx.now, ctx.visibility_lag));
     let id = res.fresh_id("bgp-");
     let mut peer = PeerSnapshot {
         bgp_peer_id: id.clone(),
@@ -260,12 +325,14 @@ fn create_bgp_peer(
         status,
         status_until,
         bgp_status: String::new(),
+        session_since: (status == Status::Available).then_some(ctx.now),
+        visible_at,
         bgp_status_override: None,
         client_token: ctx.client_token.map(str::to_owned),
         created_at: ctx.now,
         gmt_modified: ctx.now,
     };
-    peer.refresh_bgp_status();
+    peer.refresh_bgp_status(ctx.now, res.timing.session);
     res.bgp_peers.push(peer);
     done(json!({ "BgpPeerId": id }))
 }
@@ -277,8 +344,11 @@ fn modify_bgp_peer(
 ) -> Result<OpResult, ApiError> {
     let region = region(ctx, p)?;
     let peer_id = p.required("BgpPeerId")?;
-    let enable_bfd = p.bool("EnableBfd")?;
+    // Documented: "false: disables BFD. This is the default value." A modify that leaves
+    // EnableBfd out switches BFD off.
+    let enable_bfd = p.bool("EnableBfd")?.unwrap_or(false);
     let hop = bfd_multi_hop(p)?;
+    bfd_hop_required(enable_bfd, hop)?;
     let peer = res
         .peer(peer_id)
         .filter(|x| x.region_id == region)
@@ -286,43 +356,73 @@ fn modify_bgp_peer(
     if peer.status != Status::Available {
         return Err(cannot_operate());
     }
-    let new_group = match p.get("BgpGroupId") {
+    // BgpGroupId other than the peer's own: move the peer to that group, which must be on the
+    // same VBR (so the VBR's peer count, and its quota, are unchanged). Assumed behaviour.
+    let target_group = match p.get("BgpGroupId") {
         Some(gid) if gid != peer.bgp_group_id => {
             let g = res
                 .group(gid)
-                .filter(|g| g.region_id == region && g.router_id == peer.router_id)
+                .filter(|g| g.region_id == region)
                 .ok_or_else(missing_group)?;
-            if g.status == Status::Deleting {
+            if g.router_id != peer.router_id {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidBgpGroup",
+                    "The specified BGP group is not on the VBR of the BGP peer.",
+                ));
+            }
+            if g.status != Status::Available {
                 return Err(cannot_operate());
             }
             Some(g.bgp_group_id.clone())
         }
         _ => None,
     };
-    let ip = p
-        .get("PeerIpAddress")
-        .map(|ip| peer_ip(ip, peer.ip_version))
-        .transpose()?;
+    let ip = match p.get("PeerIpAddress") {
+        Some(ip) => {
+            let ip = peer_ip(ip, peer.ip_version).map_err(|_| illegal_ip())?;
+            let vbr = res
+                .vbr(&peer.router_id)
+                .ok_or_else(|| ApiError::from_code("InvalidVbrNetwork"))?;
+            if !allowed_on_vbr(vbr, &ip) {
+                return Err(illegal_ip());
+            }
+            Some(ip)
+        }
+        None => None,
+    };
+    let group_after = target_group
+        .clone()
+        .unwrap_or_else(|| peer.bgp_group_id.clone());
+    let ip_after = ip.clone().unwrap_or_else(|| peer.peer_ip_address.clone());
+    if !ip_after.is_empty() && ip_taken(res, &group_after, &ip_after, Some(peer_id)) {
+        return Err(duplicate_ip());
+    }
+    let session_reset =
+        ip.as_ref().is_some_and(|ip| *ip != peer.peer_ip_address) || target_group.is_some();
     let (status, status_until) = transition(Status::Modifying, ctx.modify_delay, ctx.now);
+    let session = res.timing.session;
     let Some(peer) = res.peer_mut(peer_id) else {
         return Err(missing_instance());
     };
-    if let Some(g) = new_group {
+    if let Some(g) = target_group {
         peer.bgp_group_id = g;
     }
     if let Some(ip) = ip {
         peer.peer_ip_address = ip;
     }
-    if let Some(b) = enable_bfd {
-        peer.enable_bfd = b;
-    }
+    peer.enable_bfd = enable_bfd;
     if let Some(h) = hop {
         peer.bfd_multi_hop = h;
+    }
+    if session_reset {
+        // A new address or group: the session starts again once the change is applied.
+        peer.session_since = (status == Status::Available).then_some(ctx.now);
     }
     peer.status = status;
     peer.status_until = status_until;
     peer.gmt_modified = ctx.now;
-    peer.refresh_bgp_status();
+    peer.refresh_bgp_status(ctx.now, session);
     done(json!({}))
 }
 
@@ -343,7 +443,6 @@ fn delete_bgp_peer(
     peer.status = status;
     peer.status_until = status_until;
     peer.gmt_modified = ctx.now;
-    peer.refresh_bgp_status();
     res.settle(ctx.now);
     done(json!({}))
 }
@@ -490,6 +589,14 @@ fn paging(p: &Params) -> Result<(usize, usize), ApiError> {
     Ok((number as usize, size as usize))
 }
 
+/// `TotalCount` as the configured wording has it: all matches, or this page's entries.
+fn total_count(ctx: &OpContext<'_>, all: usize, on_page: usize) -> usize {
+    match ctx.total_count {
+        TotalCountMode::Total => all,
+        TotalCountMode::Page => on_page,
+    }
+}
+
 fn page<T>(items: Vec<T>, number: usize, size: usize) -> Vec<T> {
     items
         .into_iter()
@@ -572,7 +679,7 @@ fn describe_bgp_peers(
     let matching: Vec<Value> = res
         .bgp_peers
         .iter()
-        .filter(|x| x.region_id == region)
+        .filter(|x| x.region_id == region && x.visible(ctx.now))
         .filter(|x| group_id.is_none_or(|g| x.bgp_group_id == g))
         .filter(|x| peer_id.is_none_or(|i| x.bgp_peer_id == i))
         .filter(|x| router_id.is_none_or(|r| x.router_id == r))
@@ -582,12 +689,14 @@ fn describe_bgp_peers(
         .map(|x| peer_item(x, res.group(&x.bgp_group_id)))
         .collect();
     let total = matching.len();
+    let items = page(matching, number, size);
+    let total = total_count(ctx, total, items.len());
     Ok(OpResult {
         fields: fields(json!({
             "TotalCount": total,
             "PageNumber": number,
             "PageSize": size,
-            "BgpPeers": { "BgpPeer": page(matching, number, size) },
+            "BgpPeers": { "BgpPeer": items },
         })),
         mutated: false,
     })
@@ -613,12 +722,14 @@ fn describe_bgp_groups(
         .map(group_item)
         .collect();
     let total = matching.len();
+    let items = page(matching, number, size);
+    let total = total_count(ctx, total, items.len());
     Ok(OpResult {
         fields: fields(json!({
             "TotalCount": total,
             "PageNumber": number,
             "PageSize": size,
-            "BgpGroups": { "BgpGroup": page(matching, number, size) },
+            "BgpGroups": { "BgpGroup": items },
         })),
         mutated: false,
     })
@@ -712,6 +823,8 @@ mod tests {
             pending_delay: Duration::from_secs(2),
             modify_delay: Duration::from_secs(1),
             delete_delay: Duration::from_secs(1),
+            visibility_lag: Duration::ZERO,
+            total_count: TotalCountMode::Total,
             now,
             client_token: Some("t"),
         };

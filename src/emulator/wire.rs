@@ -131,14 +131,17 @@ impl ApiRequest {
         header_str(&self.headers, name)
     }
 
-    /// All values of a header joined with `,` (for V3 canonical headers).
+    /// All values of a header, each trimmed, sorted and joined with `,` (the V3 canonical
+    /// header value of a repeated header).
     pub fn joined_header(&self, name: &str) -> String {
-        self.headers
+        let mut values: Vec<String> = self
+            .headers
             .get_all(name)
             .iter()
             .map(|v| String::from_utf8_lossy(v.as_bytes()).trim().to_owned())
-            .collect::<Vec<_>>()
-            .join(",")
+            .collect();
+        values.sort();
+        values.join(",")
     }
 }
 
