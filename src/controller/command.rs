@@ -182,7 +182,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     info!(endpoint = ?args.endpoint, namespace = ?scope.namespace, "controller starting");
     let stop = CancellationToken::new();
-    let controller = tokio::spawn(super::run(ctx, scope, stop.clone().cancelled_owned()));
+    let mut controller = tokio::spawn(super::run(ctx, scope, stop.clone().cancelled_owned()));
     let mut lost = false;
     match leadership.as_mut() {
         Some(l) => {
@@ -194,17 +194,47 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         None => shutdown.cancelled().await,
     }
     stop.cancel();
-    if tokio::time::timeout(args.shutdown_timeout, controller)
-        .await
-        .is_err()
-    {
-        warn!(timeout = ?args.shutdown_timeout, "in-flight reconciles did not finish in time");
+    // Graceful: in-flight reconciles finish (the lease is still renewed meanwhile). Not when
+    // leadership is lost (another replica may lead already) or once the timeout passed.
+    let finished = !lost
+        && tokio::select! {
+            _ = &mut controller => true,
+            _ = tokio::time::sleep(args.shutdown_timeout) => {
+                warn!(timeout = ?args.shutdown_timeout, "in-flight reconciles did not finish in time; aborting them");
+                false
+            }
+            _ = async {
+                match leadership.as_mut() {
+                    Some(l) => l.lost().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                lost = true;
+                false
+            }
+        };
+    if !finished {
+        // Awaiting the aborted task returns once its future is dropped: from then on no
+        // reconcile of this process runs, so none starts another call.
+        controller.abort();
+        let _ = (&mut controller).await;
     }
     if let Some(l) = leadership {
         if lost {
+            l.abandon().await;
             anyhow::bail!("lost leadership: exiting so that this replica restarts as a standby");
         }
-        l.release().await;
+        if finished {
+            // Nothing is in flight: the standby may start at once.
+            l.release().await;
+        } else {
+            // The aborted reconciles may have sent cloud writes that the cloud still carries
+            // out (a write does not stop because its client hung up). Releasing now would let
+            // the standby start next to them; leaving the lease to expire gives a request
+            // already on the wire the lease duration (from our last renewal, which stopped
+            // only now) to land before anyone else may write.
+            l.abandon().await;
+        }
     }
     shutdown.cancel();
     let _ = ops_task.await;

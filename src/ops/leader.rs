@@ -1,6 +1,7 @@
 //! Leader election on a `coordination.k8s.io` Lease (kube-lease-manager): only the leader
 //! reconciles; a standby takes over once the leader's lease expires; a graceful stop releases
-//! the lease so the standby takes over at once.
+//! the lease so the standby takes over at once, and a stop that had to abort reconciles still
+//! in flight abandons it (no release: the standby waits for the lease to expire).
 
 use std::time::Duration;
 
@@ -75,6 +76,18 @@ impl Leadership {
                 return;
             }
         }
+    }
+
+    /// Stops renewing the lease without releasing it: a standby takes over once it expires
+    /// (the lease duration after the last renewal). For a stop that may leave cloud writes
+    /// landing after this process stopped making them.
+    pub async fn abandon(self) {
+        // Stop the renewing task first: it releases the lease when it sees the receiver
+        // dropped.
+        self.task.abort();
+        let _ = self.task.await;
+        drop(self.rx);
+        info!("lease left to expire");
     }
 
     /// Releases the lease so that a standby takes over at once.

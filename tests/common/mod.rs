@@ -2,6 +2,7 @@
 //! a fresh namespace per test, and polling.
 #![allow(dead_code)]
 
+pub mod cloud_proxy;
 pub mod controlplane;
 pub mod operator;
 
