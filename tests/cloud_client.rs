@@ -459,7 +459,7 @@ async fn modify_sends_only_set_fields() {
             &ModifyBgpPeerAttributeRequest {
                 region_id: "cn-shanghai".into(),
                 bgp_peer_id: "bgp-1".into(),
-                enable_bfd: Some(false),
+                enable_bfd: false,
                 ..Default::default()
             },
         )

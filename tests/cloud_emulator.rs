@@ -66,7 +66,7 @@ async fn wait_for_status(
         let found = page.peers.into_iter().find(|p| p.bgp_peer_id == peer_id);
         match (&found, want) {
             (None, None) => return None,
-            (Some(p), Some(w)) if p.status == w => return found,
+            (Some(p), Some(w)) if p.status.as_str() == w => return found,
             _ => tokio::time::sleep(Duration::from_millis(25)).await,
         }
     }
@@ -140,7 +140,7 @@ async fn lifecycle(version: SignatureVersion, token: &str, ip: &str) {
             &ModifyBgpPeerAttributeRequest {
                 region_id: DEMO_REGION.into(),
                 bgp_peer_id: created.bgp_peer_id.clone(),
-                enable_bfd: Some(false),
+                enable_bfd: false,
                 client_token: Some(format!("{token}-m")),
                 ..Default::default()
             },

@@ -89,6 +89,14 @@ struct Tweaks {
     version: Option<&'static str>,
     /// Sign with this secret instead of the key's.
     sign_secret: Option<String>,
+    /// V3: headers sent but left out of SignedHeaders (a broken signer).
+    unsigned: Vec<&'static str>,
+    /// V3: headers not sent at all.
+    omit: Vec<&'static str>,
+    /// V3: extra headers (a name may repeat), signed unless listed in `unsigned`.
+    extra: Vec<(&'static str, &'static str)>,
+    /// V3: join repeated header values in the order sent, untrimmed (a broken signer).
+    unsorted_repeats: bool,
 }
 
 #[derive(Debug)]
@@ -232,33 +240,54 @@ impl Api {
             .collect();
         let query = canonical(&map);
         let empty_hash = hex::encode(sha2::Sha256::digest(b""));
-        let mut headers: BTreeMap<&str, String> = BTreeMap::new();
-        headers.insert("host", self.host.clone());
-        headers.insert("x-acs-action", action.to_owned());
-        headers.insert(
+        let mut headers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut set = |k: &'static str, v: String| {
+            headers.insert(k, vec![v]);
+        };
+        set("host", self.host.clone());
+        set("x-acs-action", action.to_owned());
+        set(
             "x-acs-version",
             tweaks.version.unwrap_or("2016-04-28").to_owned(),
         );
-        headers.insert(
+        set(
             "x-acs-date",
             tweaks.timestamp.clone().unwrap_or_else(utc_now),
         );
-        headers.insert(
+        set(
             "x-acs-signature-nonce",
             tweaks
                 .nonce
                 .clone()
                 .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string()),
         );
-        headers.insert("x-acs-content-sha256", empty_hash.clone());
+        set("x-acs-content-sha256", empty_hash.clone());
         if let Some(t) = &creds.token {
-            headers.insert("x-acs-security-token", t.clone());
+            set("x-acs-security-token", t.clone());
         }
-        let canonical_headers: String = headers
-            .iter()
-            .map(|(k, v)| format!("{k}:{}\n", v.trim()))
+        for (k, v) in &tweaks.extra {
+            headers.entry(k).or_default().push((*v).to_owned());
+        }
+        for k in &tweaks.omit {
+            headers.remove(k);
+        }
+        let signed: Vec<&str> = headers
+            .keys()
+            .copied()
+            .filter(|k| !tweaks.unsigned.contains(k))
             .collect();
-        let signed_headers = headers.keys().copied().collect::<Vec<_>>().join(";");
+        let canonical_headers: String = signed
+            .iter()
+            .map(|k| {
+                let mut values: Vec<String> = headers[k].clone();
+                if !tweaks.unsorted_repeats {
+                    values = values.iter().map(|v| v.trim().to_owned()).collect();
+                    values.sort();
+                }
+                format!("{k}:{}\n", values.join(",").trim())
+            })
+            .collect();
+        let signed_headers = signed.join(";");
         let canonical_request =
             format!("POST\n/\n{query}\n{canonical_headers}\n{signed_headers}\n{empty_hash}");
         let string_to_sign = format!(
@@ -276,9 +305,11 @@ impl Api {
                 creds.id
             ),
         );
-        for (k, v) in &headers {
+        for (k, values) in &headers {
             if *k != "host" {
-                request = request.header(*k, v);
+                for v in values {
+                    request = request.header(*k, v);
+                }
             }
         }
         self.send(request).await
@@ -492,12 +523,13 @@ async fn signature_errors_as_the_real_gateway() {
         };
         r.assert_error(400, "SignatureDoesNotMatch");
         let message = r.json["Message"].as_str().unwrap();
-        assert!(
-            message.starts_with(
-                "Specified signature is not matched with our calculation. server string to sign is:"
-            ),
-            "{message}"
-        );
+        // V1 has the V1 gateway's wording, V3 the V3 one; both quote the string to sign.
+        let wording = if v3 {
+            "Specified signature does not match our calculation. server string to sign is:"
+        } else {
+            "Specified signature is not matched with our calculation. server string to sign is:"
+        };
+        assert!(message.starts_with(wording), "{message}");
         let expected_prefix = if v3 {
             "ACS3-HMAC-SHA256\n"
         } else {
@@ -755,11 +787,9 @@ async fn seed_errors_produced_by_real_semantics() {
     let mut config = EmulatorConfig::demo();
     config.pending_delay = Duration::from_secs(30);
     config.vbrs.push(VbrConfig {
-        id: "vbr-small".to_owned(),
-        region: DEMO_REGION.to_owned(),
-        ipv6: false,
         peer_quota: 1,
         group_quota: 8,
+        ..VbrConfig::new("vbr-small", DEMO_REGION, false)
     });
     let (emu, api) = emulator(config).await;
     let c = Creds::demo();
@@ -865,7 +895,7 @@ async fn seed_errors_produced_by_real_semantics() {
         )
         .await;
     let small_group = r.assert_ok()["BgpGroupId"].as_str().unwrap().to_owned();
-    create_peer(&api, &small_group, "192.168.0.1", None).await;
+    create_peer(&api, &small_group, "10.0.0.11", None).await;
     let r = api
         .v1(
             &c,
@@ -873,7 +903,7 @@ async fn seed_errors_produced_by_real_semantics() {
             &[
                 ("RegionId", DEMO_REGION),
                 ("BgpGroupId", &small_group),
-                ("PeerIpAddress", "192.168.0.2"),
+                ("PeerIpAddress", "10.0.0.12"),
             ],
         )
         .await;
@@ -890,6 +920,7 @@ async fn seed_errors_produced_by_real_semantics() {
                     ("RegionId", DEMO_REGION),
                     ("BgpPeerId", &pending),
                     ("EnableBfd", "true"),
+                    ("BfdMultiHop", "3"),
                 ],
             )
             .await;
@@ -973,6 +1004,7 @@ async fn client_token_idempotency() {
             access_keys: vec![alicloud_bgp_operator::emulator::config::AccessKeyConfig {
                 id: "LTAIother".to_owned(),
                 secret: Secret::new("other-secret"),
+                user: None,
             }],
             roles: Vec::new(),
         });
@@ -986,6 +1018,7 @@ async fn client_token_idempotency() {
             ("PeerIpAddress", ip),
             ("ClientToken", "token-1"),
             ("EnableBfd", "True"),
+            ("BfdMultiHop", "3"),
         ]
     };
     let first = api.v1(&c, "CreateBgpPeer", &create("10.0.0.2")).await;
@@ -1018,7 +1051,7 @@ async fn client_token_idempotency() {
     assert_eq!(emu.peers().len(), 1);
     // After the retention (24 h) the token is forgotten: a new peer.
     emu.advance_clock(Duration::from_secs(25 * 3600));
-    let r = api.v1(&c, "CreateBgpPeer", &create("10.0.0.7")).await;
+    let r = api.v1(&c, "CreateBgpPeer", &create("10.0.0.8")).await;
     assert_ne!(r.assert_ok()["BgpPeerId"], id.as_str());
     assert_eq!(emu.peers().len(), 2);
     // A token longer than 64 characters is refused.
@@ -1040,7 +1073,10 @@ async fn client_token_idempotency() {
 
 #[tokio::test]
 async fn paging_and_filters() {
-    let (emu, api) = emulator(instant_config()).await;
+    let mut config = instant_config();
+    // 13 peers on the demo VBR: more than the documented 8 (the quota has its own tests).
+    config.vbrs[0].peer_quota = 16;
+    let (emu, api) = emulator(config).await;
     let c = Creds::demo();
     let mut ids = Vec::new();
     for i in 0..12 {
@@ -1054,7 +1090,7 @@ async fn paging_and_filters() {
                 &[
                     ("RegionId", DEMO_REGION),
                     ("BgpGroupId", DEMO_GROUP_V6),
-                    ("PeerIpAddress", "2001:db8::2"),
+                    ("PeerIpAddress", "2408:4000:1000::9"),
                     ("IpVersion", "IPV6"),
                 ],
             )
@@ -1266,6 +1302,22 @@ async fn status_machine_with_delays() {
         status(describe_peers(&api, &[("BgpPeerId", &id)]).await),
         "Available"
     );
+    // The session follows: Idle for 1 s after Available, Connect for 2 s, then Established.
+    let session = |body: Value| body["BgpPeers"]["BgpPeer"][0]["BgpStatus"].clone();
+    assert_eq!(
+        session(describe_peers(&api, &[("BgpPeerId", &id)]).await),
+        "Idle"
+    );
+    emu.advance_clock(Duration::from_millis(1000));
+    assert_eq!(
+        session(describe_peers(&api, &[("BgpPeerId", &id)]).await),
+        "Connect"
+    );
+    emu.advance_clock(Duration::from_millis(2000));
+    assert_eq!(
+        session(describe_peers(&api, &[("BgpPeerId", &id)]).await),
+        "Established"
+    );
     assert_eq!(emu.peer(&id).unwrap().bgp_status, "Established");
 
     let modify = [
@@ -1358,11 +1410,9 @@ async fn status_machine_with_delays() {
 async fn groups_lifecycle_and_validation() {
     let mut config = instant_config();
     config.vbrs.push(VbrConfig {
-        id: "vbr-v4only".to_owned(),
-        region: DEMO_REGION.to_owned(),
-        ipv6: false,
         peer_quota: 4,
         group_quota: 1,
+        ..VbrConfig::new("vbr-v4only", DEMO_REGION, false)
     });
     let (emu, api) = emulator(config).await;
     let c = Creds::demo();
@@ -2000,7 +2050,7 @@ accounts:
   - uid: "4242"
     access_keys: [{ id: LTAIseed, secret: seed-secret }]
 vbrs:
-  - { id: vbr-seed000000000000001, region: eu-central-1, ipv6: false, peer_quota: 3 }
+  - { id: vbr-seed000000000000001, region: eu-central-1, ipv6: false, peer_quota: 3, peering_subnets: [172.16.0.0/24] }
 groups:
   - { id: bgpg-seed00000000000001, vbr: vbr-seed000000000000001, peer_asn: 65100, name: seeded }
 peers:
@@ -2098,4 +2148,657 @@ pending_delay: 5s
     for secret in ["flag-secret", "seed-secret"] {
         assert!(!log.contains(secret), "secret in the log: {log}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fidelity (issue 16, docs/cloud-fidelity.md): the emulator refuses what the real API refuses.
+// ---------------------------------------------------------------------------------------------
+
+fn tweaks() -> Tweaks {
+    Tweaks::default()
+}
+
+#[tokio::test]
+async fn v3_refuses_unsigned_required_headers() {
+    let (emu, api) = emulator(instant_config()).await;
+    let c = Creds::demo();
+    let list = [("RegionId", DEMO_REGION)];
+    // A signer that drops x-acs-date (or host, or any x-acs-*) from SignedHeaders.
+    for header in [
+        "x-acs-date",
+        "host",
+        "x-acs-action",
+        "x-acs-signature-nonce",
+    ] {
+        let r = api
+            .v3_with(
+                &c,
+                "DescribeBgpPeers",
+                &list,
+                Tweaks {
+                    unsigned: vec![header],
+                    ..tweaks()
+                },
+            )
+            .await;
+        r.assert_error(400, "IncompleteSignature");
+        let message = r.json["Message"].as_str().unwrap();
+        assert!(
+            message.starts_with("The request signature does not conform to Aliyun standards.")
+                && message.contains(header),
+            "{message}"
+        );
+    }
+    // An extra x-acs-* header and content-type must be signed too.
+    let extra = vec![
+        ("x-acs-extra", "1"),
+        ("content-type", "application/x-www-form-urlencoded"),
+    ];
+    for unsigned in ["x-acs-extra", "content-type"] {
+        api.v3_with(
+            &c,
+            "DescribeBgpPeers",
+            &list,
+            Tweaks {
+                extra: extra.clone(),
+                unsigned: vec![unsigned],
+                ..tweaks()
+            },
+        )
+        .await
+        .assert_error(400, "IncompleteSignature");
+    }
+    api.v3_with(
+        &c,
+        "DescribeBgpPeers",
+        &list,
+        Tweaks {
+            extra: extra.clone(),
+            ..tweaks()
+        },
+    )
+    .await
+    .assert_ok();
+    // x-acs-content-sha256 is required.
+    api.v3_with(
+        &c,
+        "DescribeBgpPeers",
+        &list,
+        Tweaks {
+            omit: vec!["x-acs-content-sha256"],
+            ..tweaks()
+        },
+    )
+    .await
+    .assert_error(400, "IncompleteSignature");
+    // A repeated header: values trimmed, sorted and joined with ','. A signer that joins them
+    // as sent does not match.
+    let repeated = vec![("x-acs-extra", " b"), ("x-acs-extra", "a ")];
+    api.v3_with(
+        &c,
+        "DescribeBgpPeers",
+        &list,
+        Tweaks {
+            extra: repeated.clone(),
+            ..tweaks()
+        },
+    )
+    .await
+    .assert_ok();
+    api.v3_with(
+        &c,
+        "DescribeBgpPeers",
+        &list,
+        Tweaks {
+            extra: repeated,
+            unsorted_repeats: true,
+            ..tweaks()
+        },
+    )
+    .await
+    .assert_error(400, "SignatureDoesNotMatch");
+    // Headers outside the rule (user-agent, accept) may stay unsigned.
+    api.v3_with(
+        &c,
+        "DescribeBgpPeers",
+        &list,
+        Tweaks {
+            extra: vec![("accept", "application/json")],
+            unsigned: vec!["accept"],
+            ..tweaks()
+        },
+    )
+    .await
+    .assert_ok();
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn wrong_secret_can_be_incomplete_signature() {
+    let mut config = instant_config();
+    config.wrong_secret_incomplete = true;
+    let (emu, api) = emulator(config).await;
+    let c = Creds::demo();
+    let bad = Tweaks {
+        sign_secret: Some("wrong".to_owned()),
+        format: Some("JSON"),
+        ..tweaks()
+    };
+    let list = [("RegionId", DEMO_REGION)];
+    let r = api
+        .v1_with(
+            &c,
+            V1Style::PostQuery,
+            "DescribeBgpPeers",
+            &list,
+            bad.clone(),
+        )
+        .await;
+    r.assert_error(400, "IncompleteSignature");
+    assert!(
+        r.json["Message"]
+            .as_str()
+            .unwrap()
+            .contains("server string to sign is:POST&%2F&"),
+        "{}",
+        r.text
+    );
+    // V3 keeps SignatureDoesNotMatch.
+    api.v3_with(&c, "DescribeBgpPeers", &list, bad)
+        .await
+        .assert_error(400, "SignatureDoesNotMatch");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn vbr_holds_eight_peers_over_all_its_groups() {
+    let mut config = instant_config();
+    config.vbrs[0] = VbrConfig::new(DEMO_VBR, DEMO_REGION, true);
+    assert_eq!(config.vbrs[0].peer_quota, 8);
+    let (emu, api) = emulator(config).await;
+    let c = Creds::demo();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(create_peer(&api, DEMO_GROUP_V4, &format!("10.0.2.{i}"), None).await);
+    }
+    for i in 0..3 {
+        let ip = format!("2408:4000:1000::{}", i + 10);
+        let r = api
+            .v1(
+                &c,
+                "CreateBgpPeer",
+                &[
+                    ("RegionId", DEMO_REGION),
+                    ("BgpGroupId", DEMO_GROUP_V6),
+                    ("PeerIpAddress", &ip),
+                    ("IpVersion", "IPv6"),
+                ],
+            )
+            .await;
+        r.assert_ok();
+    }
+    let ninth = [
+        ("RegionId", DEMO_REGION),
+        ("BgpGroupId", DEMO_GROUP_V4),
+        ("PeerIpAddress", "10.0.2.9"),
+    ];
+    api.v1(&c, "CreateBgpPeer", &ninth)
+        .await
+        .assert_error(400, "QuotaExceeded.Bgp");
+    api.v1(
+        &c,
+        "DeleteBgpPeer",
+        &[("RegionId", DEMO_REGION), ("BgpPeerId", &ids[0])],
+    )
+    .await
+    .assert_ok();
+    api.v1(&c, "CreateBgpPeer", &ninth).await.assert_ok();
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn peer_ips_must_be_in_the_peering_subnet_and_unique_in_a_group() {
+    let (emu, api) = emulator(instant_config()).await;
+    let c = Creds::demo();
+    let create = |group: &'static str, ip: &'static str, v6: bool| {
+        let mut p = vec![
+            ("RegionId", DEMO_REGION),
+            ("BgpGroupId", group),
+            ("PeerIpAddress", ip),
+        ];
+        if v6 {
+            p.push(("IpVersion", "IPv6"));
+        }
+        p
+    };
+    // Outside 10.0.0.0/16, or the VBR's own gateway address 10.0.0.1.
+    for ip in ["192.168.1.2", "10.1.0.2", "10.0.0.1"] {
+        api.v1(&c, "CreateBgpPeer", &create(DEMO_GROUP_V4, ip, false))
+            .await
+            .assert_error(400, "InvalidPeerIpAddress");
+    }
+    api.v1(
+        &c,
+        "CreateBgpPeer",
+        &create(DEMO_GROUP_V6, "2001:db8::2", true),
+    )
+    .await
+    .assert_error(400, "InvalidPeerIpAddress");
+    let id = api
+        .v1(
+            &c,
+            "CreateBgpPeer",
+            &create(DEMO_GROUP_V4, "10.0.3.2", false),
+        )
+        .await
+        .assert_ok()["BgpPeerId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The same IP again in the group: refused; another IP is fine.
+    api.v1(
+        &c,
+        "CreateBgpPeer",
+        &create(DEMO_GROUP_V4, "10.0.3.2", false),
+    )
+    .await
+    .assert_error(400, "InvalidPeerIpAddress.AlreadyExists");
+    let other = api
+        .v1(
+            &c,
+            "CreateBgpPeer",
+            &create(DEMO_GROUP_V4, "10.0.3.3", false),
+        )
+        .await
+        .assert_ok()["BgpPeerId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Modify: outside the subnet is ModifyBgpPeerAttribute's documented IllegalParam.IpAddress;
+    // onto another peer's IP is refused as on create.
+    let modify = |ip: &'static str| {
+        vec![
+            ("RegionId", DEMO_REGION),
+            ("BgpPeerId", other.as_str()),
+            ("PeerIpAddress", ip),
+        ]
+    };
+    api.v1(&c, "ModifyBgpPeerAttribute", &modify("172.16.0.2"))
+        .await
+        .assert_error(400, "IllegalParam.IpAddress");
+    api.v1(&c, "ModifyBgpPeerAttribute", &modify("10.0.3.2"))
+        .await
+        .assert_error(400, "InvalidPeerIpAddress.AlreadyExists");
+    api.v1(&c, "ModifyBgpPeerAttribute", &modify("10.0.3.4"))
+        .await
+        .assert_ok();
+    assert_eq!(emu.peer(&other).unwrap().peer_ip_address, "10.0.3.4");
+    assert_eq!(emu.peer(&id).unwrap().peer_ip_address, "10.0.3.2");
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn bfd_needs_its_hop_count_and_modify_defaults_bfd_off() {
+    let (emu, api) = emulator(instant_config()).await;
+    let c = Creds::demo();
+    let base = [
+        ("RegionId", DEMO_REGION),
+        ("BgpGroupId", DEMO_GROUP_V4),
+        ("PeerIpAddress", "10.0.4.2"),
+        ("EnableBfd", "true"),
+    ];
+    let r = api.v1(&c, "CreateBgpPeer", &base).await;
+    r.assert_error(400, "MissingBfdMultiHop");
+    assert_eq!(
+        r.json["Message"],
+        "BfdMultiHop is mandatory for this action."
+    );
+    assert!(emu.peers().is_empty());
+    let mut with_hop = base.to_vec();
+    with_hop.push(("BfdMultiHop", "1"));
+    let id = api.v1(&c, "CreateBgpPeer", &with_hop).await.assert_ok()["BgpPeerId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let peer = emu.peer(&id).unwrap();
+    assert!(peer.enable_bfd && peer.bfd_multi_hop == 1);
+    // A modify stating BFD without its hop count is refused.
+    api.v1(
+        &c,
+        "ModifyBgpPeerAttribute",
+        &[
+            ("RegionId", DEMO_REGION),
+            ("BgpPeerId", &id),
+            ("EnableBfd", "true"),
+        ],
+    )
+    .await
+    .assert_error(400, "MissingBfdMultiHop");
+    // A modify of the IP alone switches BFD off (documented default EnableBfd=false).
+    api.v1(
+        &c,
+        "ModifyBgpPeerAttribute",
+        &[
+            ("RegionId", DEMO_REGION),
+            ("BgpPeerId", &id),
+            ("PeerIpAddress", "10.0.4.3"),
+        ],
+    )
+    .await
+    .assert_ok();
+    let peer = emu.peer(&id).unwrap();
+    assert_eq!(
+        (peer.enable_bfd, peer.peer_ip_address.as_str()),
+        (false, "10.0.4.3")
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn modify_moves_a_peer_between_groups_of_its_vbr_only() {
+    let mut config = instant_config();
+    config
+        .vbrs
+        .push(VbrConfig::new("vbr-other", DEMO_REGION, false));
+    config
+        .groups
+        .push(alicloud_bgp_operator::emulator::config::GroupConfig {
+            id: "bgpg-other".into(),
+            vbr: "vbr-other".into(),
+            ..config.groups[0].clone()
+        });
+    config
+        .groups
+        .push(alicloud_bgp_operator::emulator::config::GroupConfig {
+            id: "bgpg-sibling".into(),
+            is_default: false,
+            ..config.groups[0].clone()
+        });
+    let (emu, api) = emulator(config).await;
+    let c = Creds::demo();
+    let id = create_peer(&api, DEMO_GROUP_V4, "10.0.5.2", None).await;
+    let to = |group: &'static str| {
+        vec![
+            ("RegionId", DEMO_REGION),
+            ("BgpPeerId", id.as_str()),
+            ("BgpGroupId", group),
+        ]
+    };
+    let r = api
+        .v1(&c, "ModifyBgpPeerAttribute", &to("bgpg-other"))
+        .await;
+    r.assert_error(400, "InvalidBgpGroup");
+    assert_eq!(emu.peer(&id).unwrap().bgp_group_id, DEMO_GROUP_V4);
+    api.v1(&c, "ModifyBgpPeerAttribute", &to("bgpg-sibling"))
+        .await
+        .assert_ok();
+    assert_eq!(emu.peer(&id).unwrap().bgp_group_id, "bgpg-sibling");
+    let listed = describe_peers(&api, &[("BgpGroupId", "bgpg-sibling")]).await;
+    assert_eq!(peer_ids(&listed), [id.clone()]);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn visibility_lag_hides_new_peers_but_not_their_token_replay() {
+    let mut config = instant_config();
+    config.visibility_lag = Duration::from_secs(2);
+    let (emu, api) = emulator(config).await;
+    let c = Creds::demo();
+    let id = create_peer(&api, DEMO_GROUP_V4, "10.0.6.2", Some("lag-1")).await;
+    assert!(peer_ids(&describe_peers(&api, &[("BgpPeerId", &id)]).await).is_empty());
+    assert!(peer_ids(&describe_peers(&api, &[("BgpGroupId", DEMO_GROUP_V4)]).await).is_empty());
+    // The replay of the create answers the hidden peer's ID (no second peer).
+    assert_eq!(
+        create_peer(&api, DEMO_GROUP_V4, "10.0.6.2", Some("lag-1")).await,
+        id
+    );
+    assert_eq!(emu.peers().len(), 1);
+    emu.advance_clock(Duration::from_secs(2));
+    assert_eq!(
+        peer_ids(&describe_peers(&api, &[("BgpPeerId", &id)]).await),
+        [id.clone()]
+    );
+    // Through the admin API: 5 s for new peers.
+    let r = api
+        .admin(
+            reqwest::Method::POST,
+            "config",
+            Some(serde_json::json!({"visibility_lag": "5s"})),
+        )
+        .await;
+    assert_eq!(r.assert_ok()["visibility_lag"], 5000);
+    let late = create_peer(&api, DEMO_GROUP_V4, "10.0.6.3", None).await;
+    emu.advance_clock(Duration::from_secs(4));
+    assert!(peer_ids(&describe_peers(&api, &[("BgpPeerId", &late)]).await).is_empty());
+    emu.advance_clock(Duration::from_secs(1));
+    assert_eq!(
+        peer_ids(&describe_peers(&api, &[("BgpPeerId", &late)]).await),
+        [late]
+    );
+    let _ = c;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn deleted_peers_are_listed_as_deleted_for_a_while() {
+    let mut config = instant_config();
+    config.deleted_linger = Duration::from_secs(3);
+    config.vbrs[0].peer_quota = 1;
+    let (emu, api) = emulator(config).await;
+    let c = Creds::demo();
+    let id = create_peer(&api, DEMO_GROUP_V4, "10.0.7.2", None).await;
+    api.v1(
+        &c,
+        "DeleteBgpPeer",
+        &[("RegionId", DEMO_REGION), ("BgpPeerId", &id)],
+    )
+    .await
+    .assert_ok();
+    let body = describe_peers(&api, &[("BgpPeerId", &id)]).await;
+    assert_eq!(body["BgpPeers"]["BgpPeer"][0]["Status"], "Deleted");
+    // A Deleted peer no longer counts against the quota, nor holds its IP.
+    create_peer(&api, DEMO_GROUP_V4, "10.0.7.2", None).await;
+    emu.advance_clock(Duration::from_secs(3));
+    assert!(peer_ids(&describe_peers(&api, &[("BgpPeerId", &id)]).await).is_empty());
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn session_state_is_settable_through_the_admin_api() {
+    let mut config = instant_config();
+    config.session_connect_delay = Duration::ZERO;
+    config.session_establish_delay = Duration::ZERO;
+    let (emu, api) = emulator(config).await;
+    let id = create_peer(&api, DEMO_GROUP_V4, "10.0.8.2", None).await;
+    let session = |body: Value| body["BgpPeers"]["BgpPeer"][0]["BgpStatus"].clone();
+    assert_eq!(
+        session(describe_peers(&api, &[("BgpPeerId", &id)]).await),
+        "Established"
+    );
+    let set = |v: &'static str| serde_json::json!({ "BgpStatus": v });
+    api.admin(
+        reqwest::Method::POST,
+        &format!("peers/{id}"),
+        Some(set("Down")),
+    )
+    .await
+    .assert_ok();
+    assert_eq!(
+        session(describe_peers(&api, &[("BgpPeerId", &id)]).await),
+        "Down"
+    );
+    // "" hands the session back to the lifecycle.
+    api.admin(reqwest::Method::POST, &format!("peers/{id}"), Some(set("")))
+        .await
+        .assert_ok();
+    assert_eq!(
+        session(describe_peers(&api, &[("BgpPeerId", &id)]).await),
+        "Established"
+    );
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn total_count_can_count_the_page() {
+    let mut config = instant_config();
+    config.vbrs[0].peer_quota = 16;
+    config.total_count = alicloud_bgp_operator::emulator::config::TotalCountMode::Page;
+    let (emu, api) = emulator(config).await;
+    for i in 0..12 {
+        create_peer(&api, DEMO_GROUP_V4, &format!("10.0.9.{i}"), None).await;
+    }
+    let mut counts = Vec::new();
+    for page in ["1", "2", "3", "4"] {
+        let body = describe_peers(&api, &[("PageSize", "5"), ("PageNumber", page)]).await;
+        counts.push((body["TotalCount"].as_u64().unwrap(), peer_ids(&body).len()));
+    }
+    assert_eq!(counts, [(5, 5), (5, 5), (2, 2), (0, 0)]);
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn throttling_carries_the_configured_retry_after() {
+    let mut config = instant_config();
+    config.qps_per_key = Some(1);
+    config.throttle_retry_after = Some(Duration::from_millis(1500));
+    let (emu, api) = emulator(config).await;
+    let c = Creds::demo();
+    let list = [("RegionId", DEMO_REGION)];
+    let request = |nonce: String| {
+        api.http.post(format!(
+            "{}/?{}",
+            api.endpoint,
+            signed_v1_query(&c, "DescribeBgpPeers", &list, &nonce)
+        ))
+    };
+    let first = request("n-1".to_owned()).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert!(first.headers().get("x-acs-retry-after").is_none());
+    let second = request("n-2".to_owned()).send().await.unwrap();
+    assert_eq!(second.status(), 400);
+    assert_eq!(second.headers()["x-acs-retry-after"], "1500");
+    let body: Value = second.json().await.unwrap();
+    assert_eq!(body["Code"], "Throttling.User");
+    assert_eq!(
+        body["Message"],
+        "Request was denied due to user flow control."
+    );
+    emu.shutdown().await;
+}
+
+/// A V1-signed query string (JSON).
+fn signed_v1_query(creds: &Creds, action: &str, params: &[(&str, &str)], nonce: &str) -> String {
+    let mut all: BTreeMap<String, String> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    for (k, v) in [
+        ("Action", action),
+        ("Version", "2016-04-28"),
+        ("AccessKeyId", creds.id.as_str()),
+        ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureVersion", "1.0"),
+        ("SignatureNonce", nonce),
+        ("Format", "JSON"),
+    ] {
+        all.insert(k.to_owned(), v.to_owned());
+    }
+    all.insert("Timestamp".to_owned(), utc_now());
+    let canonical = canonical(&all);
+    let string_to_sign = format!("POST&{}&{}", enc("/"), enc(&canonical));
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(format!("{}&", creds.secret).as_bytes())
+        .expect("hmac key");
+    mac.update(string_to_sign.as_bytes());
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    format!("{canonical}&Signature={}", enc(&signature))
+}
+
+#[tokio::test]
+async fn client_tokens_must_be_printable_ascii_by_default() {
+    let mut config = instant_config();
+    config.client_token_ascii_only = EmulatorConfig::default().client_token_ascii_only;
+    assert!(config.client_token_ascii_only);
+    let (emu, api) = emulator(config).await;
+    let c = Creds::demo();
+    for token in ["tok-é", "tok\u{7f}", "tok\ttab"] {
+        api.v1(
+            &c,
+            "CreateBgpPeer",
+            &[
+                ("RegionId", DEMO_REGION),
+                ("BgpGroupId", DEMO_GROUP_V4),
+                ("PeerIpAddress", "10.0.10.2"),
+                ("ClientToken", token),
+            ],
+        )
+        .await
+        .assert_error(400, "InvalidParameter");
+    }
+    assert!(emu.peers().is_empty());
+    create_peer(&api, DEMO_GROUP_V4, "10.0.10.2", Some("abo-1 *~")).await;
+    emu.shutdown().await;
+}
+
+#[tokio::test]
+async fn get_caller_identity_names_the_account_of_the_key() {
+    let mut config = instant_config();
+    config
+        .accounts
+        .push(alicloud_bgp_operator::emulator::config::AccountConfig {
+            uid: "777".to_owned(),
+            access_keys: vec![alicloud_bgp_operator::emulator::config::AccessKeyConfig {
+                id: "LTAIops".to_owned(),
+                secret: Secret::new("ops-secret"),
+                user: Some("ops".to_owned()),
+            }],
+            roles: Vec::new(),
+        });
+    let (emu, api) = emulator(config).await;
+    let sts = Tweaks {
+        version: Some("2015-04-01"),
+        ..tweaks()
+    };
+    let r = api
+        .v3_with(&Creds::demo(), "GetCallerIdentity", &[], sts.clone())
+        .await;
+    let body = r.assert_ok();
+    assert_eq!(body["AccountId"], "1234567890123456");
+    assert_eq!(body["Arn"], "acs:ram::1234567890123456:root");
+    assert_eq!(body["IdentityType"], "Account");
+    let r = api
+        .v3_with(
+            &Creds::new("LTAIops", "ops-secret"),
+            "GetCallerIdentity",
+            &[],
+            sts,
+        )
+        .await;
+    let body = r.assert_ok();
+    assert_eq!(
+        (
+            body["AccountId"].as_str(),
+            body["Arn"].as_str(),
+            body["IdentityType"].as_str()
+        ),
+        (Some("777"), Some("acs:ram::777:user/ops"), Some("RAMUser"))
+    );
+    for field in ["RequestId", "UserId", "PrincipalId"] {
+        assert!(
+            body[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field}: {body}"
+        );
+    }
+    // Unsigned or badly signed: refused like any call.
+    api.v3_with(
+        &Creds::new("LTAIops", "wrong"),
+        "GetCallerIdentity",
+        &[],
+        Tweaks {
+            version: Some("2015-04-01"),
+            ..tweaks()
+        },
+    )
+    .await
+    .assert_error(400, "SignatureDoesNotMatch");
+    emu.shutdown().await;
 }

@@ -293,6 +293,15 @@ pub const CLASSIFICATION: &[(&str, u16, ErrorClass)] = &[
     ("QuotaExceeded.Nqa", 400, ErrorClass::Quota),
     ("QuotaExceeded.BgpNetwork", 400, ErrorClass::Quota),
     ("InvalidPeerIpAddress", 400, ErrorClass::Terminal),
+    // ModifyBgpPeerAttribute's documented refusal of a peer IP.
+    ("IllegalParam.IpAddress", 400, ErrorClass::Terminal),
+    // A second peer with the same IP in one group (the emulator's code; the real one is
+    // undocumented, see docs/cloud-fidelity.md).
+    (
+        "InvalidPeerIpAddress.AlreadyExists",
+        400,
+        ErrorClass::Terminal,
+    ),
     ("InvalidVbrNetwork", 400, ErrorClass::DependencyMissing),
     ("InvalidBgpGroup", 400, ErrorClass::DependencyMissing),
     ("InvalidBgpName.Malformed", 400, ErrorClass::Terminal),
