@@ -2534,7 +2534,7 @@ async fn modify_moves_a_peer_between_groups_of_its_vbr_only() {
         .assert_ok();
     assert_eq!(emu.peer(&id).unwrap().bgp_group_id, "bgpg-sibling");
     let listed = describe_peers(&api, &[("BgpGroupId", "bgpg-sibling")]).await;
-    assert_eq!(peer_ids(&listed), [id.clone()]);
+    assert_eq!(peer_ids(&listed), std::slice::from_ref(&id));
     emu.shutdown().await;
 }
 
@@ -2556,7 +2556,7 @@ async fn visibility_lag_hides_new_peers_but_not_their_token_replay() {
     emu.advance_clock(Duration::from_secs(2));
     assert_eq!(
         peer_ids(&describe_peers(&api, &[("BgpPeerId", &id)]).await),
-        [id.clone()]
+        std::slice::from_ref(&id)
     );
     // Through the admin API: 5 s for new peers.
     let r = api

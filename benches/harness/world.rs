@@ -67,7 +67,10 @@ pub fn emulator_config(opts: &CloudOpts) -> anyhow::Result<EmulatorConfig> {
         "vbrs:\n{}groups:\n{}peers:{foreign}",
         (0..2)
             .map(|v| format!(
-                "  - {{ id: {}, region: {DEMO_REGION}, peer_quota: 20000, group_quota: 64 }}\n",
+                // The fleet topology puts far more than the documented 8 peers on a VBR: the
+                // quota is lifted explicitly until issue 18 redoes it. Peering subnets cover
+                // the operator's 10.x and the foreign owners' 192.168.x peers.
+                "  - {{ id: {}, region: {DEMO_REGION}, peer_quota: 20000, group_quota: 64, peering_subnets: [10.0.0.0/8, 192.168.0.0/16] }}\n",
                 vbr_id(v)
             ))
             .collect::<String>(),
