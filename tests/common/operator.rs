@@ -46,12 +46,18 @@ pub struct Operator {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Fast emulator transitions for tests.
+/// Fast emulator transitions for tests, with the real API's strictness (docs/cloud-fidelity.md):
+/// 8 peers per VBR (the demo VBR holds both demo groups), printable-ASCII ClientTokens, and a
+/// peering subnet of 10.0.0.0/8 (the tests use 10.<n>.x.y per test) and 2408:4000::/32.
 pub fn test_emulator_config() -> EmulatorConfig {
     let mut cfg = EmulatorConfig::demo();
     cfg.pending_delay = Duration::from_millis(300);
     cfg.modify_delay = Duration::from_millis(300);
     cfg.delete_delay = Duration::from_millis(300);
+    cfg.client_token_ascii_only = true;
+    for vbr in &mut cfg.vbrs {
+        vbr.peering_subnets = vec!["10.0.0.0/8".parse().expect("CIDR")];
+    }
     cfg
 }
 
@@ -313,6 +319,7 @@ pub fn condition<'a>(
 pub fn vpc_client(emu: &EmulatorHandle) -> VpcClient {
     VpcClient::new(ClientConfig {
         endpoint: Some(emu.endpoint()),
+        sts_endpoint: Some(emu.endpoint()),
         rate_limit: None,
         retry: RetryConfig {
             max_read_retries: 0,
@@ -328,6 +335,7 @@ fn new_context(client: &Client, emu: &EmulatorHandle, config: ControllerConfig) 
     let metrics = Arc::new(Metrics::new());
     let vpc = VpcClient::new(ClientConfig {
         endpoint: Some(emu.endpoint()),
+        sts_endpoint: Some(emu.endpoint()),
         observer: Some(metrics.clone()),
         retry: RetryConfig {
             base_backoff: Duration::from_millis(20),
