@@ -383,6 +383,8 @@ const EXACT: &[(&str, ErrorClass)] = &[
     ("InvalidBgpGroup", ErrorClass::DependencyMissing),
     ("InvalidParams.NotFound", ErrorClass::DependencyMissing),
     ("InvalidPeerIpAddress", ErrorClass::Terminal),
+    ("IllegalParam.IpAddress", ErrorClass::Terminal),
+    ("InvalidPeerIpAddress.AlreadyExists", ErrorClass::Terminal),
     ("InvalidParams.NotNull", ErrorClass::Terminal),
     ("InvalidParams.AlreadyExists", ErrorClass::Terminal),
     ("InvalidParameter", ErrorClass::Terminal),
