@@ -60,7 +60,7 @@ say "Starting the controller"
 # The emulator's well-known demo key (emulator-only; a real install uses a Secret or RRSA).
 export ALIBABA_CLOUD_ACCESS_KEY_ID=LTAI5tEmulatorDemoKey01
 export ALIBABA_CLOUD_ACCESS_KEY_SECRET=EmulatorDemoSecretNotForProduction01
-"$bin" run --endpoint "$endpoint" --resync-period 60s --poll-interval 1s --metrics-addr 127.0.0.1:0 \
+"$bin" run --endpoint "$endpoint" --sts-endpoint "$endpoint" --resync-period 60s --poll-interval 1s --metrics-addr 127.0.0.1:0 \
   --log-format json >"$demo_dir/controller.log" 2>&1 &
 pids+=($!)
 metrics=""

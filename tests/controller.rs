@@ -137,8 +137,31 @@ async fn an_old_unrecorded_create_is_verified_not_replayed() {
     );
     assert_eq!(op.calls("CreateBgpPeer"), 1, "never replayed blindly");
 
+    // An answer not bound to the create's token is ignored.
     op.annotate("a", CREATE_RESULT_ANNOTATION, Some(&id)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let still = op.api().get("a").await.expect("get");
+    assert!(condition(&still, "Stalled").is_some_and(|c| c.status == "True"));
+    let token = still
+        .status
+        .as_ref()
+        .and_then(|s| s.client_token.clone())
+        .expect("token");
+    assert!(
+        message.as_deref().is_some_and(|m| m.contains(&token)),
+        "the message names the token to answer for"
+    );
+    op.annotate(
+        "a",
+        CREATE_RESULT_ANNOTATION,
+        Some(&format!("{token}={id}")),
+    )
+    .await;
     let obj = op.wait_ready("a").await;
+    op.wait("a", "the used answer removed", |o| {
+        !o.annotations().contains_key(CREATE_RESULT_ANNOTATION)
+    })
+    .await;
     assert_eq!(
         obj.status.as_ref().and_then(|s| s.bgp_peer_id.clone()),
         Some(id)
@@ -348,7 +371,18 @@ async fn pause_stops_cloud_calls_until_removed() {
 async fn status_is_not_rewritten_when_nothing_changes() {
     let op = Operator::start("no-echo").await;
     op.create("a", spec("10.10.0.2")).await;
-    let obj = op.wait_ready("a").await;
+    op.wait_ready("a").await;
+    // The BGP session comes up after the peer is Available (Idle, Connect, Established): a
+    // change the status records. Once it is up, nothing changes.
+    let obj = op
+        .wait("a", "session Established", |o| {
+            o.status
+                .as_ref()
+                .and_then(|s| s.cloud.as_ref())
+                .and_then(|c| c.bgp_status.as_deref())
+                == Some("Established")
+        })
+        .await;
     let rv = obj.resource_version();
     // Several resync periods (2 s) pass: the controller looks, finds nothing to do, writes nothing.
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -403,10 +437,11 @@ async fn error_classes_map_to_conditions_and_recover() {
     // (name, fault code, expected condition type, its reason); each fault fires twice.
     let rows = [
         ("terminal", "InvalidIP.Malformed", "Stalled", "InvalidSpec"),
+        // A missing group, VBR or region is Stalled (a person must act), still re-checked.
         (
             "dependency",
             "InvalidVbrNetwork",
-            "Reconciling",
+            "Stalled",
             "DependencyMissing",
         ),
         ("quota", "QuotaExceeded.Bgp", "Reconciling", "QuotaExceeded"),
@@ -449,12 +484,21 @@ async fn error_classes_map_to_conditions_and_recover() {
         );
     }
     op.emu.clear_faults();
-    // Retryable classes recover by themselves once the cloud stops failing.
-    for name in ["dependency", "busy", "throttled", "transient", "unknown"] {
+    // Retryable classes recover by themselves once the cloud stops failing. So does an
+    // idempotency mismatch: a spec change cannot help (replays send the recorded
+    // parameters), so it is re-checked and settled by verification.
+    for name in [
+        "dependency",
+        "busy",
+        "throttled",
+        "transient",
+        "unknown",
+        "idempotency",
+    ] {
         op.wait_ready(name).await;
     }
     // Terminal classes wait for a change of the spec; a fixed spec recovers.
-    for name in ["terminal", "credentials", "idempotency"] {
+    for name in ["terminal", "credentials"] {
         let before = op.calls("CreateBgpPeer");
         tokio::time::sleep(Duration::from_secs(2)).await;
         assert_eq!(
@@ -484,7 +528,7 @@ async fn a_real_missing_group_is_a_missing_dependency() {
     )
     .await;
     let obj = op
-        .wait_condition("a", "Reconciling", "True", "DependencyMissing")
+        .wait_condition("a", "Stalled", "True", "DependencyMissing")
         .await;
     let msg = &condition(&obj, "Ready").expect("Ready").message;
     assert!(msg.contains("InvalidBgpGroup"), "{msg}");

@@ -55,6 +55,8 @@ fn start_replica_with(name: &str, ns: &str, endpoint: &str, extra: &[&str]) -> R
             "run",
             "--endpoint",
             endpoint,
+            "--sts-endpoint",
+            endpoint,
             "--namespace",
             ns,
             "--leader-elect",

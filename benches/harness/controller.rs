@@ -79,6 +79,8 @@ impl ControllerProcess {
             .arg("run")
             .arg("--endpoint")
             .arg(&opts.endpoint)
+            .arg("--sts-endpoint")
+            .arg(&opts.endpoint)
             .arg("--namespace")
             .arg(&opts.namespace)
             .arg("--cloud-qps")

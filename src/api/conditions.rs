@@ -50,4 +50,56 @@ pub mod reasons {
     pub const CREATE_UNVERIFIED: &str = "CreateUnverified";
     /// An error the controller does not know; retried with backoff.
     pub const UNKNOWN_ERROR: &str = "UnknownError";
+    /// The peer to adopt (or the one recorded in status) is already owned by another object
+    /// of the cluster: a cloud peer has at most one owner.
+    pub const ALREADY_OWNED: &str = "AlreadyOwned";
+    /// The credentials now in use belong to another Alibaba Cloud account than the one that
+    /// owns the peer: nothing is created, recreated or released until they match again (or
+    /// `deletionPolicy: Orphan` lets the object go).
+    pub const ACCOUNT_MISMATCH: &str = "AccountMismatch";
+    /// `regionId`, `bgpGroupId` or `ipVersion` differs from what the existing peer was
+    /// created with (the CRD's immutability rules were bypassed): restore the spec.
+    pub const IMMUTABLE_FIELD_CHANGED: &str = "ImmutableFieldChanged";
+    /// The peer has stayed in a transitional (or unknown) cloud status for longer than the
+    /// transition timeout. Polling goes on; the condition clears when the cloud moves on.
+    pub const TRANSITION_TIMEOUT: &str = "TransitionTimeout";
+    /// The peer the operator just created (or learned from a token replay) is not visible
+    /// to DescribeBgpPeers yet (read-after-write lag): waiting, never recreating.
+    pub const NOT_YET_VISIBLE: &str = "NotYetVisible";
+}
+
+/// Condition statuses.
+pub mod status {
+    /// The condition holds.
+    pub const TRUE: &str = "True";
+    /// The condition does not hold.
+    pub const FALSE: &str = "False";
+    /// Unknown (paused).
+    pub const UNKNOWN: &str = "Unknown";
+}
+
+/// Event reasons (the `reason` of an Event the controller publishes).
+pub mod events {
+    /// A peer was created.
+    pub const CREATED: &str = "Created";
+    /// A peer's attributes were changed.
+    pub const UPDATED: &str = "Updated";
+    /// An existing peer was adopted.
+    pub const ADOPTED: &str = "Adopted";
+    /// The peer vanished from the cloud and is created again.
+    pub const PEER_VANISHED: &str = "PeerVanished";
+    /// DeleteBgpPeer was accepted.
+    pub const DELETING: &str = "Deleting";
+    /// The peer is gone; the object is released.
+    pub const DELETED: &str = "Deleted";
+    /// The object is released and the peer left in the cloud.
+    pub const ORPHANED: &str = "Orphaned";
+    /// The object is released without touching a peer another object owns.
+    pub const RELEASED: &str = "Released";
+    /// An unrecorded create's result was settled.
+    pub const CREATE_VERIFIED: &str = "CreateVerified";
+    /// A transition has lasted longer than the transition timeout.
+    pub const TRANSITION_TIMEOUT: &str = "TransitionTimeout";
+    /// The credentials belong to another account than the peer's.
+    pub const ACCOUNT_MISMATCH: &str = "AccountMismatch";
 }

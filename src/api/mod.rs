@@ -222,6 +222,38 @@ pub struct BgpPeerStatus {
     /// True when the peer was adopted (`spec.adoptBgpPeerId`) rather than created.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopted: bool,
+    /// The Alibaba Cloud account (STS `GetCallerIdentity`) that owns the peer, recorded when
+    /// it is created or adopted. Credentials of another account are never used to create,
+    /// recreate or confirm the absence of this object's peer (`AccountMismatch`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    /// Region the peer was created or adopted in: cleanup always acts here, and a spec that
+    /// names another region is refused (`ImmutableFieldChanged`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_id: Option<String>,
+    /// BGP group the peer was created or adopted in (see `regionId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp_group_id: Option<String>,
+    /// IP version the peer was created or adopted with (see `regionId`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_version: Option<IpVersion>,
+    /// When `bgpPeerId` was recorded. Until the peer has been seen once (`cloud` is set), its
+    /// absence means "not visible yet" (read-after-write lag) for the operator's visibility
+    /// grace period, never "deleted outside Kubernetes".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp_peer_id_recorded_at: Option<Time>,
+    /// Since when the peer has been in the transitional cloud status the object waits on
+    /// (Pending, Modifying, Deleting or an unknown status); after the transition timeout the
+    /// object reports `Stalled` (`TransitionTimeout`) while polling goes on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_since: Option<Time>,
+    /// When the operator's DeleteBgpPeer for `bgpPeerId` was accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_requested_at: Option<Time>,
+    /// Since when the object has been paused (time paused does not count against the create
+    /// replay window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_since: Option<Time>,
 
     /// The cloud's view of the peer at the last observation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -231,6 +263,21 @@ pub struct BgpPeerStatus {
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+}
+
+impl BgpPeerStatus {
+    /// True once the peer whose ID is recorded has been seen in the cloud (`cloud` is
+    /// cleared whenever a new ID is recorded and set by every observation that finds it).
+    pub fn peer_seen(&self) -> bool {
+        self.bgp_peer_id.is_some() && self.cloud.is_some()
+    }
+}
+
+impl BgpPeer {
+    /// The cloud peer this object manages (status), if recorded.
+    pub fn peer_id(&self) -> Option<&str> {
+        self.status.as_ref().and_then(|s| s.bgp_peer_id.as_deref())
+    }
 }
 
 /// The mutable parameters of a CreateBgpPeer call (region, group and IP version are immutable
@@ -276,6 +323,9 @@ pub struct CloudPeerView {
     /// Lifecycle status: Pending, Available, Modifying, Deleting, Deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// BGP group the cloud holds the peer in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bgp_group_id: Option<String>,
     /// BGP session state: Idle, Connect, Active, Established, Down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bgp_status: Option<String>,

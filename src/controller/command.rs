@@ -14,7 +14,7 @@ use crate::ops::health::{self, OpsState};
 use crate::ops::leader::{self, LeaderConfig};
 use crate::ops::metrics::Metrics;
 
-use super::reconcile::parse_duration;
+use super::timing::parse_duration;
 use super::{Context, ControllerConfig, WatchScope};
 
 fn duration_arg(s: &str) -> Result<Duration, String> {
@@ -105,6 +105,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::new());
     let vpc = VpcClient::new(ClientConfig {
         endpoint: args.endpoint.clone(),
+        sts_endpoint: args.sts_endpoint.clone(),
         signature_version: args.signature_version,
         rate_limit: Some(RateLimitConfig {
             qps: args.cloud_qps,

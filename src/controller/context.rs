@@ -17,6 +17,7 @@ use crate::ops::metrics::Metrics;
 
 use super::error::{Error, backoff};
 use super::observe::PeerObserver;
+use super::plan::Timing;
 use crate::api::BgpPeer;
 
 /// Tunables of the controller.
@@ -33,6 +34,8 @@ pub struct ControllerConfig {
     /// How long after its first request a create whose result was never recorded is
     /// replayed blindly with its ClientToken; after that the group is searched first.
     pub create_replay_window: Duration,
+    /// Visibility grace and transition timeout (see [`Timing`]).
+    pub timing: Timing,
 }
 
 impl Default for ControllerConfig {
@@ -43,6 +46,7 @@ impl Default for ControllerConfig {
             field_manager: "alicloud-bgp-operator".to_owned(),
             concurrency: 16,
             create_replay_window: Duration::from_secs(3600),
+            timing: Timing::default(),
         }
     }
 }
@@ -94,6 +98,7 @@ pub struct Context {
     pub store: OnceLock<Store<BgpPeer>>,
     failures: Mutex<HashMap<String, u32>>,
     access_keys: Mutex<HashMap<String, String>>,
+    accounts: Mutex<HashMap<String, (String, std::time::Instant)>>,
 }
 
 impl Context {
@@ -119,6 +124,7 @@ impl Context {
             hooks: Hooks::default(),
             failures: Mutex::default(),
             access_keys: Mutex::default(),
+            accounts: Mutex::default(),
         }
     }
 
@@ -140,6 +146,39 @@ impl Context {
         if let Ok(mut map) = self.failures.lock() {
             map.remove(key);
         }
+    }
+
+    /// The account of `access_key_id`, if looked up within [`super::credentials::ACCOUNT_TTL`].
+    pub(crate) fn cached_account(&self, access_key_id: &str) -> Option<String> {
+        let map = self.accounts.lock().ok()?;
+        map.get(access_key_id)
+            .filter(|(_, at)| at.elapsed() < super::credentials::ACCOUNT_TTL)
+            .map(|(account, _)| account.clone())
+    }
+
+    pub(crate) fn remember_account(&self, access_key_id: &str, account: &str) {
+        if let Ok(mut map) = self.accounts.lock() {
+            if map.len() > 4096 {
+                map.retain(|_, (_, at)| at.elapsed() < super::credentials::ACCOUNT_TTL);
+            }
+            map.insert(
+                access_key_id.to_owned(),
+                (account.to_owned(), std::time::Instant::now()),
+            );
+        }
+    }
+
+    /// The cached objects other than `obj` (empty before the cache exists).
+    pub fn other_objects(&self, obj: &BgpPeer) -> Vec<Arc<BgpPeer>> {
+        let Some(store) = self.store.get() else {
+            return Vec::new();
+        };
+        let uid = obj.metadata.uid.as_deref();
+        store
+            .state()
+            .into_iter()
+            .filter(|o| o.metadata.uid.as_deref() != uid)
+            .collect()
     }
 
     pub(crate) fn remember_access_key(&self, obj: &BgpPeer, access_key_id: &str) {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::cloud::{CLASSIFICATION, ErrorClass};
 
-use super::error::{reason_for, retry_rule};
+use super::error::{ACTION_RULES, reason_for, retry_rule, stalls};
 
 /// Marker lines around the generated section in README.md.
 pub const BEGIN: &str = "<!-- BEGIN generated: alicloud-bgp-operator docs errors -->";
@@ -13,11 +13,10 @@ pub const BEGIN: &str = "<!-- BEGIN generated: alicloud-bgp-operator docs errors
 pub const END: &str = "<!-- END generated -->";
 
 fn condition_of(class: ErrorClass) -> &'static str {
-    match class {
-        ErrorClass::Terminal | ErrorClass::Credentials | ErrorClass::IdempotencyMismatch => {
-            "`Stalled=True`, `Ready=False`"
-        }
-        _ => "`Reconciling=True`, `Ready=False`",
+    if stalls(class) {
+        "`Stalled=True`, `Ready=False`"
+    } else {
+        "`Reconciling=True`, `Ready=False`"
     }
 }
 
@@ -64,6 +63,12 @@ pub fn error_tables() -> String {
             class.as_str(),
             reason_for(*class)
         );
+    }
+    out.push_str(
+        "\nRules that depend on the action:\n\n| action | class | what happens |\n|---|---|---|\n",
+    );
+    for (action, class, rule) in ACTION_RULES {
+        let _ = writeln!(out, "| {action} | {} | {rule} |", class.as_str());
     }
     out.push_str(
         "\nAny other code is kept verbatim in the message and treated as `Unknown` (retried like a transient error); \

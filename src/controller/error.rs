@@ -31,6 +31,15 @@ pub enum Error {
     /// peer it made (or that it made none). Re-checked periodically.
     #[error("{0}")]
     CreateUnverified(String),
+    /// A safety rule refuses to act (another owner, another account, a changed immutable
+    /// field): Stalled with its own reason, no write call, re-checked periodically.
+    #[error("{message}")]
+    Refused {
+        /// Condition reason.
+        reason: &'static str,
+        /// What is wrong and how to get out.
+        message: String,
+    },
     /// The Kubernetes API failed (status write, Secret read, finalizer patch).
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
@@ -50,9 +59,10 @@ impl Error {
         match self {
             Error::Cloud { source, .. } => source.class(),
             Error::Credentials(_) => ErrorClass::Credentials,
-            Error::InvalidSpec(_) | Error::Adoption(_) | Error::CreateUnverified(_) => {
-                ErrorClass::Terminal
-            }
+            Error::InvalidSpec(_)
+            | Error::Adoption(_)
+            | Error::CreateUnverified(_)
+            | Error::Refused { .. } => ErrorClass::Terminal,
             Error::Kube(e) if is_kube_conflict(e) => ErrorClass::Busy,
             Error::Kube(_) => ErrorClass::Transient,
             Error::Waiting(_) => ErrorClass::Busy,
@@ -64,6 +74,7 @@ impl Error {
         match self {
             Error::Adoption(_) => reasons::ADOPTION_FAILED,
             Error::CreateUnverified(_) => reasons::CREATE_UNVERIFIED,
+            Error::Refused { reason, .. } => reason,
             Error::Waiting(_) => reasons::DELETING,
             _ => reason_for(self.class()),
         }
@@ -72,10 +83,17 @@ impl Error {
     /// True when the object cannot progress until something outside the controller changes
     /// (the spec, a Secret, permissions): the `Stalled` condition.
     pub fn is_stalled(&self) -> bool {
-        matches!(
-            self.class(),
-            ErrorClass::Terminal | ErrorClass::Credentials | ErrorClass::IdempotencyMismatch
-        )
+        stalls(self.class())
+    }
+
+    /// The reason of the Warning event for this error: the condition reason for the safety
+    /// refusals, the error class otherwise.
+    pub fn event_reason(&self) -> &'static str {
+        match self {
+            Error::Refused { reason, .. } => reason,
+            Error::CreateUnverified(_) => reasons::CREATE_UNVERIFIED,
+            _ => self.class().as_str(),
+        }
     }
 
     /// A message for conditions and events: the API's code, message and RequestId, never a
@@ -103,6 +121,59 @@ fn truncate(s: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &s[..end])
+}
+
+/// True for the classes that leave the object `Stalled`: it cannot progress until something
+/// outside the controller changes (the spec, a Secret, permissions, a deleted BGP group or
+/// region). Retries still follow [`retry_rule`].
+pub fn stalls(class: ErrorClass) -> bool {
+    matches!(
+        class,
+        ErrorClass::Terminal
+            | ErrorClass::Credentials
+            | ErrorClass::IdempotencyMismatch
+            | ErrorClass::DependencyMissing
+    )
+}
+
+/// Rules that depend on the action as well as the class: the same code means something else
+/// for another call. Data, so that the README's table is generated from it.
+pub const ACTION_RULES: &[(&str, ErrorClass, &str)] = &[
+    (
+        "DeleteBgpPeer",
+        ErrorClass::DependencyMissing,
+        "not a failure: the peer is not there to delete. Recorded like an accepted delete; the finalizer goes once a read in the owning account confirms the absence",
+    ),
+    (
+        "CreateBgpPeer (replay of a recorded create)",
+        ErrorClass::Terminal,
+        "the API's parameter validation proves no peer was made: the recorded token is cleared",
+    ),
+    (
+        "CreateBgpPeer (replay of a recorded create)",
+        ErrorClass::IdempotencyMismatch,
+        "settled by verification: a consistent listing of the group with no unclaimed peer at all (the token may have made one with other parameters) moves to a new incarnation; otherwise `CreateUnverified`",
+    ),
+    (
+        "CreateBgpPeer (replay during deletion)",
+        ErrorClass::Quota,
+        "settled by verification (as above; also for `Busy` and `DependencyMissing`), so a quota cannot hold the finalizer",
+    ),
+    (
+        "CreateBgpPeer (replay of a recorded create)",
+        ErrorClass::Throttled,
+        "proves nothing (nor do credentials, gateway or unknown errors): the token is kept and the replay retried",
+    ),
+    (
+        "DescribeBgpPeers (group listing during deletion)",
+        ErrorClass::DependencyMissing,
+        "does not prove the peer gone: it is read by ID in the owning account, and any error of that read keeps the finalizer",
+    ),
+];
+
+/// True when DeleteBgpPeer's answer says there is no such peer (see [`ACTION_RULES`]).
+pub fn delete_found_nothing(source: &CloudError) -> bool {
+    source.class() == ErrorClass::DependencyMissing
 }
 
 /// The condition reason of each error class.
@@ -139,7 +210,11 @@ pub fn retry_rule(class: ErrorClass) -> Option<RetryRule> {
     };
     match class {
         // The spec must change; the watch brings that change.
-        ErrorClass::Terminal | ErrorClass::IdempotencyMismatch => None,
+        ErrorClass::Terminal => None,
+        // Replays send the recorded parameters, so no spec change can help: the next look
+        // verifies the recorded create by listing and moves to a new incarnation when it
+        // made nothing (see `create::replay`).
+        ErrorClass::IdempotencyMismatch => rule(10, 600),
         ErrorClass::DependencyMissing => rule(30, 600),
         ErrorClass::Quota => rule(120, 1800),
         ErrorClass::Busy => rule(2, 60),
@@ -168,7 +243,6 @@ mod tests {
     #[test]
     fn terminal_waits_for_a_spec_change() {
         assert_eq!(backoff(ErrorClass::Terminal, 1, 0.0), None);
-        assert_eq!(backoff(ErrorClass::IdempotencyMismatch, 3, 0.5), None);
     }
 
     #[test]

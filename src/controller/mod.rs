@@ -7,8 +7,12 @@
 //! - [`observe`]: coalesced, cached reads of the cloud.
 //! - [`token`]: the deterministic ClientToken.
 
+pub mod claims;
 pub mod command;
 pub mod context;
+pub mod convert;
+pub mod create;
+pub mod credentials;
 pub mod docs;
 pub mod error;
 pub mod finalizer;
@@ -16,6 +20,7 @@ pub mod observe;
 pub mod plan;
 pub mod reconcile;
 pub mod status;
+pub mod timing;
 pub mod token;
 
 use std::future::Future;

@@ -438,6 +438,32 @@ impl PeerObserver {
         })
     }
 
+    /// Lists `group` with a fresh paged walk and returns its peers only when the walk is
+    /// consistent by the observer's rule (the paging cannot have skipped a peer, and no create
+    /// of ours in the group started or ended during it); `None` otherwise.
+    pub async fn list_group_consistently(
+        &self,
+        vpc: &VpcClient,
+        creds: &Credentials,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<Vec<BgpPeerInfo>>, CloudError> {
+        let key = (region.to_owned(), group.to_owned());
+        let before = self.create_activity(&key);
+        let req = DescribeBgpPeersRequest {
+            region_id: region.to_owned(),
+            bgp_group_id: Some(group.to_owned()),
+            ..Default::default()
+        };
+        let walk = vpc.list_bgp_peers(creds, &req).await?;
+        let after = self.create_activity(&key);
+        let consistent = walk.consistent
+            && before.in_flight == 0
+            && after.in_flight == 0
+            && before.epoch == after.epoch;
+        Ok(consistent.then_some(walk.peers))
+    }
+
     /// Records that the operator just changed peer `id` (created, modified, deleted): only
     /// listings started after now answer for it.
     pub fn note_mutation(&self, id: &str) {

@@ -1,19 +1,35 @@
-//! The pure heart of the reconcile: from (spec, status, what the cloud returned) to the one
-//! next step. No client, no clock: everything here is unit-tested with table-driven cases.
+//! The pure heart of the reconcile: from (spec, status, what the cloud returned, the time) to
+//! the one next step. No client, no clock of its own: everything here is unit-tested with
+//! table-driven cases (`plan_tests.rs`).
+//!
+//! Two plans: [`plan_apply`] while the object lives, [`plan_cleanup`] once it is being
+//! deleted; [`plan`] picks one. Every safety rule of the operator is decided here:
+//! - pause holds everything, deletion included;
+//! - a peer has one owner in the cluster ([`Claim`]);
+//! - the peer is bound to the account, region, group and IP version it was created in;
+//! - a peer the operator has not seen yet is "not visible yet", never "deleted", for the
+//!   visibility grace period;
+//! - a transition that lasts longer than the transition timeout is reported.
 
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::api::conditions::reasons;
 use crate::api::{BgpPeerSpec, BgpPeerStatus, DeletionPolicy};
+use crate::cloud::PeerStatus;
 
 use super::token::client_token_for;
 
 /// The cloud's view of a peer, reduced to what planning needs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObservedPeer {
     /// BgpPeerId.
     pub id: String,
     /// BgpGroupId the peer is in.
     pub bgp_group_id: String,
-    /// Lifecycle status (Pending, Available, Modifying, Deleting, Deleted).
-    pub status: String,
+    /// Lifecycle status.
+    pub status: PeerStatus,
     /// Peer IP address.
     pub peer_ip_address: Option<String>,
     /// IP version (`IPv4`/`IPv6`, any case).
@@ -27,12 +43,40 @@ pub struct ObservedPeer {
 /// What observing the cloud found for this object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Observation {
-    /// Nothing was looked up: the object has no peer ID yet.
+    /// Nothing was looked up: the object has no peer ID yet, or the plan needs no cloud.
     NotLookedUp,
     /// The peer with the ID in status (or the one to adopt) exists.
     Found(ObservedPeer),
-    /// The cloud says there is no such peer (or its group or region is gone).
+    /// The cloud says there is no such peer, in the owning account (a by-ID read, or a
+    /// consistent listing after our own deletion).
     NotFound,
+}
+
+/// Timing rules of the plan (from the controller's flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// How long a peer whose ID the operator recorded but has never seen may stay invisible
+    /// before its absence means "deleted outside Kubernetes".
+    pub visibility_grace: Duration,
+    /// How long a transition (Pending, Modifying, Deleting, unknown status) may last before
+    /// it is reported as stuck.
+    pub transition_timeout: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            visibility_grace: Duration::from_secs(120),
+            transition_timeout: Duration::from_secs(900),
+        }
+    }
+}
+
+/// Another object of the cluster that owns the peer this object names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// `namespace/name` of the owner.
+    pub owner: String,
 }
 
 /// Everything [`plan`] decides on.
@@ -53,9 +97,18 @@ pub struct PlanInput<'a> {
     /// The recorded create in flight was first requested longer ago than the replay window:
     /// its token may have expired at the API.
     pub replay_expired: bool,
+    /// The account of the credentials in use (STS GetCallerIdentity); `None` when not
+    /// looked up (a plan that needs no cloud).
+    pub account: Option<&'a str>,
+    /// Another object with a stronger claim on the peer this object names.
+    pub claimed_by: Option<&'a Claim>,
+    /// The time of this reconcile.
+    pub now: Timestamp,
+    /// Timing rules.
+    pub timing: Timing,
 }
 
-/// Mutable attributes to change with ModifyBgpPeerAttribute (only the differing ones).
+/// Mutable attributes in which the cloud differs from the spec.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeerDiff {
     /// New peer IP address.
@@ -64,6 +117,8 @@ pub struct PeerDiff {
     pub enable_bfd: Option<bool>,
     /// New BFD hop count.
     pub bfd_multi_hop: Option<i32>,
+    /// The group the peer must move back to (moved out of band).
+    pub bgp_group_id: Option<String>,
 }
 
 impl PeerDiff {
@@ -84,8 +139,65 @@ impl PeerDiff {
         if self.bfd_multi_hop.is_some() {
             out.push("bfdMultiHop");
         }
+        if self.bgp_group_id.is_some() {
+            out.push("bgpGroupId");
+        }
         out
     }
+}
+
+/// The parameters of one ModifyBgpPeerAttribute call. `EnableBfd` is always stated (the API
+/// defaults an absent one to false, which would switch BFD off), and so is the hop count
+/// whenever BFD is on (the API wants them together).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModifyCall {
+    /// PeerIpAddress, only when it changes.
+    pub peer_ip_address: Option<String>,
+    /// BgpGroupId, only when the peer must move back.
+    pub bgp_group_id: Option<String>,
+    /// EnableBfd, always.
+    pub enable_bfd: bool,
+    /// BfdMultiHop with BFD on: the spec's, else the cloud's current one, else 255.
+    pub bfd_multi_hop: Option<i32>,
+}
+
+/// The hop count the API assumes when BFD is enabled without one.
+pub const DEFAULT_BFD_MULTI_HOP: i32 = 255;
+
+/// Builds the Modify call for `diff`, stating BFD explicitly.
+pub fn modify_call(spec: &BgpPeerSpec, peer: &ObservedPeer, diff: &PeerDiff) -> ModifyCall {
+    ModifyCall {
+        peer_ip_address: diff.peer_ip_address.clone(),
+        bgp_group_id: diff.bgp_group_id.clone(),
+        enable_bfd: spec.enable_bfd,
+        bfd_multi_hop: spec.enable_bfd.then(|| {
+            spec.bfd_multi_hop
+                .or(peer.bfd_multi_hop)
+                .unwrap_or(DEFAULT_BFD_MULTI_HOP)
+        }),
+    }
+}
+
+/// What is left in the cloud when the finalizer is released.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Left {
+    /// Nothing of this object's is in the cloud (never created, or gone).
+    Nothing,
+    /// The peer is left on purpose (`deletionPolicy: Orphan`).
+    Orphaned(String),
+    /// A create may have made a peer whose ID was never learned (Orphan of an object whose
+    /// create was in flight): the token names it.
+    OrphanedUnknown(String),
+    /// The operator had already asked the cloud to delete the peer when the policy became
+    /// Orphan: it is going away, not left.
+    AlreadyDeleting(String),
+    /// The peer belongs to another object of the cluster, which keeps it.
+    Owned {
+        /// The peer.
+        id: String,
+        /// Its owner, `namespace/name`.
+        owner: String,
+    },
 }
 
 /// The one next step.
@@ -127,10 +239,19 @@ pub enum Plan {
         /// Why.
         message: String,
     },
-    /// The peer is in a transitional state; look again later.
+    /// Cannot go on until something outside the controller changes (Stalled); no write call.
+    Refuse {
+        /// Condition reason.
+        reason: &'static str,
+        /// What is wrong and how to get out.
+        message: String,
+    },
+    /// The peer is in a transitional state (or not visible yet); look again later.
     Wait {
-        /// The cloud status being waited on.
+        /// The cloud status being waited on (`NotYetVisible` when the peer is not visible).
         cloud_status: String,
+        /// Set once the wait has lasted longer than the transition timeout: report it.
+        overdue: Option<Duration>,
     },
     /// Change the differing mutable attributes.
     Modify(PeerDiff),
@@ -145,48 +266,83 @@ pub enum Plan {
     WaitGone {
         /// The peer being deleted.
         id: String,
+        /// Set once the wait has lasted longer than the transition timeout: report it.
+        overdue: Option<Duration>,
     },
     /// Nothing (more) to do in the cloud: remove the finalizer.
     ReleaseFinalizer {
-        /// True when a peer is left in the cloud on purpose (deletionPolicy Orphan).
-        orphaned: bool,
+        /// What is left behind.
+        left: Left,
     },
 }
 
 /// Decides the next step. Pure: same input, same plan.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     if input.deleting {
-        return plan_deletion(input);
+        plan_cleanup(input)
+    } else {
+        plan_apply(input)
     }
+}
+
+/// The rules every plan checks first: pause, then the account the peer is bound to.
+fn guards(input: &PlanInput<'_>) -> Option<Plan> {
     if input.paused {
-        return Plan::Paused;
+        return Some(Plan::Paused);
     }
     let status = input.status;
+    if let (Some(owner), Some(current)) = (status.account_id.as_deref(), input.account)
+        && owner != current
+    {
+        let what = status
+            .bgp_peer_id
+            .as_deref()
+            .or(status.client_token.as_deref())
+            .unwrap_or("the peer");
+        return Some(Plan::Refuse {
+            reason: reasons::ACCOUNT_MISMATCH,
+            message: format!(
+                "{what} belongs to Alibaba Cloud account {owner}, but the credentials in use are of account {current}: nothing is created, recreated or released with them (the peer would look absent). Restore credentials of account {owner}, or set deletionPolicy: Orphan to let this object go without touching the peer"
+            ),
+        });
+    }
+    None
+}
+
+/// The plan while the object lives.
+pub fn plan_apply(input: &PlanInput<'_>) -> Plan {
+    if let Some(step) = guards(input) {
+        return step;
+    }
+    let status = input.status;
+    let spec = input.spec;
+    if let Some(changed) = immutable_changed(spec, status) {
+        return Plan::Refuse {
+            reason: reasons::IMMUTABLE_FIELD_CHANGED,
+            message: format!(
+                "{changed}; the existing peer cannot move. Restore the spec (or delete this object and create a new one)"
+            ),
+        };
+    }
+    if let Some(claim) = input.claimed_by {
+        let id = status
+            .bgp_peer_id
+            .as_deref()
+            .or(spec.adopt_bgp_peer_id.as_deref())
+            .unwrap_or_default();
+        return Plan::Refuse {
+            reason: reasons::ALREADY_OWNED,
+            message: format!(
+                "BGP peer {id} is already owned by {}: a cloud peer has one owner in the cluster. Remove spec.adoptBgpPeerId's object or the owner first",
+                claim.owner
+            ),
+        };
+    }
     match (&status.bgp_peer_id, input.observed) {
         // Nothing recorded yet.
         (None, _) => {
-            if let Some(id) = &input.spec.adopt_bgp_peer_id {
-                return match input.observed {
-                    Observation::Found(peer) if peer.bgp_group_id == input.spec.bgp_group_id => {
-                        Plan::Adopt { id: id.clone() }
-                    }
-                    Observation::Found(peer) => Plan::AdoptionImpossible {
-                        message: format!(
-                            "peer {id} to adopt is in group {}, not in spec.bgpGroupId {}",
-                            peer.bgp_group_id, input.spec.bgp_group_id
-                        ),
-                    },
-                    Observation::NotFound => Plan::AdoptionImpossible {
-                        message: format!(
-                            "peer {id} to adopt does not exist in region {}",
-                            input.spec.region_id
-                        ),
-                    },
-                    // Look it up first.
-                    Observation::NotLookedUp => Plan::Wait {
-                        cloud_status: "Unknown".to_owned(),
-                    },
-                };
+            if let Some(id) = &spec.adopt_bgp_peer_id {
+                return plan_adoption(input, id);
             }
             match &status.client_token {
                 Some(token) => replay(token, input.replay_expired),
@@ -197,38 +353,138 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
                 },
             }
         }
-        (Some(_), Observation::NotFound) => {
-            if status.adopted {
-                // An adopted peer that vanished is not ours to recreate from nothing: the user
-                // chose a specific peer. Say so and wait for the spec to change.
-                return Plan::AdoptionImpossible {
-                    message: "the adopted peer no longer exists in the cloud".to_owned(),
-                };
-            }
-            let incarnation = status.incarnation.saturating_add(1);
-            Plan::Create {
-                client_token: client_token_for(input.uid, incarnation),
-                incarnation,
-                recreate: true,
-            }
-        }
         (Some(_), Observation::NotLookedUp) => Plan::Wait {
             cloud_status: "Unknown".to_owned(),
+            overdue: None,
         },
-        (Some(_), Observation::Found(peer)) => match peer.status.as_str() {
-            "Available" => {
-                let diff = diff(input.spec, peer);
+        (Some(_), Observation::NotFound) => vanished(input),
+        (Some(_), Observation::Found(peer)) => match &peer.status {
+            // A Deleted peer is gone, as if it were absent.
+            PeerStatus::Deleted => vanished(input),
+            PeerStatus::Available => {
+                let diff = diff(spec, peer);
                 if diff.is_empty() {
                     Plan::UpToDate
                 } else {
                     Plan::Modify(diff)
                 }
             }
-            other => Plan::Wait {
-                cloud_status: other.to_owned(),
-            },
+            other => wait(input, other.to_string()),
         },
     }
+}
+
+fn plan_adoption(input: &PlanInput<'_>, id: &str) -> Plan {
+    match input.observed {
+        Observation::Found(peer) if peer.bgp_group_id == input.spec.bgp_group_id => {
+            Plan::Adopt { id: id.to_owned() }
+        }
+        Observation::Found(peer) => Plan::AdoptionImpossible {
+            message: format!(
+                "peer {id} to adopt is in group {}, not in spec.bgpGroupId {}",
+                peer.bgp_group_id, input.spec.bgp_group_id
+            ),
+        },
+        Observation::NotFound => Plan::AdoptionImpossible {
+            message: format!(
+                "peer {id} to adopt does not exist in region {}",
+                input.spec.region_id
+            ),
+        },
+        // Look it up first.
+        Observation::NotLookedUp => Plan::Wait {
+            cloud_status: "Unknown".to_owned(),
+            overdue: None,
+        },
+    }
+}
+
+/// The recorded peer is absent (or Deleted) in the owning account.
+fn vanished(input: &PlanInput<'_>) -> Plan {
+    let status = input.status;
+    if !status.peer_seen()
+        && within(status.bgp_peer_id_recorded_at.as_ref(), input, |t| {
+            t.visibility_grace
+        })
+    {
+        return Plan::Wait {
+            cloud_status: reasons::NOT_YET_VISIBLE.to_owned(),
+            overdue: None,
+        };
+    }
+    if status.adopted {
+        // An adopted peer that vanished is not ours to recreate from nothing: the user
+        // chose a specific peer. Say so and wait for the spec to change.
+        return Plan::AdoptionImpossible {
+            message: "the adopted peer no longer exists in the cloud".to_owned(),
+        };
+    }
+    let incarnation = status.incarnation.saturating_add(1);
+    Plan::Create {
+        client_token: client_token_for(input.uid, incarnation),
+        incarnation,
+        recreate: true,
+    }
+}
+
+/// A wait on `cloud_status`, overdue once it lasted longer than the transition timeout.
+fn wait(input: &PlanInput<'_>, cloud_status: String) -> Plan {
+    Plan::Wait {
+        cloud_status,
+        overdue: overdue(input),
+    }
+}
+
+fn overdue(input: &PlanInput<'_>) -> Option<Duration> {
+    let since = input.status.waiting_since.as_ref()?;
+    let waited = elapsed(since, input.now);
+    (waited > input.timing.transition_timeout).then_some(waited)
+}
+
+/// True while less than the chosen timing has passed since `at` (and when `at` is unknown,
+/// which a status written before the field existed leaves: such a peer was seen long ago).
+fn within(
+    at: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    input: &PlanInput<'_>,
+    limit: impl Fn(&Timing) -> Duration,
+) -> bool {
+    at.is_some_and(|t| elapsed(t, input.now) < limit(&input.timing))
+}
+
+fn elapsed(at: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time, now: Timestamp) -> Duration {
+    let ms = now.as_millisecond() - at.0.as_millisecond();
+    Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
+/// The immutable field the spec changed against what the existing peer was made with.
+fn immutable_changed(spec: &BgpPeerSpec, status: &BgpPeerStatus) -> Option<String> {
+    status.bgp_peer_id.as_ref()?;
+    if let Some(region) = &status.region_id
+        && *region != spec.region_id
+    {
+        return Some(format!(
+            "spec.regionId is {} but the peer was made in {region}",
+            spec.region_id
+        ));
+    }
+    if let Some(group) = &status.bgp_group_id
+        && *group != spec.bgp_group_id
+    {
+        return Some(format!(
+            "spec.bgpGroupId is {} but the peer was made in {group}",
+            spec.bgp_group_id
+        ));
+    }
+    if let Some(v) = status.ip_version
+        && v != spec.ip_version
+    {
+        return Some(format!(
+            "spec.ipVersion is {} but the peer was made as {}",
+            spec.ip_version.as_api_str(),
+            v.as_api_str()
+        ));
+    }
+    None
 }
 
 fn replay(token: &str, expired: bool) -> Plan {
@@ -240,32 +496,96 @@ fn replay(token: &str, expired: bool) -> Plan {
     }
 }
 
-fn plan_deletion(input: &PlanInput<'_>) -> Plan {
+/// The plan once the object is being deleted.
+pub fn plan_cleanup(input: &PlanInput<'_>) -> Plan {
     let status = input.status;
-    if input.spec.deletion_policy == DeletionPolicy::Orphan {
+    // Pause holds every deletion, Orphan and never-created objects included.
+    if input.paused {
+        return Plan::Paused;
+    }
+    if let Some(claim) = input.claimed_by
+        && let Some(id) = status
+            .bgp_peer_id
+            .clone()
+            .or_else(|| input.spec.adopt_bgp_peer_id.clone())
+    {
         return Plan::ReleaseFinalizer {
-            orphaned: status.bgp_peer_id.is_some() || status.client_token.is_some(),
+            left: Left::Owned {
+                id,
+                owner: claim.owner.clone(),
+            },
         };
     }
+    if input.spec.deletion_policy == DeletionPolicy::Orphan {
+        let left = match (&status.bgp_peer_id, &status.client_token) {
+            (Some(id), _) if status.delete_requested_at.is_some() => {
+                Left::AlreadyDeleting(id.clone())
+            }
+            (Some(id), _) => Left::Orphaned(id.clone()),
+            (None, Some(token)) if input.spec.adopt_bgp_peer_id.is_none() => {
+                Left::OrphanedUnknown(token.clone())
+            }
+            (None, _) => Left::Nothing,
+        };
+        return Plan::ReleaseFinalizer { left };
+    }
+    match (&status.bgp_peer_id, input.observed) {
+        // Never created (or adoption never completed): nothing of ours in the cloud.
+        (None, _) if status.client_token.is_none() || input.spec.adopt_bgp_peer_id.is_some() => {
+            Plan::ReleaseFinalizer {
+                left: Left::Nothing,
+            }
+        }
+        _ => {
+            if let Some(step) = guards(input) {
+                return step;
+            }
+            cleanup_in_cloud(input)
+        }
+    }
+}
+
+fn cleanup_in_cloud(input: &PlanInput<'_>) -> Plan {
+    let status = input.status;
     match (&status.bgp_peer_id, input.observed) {
         // A create may be in flight: learn its peer ID first (replay with the same token),
         // so that the peer is deleted instead of leaked.
-        (None, _) if status.client_token.is_some() && input.spec.adopt_bgp_peer_id.is_none() => {
-            replay(
-                status.client_token.as_deref().unwrap_or_default(),
-                input.replay_expired,
-            )
+        (None, _) => replay(
+            status.client_token.as_deref().unwrap_or_default(),
+            input.replay_expired,
+        ),
+        (Some(id), Observation::NotFound) => {
+            // Absent right after our own create may be read-after-write lag: never release
+            // over a peer that may still appear.
+            if !status.peer_seen()
+                && status.delete_requested_at.is_none()
+                && within(status.bgp_peer_id_recorded_at.as_ref(), input, |t| {
+                    t.visibility_grace
+                })
+            {
+                return Plan::WaitGone {
+                    id: id.clone(),
+                    overdue: None,
+                };
+            }
+            Plan::ReleaseFinalizer {
+                left: Left::Nothing,
+            }
         }
-        // Never created (or adoption never completed): nothing of ours in the cloud.
-        (None, _) => Plan::ReleaseFinalizer { orphaned: false },
-        (Some(_), Observation::NotFound) => Plan::ReleaseFinalizer { orphaned: false },
-        (Some(id), Observation::NotLookedUp) => Plan::WaitGone { id: id.clone() },
-        (Some(id), Observation::Found(peer)) => match peer.status.as_str() {
-            "Deleting" | "Deleted" => Plan::WaitGone { id: id.clone() },
-            // Pending and Modifying refuse deletion (InvalidStatus.CannotOperate): wait.
-            "Pending" | "Modifying" => Plan::Wait {
-                cloud_status: peer.status.clone(),
+        (Some(id), Observation::NotLookedUp) => Plan::WaitGone {
+            id: id.clone(),
+            overdue: None,
+        },
+        (Some(id), Observation::Found(peer)) => match &peer.status {
+            PeerStatus::Deleted => Plan::ReleaseFinalizer {
+                left: Left::Nothing,
             },
+            PeerStatus::Deleting => Plan::WaitGone {
+                id: id.clone(),
+                overdue: overdue(input),
+            },
+            // Pending and Modifying refuse deletion (InvalidStatus.CannotOperate): wait.
+            PeerStatus::Pending | PeerStatus::Modifying => wait(input, peer.status.to_string()),
             _ => Plan::Delete { id: id.clone() },
         },
     }
@@ -275,7 +595,7 @@ fn plan_deletion(input: &PlanInput<'_>) -> Plan {
 pub fn diff(spec: &BgpPeerSpec, peer: &ObservedPeer) -> PeerDiff {
     let mut out = PeerDiff::default();
     if let Some(ip) = &spec.peer_ip_address
-        && !same_ip(Some(ip), peer.peer_ip_address.as_deref())
+        && !same_ip(ip, peer.peer_ip_address.as_deref().unwrap_or_default())
     {
         out.peer_ip_address = Some(ip.clone());
     }
@@ -291,20 +611,18 @@ pub fn diff(spec: &BgpPeerSpec, peer: &ObservedPeer) -> PeerDiff {
         // ModifyBgpPeerAttribute wants BFD stated together with the hop count.
         out.enable_bfd = Some(true);
     }
+    if !peer.bgp_group_id.is_empty() && peer.bgp_group_id != spec.bgp_group_id {
+        out.bgp_group_id = Some(spec.bgp_group_id.clone());
+    }
     out
 }
 
-/// Compares two IP addresses by value (`2408:4000::2` equals `2408:4000:0::2`).
-fn same_ip(a: Option<&str>, b: Option<&str>) -> bool {
-    match (a, b) {
-        (Some(a), Some(b)) => {
-            match (a.parse::<std::net::IpAddr>(), b.parse::<std::net::IpAddr>()) {
-                (Ok(x), Ok(y)) => x == y,
-                _ => a == b,
-            }
-        }
-        (None, None) => true,
-        _ => false,
+/// Compares two IP addresses by value (`2408:4000::2` equals `2408:4000:0::2`), or as text
+/// (case-insensitive) when either is not an address.
+pub fn same_ip(a: &str, b: &str) -> bool {
+    match (a.parse::<std::net::IpAddr>(), b.parse::<std::net::IpAddr>()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a.eq_ignore_ascii_case(b),
     }
 }
 

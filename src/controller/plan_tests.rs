@@ -23,7 +23,7 @@ fn peer(status: &str) -> ObservedPeer {
     ObservedPeer {
         id: "bgp-1111".into(),
         bgp_group_id: "bgpg-aaaa".into(),
-        status: status.into(),
+        status: PeerStatus::parse(status),
         peer_ip_address: Some("10.0.0.2".into()),
         ip_version: Some("IPv4".into()),
         enable_bfd: Some(true),
@@ -31,12 +31,48 @@ fn peer(status: &str) -> ObservedPeer {
     }
 }
 
+/// A peer the operator created and has seen (its cloud view is recorded).
 fn with_id() -> BgpPeerStatus {
     BgpPeerStatus {
         bgp_peer_id: Some("bgp-1111".into()),
         client_token: Some(client_token_for(UID, 0)),
+        account_id: Some(ACCOUNT.into()),
+        region_id: Some("cn-shanghai".into()),
+        bgp_group_id: Some("bgpg-aaaa".into()),
+        ip_version: Some(IpVersion::IPv4),
+        bgp_peer_id_recorded_at: Some(at(NOW - 3600)),
+        cloud: Some(Default::default()),
         ..Default::default()
     }
+}
+
+/// A peer the operator just created and has not seen yet.
+fn just_created(secs_ago: i64) -> BgpPeerStatus {
+    BgpPeerStatus {
+        cloud: None,
+        bgp_peer_id_recorded_at: Some(at(NOW - secs_ago)),
+        ..with_id()
+    }
+}
+
+const ACCOUNT: &str = "1234567890123456";
+const NOW: i64 = 1_800_000_000;
+
+fn at(secs: i64) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        jiff::Timestamp::from_second(secs).expect("timestamp"),
+    )
+}
+
+fn wait(status: &str) -> Plan {
+    Plan::Wait {
+        cloud_status: status.into(),
+        overdue: None,
+    }
+}
+
+fn release(left: Left) -> Plan {
+    Plan::ReleaseFinalizer { left }
 }
 
 struct Case {
@@ -47,6 +83,8 @@ struct Case {
     deleting: bool,
     paused: bool,
     replay_expired: bool,
+    account: Option<&'static str>,
+    claimed_by: Option<Claim>,
     want: Plan,
 }
 
@@ -60,8 +98,20 @@ impl Case {
             deleting: false,
             paused: false,
             replay_expired: false,
+            account: Some(ACCOUNT),
+            claimed_by: None,
             want,
         }
+    }
+    fn account(mut self, account: Option<&'static str>) -> Self {
+        self.account = account;
+        self
+    }
+    fn claimed_by(mut self, owner: &str) -> Self {
+        self.claimed_by = Some(Claim {
+            owner: owner.into(),
+        });
+        self
     }
     fn spec(mut self, f: impl FnOnce(&mut BgpPeerSpec)) -> Self {
         f(&mut self.spec);
@@ -134,27 +184,28 @@ fn cases() -> Vec<Case> {
         .replay_expired(),
         Case::new("paused objects make no cloud call", Plan::Paused).paused(),
         Case::new(
-            "paused does not block deletion of an object never created",
-            Plan::ReleaseFinalizer { orphaned: false },
+            "pause holds every deletion, even of an object never created",
+            Plan::Paused,
         )
         .paused()
         .deleting(),
+        Case::new("pause holds an Orphan deletion too", Plan::Paused)
+            .spec(|s| s.deletion_policy = DeletionPolicy::Orphan)
+            .status(with_id())
+            .paused()
+            .deleting(),
         Case::new("an Available peer matching the spec is up to date", Plan::UpToDate)
             .status(with_id())
             .observed(Observation::Found(peer("Available"))),
         Case::new(
             "a Pending peer is waited on, not modified",
-            Plan::Wait {
-                cloud_status: "Pending".into(),
-            },
+            wait("Pending"),
         )
         .status(with_id())
         .observed(Observation::Found(peer("Pending"))),
         Case::new(
             "a Modifying peer is waited on",
-            Plan::Wait {
-                cloud_status: "Modifying".into(),
-            },
+            wait("Modifying"),
         )
         .status(with_id())
         .observed(Observation::Found(peer("Modifying"))),
@@ -289,6 +340,7 @@ fn cases() -> Vec<Case> {
             "deleting waits while the cloud deletes",
             Plan::WaitGone {
                 id: "bgp-1111".into(),
+                overdue: None,
             },
         )
         .deleting()
@@ -296,23 +348,21 @@ fn cases() -> Vec<Case> {
         .observed(Observation::Found(peer("Deleting"))),
         Case::new(
             "deleting waits for a Pending peer (the API refuses to delete it yet)",
-            Plan::Wait {
-                cloud_status: "Pending".into(),
-            },
+            wait("Pending"),
         )
         .deleting()
         .status(with_id())
         .observed(Observation::Found(peer("Pending"))),
         Case::new(
             "the finalizer goes once the peer is gone",
-            Plan::ReleaseFinalizer { orphaned: false },
+            release(Left::Nothing),
         )
         .deleting()
         .status(with_id())
         .observed(Observation::NotFound),
         Case::new(
             "cleanup of an object never created makes no cloud call",
-            Plan::ReleaseFinalizer { orphaned: false },
+            release(Left::Nothing),
         )
         .deleting(),
         Case::new(
@@ -328,7 +378,7 @@ fn cases() -> Vec<Case> {
         }),
         Case::new(
             "Orphan releases without deleting",
-            Plan::ReleaseFinalizer { orphaned: true },
+            release(Left::Orphaned("bgp-1111".into())),
         )
         .spec(|s| s.deletion_policy = DeletionPolicy::Orphan)
         .deleting()
@@ -336,9 +386,188 @@ fn cases() -> Vec<Case> {
         .observed(Observation::Found(peer("Available"))),
         Case::new(
             "a failed adoption leaves nothing to delete",
-            Plan::ReleaseFinalizer { orphaned: false },
+            release(Left::Nothing),
         )
         .spec(|s| s.adopt_bgp_peer_id = Some("bgp-1111".into()))
+        .deleting(),
+        // --- read-after-write lag (safety #2) ---
+        Case::new(
+            "a peer created moments ago and never seen is not visible yet, never 'deleted'",
+            wait(reasons::NOT_YET_VISIBLE),
+        )
+        .status(just_created(10))
+        .observed(Observation::NotFound),
+        Case::new(
+            "a never-seen peer absent for longer than the grace is recreated",
+            Plan::Create {
+                client_token: format!("abo-{UID}-1"),
+                incarnation: 1,
+                recreate: true,
+            },
+        )
+        .status(just_created(600))
+        .observed(Observation::NotFound),
+        Case::new(
+            "deleting a just-created, never-seen peer waits for it instead of releasing over it",
+            Plan::WaitGone {
+                id: "bgp-1111".into(),
+                overdue: None,
+            },
+        )
+        .deleting()
+        .status(just_created(10))
+        .observed(Observation::NotFound),
+        Case::new(
+            "a Deleted peer of a live object counts as vanished",
+            Plan::Create {
+                client_token: format!("abo-{UID}-1"),
+                incarnation: 1,
+                recreate: true,
+            },
+        )
+        .status(with_id())
+        .observed(Observation::Found(peer("Deleted"))),
+        // --- one owner per peer (safety #1) ---
+        Case::new(
+            "an adopter of a peer another object owns is refused, naming the owner",
+            Plan::Refuse {
+                reason: reasons::ALREADY_OWNED,
+                message: "BGP peer bgp-1111 is already owned by ns/a: a cloud peer has one owner in the cluster. Remove spec.adoptBgpPeerId's object or the owner first".into(),
+            },
+        )
+        .spec(|s| s.adopt_bgp_peer_id = Some("bgp-1111".into()))
+        .claimed_by("ns/a")
+        .observed(Observation::Found(peer("Available"))),
+        Case::new(
+            "deleting a losing adopter never touches the owner's peer",
+            release(Left::Owned {
+                id: "bgp-1111".into(),
+                owner: "ns/a".into(),
+            }),
+        )
+        .spec(|s| s.adopt_bgp_peer_id = Some("bgp-1111".into()))
+        .status(BgpPeerStatus {
+            adopted: true,
+            ..with_id()
+        })
+        .claimed_by("ns/a")
+        .deleting()
+        .observed(Observation::Found(peer("Available"))),
+        // --- the account the peer is bound to (safety #3) ---
+        Case::new(
+            "credentials of another account never recreate an 'absent' peer",
+            Plan::Refuse {
+                reason: reasons::ACCOUNT_MISMATCH,
+                message: String::new(),
+            },
+        )
+        .account(Some("999"))
+        .status(with_id())
+        .observed(Observation::NotFound),
+        Case::new(
+            "credentials of another account never release the finalizer of a live peer",
+            Plan::Refuse {
+                reason: reasons::ACCOUNT_MISMATCH,
+                message: String::new(),
+            },
+        )
+        .account(Some("999"))
+        .deleting()
+        .status(with_id())
+        .observed(Observation::NotFound),
+        Case::new(
+            "Orphan releases even with the wrong account (it touches nothing)",
+            release(Left::Orphaned("bgp-1111".into())),
+        )
+        .spec(|s| s.deletion_policy = DeletionPolicy::Orphan)
+        .account(Some("999"))
+        .deleting()
+        .status(with_id()),
+        // --- immutability without CEL (safety #12) ---
+        Case::new(
+            "a changed bgpGroupId (CRD rules bypassed) is refused, not a recreate",
+            Plan::Refuse {
+                reason: reasons::IMMUTABLE_FIELD_CHANGED,
+                message: String::new(),
+            },
+        )
+        .spec(|s| s.bgp_group_id = "bgpg-bbbb".into())
+        .status(with_id())
+        .observed(Observation::NotFound),
+        Case::new(
+            "a changed regionId is refused",
+            Plan::Refuse {
+                reason: reasons::IMMUTABLE_FIELD_CHANGED,
+                message: String::new(),
+            },
+        )
+        .spec(|s| s.region_id = "cn-beijing".into())
+        .status(with_id())
+        .observed(Observation::Found(peer("Available"))),
+        // --- a peer moved out of band (safety #9) ---
+        Case::new(
+            "a peer moved to another group out of band is moved back",
+            Plan::Modify(PeerDiff {
+                bgp_group_id: Some("bgpg-aaaa".into()),
+                ..Default::default()
+            }),
+        )
+        .status(with_id())
+        .observed(Observation::Found(ObservedPeer {
+            bgp_group_id: "bgpg-other".into(),
+            ..peer("Available")
+        })),
+        // --- transitions that never end (safety #8) ---
+        Case::new(
+            "a Pending that outlasts the transition timeout is reported",
+            Plan::Wait {
+                cloud_status: "Pending".into(),
+                overdue: Some(std::time::Duration::from_secs(1200)),
+            },
+        )
+        .status(BgpPeerStatus {
+            waiting_since: Some(at(NOW - 1200)),
+            ..with_id()
+        })
+        .observed(Observation::Found(peer("Pending"))),
+        Case::new(
+            "an unknown cloud status is waited on (and reported once overdue), never treated as Available",
+            wait("Frozen"),
+        )
+        .status(with_id())
+        .observed(Observation::Found(peer("Frozen"))),
+        Case::new(
+            "a Deleting peer of a live object is waited on with the timeout too",
+            Plan::Wait {
+                cloud_status: "Deleting".into(),
+                overdue: Some(std::time::Duration::from_secs(3600)),
+            },
+        )
+        .status(BgpPeerStatus {
+            waiting_since: Some(at(NOW - 3600)),
+            ..with_id()
+        })
+        .observed(Observation::Found(peer("Deleting"))),
+        // --- Orphan releases say what they leave (safety #13) ---
+        Case::new(
+            "Orphan after DeleteBgpPeer was accepted does not claim the peer was left",
+            release(Left::AlreadyDeleting("bgp-1111".into())),
+        )
+        .spec(|s| s.deletion_policy = DeletionPolicy::Orphan)
+        .status(BgpPeerStatus {
+            delete_requested_at: Some(at(NOW - 5)),
+            ..with_id()
+        })
+        .deleting(),
+        Case::new(
+            "Orphan with an unrecorded create in flight names the token it leaves",
+            release(Left::OrphanedUnknown(format!("abo-{UID}"))),
+        )
+        .spec(|s| s.deletion_policy = DeletionPolicy::Orphan)
+        .status(BgpPeerStatus {
+            client_token: Some(format!("abo-{UID}")),
+            ..Default::default()
+        })
         .deleting(),
     ]
 }
@@ -354,8 +583,22 @@ fn plan_table() {
             deleting: case.deleting,
             paused: case.paused,
             replay_expired: case.replay_expired,
+            account: case.account,
+            claimed_by: case.claimed_by.as_ref(),
+            now: at(NOW).0,
+            timing: Timing::default(),
         });
-        assert_eq!(got, case.want, "{}", case.reason);
+        match (&got, &case.want) {
+            // An empty expected message: the reason is what the case is about.
+            (
+                Plan::Refuse { reason, .. },
+                Plan::Refuse {
+                    reason: want,
+                    message,
+                },
+            ) if message.is_empty() => assert_eq!(reason, want, "{}", case.reason),
+            _ => assert_eq!(got, case.want, "{}", case.reason),
+        }
     }
 }
 
@@ -370,6 +613,10 @@ fn plan_is_deterministic() {
             deleting: case.deleting,
             paused: case.paused,
             replay_expired: case.replay_expired,
+            account: case.account,
+            claimed_by: case.claimed_by.as_ref(),
+            now: at(NOW).0,
+            timing: Timing::default(),
         };
         assert_eq!(plan(&input), plan(&input), "{}", case.reason);
     }
@@ -381,10 +628,66 @@ fn diff_names_fields() {
         peer_ip_address: Some("10.0.0.3".into()),
         enable_bfd: Some(true),
         bfd_multi_hop: Some(2),
+        bgp_group_id: Some("bgpg-aaaa".into()),
     };
     assert_eq!(
         d.fields(),
-        vec!["peerIpAddress", "enableBfd", "bfdMultiHop"]
+        vec!["peerIpAddress", "enableBfd", "bfdMultiHop", "bgpGroupId"]
     );
     assert!(PeerDiff::default().is_empty());
+}
+
+#[test]
+fn modify_always_states_bfd_and_its_hop_count() {
+    let spec = spec();
+    let observed = peer("Available");
+    let ip_only = PeerDiff {
+        peer_ip_address: Some("10.0.0.9".into()),
+        ..Default::default()
+    };
+    // The API defaults an absent EnableBfd to false: an IP change must not switch BFD off.
+    let call = modify_call(&spec, &observed, &ip_only);
+    assert!(call.enable_bfd);
+    assert_eq!(call.bfd_multi_hop, Some(3));
+    // An omitted hop count keeps the cloud's, else the API's default.
+    let mut no_hops = spec.clone();
+    no_hops.bfd_multi_hop = None;
+    assert_eq!(
+        modify_call(&no_hops, &observed, &ip_only).bfd_multi_hop,
+        Some(3)
+    );
+    let unknown = ObservedPeer {
+        bfd_multi_hop: None,
+        ..observed.clone()
+    };
+    assert_eq!(
+        modify_call(&no_hops, &unknown, &ip_only).bfd_multi_hop,
+        Some(DEFAULT_BFD_MULTI_HOP)
+    );
+    // BFD off: stated as off, no hop count.
+    let mut off = spec;
+    off.enable_bfd = false;
+    off.bfd_multi_hop = None;
+    let call = modify_call(&off, &observed, &ip_only);
+    assert!(!call.enable_bfd);
+    assert_eq!(call.bfd_multi_hop, None);
+}
+
+#[test]
+fn account_and_claims_matter_only_with_a_peer_or_token() {
+    // A fresh object has nothing bound yet: any account may create it.
+    let input = PlanInput {
+        uid: UID,
+        spec: &spec(),
+        status: &BgpPeerStatus::default(),
+        observed: &Observation::NotLookedUp,
+        deleting: false,
+        paused: false,
+        replay_expired: false,
+        account: Some("999"),
+        claimed_by: None,
+        now: at(NOW).0,
+        timing: Timing::default(),
+    };
+    assert!(matches!(plan(&input), Plan::Create { .. }));
 }

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -11,23 +10,27 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 use tracing::{debug, info, warn};
 
-use crate::api::conditions::reasons;
+use crate::api::conditions::{events, reasons, status};
 use crate::api::{
-    BgpPeer, BgpPeerStatus, CREATE_RESULT_ANNOTATION, CloudPeerView, CreateParams, FINALIZER,
-    PAUSED_ANNOTATION, RESYNC_ANNOTATION, secret_keys,
+    BgpPeer, BgpPeerStatus, CreateParams, DeletionPolicy, FINALIZER, IpVersion, PAUSED_ANNOTATION,
 };
 use crate::cloud::{
-    BgpPeerInfo, CreateBgpPeerRequest, Credentials, DeleteBgpPeerRequest, DescribeBgpPeersRequest,
-    ErrorClass, ModifyBgpPeerAttributeRequest,
+    BgpPeerInfo, Credentials, DeleteBgpPeerRequest, ErrorClass, ModifyBgpPeerAttributeRequest,
 };
 use crate::ops::events::EventType;
 
+use super::claims;
 use super::context::Context;
-use super::error::Error;
+use super::create::{Settled, replay, replay_expired, start_create, verify_create};
+use super::credentials::{account_of, credentials};
+use super::error::{Error, delete_found_nothing};
 use super::finalizer::{self, Event as FinalizerEvent};
 use super::observe::{Lookup, Read};
-use super::plan::{Observation, ObservedPeer, PeerDiff, Plan, PlanInput, plan};
+use super::plan::{
+    Claim, Left, Observation, ObservedPeer, PeerDiff, Plan, PlanInput, modify_call, plan,
+};
 use super::status::{Outcome, with_outcome};
+use super::timing::{jittered, next_tick, resync_period};
 
 /// Entry point given to the kube-runtime Controller. One span per reconcile carries the
 /// object and its cloud peer ID, so every log line (cloud request IDs on errors included) can
@@ -93,6 +96,11 @@ pub fn error_policy(obj: Arc<BgpPeer>, err: &Error, ctx: Arc<Context>) -> Action
         // Stalled, but the stray peers may be deleted in the console meanwhile: look again.
         return Action::requeue(CREATE_UNVERIFIED_RECHECK);
     }
+    if let Error::Refused { .. } = err {
+        // Stalled by a safety rule; what lifts it (another object's deletion, credentials
+        // restored in the operator's environment) may bring no event for this object.
+        return Action::requeue(REFUSED_RECHECK);
+    }
     let class = err.class();
     match ctx.record_failure(&key, class) {
         Some(delay) => {
@@ -117,40 +125,18 @@ fn is_paused(obj: &BgpPeer) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-/// The resync period of one object: the annotation if valid, else the operator's.
-fn resync_period(obj: &BgpPeer, ctx: &Context) -> Duration {
-    obj.annotations()
-        .get(RESYNC_ANNOTATION)
-        .and_then(|v| parse_duration(v))
-        .filter(|d| *d >= Duration::from_secs(10))
-        .unwrap_or(ctx.config.resync_period)
-}
-
-/// Parses `90s`, `5m`, `1h` or a plain number of seconds.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let n: u64 = num.parse().ok()?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        _ => return None,
-    };
-    Some(Duration::from_secs(secs))
-}
-
-struct Reconciler<'a> {
-    api: &'a Api<BgpPeer>,
-    obj: &'a BgpPeer,
-    ctx: &'a Context,
+/// One reconcile of one object: what it read, the status it builds, and the time it runs
+/// at (one clock reading per reconcile, so every rule sees the same "now").
+pub(super) struct Reconciler<'a> {
+    pub(super) api: &'a Api<BgpPeer>,
+    pub(super) obj: &'a BgpPeer,
+    pub(super) ctx: &'a Context,
     /// The status as stored in the apiserver (what a write is compared against).
     stored: Option<BgpPeerStatus>,
     /// The status being built.
-    status: BgpPeerStatus,
+    pub(super) status: BgpPeerStatus,
+    /// The time of this reconcile.
+    pub(super) now: jiff::Timestamp,
 }
 
 impl<'a> Reconciler<'a> {
@@ -161,27 +147,48 @@ impl<'a> Reconciler<'a> {
             ctx,
             stored: obj.status.clone(),
             status: obj.status.clone().unwrap_or_default(),
+            now: jiff::Timestamp::now(),
         }
     }
 
+    /// The time of this reconcile as status records it: whole seconds, which is what the
+    /// apiserver keeps, so that a re-read status compares equal.
+    pub(super) fn stamp(&self) -> Time {
+        Time(jiff::Timestamp::from_second(self.now.as_second()).unwrap_or(self.now))
+    }
+
     /// The parameters of the create in flight: as recorded with its token, or from the spec.
-    fn create_params(&self) -> CreateParams {
+    pub(super) fn create_params(&self) -> CreateParams {
         self.status
             .create_params
             .clone()
             .unwrap_or_else(|| CreateParams::from_spec(&self.obj.spec))
     }
 
-    fn spec_region(&self) -> &str {
-        &self.obj.spec.region_id
+    /// The region the peer lives in: as recorded when it was made, else the spec's.
+    pub(super) fn region(&self) -> &str {
+        self.status
+            .region_id
+            .as_deref()
+            .unwrap_or(&self.obj.spec.region_id)
+    }
+
+    /// The group the peer was made in: as recorded, else the spec's.
+    pub(super) fn group(&self) -> &str {
+        self.status
+            .bgp_group_id
+            .as_deref()
+            .unwrap_or(&self.obj.spec.bgp_group_id)
+    }
+
+    /// The IP version the peer was made with: as recorded, else the spec's.
+    pub(super) fn ip_version(&self) -> IpVersion {
+        self.status.ip_version.unwrap_or(self.obj.spec.ip_version)
     }
 
     /// Writes the status with the conditions of `outcome`, unless nothing changed.
-    async fn write_status(&mut self, outcome: &Outcome) -> Result<(), Error> {
-        // The apiserver keeps whole seconds; so do we, so that a re-read compares equal.
-        let now = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second())
-            .map_err(|e| Error::InvalidSpec(format!("clock: {e}")))?;
-        let now = Time(now);
+    pub(super) async fn write_status(&mut self, outcome: &Outcome) -> Result<(), Error> {
+        let now = self.stamp();
         let (status, changed) = with_outcome(
             self.status.clone(),
             self.stored.as_ref(),
@@ -200,8 +207,8 @@ impl<'a> Reconciler<'a> {
     /// write of a freshly created peer ID must not be ignored.
     async fn patch_status(&mut self) -> Result<(), Error> {
         let body = serde_json::json!({
-            "apiVersion": "vpc.alicloud.dev/v1alpha1",
-            "kind": "BgpPeer",
+            "apiVersion": BgpPeer::api_version(&()),
+            "kind": BgpPeer::kind(&()),
             "status": self.status,
         });
         let params = PatchParams::apply(&self.ctx.config.field_manager).force();
@@ -231,7 +238,7 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
+    pub(super) fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
         let recorder = self.ctx.recorder.clone();
         let reference = self.obj.object_ref(&());
         let (reason, action) = (reason.to_owned(), action.to_owned());
@@ -251,80 +258,122 @@ fn is_permanent(e: &kube::Error) -> bool {
     matches!(e, kube::Error::Api(s) if s.is_forbidden() || s.is_invalid() || s.is_not_found())
 }
 
-async fn credentials(obj: &BgpPeer, ctx: &Context) -> Result<Credentials, Error> {
-    let Some(secret_ref) = &obj.spec.credentials_secret_ref else {
-        return ctx
-            .credentials
-            .credentials()
-            .await
-            .map_err(|e| Error::Credentials(format!("operator-wide credentials: {e}")));
-    };
-    let ns = obj.namespace().unwrap_or_default();
-    let secrets: Api<Secret> = Api::namespaced(ctx.kube.clone(), &ns);
-    let secret = secrets.get_opt(&secret_ref.name).await.map_err(|e| {
-        if matches!(&e, kube::Error::Api(s) if s.is_forbidden()) {
-            Error::Credentials(format!(
-                "the operator may not read Secret {ns}/{}: {e}",
-                secret_ref.name
-            ))
-        } else {
-            Error::Kube(e)
-        }
-    })?;
-    let Some(secret) = secret else {
-        return Err(Error::Credentials(format!(
-            "Secret {ns}/{} (spec.credentialsSecretRef) not found",
-            secret_ref.name
-        )));
-    };
-    let data = secret.data.unwrap_or_default();
-    let get = |key: &str| {
-        data.get(key)
-            .map(|v| String::from_utf8_lossy(&v.0).trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
-    let missing = |key: &str| {
-        Error::Credentials(format!(
-            "Secret {ns}/{} has no non-empty key {key:?}",
-            secret_ref.name
-        ))
-    };
-    let id = get(secret_keys::ACCESS_KEY_ID).ok_or_else(|| missing(secret_keys::ACCESS_KEY_ID))?;
-    let secret_value = get(secret_keys::ACCESS_KEY_SECRET)
-        .ok_or_else(|| missing(secret_keys::ACCESS_KEY_SECRET))?;
-    Ok(Credentials::new(
-        id,
-        secret_value,
-        get(secret_keys::SECURITY_TOKEN),
-    ))
+/// How often an object refused by a safety rule (account mismatch, another owner, a changed
+/// immutable field) looks again by itself; a change of the object or its Secret wakes it at
+/// once.
+pub const REFUSED_RECHECK: Duration = Duration::from_secs(120);
+
+/// The credentials a reconcile acts with, and the account they belong to.
+struct Cloud {
+    creds: Credentials,
+    account: String,
 }
 
-fn observed_peer(p: &BgpPeerInfo) -> ObservedPeer {
-    ObservedPeer {
-        id: p.bgp_peer_id.clone(),
-        bgp_group_id: p.bgp_group_id.clone(),
-        status: p.status.clone(),
-        peer_ip_address: p.peer_ip_address.clone(),
-        ip_version: p.ip_version.clone(),
-        enable_bfd: p.enable_bfd,
-        bfd_multi_hop: p.bfd_multi_hop,
+async fn connect(r: &Reconciler<'_>) -> Result<Cloud, Error> {
+    let creds = credentials(r.obj, r.ctx).await?;
+    r.ctx.remember_access_key(r.obj, creds.access_key_id());
+    let account = account_of(r.ctx, &creds).await?;
+    Ok(Cloud { creds, account })
+}
+
+impl Reconciler<'_> {
+    /// The plan for what is known now.
+    fn plan(
+        &self,
+        observed: &Observation,
+        account: Option<&str>,
+        claim: Option<&Claim>,
+        deleting: bool,
+    ) -> Plan {
+        let uid = self.obj.uid().unwrap_or_default();
+        plan(&PlanInput {
+            uid: &uid,
+            spec: &self.obj.spec,
+            status: &self.status,
+            observed,
+            deleting,
+            paused: is_paused(self.obj),
+            replay_expired: replay_expired(self),
+            account,
+            claimed_by: claim,
+            now: self.now,
+            timing: self.ctx.config.timing,
+        })
     }
-}
 
-fn cloud_view(p: &BgpPeerInfo) -> CloudPeerView {
-    let non_empty = |s: &Option<String>| s.clone().filter(|v| !v.is_empty());
-    CloudPeerView {
-        status: Some(p.status.clone()).filter(|s| !s.is_empty()),
-        bgp_status: non_empty(&p.bgp_status),
-        local_asn: p.local_asn.map(|n| n.to_string()),
-        peer_asn: p.peer_asn.map(|n| n.to_string()),
-        router_id: Some(p.router_id.clone()).filter(|v| !v.is_empty()),
-        peer_ip_address: non_empty(&p.peer_ip_address),
-        ip_version: non_empty(&p.ip_version),
-        enable_bfd: p.enable_bfd,
-        bfd_multi_hop: p.bfd_multi_hop,
-        advertised_route_count: p.advertised_route_count,
-        received_route_count: p.received_route_count,
+    /// Another object's stronger claim on the peer this object names.
+    fn claim(&self) -> Option<Claim> {
+        let others = self.ctx.other_objects(self.obj);
+        claims::stronger_claim(self.obj, others.iter().map(|o| &**o))
+    }
+
+    /// Keeps `pausedSince`, and moves the replay window's start by the time spent paused.
+    fn track_pause(&mut self, paused: bool) {
+        let stamp = self.stamp();
+        let status = &mut self.status;
+        match (paused, &status.paused_since) {
+            (true, None) => status.paused_since = Some(stamp),
+            (false, Some(since)) => {
+                let paused_for = self.now.as_millisecond() - since.0.as_millisecond();
+                if let Some(at) = &status.create_requested_at
+                    && let Ok(shifted) =
+                        jiff::Timestamp::from_millisecond(at.0.as_millisecond() + paused_for.max(0))
+                {
+                    status.create_requested_at = Some(Time(shifted));
+                }
+                status.paused_since = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Records what an observation that found the peer says: the cloud view, and (for
+    /// objects written by an older version) the account and placement it is bound to.
+    fn note_seen(&mut self, info: &BgpPeerInfo, account: &str) {
+        let spec = &self.obj.spec;
+        let status = &mut self.status;
+        status.cloud = Some(info.into());
+        status.account_id.get_or_insert_with(|| account.to_owned());
+        status
+            .region_id
+            .get_or_insert_with(|| spec.region_id.clone());
+        status
+            .bgp_group_id
+            .get_or_insert_with(|| spec.bgp_group_id.clone());
+        status.ip_version.get_or_insert(spec.ip_version);
+    }
+
+    /// Starts (or keeps) the clock of a wait on a transition.
+    fn start_waiting(&mut self) {
+        if self.status.waiting_since.is_none() {
+            self.status.waiting_since = Some(self.stamp());
+        }
+    }
+
+    /// Reports a wait that lasted longer than the transition timeout: Stalled, with the
+    /// cloud status and how long; a Warning event when it becomes overdue. Polling goes on.
+    async fn report_overdue(&mut self, cloud_status: &str, waited: Duration) -> Result<(), Error> {
+        let was_overdue =
+            super::status::stalled_reason(&self.status) == Some(reasons::TRANSITION_TIMEOUT);
+        let minutes = waited.as_secs() / 60;
+        let message = format!(
+            "The cloud has reported the peer as {cloud_status} for {minutes} min, longer than the transition timeout ({} min); still polling, and this clears by itself when the cloud moves on. If it does not, check the peer in the console or open a ticket with Alibaba Cloud",
+            self.ctx.config.timing.transition_timeout.as_secs() / 60
+        );
+        if !was_overdue {
+            self.event(
+                EventType::Warning,
+                events::TRANSITION_TIMEOUT,
+                "Wait",
+                message.clone(),
+            );
+            self.ctx.metrics.transition_overdue();
+        }
+        self.write_status(&Outcome::Stalled {
+            reason: reasons::TRANSITION_TIMEOUT,
+            message,
+        })
+        .await
     }
 }
 
@@ -348,13 +397,13 @@ async fn observe(
     let settled = !for_deletion
         && r.status.bgp_peer_id.is_some()
         && r.status.observed_generation == r.obj.metadata.generation
-        && super::status::ready_condition(&r.status).is_some_and(|c| c.status == "True");
+        && super::status::ready_condition(&r.status).is_some_and(|c| c.status == status::TRUE);
     let poll = r.ctx.config.poll_interval;
     let lookup = if r.status.bgp_peer_id.is_none() {
         // Adoption: the peer may be in another group; ask by ID.
         r.ctx
             .observer
-            .lookup_by_id(&r.ctx.vpc, creds, r.spec_region(), &id)
+            .lookup_by_id(&r.ctx.vpc, creds, r.region(), &id)
             .await
     } else {
         // Demand is the number of distinct objects of the group that asked within the
@@ -371,29 +420,40 @@ async fn observe(
         };
         let waiter = ObjectRef::from_obj(r.obj);
         let read = Read {
-            region: r.spec_region(),
-            group: &r.obj.spec.bgp_group_id,
+            region: r.region(),
+            group: r.group(),
             id: &id,
             max_age,
             demand_window,
             newer_than_last: !settled,
             waiter: Some(&waiter),
         };
-        r.ctx.observer.lookup(&r.ctx.vpc, creds, read).await
+        match r.ctx.observer.lookup(&r.ctx.vpc, creds, read).await {
+            // During deletion, a group (or region) the listing cannot find does not prove the
+            // peer gone (another account's credentials, a wrong endpoint): only a by-ID read
+            // in the owning account may say so. Its errors keep the finalizer.
+            Err(source) if for_deletion && source.class() == ErrorClass::DependencyMissing => {
+                debug!(
+                    code = source.code().unwrap_or("-"),
+                    "group listing failed during deletion; asking by ID"
+                );
+                r.ctx
+                    .observer
+                    .lookup_by_id(&r.ctx.vpc, creds, r.region(), &id)
+                    .await
+            }
+            other => other,
+        }
     };
     match lookup {
-        Ok(Lookup::Found(p)) => Ok((Observation::Found(observed_peer(&p)), Some(*p))),
+        Ok(Lookup::Found(p)) => Ok((Observation::Found((&*p).into()), Some(*p))),
         Ok(Lookup::Missing) => Ok((Observation::NotFound, None)),
         // Nothing changes until the cloud has been looked at: no status write, and the
         // object is woken when the listing it waits for lands (or at the next poll tick).
         Ok(Lookup::Later) => Err(Error::Waiting(format!(
             "waiting for a listing of BGP group {}",
-            r.obj.spec.bgp_group_id
+            r.group()
         ))),
-        // During deletion, a region or group that no longer exists holds no peer: gone.
-        Err(source) if for_deletion && source.class() == ErrorClass::DependencyMissing => {
-            Ok((Observation::NotFound, None))
-        }
         Err(source) => Err(Error::Cloud {
             action: "DescribeBgpPeers",
             source,
@@ -403,7 +463,7 @@ async fn observe(
 
 async fn apply(api: &Api<BgpPeer>, obj: &BgpPeer, ctx: &Context) -> Result<Action, Error> {
     let mut r = Reconciler::new(api, obj, ctx);
-    match apply_inner(&mut r).await {
+    match ensure_peer(&mut r).await {
         Ok(action) => Ok(action),
         Err(err) => {
             report_error(&mut r, &err).await;
@@ -434,7 +494,7 @@ async fn report_error(r: &mut Reconciler<'_>, err: &Error) {
         && source.class() == ErrorClass::Throttled
         && let Some(creds_id) = r.ctx.last_access_key(r.obj)
     {
-        r.ctx.vpc.slow_down(&creds_id, r.spec_region());
+        r.ctx.vpc.slow_down(&creds_id, r.region());
     }
     if let Error::Cloud { action, source } = err {
         warn!(
@@ -445,43 +505,49 @@ async fn report_error(r: &mut Reconciler<'_>, err: &Error) {
             "cloud call failed"
         );
     }
-    r.event(
-        EventType::Warning,
-        err.class().as_str(),
-        "Reconcile",
-        message,
-    );
+    r.event(EventType::Warning, err.event_reason(), "Reconcile", message);
     if let Err(e) = r.write_status(&outcome).await {
         warn!(error = %e, "could not record the error in status");
     }
 }
 
-async fn apply_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
-    let obj = r.obj;
-    if is_paused(obj) {
-        r.write_status(&Outcome::Paused).await?;
-        return Ok(Action::await_change());
+/// Makes the cloud peer exist and match the spec.
+async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
+    let claim = r.claim();
+    // Decide what needs no cloud first: pause, another owner, a changed immutable field.
+    let offline = r.plan(&Observation::NotLookedUp, None, claim.as_ref(), false);
+    r.track_pause(offline == Plan::Paused);
+    match offline {
+        Plan::Paused => {
+            r.write_status(&Outcome::Paused).await?;
+            return Ok(Action::await_change());
+        }
+        Plan::Refuse { reason, message } => return Err(Error::Refused { reason, message }),
+        _ => {}
     }
-    let creds = credentials(obj, r.ctx).await?;
-    r.ctx.remember_access_key(obj, creds.access_key_id());
-    let (observation, info) = observe(r, &creds, false).await?;
+    let cloud = connect(r).await?;
+    // The account the peer is bound to, before anything is read with these credentials.
+    if let Plan::Refuse { reason, message } = r.plan(
+        &Observation::NotLookedUp,
+        Some(&cloud.account),
+        claim.as_ref(),
+        false,
+    ) {
+        return Err(Error::Refused { reason, message });
+    }
+    let (observation, info) = observe(r, &cloud.creds, false).await?;
     if let Some(info) = &info
         && r.status.bgp_peer_id.is_some()
     {
-        r.status.cloud = Some(cloud_view(info));
+        r.note_seen(info, &cloud.account);
     }
-    let uid = obj.uid().unwrap_or_default();
-    let step = plan(&PlanInput {
-        uid: &uid,
-        spec: &obj.spec,
-        status: &r.status,
-        observed: &observation,
-        deleting: false,
-        paused: false,
-        replay_expired: replay_expired(r),
-    });
+    let step = r.plan(&observation, Some(&cloud.account), claim.as_ref(), false);
     debug!(?step, "plan");
+    if !matches!(step, Plan::Wait { .. }) {
+        r.status.waiting_since = None;
+    }
     let poll = r.ctx.config.poll_interval;
+    let creds = &cloud.creds;
     match step {
         Plan::Create {
             client_token,
@@ -491,7 +557,7 @@ async fn apply_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             if recreate {
                 r.event(
                     EventType::Warning,
-                    "PeerVanished",
+                    events::PEER_VANISHED,
                     "Recreate",
                     format!(
                         "BGP peer {} no longer exists in the cloud (deleted outside Kubernetes); creating it again",
@@ -499,32 +565,35 @@ async fn apply_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
                     ),
                 );
             }
-            start_create(r, &creds, client_token, incarnation).await?;
+            start_create(r, creds, &cloud.account, client_token, incarnation).await?;
             Ok(Action::requeue(next_tick(poll)))
         }
         Plan::ReplayCreate { client_token } => {
-            create(r, &creds, &client_token).await?;
+            if replay(r, creds, &client_token, false).await? == Settled::NoPeer {
+                create_afresh(r, &cloud).await?;
+            }
             Ok(Action::requeue(next_tick(poll)))
         }
         Plan::VerifyCreate { client_token } => {
-            if verify_create(r, &creds, &client_token).await? == Verified::NoPeer {
-                // Nothing in the cloud came from the old create: start afresh under a new
-                // incarnation, so no forgotten-or-not token can be involved.
-                let incarnation = r.status.incarnation.saturating_add(1);
-                let uid = obj.uid().unwrap_or_default();
-                let client_token = super::token::client_token_for(&uid, incarnation);
-                start_create(r, &creds, client_token, incarnation).await?;
+            if verify_create(r, creds, &client_token).await? == Settled::NoPeer {
+                create_afresh(r, &cloud).await?;
             }
             Ok(Action::requeue(next_tick(poll)))
         }
         Plan::Adopt { id } => {
-            r.status.bgp_peer_id = Some(id.clone());
-            r.status.adopted = true;
-            r.status.client_token = None;
-            r.status.create_params = None;
-            if let Some(info) = &info {
-                r.status.cloud = Some(cloud_view(info));
-            }
+            let stamp = r.stamp();
+            let status = &mut r.status;
+            status.bgp_peer_id = Some(id.clone());
+            status.bgp_peer_id_recorded_at = Some(stamp);
+            status.adopted = true;
+            status.client_token = None;
+            status.create_params = None;
+            status.create_requested_at = None;
+            status.account_id = Some(cloud.account.clone());
+            status.region_id = Some(r.obj.spec.region_id.clone());
+            status.bgp_group_id = Some(r.obj.spec.bgp_group_id.clone());
+            status.ip_version = Some(r.obj.spec.ip_version);
+            status.cloud = info.as_ref().map(Into::into);
             r.write_status(&Outcome::Progressing {
                 reason: reasons::CREATING,
                 message: format!("Adopted existing BGP peer {id}"),
@@ -532,36 +601,52 @@ async fn apply_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             .await?;
             r.event(
                 EventType::Normal,
-                "Adopted",
+                events::ADOPTED,
                 "Adopt",
                 format!("Adopted existing BGP peer {id} (spec.adoptBgpPeerId)"),
             );
             Ok(Action::requeue(Duration::from_millis(100)))
         }
         Plan::AdoptionImpossible { message } => Err(Error::Adoption(message)),
-        Plan::Wait { cloud_status } => {
-            let reason = match cloud_status.as_str() {
-                "Pending" => reasons::PENDING,
-                "Modifying" => reasons::MODIFYING,
-                "Deleting" | "Deleted" => reasons::DELETING,
-                _ => reasons::CREATING,
+        Plan::Refuse { reason, message } => Err(Error::Refused { reason, message }),
+        Plan::Wait {
+            cloud_status,
+            overdue,
+        } => {
+            r.start_waiting();
+            if let Some(waited) = overdue {
+                r.report_overdue(&cloud_status, waited).await?;
+                return Ok(Action::requeue(next_tick(poll)));
+            }
+            let (reason, message) = match cloud_status.as_str() {
+                reasons::NOT_YET_VISIBLE => (
+                    reasons::NOT_YET_VISIBLE,
+                    format!(
+                        "BGP peer {} was created but DescribeBgpPeers does not show it yet (read-after-write lag); waiting up to {} s before treating it as deleted",
+                        r.status.bgp_peer_id.clone().unwrap_or_default(),
+                        r.ctx.config.timing.visibility_grace.as_secs()
+                    ),
+                ),
+                "Pending" => (reasons::PENDING, wait_message(&cloud_status)),
+                "Modifying" => (reasons::MODIFYING, wait_message(&cloud_status)),
+                "Deleting" => (reasons::DELETING, wait_message(&cloud_status)),
+                _ => (reasons::CREATING, wait_message(&cloud_status)),
             };
-            r.write_status(&Outcome::Progressing {
-                reason,
-                message: format!("Waiting: the cloud reports the peer as {cloud_status}"),
-            })
-            .await?;
+            r.write_status(&Outcome::Progressing { reason, message })
+                .await?;
             Ok(Action::requeue(next_tick(poll)))
         }
         Plan::Modify(diff) => {
-            modify(r, &creds, &diff).await?;
+            if let Observation::Found(peer) = &observation {
+                modify(r, creds, peer, &diff).await?;
+            }
             Ok(Action::requeue(next_tick(poll)))
         }
         Plan::UpToDate => {
             r.write_status(&Outcome::Ready).await?;
-            Ok(Action::requeue(jittered(resync_period(obj, r.ctx))))
+            Ok(Action::requeue(jittered(resync_period(r.obj, r.ctx))))
         }
-        // Deletion plans never come out of a non-deleting plan; treat defensively.
+        // plan_apply never answers with a deletion step.
         Plan::Paused
         | Plan::Delete { .. }
         | Plan::WaitGone { .. }
@@ -569,250 +654,34 @@ async fn apply_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
     }
 }
 
-/// The wait until the next poll tick: wall-clock multiples of the poll interval, shared by
-/// every object in motion, so that they look at the same moment and one fresh group listing
-/// answers all of them (instead of listings taken moments apart, each too early for some).
-/// At least a tenth of the interval, so a reconcile just before a tick waits for the next.
-pub fn next_tick(poll: Duration) -> Duration {
-    let period = poll.as_millis().max(1);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
-    let mut wait = period - now % period;
-    if wait < period / 10 {
-        wait += period;
-    }
-    Duration::from_millis(u64::try_from(wait).unwrap_or(u64::MAX))
+fn wait_message(cloud_status: &str) -> String {
+    format!("Waiting: the cloud reports the peer as {cloud_status}")
 }
 
-/// Resync with ±10 % jitter so that peers created together do not resync together.
-fn jittered(d: Duration) -> Duration {
-    d.mul_f64(0.9 + rand::random::<f64>() * 0.2)
+/// Nothing in the cloud came from the recorded create: start afresh under a new incarnation,
+/// so no forgotten-or-not token can be involved.
+async fn create_afresh(r: &mut Reconciler<'_>, cloud: &Cloud) -> Result<(), Error> {
+    let incarnation = r.status.incarnation.saturating_add(1);
+    let uid = r.obj.uid().unwrap_or_default();
+    let client_token = super::token::client_token_for(&uid, incarnation);
+    start_create(r, &cloud.creds, &cloud.account, client_token, incarnation).await
 }
 
-/// Records the token, the parameters and the time BEFORE the call (after a crash the next
-/// reconcile replays this exact create instead of making a second peer), then creates.
-async fn start_create(
+async fn modify(
     r: &mut Reconciler<'_>,
     creds: &Credentials,
-    client_token: String,
-    incarnation: u32,
+    peer: &ObservedPeer,
+    diff: &PeerDiff,
 ) -> Result<(), Error> {
-    r.status.bgp_peer_id = None;
-    r.status.cloud = None;
-    r.status.client_token = Some(client_token.clone());
-    r.status.create_params = Some(CreateParams::from_spec(&r.obj.spec));
-    r.status.create_requested_at = Some(Time(k8s_openapi::jiff::Timestamp::now()));
-    r.status.incarnation = incarnation;
-    r.write_status(&Outcome::Progressing {
-        reason: reasons::CREATING,
-        message: "Creating the BGP peer".into(),
-    })
-    .await?;
-    create(r, creds, &client_token).await
-}
-
-/// True when the create in flight was first requested longer ago than the replay window
-/// (a status without the time, written by an older version, is replayed as before).
-fn replay_expired(r: &Reconciler<'_>) -> bool {
-    let Some(at) = &r.status.create_requested_at else {
-        return false;
-    };
-    let age_ms = k8s_openapi::jiff::Timestamp::now().as_millisecond() - at.0.as_millisecond();
-    r.status.bgp_peer_id.is_none()
-        && u128::try_from(age_ms)
-            .is_ok_and(|age| age > r.ctx.config.create_replay_window.as_millis())
-}
-
-/// What [`verify_create`] concluded.
-#[derive(Debug, PartialEq, Eq)]
-enum Verified {
-    /// The peer the create made is now recorded in status.
-    Recorded,
-    /// No peer that the create may have made exists.
-    NoPeer,
-}
-
-/// Looks for the peer an old create may have made, without replaying it: in a consistent
-/// listing of the group, the peers with the requested IP that no other object claims. None:
-/// nothing to record. Otherwise a person says which one it made (or none) with the
-/// `vpc.alicloud.dev/create-result` annotation; until then the object is Stalled.
-async fn verify_create(
-    r: &mut Reconciler<'_>,
-    creds: &Credentials,
-    token: &str,
-) -> Result<Verified, Error> {
-    let obj = r.obj;
-    let params = r.create_params();
-    let req = DescribeBgpPeersRequest {
-        region_id: obj.spec.region_id.clone(),
-        bgp_group_id: Some(obj.spec.bgp_group_id.clone()),
-        ..Default::default()
-    };
-    let listing = r
-        .ctx
-        .vpc
-        .list_bgp_peers(creds, &req)
-        .await
-        .map_err(Error::cloud("DescribeBgpPeers"))?;
-    if !listing.consistent {
-        return Err(Error::Waiting(
-            "the group changed while it was being listed; listing it again".into(),
-        ));
-    }
-    let claimed = r.ctx.peers_claimed_by_others(obj);
-    let wanted = params.peer_ip_address.as_deref().unwrap_or_default();
-    let candidates: Vec<&str> = listing
-        .peers
-        .iter()
-        .filter(|p| !claimed.contains(&p.bgp_peer_id))
-        .filter(|p| same_ip(p.peer_ip_address.as_deref().unwrap_or_default(), wanted))
-        .map(|p| p.bgp_peer_id.as_str())
-        .collect();
-    let group = &obj.spec.bgp_group_id;
-    match obj
-        .annotations()
-        .get(CREATE_RESULT_ANNOTATION)
-        .map(String::as_str)
-    {
-        Some("none") => return Ok(Verified::NoPeer),
-        Some(id) if candidates.contains(&id) => {
-            r.status.bgp_peer_id = Some(id.to_owned());
-            r.status.adopted = false;
-            r.write_status(&Outcome::Progressing {
-                reason: reasons::CREATING,
-                message: format!(
-                    "Recorded BGP peer {id} as the result of the interrupted create (annotation {CREATE_RESULT_ANNOTATION})"
-                ),
-            })
-            .await?;
-            r.event(
-                EventType::Normal,
-                "CreateVerified",
-                "Create",
-                format!(
-                    "Recorded BGP peer {id} as the result of the create with ClientToken {token}"
-                ),
-            );
-            return Ok(Verified::Recorded);
-        }
-        Some(id) => {
-            return Err(Error::CreateUnverified(format!(
-                "annotation {CREATE_RESULT_ANNOTATION}={id} does not name an unclaimed peer with peer IP {wanted:?} in group {group} (candidates: {})",
-                list_or_none(&candidates)
-            )));
-        }
-        None => {}
-    }
-    if candidates.is_empty() {
-        return Ok(Verified::NoPeer);
-    }
-    let at = r
-        .status
-        .create_requested_at
-        .as_ref()
-        .map(|t| t.0.to_string())
-        .unwrap_or_default();
-    Err(Error::CreateUnverified(format!(
-        "the create with ClientToken {token} requested at {at} was never recorded, and is older than the replay window: the API may have forgotten the token, so replaying it could make a second peer. Unclaimed peers with peer IP {wanted:?} in group {group}: {}. Annotate this object with {CREATE_RESULT_ANNOTATION}=<peer ID> to take the one it made, or {CREATE_RESULT_ANNOTATION}=none if it made none of them",
-        list_or_none(&candidates)
-    )))
-}
-
-fn list_or_none(ids: &[&str]) -> String {
-    if ids.is_empty() {
-        "none".to_owned()
-    } else {
-        ids.join(", ")
-    }
-}
-
-/// Same IP address (IPv6 compared by value), or both empty.
-fn same_ip(a: &str, b: &str) -> bool {
-    match (a.parse::<std::net::IpAddr>(), b.parse::<std::net::IpAddr>()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => a.eq_ignore_ascii_case(b),
-    }
-}
-
-async fn create(r: &mut Reconciler<'_>, creds: &Credentials, token: &str) -> Result<(), Error> {
-    let obj = r.obj;
-    let params = r.create_params();
-    let req = CreateBgpPeerRequest {
-        region_id: obj.spec.region_id.clone(),
-        bgp_group_id: obj.spec.bgp_group_id.clone(),
-        peer_ip_address: params.peer_ip_address.clone(),
-        enable_bfd: Some(params.enable_bfd),
-        bfd_multi_hop: params.bfd_multi_hop,
-        ip_version: Some(obj.spec.ip_version.as_api_str().to_owned()),
-        client_token: Some(token.to_owned()),
-    };
-    let in_flight = r
-        .ctx
-        .observer
-        .creating(&obj.spec.region_id, &obj.spec.bgp_group_id);
-    let result = r.ctx.vpc.create_bgp_peer(creds, &req).await;
-    drop(in_flight);
-    let resp = match result {
-        Ok(resp) => resp,
-        Err(source) => {
-            if refused_before_creating(source.class()) {
-                // The API refused this create outright: no peer carries this token, so no
-                // create is in flight any more (and cleanup needs no replay).
-                r.status.client_token = None;
-                r.status.create_params = None;
-                r.status.create_requested_at = None;
-            }
-            return Err(Error::Cloud {
-                action: "CreateBgpPeer",
-                source,
-            });
-        }
-    };
-    let id = resp.bgp_peer_id;
-    r.ctx.observer.note_mutation(&id);
-    info!(bgp_peer_id = %id, request_id = %resp.request_id, "created BGP peer");
-    r.ctx.hooks.after_create(obj)?;
-    r.status.bgp_peer_id = Some(id.clone());
-    r.write_status(&Outcome::Progressing {
-        reason: reasons::PENDING,
-        message: format!("Created BGP peer {id}; waiting for it to become Available"),
-    })
-    .await?;
-    r.event(
-        EventType::Normal,
-        "Created",
-        "Create",
-        format!("Created BGP peer {id} (RequestId {})", resp.request_id),
-    );
-    Ok(())
-}
-
-/// Error classes with which the API refuses a create without making anything: the request
-/// never produced a peer. (Transient and unknown failures may have; an idempotency mismatch
-/// means the token was used before.)
-fn refused_before_creating(class: ErrorClass) -> bool {
-    matches!(
-        class,
-        ErrorClass::Terminal
-            | ErrorClass::DependencyMissing
-            | ErrorClass::Quota
-            | ErrorClass::Credentials
-            | ErrorClass::Busy
-            | ErrorClass::Throttled
-    )
-}
-
-async fn modify(r: &mut Reconciler<'_>, creds: &Credentials, diff: &PeerDiff) -> Result<(), Error> {
-    let obj = r.obj;
     let id = r.status.bgp_peer_id.clone().unwrap_or_default();
+    let call = modify_call(&r.obj.spec, peer, diff);
     let req = ModifyBgpPeerAttributeRequest {
-        region_id: obj.spec.region_id.clone(),
+        region_id: r.region().to_owned(),
         bgp_peer_id: id.clone(),
-        peer_ip_address: diff.peer_ip_address.clone(),
-        enable_bfd: diff.enable_bfd,
-        bfd_multi_hop: diff.bfd_multi_hop,
+        bgp_group_id: call.bgp_group_id,
+        peer_ip_address: call.peer_ip_address,
+        enable_bfd: call.enable_bfd,
+        bfd_multi_hop: call.bfd_multi_hop,
         ..Default::default()
     };
     let resp = r
@@ -830,7 +699,7 @@ async fn modify(r: &mut Reconciler<'_>, creds: &Credentials, diff: &PeerDiff) ->
     .await?;
     r.event(
         EventType::Normal,
-        "Updated",
+        events::UPDATED,
         "Modify",
         format!("Updated {fields} of BGP peer {id} (RequestId {})", resp.0),
     );
@@ -839,7 +708,7 @@ async fn modify(r: &mut Reconciler<'_>, creds: &Credentials, diff: &PeerDiff) ->
 
 async fn cleanup(api: &Api<BgpPeer>, obj: &BgpPeer, ctx: &Context) -> Result<Action, Error> {
     let mut r = Reconciler::new(api, obj, ctx);
-    match cleanup_inner(&mut r).await {
+    match ensure_peer_absent(&mut r).await {
         Ok(action) => Ok(action),
         Err(err) => {
             report_error(&mut r, &err).await;
@@ -848,168 +717,176 @@ async fn cleanup(api: &Api<BgpPeer>, obj: &BgpPeer, ctx: &Context) -> Result<Act
     }
 }
 
-async fn cleanup_inner(r: &mut Reconciler<'_>) -> Result<Action, Error> {
-    let obj = r.obj;
-    let uid = obj.uid().unwrap_or_default();
-    // Decide without the cloud first: Orphan, or nothing ever created, need no call (and no
-    // credentials, so a deleted Secret or an invalid spec never wedges the finalizer).
-    let offline = plan(&PlanInput {
-        uid: &uid,
-        spec: &obj.spec,
-        status: &r.status,
-        observed: &Observation::NotLookedUp,
-        deleting: true,
-        paused: false,
-        replay_expired: replay_expired(r),
-    });
-    if let Plan::ReleaseFinalizer { orphaned } = offline {
-        return release(r, orphaned);
-    }
-    if is_paused(obj) {
-        r.write_status(&Outcome::Paused).await?;
-        return Err(Error::Waiting(
-            "deletion waits: the object is paused".to_owned(),
-        ));
-    }
-    let creds = credentials(obj, r.ctx).await?;
-    let (observation, info) = observe(r, &creds, true).await?;
-    if let Some(info) = &info {
-        r.status.cloud = Some(cloud_view(info));
-    }
-    let step = plan(&PlanInput {
-        uid: &uid,
-        spec: &obj.spec,
-        status: &r.status,
-        observed: &observation,
-        deleting: true,
-        paused: false,
-        replay_expired: replay_expired(r),
-    });
-    debug!(?step, "cleanup plan");
-    match step {
-        Plan::ReleaseFinalizer { orphaned } => release(r, orphaned),
-        Plan::ReplayCreate { client_token } => {
-            create(r, &creds, &client_token).await?;
-            Err(Error::Waiting(
-                "learned the peer ID of an interrupted create; deleting it next".into(),
-            ))
+/// Makes the cloud peer go away (or leaves it, as the policy says), then lets the finalizer
+/// go. Any `Err` keeps the finalizer: only [`release`] returns `Ok`.
+async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
+    let claim = r.claim();
+    // Decide without the cloud first: pause, Orphan, another owner, or nothing ever created
+    // need no call (and no credentials, so a deleted Secret never wedges the finalizer).
+    let offline = r.plan(&Observation::NotLookedUp, None, claim.as_ref(), true);
+    r.track_pause(offline == Plan::Paused);
+    match offline {
+        Plan::Paused => {
+            r.write_status(&Outcome::Paused).await?;
+            return Err(Error::Waiting(
+                "deletion waits: the object is paused".to_owned(),
+            ));
         }
-        Plan::VerifyCreate { client_token } => match verify_create(r, &creds, &client_token).await?
-        {
-            // The old create made nothing that is still there: nothing to delete.
-            Verified::NoPeer => release(r, false),
-            Verified::Recorded => Err(Error::Waiting(
-                "recorded the peer of an interrupted create; deleting it next".into(),
+        Plan::ReleaseFinalizer { left } => return release(r, left),
+        _ => {}
+    }
+    let cloud = connect(r).await?;
+    if let Plan::Refuse { reason, message } = r.plan(
+        &Observation::NotLookedUp,
+        Some(&cloud.account),
+        claim.as_ref(),
+        true,
+    ) {
+        return Err(Error::Refused { reason, message });
+    }
+    let creds = &cloud.creds;
+    let (observation, info) = observe(r, creds, true).await?;
+    if let Some(info) = &info {
+        r.note_seen(info, &cloud.account);
+    }
+    let step = r.plan(&observation, Some(&cloud.account), claim.as_ref(), true);
+    debug!(?step, "cleanup plan");
+    if !matches!(step, Plan::Wait { .. } | Plan::WaitGone { .. }) {
+        r.status.waiting_since = None;
+    }
+    match step {
+        Plan::ReleaseFinalizer { left } => release(r, left),
+        Plan::ReplayCreate { client_token } => match replay(r, creds, &client_token, true).await? {
+            Settled::NoPeer => release(r, Left::Nothing),
+            Settled::Recorded => Err(Error::Waiting(
+                "learned the peer ID of an interrupted create; deleting it next".into(),
             )),
         },
-        Plan::Delete { id } => {
-            let req = DeleteBgpPeerRequest {
-                region_id: obj.spec.region_id.clone(),
-                bgp_peer_id: id.clone(),
-                ..Default::default()
-            };
-            let resp = r
-                .ctx
-                .vpc
-                .delete_bgp_peer(&creds, &req)
-                .await
-                .map_err(Error::cloud("DeleteBgpPeer"))?;
-            r.ctx.observer.note_deleted(&id);
-            r.event(
-                EventType::Normal,
-                "Deleting",
-                "Delete",
-                format!("Deleting BGP peer {id} (RequestId {})", resp.0),
-            );
-            r.write_status(&Outcome::Progressing {
-                reason: reasons::DELETING,
-                message: format!("Deleting BGP peer {id}"),
-            })
-            .await?;
+        Plan::VerifyCreate { client_token } => {
+            match verify_create(r, creds, &client_token).await? {
+                // The old create made nothing that is still there: nothing to delete.
+                Settled::NoPeer => release(r, Left::Nothing),
+                Settled::Recorded => Err(Error::Waiting(
+                    "recorded the peer of an interrupted create; deleting it next".into(),
+                )),
+            }
+        }
+        Plan::Delete { id } => delete(r, creds, &id).await,
+        Plan::WaitGone { id, overdue } => {
+            r.start_waiting();
+            match overdue {
+                Some(waited) => r.report_overdue("Deleting", waited).await?,
+                None => {
+                    r.write_status(&Outcome::Progressing {
+                        reason: reasons::DELETING,
+                        message: format!("Waiting for BGP peer {id} to be deleted"),
+                    })
+                    .await?
+                }
+            }
             Err(Error::Waiting(format!(
                 "waiting for BGP peer {id} to be deleted"
             )))
         }
-        Plan::WaitGone { id } => {
-            r.write_status(&Outcome::Progressing {
-                reason: reasons::DELETING,
-                message: format!("Waiting for BGP peer {id} to be deleted"),
-            })
-            .await?;
-            Err(Error::Waiting(format!(
-                "waiting for BGP peer {id} to be deleted"
-            )))
-        }
-        Plan::Wait { cloud_status } => {
-            r.write_status(&Outcome::Progressing {
-                reason: reasons::DELETING,
-                message: format!("Deletion waits: the cloud reports the peer as {cloud_status}"),
-            })
-            .await?;
+        Plan::Wait {
+            cloud_status,
+            overdue,
+        } => {
+            r.start_waiting();
+            match overdue {
+                Some(waited) => r.report_overdue(&cloud_status, waited).await?,
+                None => {
+                    r.write_status(&Outcome::Progressing {
+                        reason: reasons::DELETING,
+                        message: format!(
+                            "Deletion waits: the cloud reports the peer as {cloud_status}"
+                        ),
+                    })
+                    .await?
+                }
+            }
             Err(Error::Waiting(format!("peer is {cloud_status}")))
         }
+        Plan::Refuse { reason, message } => Err(Error::Refused { reason, message }),
+        // plan_cleanup never answers with an apply step.
         other => Err(Error::Waiting(format!("unexpected cleanup step {other:?}"))),
     }
 }
 
-fn release(r: &Reconciler<'_>, orphaned: bool) -> Result<Action, Error> {
+/// Calls DeleteBgpPeer. An answer that the peer is not there is not a failure: the deletion
+/// is recorded like an accepted one, and the peer's absence is then confirmed by a read in
+/// the owning account (a "not found" right after our create may be read-after-write lag).
+async fn delete(r: &mut Reconciler<'_>, creds: &Credentials, id: &str) -> Result<Action, Error> {
+    let req = DeleteBgpPeerRequest {
+        region_id: r.region().to_owned(),
+        bgp_peer_id: id.to_owned(),
+        ..Default::default()
+    };
+    let note = match r.ctx.vpc.delete_bgp_peer(creds, &req).await {
+        Ok(resp) => format!("Deleting BGP peer {id} (RequestId {})", resp.0),
+        Err(source) if delete_found_nothing(&source) => format!(
+            "DeleteBgpPeer found no peer {id} ({}); confirming that it is gone",
+            source.code().unwrap_or("-")
+        ),
+        Err(source) => {
+            return Err(Error::Cloud {
+                action: "DeleteBgpPeer",
+                source,
+            });
+        }
+    };
+    r.ctx.observer.note_deleted(id);
+    r.status.delete_requested_at = Some(r.stamp());
+    r.event(EventType::Normal, events::DELETING, "Delete", note);
+    r.write_status(&Outcome::Progressing {
+        reason: reasons::DELETING,
+        message: format!("Deleting BGP peer {id}"),
+    })
+    .await?;
+    Err(Error::Waiting(format!(
+        "waiting for BGP peer {id} to be deleted"
+    )))
+}
+
+fn release(r: &Reconciler<'_>, left: Left) -> Result<Action, Error> {
     if let Some(id) = &r.status.bgp_peer_id {
         r.ctx.observer.forget(id);
     }
-    match (&r.status.bgp_peer_id, orphaned) {
-        (Some(id), true) => r.event(
-            EventType::Normal,
-            "Orphaned",
-            "Delete",
+    let orphan = r.obj.spec.deletion_policy == DeletionPolicy::Orphan;
+    let (reason, note) = match &left {
+        Left::Nothing if orphan => (
+            events::ORPHANED,
+            "Released (deletionPolicy: Orphan): no BGP peer of this object existed in the cloud"
+                .to_owned(),
+        ),
+        Left::Nothing => match &r.status.bgp_peer_id {
+            Some(id) => (
+                events::DELETED,
+                format!("BGP peer {id} is gone from the cloud"),
+            ),
+            None => return Ok(Action::await_change()),
+        },
+        Left::Orphaned(id) => (
+            events::ORPHANED,
             format!("Left BGP peer {id} in the cloud (deletionPolicy: Orphan)"),
         ),
-        (Some(id), false) => r.event(
-            EventType::Normal,
-            "Deleted",
-            "Delete",
-            format!("BGP peer {id} is gone from the cloud"),
+        Left::OrphanedUnknown(token) => (
+            events::ORPHANED,
+            format!(
+                "Released (deletionPolicy: Orphan) while a create with ClientToken {token} was unrecorded: any peer it made is left in the cloud"
+            ),
         ),
-        (None, _) => {}
-    }
+        Left::AlreadyDeleting(id) => (
+            events::DELETED,
+            format!(
+                "Released (deletionPolicy: Orphan), but DeleteBgpPeer for {id} had already been accepted: the peer is being deleted, not left"
+            ),
+        ),
+        Left::Owned { id, owner } => (
+            events::RELEASED,
+            format!("Released without touching BGP peer {id}: it is owned by {owner}"),
+        ),
+    };
+    r.event(EventType::Normal, reason, "Delete", note);
     Ok(Action::await_change())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
-        assert_eq!(parse_duration("42"), Some(Duration::from_secs(42)));
-        assert_eq!(parse_duration("5 parsecs"), None);
-        assert_eq!(parse_duration(""), None);
-    }
-
-    #[test]
-    fn ticks_are_shared_and_never_immediate() {
-        let poll = Duration::from_millis(5000);
-        for _ in 0..50 {
-            let wait = next_tick(poll);
-            assert!(wait >= Duration::from_millis(500) && wait <= Duration::from_millis(5500));
-        }
-        // Two objects asking moments apart land on the same tick.
-        let a = std::time::SystemTime::now() + next_tick(poll);
-        let b = std::time::SystemTime::now() + next_tick(poll);
-        let gap = b.duration_since(a).unwrap_or_else(|e| e.duration());
-        assert!(
-            gap < Duration::from_millis(100) || gap > Duration::from_millis(4900),
-            "{gap:?}"
-        );
-    }
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        for _ in 0..100 {
-            let d = jittered(Duration::from_secs(100)).as_secs_f64();
-            assert!((90.0..=110.0).contains(&d), "{d}");
-        }
-    }
 }

@@ -122,6 +122,15 @@ pub fn with_outcome(
     (status, changed)
 }
 
+/// The reason of a `Stalled=True` condition, if the status has one.
+pub fn stalled_reason(status: &BgpPeerStatus) -> Option<&str> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == types::STALLED && c.status == crate::api::conditions::status::TRUE)
+        .map(|c| c.reason.as_str())
+}
+
 /// The Ready condition of a status, if any.
 pub fn ready_condition(status: &BgpPeerStatus) -> Option<&Condition> {
     status.conditions.iter().find(|c| c.type_ == types::READY)

@@ -65,6 +65,8 @@ pub struct Metrics {
     pub rate_limit_wait_seconds: Counter<f64, AtomicU64>,
     /// BgpPeer objects by condition and status (refreshed at each scrape).
     pub objects: Family<ConditionLabels, Gauge>,
+    /// Waits on a cloud transition that outlasted the transition timeout.
+    pub transitions_overdue: Counter,
 }
 
 impl Default for Metrics {
@@ -86,6 +88,7 @@ impl Metrics {
         let rate_limit_waits = Counter::default();
         let rate_limit_wait_seconds = Counter::<f64, AtomicU64>::default();
         let objects = Family::<ConditionLabels, Gauge>::default();
+        let transitions_overdue = Counter::default();
         registry.register(
             "reconciles",
             "Reconciles of BgpPeer objects by result and error class",
@@ -121,7 +124,13 @@ impl Metrics {
             "BgpPeer objects by condition type and status",
             objects.clone(),
         );
+        registry.register(
+            "transitions_overdue",
+            "Waits on a cloud transition (Pending, Modifying, Deleting, unknown status) that outlasted the transition timeout",
+            transitions_overdue.clone(),
+        );
         Metrics {
+            transitions_overdue,
             registry,
             reconciles,
             reconcile_duration,
@@ -156,6 +165,11 @@ impl Metrics {
                 action: action.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts one wait that became overdue.
+    pub fn transition_overdue(&self) {
+        self.transitions_overdue.inc();
     }
 
     /// Counts one rate-limiter wait.

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use alicloud_bgp_operator::api::BgpPeer;
 use alicloud_bgp_operator::cloud::{ClientConfig, CredentialChain, RetryConfig, VpcClient};
+use alicloud_bgp_operator::controller::plan::Timing;
 use alicloud_bgp_operator::controller::{self, Context, ControllerConfig, WatchScope};
 use alicloud_bgp_operator::emulator::config::{
     DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, EmulatorConfig,
@@ -67,6 +68,11 @@ pub fn test_controller_config() -> ControllerConfig {
         resync_period: Duration::from_secs(2),
         poll_interval: Duration::from_millis(200),
         concurrency: 4,
+        // Short, but well above the poll interval (the production default is 2 min).
+        timing: Timing {
+            visibility_grace: Duration::from_secs(5),
+            ..Timing::default()
+        },
         ..ControllerConfig::default()
     }
 }
