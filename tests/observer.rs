@@ -21,6 +21,9 @@ async fn emulator(tune: impl FnOnce(&mut EmulatorConfig)) -> EmulatorHandle {
     for vbr in &mut cfg.vbrs {
         vbr.peer_quota = 1000;
     }
+    // These tests count the calls of the observer's paging and batching on peers made just
+    // before; read-after-write lag (tests/safety.rs) would only hide them.
+    cfg.visibility_lag = Duration::ZERO;
     tune(&mut cfg);
     server::start(cfg, "127.0.0.1:0".parse().expect("addr"))
         .await

@@ -57,6 +57,15 @@ pub struct RunArgs {
     /// for a peer the create may have made first.
     #[arg(long, env = "ABO_CREATE_REPLAY_WINDOW", default_value = "1h", value_parser = duration_arg)]
     pub create_replay_window: Duration,
+    /// How long a peer the operator created (or learned from a token replay) but has never
+    /// seen may stay invisible to DescribeBgpPeers before its absence means "deleted outside
+    /// Kubernetes" (read-after-write lag). Keep it well above the poll interval.
+    #[arg(long, env = "ABO_VISIBILITY_GRACE", default_value = "2m", value_parser = duration_arg)]
+    pub visibility_grace: Duration,
+    /// How long a peer may stay Pending, Modifying, Deleting (or in an unknown status) before
+    /// the object reports Stalled (TransitionTimeout) and a Warning event; polling goes on.
+    #[arg(long, env = "ABO_TRANSITION_TIMEOUT", default_value = "15m", value_parser = duration_arg)]
+    pub transition_timeout: Duration,
     /// Objects reconciled at once.
     #[arg(long, env = "ABO_CONCURRENCY", default_value_t = 16)]
     pub concurrency: u16,
@@ -122,6 +131,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         poll_interval: args.poll_interval,
         concurrency: args.concurrency,
         create_replay_window: args.create_replay_window,
+        timing: super::plan::Timing {
+            visibility_grace: args.visibility_grace,
+            transition_timeout: args.transition_timeout,
+        },
         ..ControllerConfig::default()
     };
     let recorder = super::recorder(kube.clone(), args.instance.clone());

@@ -24,9 +24,15 @@ pub enum Error {
     /// The spec cannot be satisfied as written (found by the controller, not the apiserver).
     #[error("{0}")]
     InvalidSpec(String),
-    /// Adoption is impossible as specified.
-    #[error("{0}")]
-    Adoption(String),
+    /// Adoption is impossible as specified. A missing peer is re-checked like a missing
+    /// dependency (it may still appear); one in another group waits for the spec to change.
+    #[error("{message}")]
+    Adoption {
+        /// Why.
+        message: String,
+        /// The peer was not found.
+        missing: bool,
+    },
     /// An old create's result cannot be told apart from other peers: a person must say which
     /// peer it made (or that it made none). Re-checked periodically.
     #[error("{0}")]
@@ -59,8 +65,9 @@ impl Error {
         match self {
             Error::Cloud { source, .. } => source.class(),
             Error::Credentials(_) => ErrorClass::Credentials,
+            Error::Adoption { missing: true, .. } => ErrorClass::DependencyMissing,
             Error::InvalidSpec(_)
-            | Error::Adoption(_)
+            | Error::Adoption { .. }
             | Error::CreateUnverified(_)
             | Error::Refused { .. } => ErrorClass::Terminal,
             Error::Kube(e) if is_kube_conflict(e) => ErrorClass::Busy,
@@ -72,7 +79,7 @@ impl Error {
     /// The condition reason for this error.
     pub fn reason(&self) -> &'static str {
         match self {
-            Error::Adoption(_) => reasons::ADOPTION_FAILED,
+            Error::Adoption { .. } => reasons::ADOPTION_FAILED,
             Error::CreateUnverified(_) => reasons::CREATE_UNVERIFIED,
             Error::Refused { reason, .. } => reason,
             Error::Waiting(_) => reasons::DELETING,

@@ -234,10 +234,14 @@ pub enum Plan {
         /// The peer to adopt.
         id: String,
     },
-    /// The peer to adopt does not exist or is in another group: the spec must change.
+    /// The peer to adopt does not exist or is in another group: the spec must change (or,
+    /// when it is missing, the peer may still appear: read-after-write lag, a peer being
+    /// created in the console).
     AdoptionImpossible {
         /// Why.
         message: String,
+        /// The peer was not found (re-checked), rather than found somewhere else.
+        missing: bool,
     },
     /// Cannot go on until something outside the controller changes (Stalled); no write call.
     Refuse {
@@ -384,12 +388,14 @@ fn plan_adoption(input: &PlanInput<'_>, id: &str) -> Plan {
                 "peer {id} to adopt is in group {}, not in spec.bgpGroupId {}",
                 peer.bgp_group_id, input.spec.bgp_group_id
             ),
+            missing: false,
         },
         Observation::NotFound => Plan::AdoptionImpossible {
             message: format!(
                 "peer {id} to adopt does not exist in region {}",
                 input.spec.region_id
             ),
+            missing: true,
         },
         // Look it up first.
         Observation::NotLookedUp => Plan::Wait {
@@ -417,6 +423,7 @@ fn vanished(input: &PlanInput<'_>) -> Plan {
         // chose a specific peer. Say so and wait for the spec to change.
         return Plan::AdoptionImpossible {
             message: "the adopted peer no longer exists in the cloud".to_owned(),
+            missing: true,
         };
     }
     let incarnation = status.incarnation.saturating_add(1);

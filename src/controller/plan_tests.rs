@@ -292,6 +292,7 @@ fn cases() -> Vec<Case> {
             "a vanished adopted peer is not recreated from nothing",
             Plan::AdoptionImpossible {
                 message: "the adopted peer no longer exists in the cloud".into(),
+                missing: true,
             },
         )
         .status(BgpPeerStatus {
@@ -312,6 +313,7 @@ fn cases() -> Vec<Case> {
             Plan::AdoptionImpossible {
                 message: "peer bgp-1111 to adopt is in group bgpg-other, not in spec.bgpGroupId bgpg-aaaa"
                     .into(),
+                missing: false,
             },
         )
         .spec(|s| s.adopt_bgp_peer_id = Some("bgp-1111".into()))
@@ -323,6 +325,7 @@ fn cases() -> Vec<Case> {
             "adoption of a missing peer is reported, never turned into a create",
             Plan::AdoptionImpossible {
                 message: "peer bgp-1111 to adopt does not exist in region cn-shanghai".into(),
+                missing: true,
             },
         )
         .spec(|s| s.adopt_bgp_peer_id = Some("bgp-1111".into()))

@@ -607,7 +607,7 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             );
             Ok(Action::requeue(Duration::from_millis(100)))
         }
-        Plan::AdoptionImpossible { message } => Err(Error::Adoption(message)),
+        Plan::AdoptionImpossible { message, missing } => Err(Error::Adoption { message, missing }),
         Plan::Refuse { reason, message } => Err(Error::Refused { reason, message }),
         Plan::Wait {
             cloud_status,

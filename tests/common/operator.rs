@@ -56,6 +56,9 @@ pub fn test_emulator_config() -> EmulatorConfig {
     cfg.modify_delay = Duration::from_millis(300);
     cfg.delete_delay = Duration::from_millis(300);
     cfg.client_token_ascii_only = true;
+    // Read-after-write lag: a new peer is invisible to DescribeBgpPeers for a while, as
+    // nothing documents otherwise. Every integration test runs with it.
+    cfg.visibility_lag = Duration::from_millis(800);
     for vbr in &mut cfg.vbrs {
         vbr.peering_subnets = vec!["10.0.0.0/8".parse().expect("CIDR")];
     }
