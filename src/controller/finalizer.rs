@@ -142,8 +142,12 @@ where
                 .map_err(Error::CleanupFailed)?;
             let seen = cell.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let patch = removal_patch(&seen, index, finalizer_name);
+            tracing::debug!(%patch, "removing the finalizer");
             match json_patch(api, &name, patch).await {
-                Ok(()) => Ok(action),
+                Ok(()) => {
+                    tracing::debug!("finalizer removed");
+                    Ok(action)
+                }
                 // Gone already: there is nothing left to release.
                 Err(kube::Error::Api(s)) if s.is_not_found() => Ok(action),
                 Err(e) if is_precondition_failure(&e) => Err(Error::Stale(e)),
