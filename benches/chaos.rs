@@ -16,7 +16,8 @@ use clap::Parser;
 
 use harness::chaos::{self, ChaosConfig, ChaosEnv};
 use harness::cluster::{self, ControlPlane};
-use harness::world::CloudOpts;
+use harness::secs;
+use harness::world::{CloudOpts, VbrLayout};
 
 #[derive(Debug, Parser)]
 #[command(name = "chaos", about = "BgpPeer crash-chaos run")]
@@ -42,9 +43,18 @@ struct Args {
     /// How long convergence may take after the window (s).
     #[arg(long, default_value_t = 300)]
     converge_timeout: u64,
-    /// BGP groups.
-    #[arg(long, default_value_t = 4)]
-    groups: usize,
+    /// Read-after-write lag of the cloud for the whole run (s).
+    #[arg(long, default_value_t = 3.0)]
+    lag: f64,
+    /// Share of the window a second controller process runs next to the first (0: never).
+    #[arg(long, default_value_t = 0.3)]
+    second_controller: f64,
+    /// Objects that use spec.credentialsSecretRef, switched to account B and back.
+    #[arg(long, default_value_t = 40)]
+    switch_objects: usize,
+    /// How long their Secret holds account B's keys (s; default: 25 % of the window).
+    #[arg(long)]
+    switch_period: Option<u64>,
     /// Results directory.
     #[arg(long, default_value = "benches/results")]
     out: PathBuf,
@@ -86,13 +96,22 @@ async fn main_async(args: Args) -> anyhow::Result<bool> {
         throttle_qps: 5,
         converge_timeout: Duration::from_secs(args.converge_timeout),
         cloud: CloudOpts {
-            groups: args.groups,
+            // Placement comes from `layout`.
+            groups: 0,
             pending: Duration::from_secs(2),
             delete_delay: Duration::from_secs(1),
             latency: (Duration::from_millis(20), Duration::from_millis(60)),
             account_qps: Some(50),
-            foreign_peers_per_group: 45,
+            foreign_peers_per_group: 0,
         },
+        layout: VbrLayout::CHAOS,
+        visibility_lag: Duration::from_secs_f64(args.lag),
+        second_controller_share: args.second_controller,
+        switch_objects: args.switch_objects,
+        switch_period: args
+            .switch_period
+            .map(Duration::from_secs)
+            .unwrap_or(window.mul_f64(0.25)),
         cloud_qps: 40.0,
         cloud_burst: 10,
         poll_secs: 1,
@@ -101,6 +120,7 @@ async fn main_async(args: Args) -> anyhow::Result<bool> {
     };
     let log = args.work.join(format!("controller-seed{}.log", args.seed));
     let _ = std::fs::remove_file(&log);
+    let _ = std::fs::remove_file(log.with_extension("second.log"));
     let env = ChaosEnv {
         client,
         kubeconfig: cp.kubeconfig().to_path_buf(),
@@ -111,12 +131,14 @@ async fn main_async(args: Args) -> anyhow::Result<bool> {
     };
     let report = chaos::run(&cfg, env).await?;
     let table = format!(
-        "Command: `hack/chaos.sh --seed {} --peers {} --kills {}` (window {} s, {} groups, controller --cloud-qps {} against an account limit of {}/s, Pending {} s, latency 20–60 ms)\n\n{}",
+        "Command: `hack/chaos.sh --seed {} --peers {} --kills {}` (window {} s, {} groups on {} VBRs at the 8-peer quota, lag {} s, controller --cloud-qps {} against an account limit of {}/s, Pending {} s, latency 20–60 ms)\n\n{}",
         args.seed,
         args.peers,
         args.kills,
         window.as_secs(),
-        args.groups,
+        cfg.groups(),
+        cfg.layout.vbrs(cfg.groups()),
+        secs(cfg.visibility_lag),
         cfg.cloud_qps,
         cfg.cloud.account_qps.unwrap_or(0),
         cfg.cloud.pending.as_secs(),

@@ -1,9 +1,13 @@
 //! The CI variant of the crash-chaos run (the full run is `hack/chaos.sh`): 40 BgpPeers are
 //! created and a share deleted while the controller *process* is `kill -9`ed 8 times at
 //! seeded random moments and restarted, the emulator answers 503 to ~30 % of calls for a
-//! period and throttles for another. Afterwards: every surviving object Ready with exactly
-//! the one cloud peer its status names, every deleted object gone with its peer, no
-//! duplicate, no leak, no stuck finalizer.
+//! period and throttles for another. The cloud hides a new peer for 2 s (read-after-write
+//! lag) and holds at most 8 peers per VBR (the objects spread over 20 groups on 10 VBRs); a
+//! second controller process runs next to the first for a third of the window; 8 objects use
+//! a credentials Secret that is switched to another account's keys for 12 s and back.
+//! Afterwards: every surviving object Ready with exactly the one cloud peer its status names,
+//! every deleted object gone with its peer, no duplicate, no leak, no stuck finalizer, no
+//! write with the other account's key, and the switched objects seen `AccountMismatch`.
 //!
 //! It uses the shared test control plane and so never restarts the apiserver (the full run
 //! does, on a control plane of its own). `ABO_CHAOS_SEED` picks another schedule.
@@ -16,7 +20,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use harness::chaos::{self, ChaosConfig, ChaosEnv};
-use harness::world::CloudOpts;
+use harness::world::{CloudOpts, VbrLayout};
 
 fn seed() -> u64 {
     std::env::var("ABO_CHAOS_SEED")
@@ -41,13 +45,19 @@ async fn kill9_and_cloud_faults_leave_no_duplicate_leak_or_stuck_finalizer() {
         throttle_qps: 3,
         converge_timeout: Duration::from_secs(120),
         cloud: CloudOpts {
-            groups: 3,
+            // Placement comes from `layout`.
+            groups: 0,
             pending: Duration::from_secs(1),
             delete_delay: Duration::from_millis(500),
             latency: (Duration::from_millis(5), Duration::from_millis(20)),
             account_qps: Some(50),
-            foreign_peers_per_group: 45,
+            foreign_peers_per_group: 0,
         },
+        layout: VbrLayout::CHAOS,
+        visibility_lag: Duration::from_secs(2),
+        second_controller_share: 0.35,
+        switch_objects: 8,
+        switch_period: Duration::from_secs(12),
         cloud_qps: 40.0,
         cloud_burst: 10,
         poll_secs: 1,
@@ -71,6 +81,14 @@ async fn kill9_and_cloud_faults_leave_no_duplicate_leak_or_stuck_finalizer() {
     assert!(
         report.throttled > 0,
         "the throttling period hit calls\n{table}"
+    );
+    assert!(
+        report.second_controller.is_some(),
+        "the second controller ran\n{table}"
+    );
+    assert!(
+        report.switch.mismatch_objects > 0,
+        "the credentials switch was seen (AccountMismatch)\n{table}"
     );
     assert!(
         report.ok(),

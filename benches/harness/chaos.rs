@@ -1,29 +1,42 @@
 //! The crash-chaos scenario: objects are created and a share deleted while the controller
 //! process is `kill -9`ed at random moments and restarted, the apiserver is restarted once,
-//! the cloud answers 503 to a share of calls for a period and throttles for another. Then
-//! everything heals, the run waits for convergence and checks the end state. Every random
-//! choice comes from one seeded RNG, so a seed names one schedule.
+//! the cloud answers 503 to a share of calls for a period and throttles for another. The
+//! cloud has a read-after-write lag for the whole run (a new peer is invisible to
+//! DescribeBgpPeers for a few seconds) and the documented 8-peers-per-VBR quota (the objects
+//! are spread over enough VBRs, each with its peering subnet). For part of the window a
+//! second controller process runs at the same time as the first (no leader election, same
+//! namespace and account: the mistake issue 12 item 11 says must still converge). A subset of
+//! the objects uses `spec.credentialsSecretRef`; its Secret is switched from account A's keys
+//! to account B's for a while (those objects must go `Stalled`/`AccountMismatch`, create
+//! nothing in account B, and hold their finalizers) and back. Then everything heals, the run
+//! waits for convergence and checks the end state. Every random choice comes from one seeded
+//! RNG, so a seed names one schedule.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use rand::rngs::StdRng;
 use rand::seq::index::sample;
 use rand::{Rng, SeedableRng};
 
 use alicloud_bgp_operator::api::BgpPeer;
-use alicloud_bgp_operator::emulator::Fault;
+use alicloud_bgp_operator::api::conditions::{reasons, types};
+use alicloud_bgp_operator::emulator::{EmulatorHandle, Fault};
 
 use super::cluster::ControlPlane;
 use super::controller::{ControllerOpts, ControllerProcess};
 use super::invariants::{self, Expected, Verdict};
 use super::secs;
-use super::world::{self, CloudOpts};
+use super::world::{self, CloudOpts, VbrLayout};
+
+/// The Secret the credentials-switch objects name.
+pub const SWITCH_SECRET: &str = "chaos-credentials";
 
 /// What a chaos run does.
 #[derive(Clone, Debug)]
@@ -48,8 +61,20 @@ pub struct ChaosConfig {
     pub throttle_qps: u32,
     /// How long the healed system may take to converge.
     pub converge_timeout: Duration,
-    /// The emulator.
+    /// The emulator (its `groups` and `foreign_peers_per_group` are not used: `layout`
+    /// places the objects).
     pub cloud: CloudOpts,
+    /// VBRs and groups under the real 8-peer quota.
+    pub layout: VbrLayout,
+    /// Read-after-write lag of the cloud for the whole run (`visibility_lag`).
+    pub visibility_lag: Duration,
+    /// Share of the window during which a second controller process runs next to the first
+    /// (0: never).
+    pub second_controller_share: f64,
+    /// Objects that use `spec.credentialsSecretRef` (created early in the window).
+    pub switch_objects: usize,
+    /// How long their Secret holds account B's keys.
+    pub switch_period: Duration,
     /// Controller: `--cloud-qps`, `--cloud-burst`.
     pub cloud_qps: f64,
     /// `--cloud-burst`.
@@ -101,10 +126,55 @@ pub struct ChaosReport {
     pub window: Duration,
     /// Time from the end of the window until converged (None: not within the timeout).
     pub converged_after: Option<Duration>,
+    /// The second controller: how long it ran at the same time as the first.
+    pub second_controller: Option<Duration>,
+    /// Exits of the second controller on its own (each restarted while it was due to run).
+    pub second_controller_exits: usize,
+    /// The credentials switch.
+    pub switch: SwitchReport,
     /// Whole run.
     pub elapsed: Duration,
     /// The checks.
     pub verdict: Verdict,
+}
+
+/// What the credentials switch did and what was seen during it.
+#[derive(Debug, Default)]
+pub struct SwitchReport {
+    /// Objects naming the switched Secret.
+    pub objects: usize,
+    /// How long the Secret held account B's keys (None: the switch did not happen).
+    pub switched_for: Option<Duration>,
+    /// Of them, present and not being deleted when the Secret was switched.
+    pub live_at_switch: usize,
+    /// Wait before the switch until every such object recorded its account.
+    pub waited_before: Duration,
+    /// Those objects seen `Stalled`/`AccountMismatch` while switched.
+    pub mismatch_objects: usize,
+    /// Observations of that (object × poll of the namespace, about one per second).
+    pub mismatch_observations: u64,
+    /// Of those objects, deletions requested while switched.
+    pub deletes_during: usize,
+    /// Of which still present (finalizer held) when the Secret was switched back.
+    pub held: usize,
+    /// Deleted while switched and released before the switch back (a violation).
+    pub released: Vec<String>,
+    /// Creates, modifications and deletions sent with account B's key (must be 0).
+    pub b_writes: u64,
+    /// All calls with account B's key (GetCallerIdentity, reads).
+    pub b_calls: u64,
+    /// Calls with account A's Secret key.
+    pub a_secret_calls: u64,
+}
+
+impl SwitchReport {
+    /// True when nothing was written in account B, nothing released with its keys, and the
+    /// switch was exercised (the objects were seen refusing).
+    pub fn ok(&self) -> bool {
+        self.b_writes == 0
+            && self.released.is_empty()
+            && (self.objects == 0 || (self.switched_for.is_some() && self.mismatch_objects > 0))
+    }
 }
 
 impl ChaosReport {
@@ -152,6 +222,67 @@ impl ChaosReport {
         );
         let _ = writeln!(
             s,
+            "| read-after-write lag (new peer hidden from DescribeBgpPeers) | {} s, whole run |",
+            secs(cfg.visibility_lag)
+        );
+        let _ = writeln!(
+            s,
+            "| VBRs × groups (8-peer quota; per group {} of ours + {} foreign) | {} × {} |",
+            cfg.layout.slots_per_group,
+            cfg.layout.foreign_per_group,
+            cfg.layout.vbrs(cfg.groups()),
+            cfg.groups()
+        );
+        let _ = writeln!(
+            s,
+            "| second controller at the same time (no leader election) | {} |",
+            match self.second_controller {
+                Some(d) => format!(
+                    "{} s ({} exits on its own)",
+                    secs(d),
+                    self.second_controller_exits
+                ),
+                None => "not run".to_owned(),
+            }
+        );
+        let w = &self.switch;
+        let _ = writeln!(
+            s,
+            "| credentials switch A → B → A | {} objects, {} (waited {} s for accounts recorded) |",
+            w.objects,
+            w.switched_for
+                .map(|d| format!("{} s on account B", secs(d)))
+                .unwrap_or_else(|| "**not switched**".to_owned()),
+            secs(w.waited_before)
+        );
+        let _ = writeln!(
+            s,
+            "| AccountMismatch seen during the switch | {} of {} objects ({} live at the switch), {} observations |",
+            w.mismatch_objects, w.objects, w.live_at_switch, w.mismatch_observations
+        );
+        let released = if w.released.is_empty() {
+            "0".to_owned()
+        } else {
+            format!("**{}** ({})", w.released.len(), w.released.join(", "))
+        };
+        let _ = writeln!(
+            s,
+            "| their deletions during the switch: held until switched back / released | {} of {} / {} |",
+            w.held, w.deletes_during, released
+        );
+        let _ = writeln!(
+            s,
+            "| writes (Create/Modify/Delete) with account B's key | {} ({} calls in all with it; {} with account A's Secret key) |",
+            if w.b_writes == 0 {
+                "0".to_owned()
+            } else {
+                format!("**{}**", w.b_writes)
+            },
+            w.b_calls,
+            w.a_secret_calls
+        );
+        let _ = writeln!(
+            s,
             "| CreateBgpPeer answered OK (first creates + token replays) | {} |",
             self.create_ok
         );
@@ -175,7 +306,14 @@ impl ChaosReport {
 
     /// True when the end state is correct and was reached in time.
     pub fn ok(&self) -> bool {
-        self.verdict.ok() && self.converged_after.is_some()
+        self.verdict.ok() && self.converged_after.is_some() && self.switch.ok()
+    }
+}
+
+impl ChaosConfig {
+    /// Groups the objects are spread over.
+    pub fn groups(&self) -> usize {
+        self.layout.groups(self.peers)
     }
 }
 
@@ -189,10 +327,23 @@ enum Step {
     FaultsOff,
     ThrottleOn,
     ThrottleOff,
+    SecondOn,
+    SecondOff,
+    SwitchToB,
+    SwitchToA,
 }
 
-/// The seeded schedule: (time into the window, step), sorted.
-fn schedule(cfg: &ChaosConfig) -> Vec<(Duration, Step)> {
+/// The seeded plan of a run.
+#[derive(Debug, PartialEq)]
+struct Plan {
+    /// (time into the window, step), sorted.
+    steps: Vec<(Duration, Step)>,
+    /// Objects naming the credentials Secret.
+    switch_objects: BTreeSet<usize>,
+}
+
+/// The seeded schedule.
+fn schedule(cfg: &ChaosConfig) -> Plan {
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let w = cfg.window.as_secs_f64();
     let at = |f: f64| Duration::from_secs_f64(f.max(0.0));
@@ -206,7 +357,10 @@ fn schedule(cfg: &ChaosConfig) -> Vec<(Duration, Step)> {
     }
     // Deletes: a third right behind the create (racing the cloud create), the rest later.
     let n_delete = ((cfg.peers as f64) * cfg.delete_share).round() as usize;
-    for i in sample(&mut rng, cfg.peers, n_delete.min(cfg.peers)).into_iter() {
+    let delete_sample: BTreeSet<usize> = sample(&mut rng, cfg.peers, n_delete.min(cfg.peers))
+        .into_iter()
+        .collect();
+    for &i in &delete_sample {
         let t0 = created[i];
         let t = if rng.random_bool(1.0 / 3.0) {
             t0 + rng.random_range(0.0..1.0)
@@ -233,8 +387,100 @@ fn schedule(cfg: &ChaosConfig) -> Vec<(Duration, Step)> {
             Step::RestartApiserver,
         ));
     }
+    // A second controller next to the first for a share of the window.
+    if cfg.second_controller_share > 0.0 {
+        let len = cfg.second_controller_share.min(0.8) * w;
+        let on = rng.random_range(0.1 * w..(0.9 * w - len).max(0.1 * w + 0.1));
+        steps.push((at(on), Step::SecondOn));
+        steps.push((at(on + len), Step::SecondOff));
+    }
+    // The credentials switch: objects created in the first 30 % of the window name the
+    // Secret; it holds account B's keys from 40-50 % of the window for `switch_period`; a
+    // third of those objects not deleted otherwise is deleted while it does.
+    let mut switch_objects = BTreeSet::new();
+    if cfg.switch_objects > 0 {
+        let early: Vec<usize> = (0..cfg.peers).filter(|&i| created[i] < 0.3 * w).collect();
+        let n = cfg.switch_objects.min(early.len());
+        switch_objects = sample(&mut rng, early.len(), n)
+            .into_iter()
+            .map(|k| early[k])
+            .collect();
+        let period = cfg.switch_period.as_secs_f64().min(0.45 * w);
+        let on = rng.random_range(0.4 * w..0.5 * w);
+        steps.push((at(on), Step::SwitchToB));
+        steps.push((at(on + period), Step::SwitchToA));
+        let spare: Vec<usize> = switch_objects
+            .iter()
+            .copied()
+            .filter(|i| !delete_sample.contains(i))
+            .collect();
+        let n_during = spare.len().div_ceil(3);
+        for k in sample(&mut rng, spare.len(), n_during).into_iter() {
+            let t = rng.random_range(on + 0.1 * period..on + 0.8 * period);
+            steps.push((at(t), Step::Delete(spare[k])));
+        }
+    }
     steps.sort_by_key(|s| s.0);
-    steps
+    Plan {
+        steps,
+        switch_objects,
+    }
+}
+
+/// The credentials switch while it lasts: since when, and the task watching for
+/// `AccountMismatch`.
+struct Switched {
+    since: Instant,
+    stop: Arc<AtomicBool>,
+    monitor: tokio::task::JoinHandle<(BTreeSet<String>, u64)>,
+}
+
+/// True when the object reports `Stalled=True` with reason `AccountMismatch`.
+fn account_mismatch(obj: &BgpPeer) -> bool {
+    obj.status.as_ref().is_some_and(|s| {
+        s.conditions.iter().any(|c| {
+            c.type_ == types::STALLED && c.status == "True" && c.reason == reasons::ACCOUNT_MISMATCH
+        })
+    })
+}
+
+/// Polls the namespace about once a second until stopped; counts the `names` seen with
+/// [`account_mismatch`].
+fn watch_mismatch(
+    api: Arc<Api<BgpPeer>>,
+    names: BTreeSet<String>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<(BTreeSet<String>, u64)> {
+    tokio::spawn(async move {
+        let mut seen = BTreeSet::new();
+        let mut observations = 0;
+        while !stop.load(Ordering::SeqCst) {
+            if let Ok(list) = api.list(&Default::default()).await {
+                for obj in list.items {
+                    let name = obj.name_any();
+                    if names.contains(&name) && account_mismatch(&obj) {
+                        observations += 1;
+                        seen.insert(name);
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        (seen, observations)
+    })
+}
+
+/// Calls with access key `key`: (all, Create/Modify/Delete).
+fn key_calls(emu: &EmulatorHandle, key: &str) -> (u64, u64) {
+    let counters = emu.counters();
+    let Some(k) = counters.by_access_key.get(key) else {
+        return (0, 0);
+    };
+    let writes = ["CreateBgpPeer", "ModifyBgpPeerAttribute", "DeleteBgpPeer"]
+        .iter()
+        .map(|a| k.by_action.get(*a).copied().unwrap_or(0))
+        .sum();
+    (k.total, writes)
 }
 
 /// Runs the scenario in `env` and checks the end state.
@@ -245,7 +491,23 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
         window: cfg.window,
         ..ChaosReport::default()
     };
-    let emu = world::start_emulator(&cfg.cloud).await?;
+    let groups = cfg.groups();
+    let mut emu_cfg = world::quota_emulator_config(&cfg.cloud, &cfg.layout, groups)?;
+    emu_cfg.visibility_lag = cfg.visibility_lag;
+    let emu =
+        alicloud_bgp_operator::emulator::server::start(emu_cfg, "127.0.0.1:0".parse()?).await?;
+    let plan = schedule(cfg);
+    report.switch.objects = plan.switch_objects.len();
+    if !plan.switch_objects.is_empty() {
+        world::put_credentials_secret(
+            &env.client,
+            &env.namespace,
+            SWITCH_SECRET,
+            world::ACCOUNT_A_SECRET_KEY_ID,
+            world::ACCOUNT_A_SECRET_KEY_SECRET,
+        )
+        .await?;
+    }
     let opts = ControllerOpts {
         bin: env.bin.clone(),
         kubeconfig: env.kubeconfig.clone(),
@@ -259,10 +521,19 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
         log: env.log.clone(),
         log_level: cfg.log_level.clone(),
     };
+    // The second controller: same namespace, selector and account, its own log.
+    let opts2 = ControllerOpts {
+        log: env.log.with_extension("second.log"),
+        ..opts.clone()
+    };
     let mut controller = ControllerProcess::spawn(&opts)?;
     controller.wait_ready(Duration::from_secs(60)).await?;
+    let mut second: Option<ControllerProcess> = None;
+    let mut second_since: Option<Instant> = None;
+    let mut switched: Option<Switched> = None;
+    let mut deleted_during: Vec<usize> = Vec::new();
 
-    let steps = schedule(cfg);
+    let steps = plan.steps;
     let api: Arc<Api<BgpPeer>> = Arc::new(Api::namespaced(env.client.clone(), &env.namespace));
     let uids: Arc<Mutex<BTreeMap<usize, (String, String)>>> = Arc::default();
     let mut tasks = Vec::new();
@@ -270,7 +541,7 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
     let mut restart_task = None;
     let start = Instant::now();
     eprintln!(
-        "chaos: seed {} — {} creates, {} deletes, {} kills in a {} s window",
+        "chaos: seed {} — {} creates, {} deletes, {} kills in a {} s window; {} groups on {} VBRs, lag {} s, {} objects on the credentials Secret",
         cfg.seed,
         cfg.peers,
         steps
@@ -278,7 +549,11 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
             .filter(|s| matches!(s.1, Step::Delete(_)))
             .count(),
         cfg.kills,
-        secs(cfg.window)
+        secs(cfg.window),
+        groups,
+        cfg.layout.vbrs(groups),
+        secs(cfg.visibility_lag),
+        plan.switch_objects.len()
     );
     for (t, step) in steps {
         // Sleep until the step is due, restarting a controller that exited on its own.
@@ -288,6 +563,12 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 controller = ControllerProcess::spawn(&opts)?;
             }
+            if let Some(c) = second.as_mut()
+                && !c.is_running()
+            {
+                report.second_controller_exits += 1;
+                *c = ControllerProcess::spawn(&opts2)?;
+            }
             let left = t.saturating_sub(start.elapsed());
             tokio::time::sleep(left.min(Duration::from_millis(200))).await;
         }
@@ -295,7 +576,8 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
             Step::Create(i) => {
                 let api = api.clone();
                 let uids = uids.clone();
-                let obj = world::peer_object(i, cfg.cloud.groups)?;
+                let secret = plan.switch_objects.contains(&i).then_some(SWITCH_SECRET);
+                let obj = world::quota_peer_object(i, &cfg.layout, groups, secret)?;
                 tasks.push(tokio::spawn(async move {
                     let (name, uid) = world::create_object(&api, &obj).await?;
                     if let Ok(mut m) = uids.lock() {
@@ -306,6 +588,9 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
             }
             Step::Delete(i) => {
                 deleted[i] = true;
+                if switched.is_some() && plan.switch_objects.contains(&i) {
+                    deleted_during.push(i);
+                }
                 let api = api.clone();
                 let uids = uids.clone();
                 tasks.push(tokio::spawn(async move {
@@ -363,6 +648,146 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
                     secs(start.elapsed())
                 );
             }
+            Step::SecondOn => {
+                second = Some(ControllerProcess::spawn(&opts2)?);
+                second_since = Some(Instant::now());
+                eprintln!(
+                    "chaos: t={} s second controller starts (both active)",
+                    secs(start.elapsed())
+                );
+            }
+            Step::SecondOff => {
+                if let Some(mut c) = second.take() {
+                    c.kill9();
+                }
+                report.second_controller = second_since.map(|s| s.elapsed());
+                eprintln!(
+                    "chaos: t={} s second controller killed",
+                    secs(start.elapsed())
+                );
+            }
+            Step::SwitchToB => {
+                // Only objects whose peer is bound to account A may see account B's keys:
+                // an object that never started its create would rightly create there.
+                let wait_started = Instant::now();
+                loop {
+                    if !controller.is_running() {
+                        report.unplanned_exits += 1;
+                        controller = ControllerProcess::spawn(&opts)?;
+                    }
+                    let known = uids.lock().map(|m| m.clone()).unwrap_or_default();
+                    let objects = invariants::list_objects(&env.client, &env.namespace).await?;
+                    let unbound: Vec<String> = plan
+                        .switch_objects
+                        .iter()
+                        .filter_map(|i| match known.get(i) {
+                            None => Some(format!("peer-{i:05} (not created yet)")),
+                            Some((name, uid)) => objects
+                                .iter()
+                                .find(|o| o.uid().as_deref() == Some(uid.as_str()))
+                                .filter(|o| {
+                                    o.status
+                                        .as_ref()
+                                        .and_then(|s| s.account_id.as_ref())
+                                        .is_none()
+                                })
+                                .map(|_| name.clone()),
+                        })
+                        .collect();
+                    if unbound.is_empty() {
+                        report.switch.live_at_switch = plan
+                            .switch_objects
+                            .iter()
+                            .filter_map(|i| known.get(i))
+                            .filter(|(_, uid)| {
+                                objects.iter().any(|o| {
+                                    o.uid().as_deref() == Some(uid.as_str())
+                                        && o.metadata.deletion_timestamp.is_none()
+                                })
+                            })
+                            .count();
+                        break;
+                    }
+                    anyhow::ensure!(
+                        wait_started.elapsed() < Duration::from_secs(120),
+                        "credentials switch: objects without a recorded account after 120 s: {unbound:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                report.switch.waited_before = wait_started.elapsed();
+                world::put_credentials_secret(
+                    &env.client,
+                    &env.namespace,
+                    SWITCH_SECRET,
+                    world::ACCOUNT_B_KEY_ID,
+                    world::ACCOUNT_B_KEY_SECRET,
+                )
+                .await?;
+                let names: BTreeSet<String> = plan
+                    .switch_objects
+                    .iter()
+                    .map(|i| format!("peer-{i:05}"))
+                    .collect();
+                let stop = Arc::new(AtomicBool::new(false));
+                switched = Some(Switched {
+                    since: Instant::now(),
+                    monitor: watch_mismatch(api.clone(), names, stop.clone()),
+                    stop,
+                });
+                eprintln!(
+                    "chaos: t={} s credentials Secret switched to account B (waited {} s)",
+                    secs(start.elapsed()),
+                    secs(report.switch.waited_before)
+                );
+            }
+            Step::SwitchToA => {
+                let Some(sw) = switched.take() else {
+                    continue;
+                };
+                // Deletions requested while switched must still wait for their finalizer.
+                let objects = invariants::list_objects(&env.client, &env.namespace).await?;
+                let known = uids.lock().map(|m| m.clone()).unwrap_or_default();
+                for i in &deleted_during {
+                    let Some((name, uid)) = known.get(i) else {
+                        continue;
+                    };
+                    match objects
+                        .iter()
+                        .find(|o| o.uid().as_deref() == Some(uid.as_str()))
+                    {
+                        Some(o) if o.metadata.deletion_timestamp.is_some() => {
+                            report.switch.deletes_during += 1;
+                            report.switch.held += 1;
+                        }
+                        // The delete request has not landed yet.
+                        Some(_) => {}
+                        None => {
+                            report.switch.deletes_during += 1;
+                            report.switch.released.push(name.clone());
+                        }
+                    }
+                }
+                world::put_credentials_secret(
+                    &env.client,
+                    &env.namespace,
+                    SWITCH_SECRET,
+                    world::ACCOUNT_A_SECRET_KEY_ID,
+                    world::ACCOUNT_A_SECRET_KEY_SECRET,
+                )
+                .await?;
+                report.switch.switched_for = Some(sw.since.elapsed());
+                sw.stop.store(true, Ordering::SeqCst);
+                let (seen, observations) = sw.monitor.await.context("mismatch monitor")?;
+                report.switch.mismatch_objects = seen.len();
+                report.switch.mismatch_observations = observations;
+                eprintln!(
+                    "chaos: t={} s credentials Secret switched back to account A ({} objects seen AccountMismatch, {} of {} deletions held)",
+                    secs(start.elapsed()),
+                    seen.len(),
+                    report.switch.held,
+                    report.switch.deletes_during
+                );
+            }
         }
     }
     for task in tasks {
@@ -373,10 +798,14 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
             .apiserver_restarts
             .push(task.await.context("apiserver restart")??);
     }
-    // Heal: no faults, the account limit back, a running controller.
+    // Heal: no faults, the account limit back, one running controller.
     emu.clear_faults();
     let q = cfg.cloud.account_qps;
     emu.update_config(|c| c.qps_per_key = q);
+    if let Some(mut c) = second.take() {
+        c.kill9();
+        report.second_controller = second_since.map(|s| s.elapsed());
+    }
     if !controller.is_running() {
         report.unplanned_exits += 1;
         controller = ControllerProcess::spawn(&opts)?;
@@ -420,11 +849,14 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    // A moment for anything still in flight to land before the cloud is inspected.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // A moment for anything still in flight to land, and for the read-after-write lag to
+    // pass, before the cloud is inspected (the emulator's own view ignores the lag).
+    tokio::time::sleep(Duration::from_secs(2) + cfg.visibility_lag).await;
     objects = invariants::list_objects(&env.client, &env.namespace).await?;
-    let foreign = cfg.cloud.groups * cfg.cloud.foreign_peers_per_group;
+    let foreign = groups * cfg.layout.foreign_per_group;
     report.verdict = invariants::check(&expected, &objects, &emu.peers(), foreign);
+    (report.switch.b_calls, report.switch.b_writes) = key_calls(&emu, world::ACCOUNT_B_KEY_ID);
+    report.switch.a_secret_calls = key_calls(&emu, world::ACCOUNT_A_SECRET_KEY_ID).0;
     let counters = emu.counters();
     report.total_calls = counters.total;
     report.injected_503 = counters.by_code.get("HTTP503").copied().unwrap_or(0);
@@ -468,8 +900,13 @@ mod tests {
                 delete_delay: Duration::from_secs(1),
                 latency: (Duration::ZERO, Duration::ZERO),
                 account_qps: Some(50),
-                foreign_peers_per_group: 45,
+                foreign_peers_per_group: 0,
             },
+            layout: VbrLayout::CHAOS,
+            visibility_lag: Duration::from_secs(3),
+            second_controller_share: 0.3,
+            switch_objects: 8,
+            switch_period: Duration::from_secs(15),
             cloud_qps: 40.0,
             cloud_burst: 10,
             poll_secs: 1,
@@ -482,5 +919,62 @@ mod tests {
     fn a_seed_names_one_schedule() {
         assert_eq!(schedule(&cfg(7)), schedule(&cfg(7)));
         assert_ne!(schedule(&cfg(7)), schedule(&cfg(8)));
+    }
+
+    #[test]
+    fn the_schedule_has_the_overlap_and_the_switch() {
+        let plan = schedule(&cfg(7));
+        let at = |want: Step| plan.steps.iter().find(|s| s.1 == want).map(|s| s.0);
+        let (on, off) = (at(Step::SecondOn).unwrap(), at(Step::SecondOff).unwrap());
+        assert!(off > on);
+        let (b, a) = (at(Step::SwitchToB).unwrap(), at(Step::SwitchToA).unwrap());
+        assert_eq!(a - b, Duration::from_secs(15));
+        assert_eq!(plan.switch_objects.len(), 8);
+        let during = plan
+            .steps
+            .iter()
+            .filter(|(t, s)| {
+                *t > b && *t < a && matches!(s, Step::Delete(i) if plan.switch_objects.contains(i))
+            })
+            .count();
+        assert!(
+            during > 0,
+            "some switched objects are deleted while switched"
+        );
+    }
+
+    #[test]
+    fn every_object_fits_the_quota_layout() {
+        let c = cfg(7);
+        let emu = world::quota_emulator_config(&c.cloud, &c.layout, c.groups()).unwrap();
+        assert!(emu.vbrs.iter().all(|v| v.peer_quota == 8));
+        let mut per_vbr: BTreeMap<String, usize> = BTreeMap::new();
+        for p in &emu.peers {
+            let g = emu.groups.iter().find(|g| g.id == p.group).unwrap();
+            *per_vbr.entry(g.vbr.clone()).or_default() += 1;
+        }
+        for i in 0..c.peers {
+            let obj = world::quota_peer_object(i, &c.layout, c.groups(), None).unwrap();
+            let g = emu
+                .groups
+                .iter()
+                .find(|g| g.id == obj.spec.bgp_group_id)
+                .unwrap();
+            let vbr = emu.vbrs.iter().find(|v| v.id == g.vbr).unwrap();
+            let ip: std::net::Ipv4Addr = obj
+                .spec
+                .peer_ip_address
+                .as_deref()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(
+                vbr.peering_subnets.iter().any(|n| n.contains(&ip)),
+                "{ip} on {}",
+                vbr.id
+            );
+            *per_vbr.entry(g.vbr.clone()).or_default() += 1;
+        }
+        assert!(per_vbr.values().all(|n| *n <= 6), "{per_vbr:?}");
     }
 }

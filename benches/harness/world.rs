@@ -12,8 +12,10 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
 use alicloud_bgp_operator::api::BgpPeer;
-use alicloud_bgp_operator::emulator::config::{DEMO_REGION, EmulatorConfig, Latency};
-use alicloud_bgp_operator::emulator::{Counters, EmulatorHandle};
+use alicloud_bgp_operator::emulator::config::{
+    AccessKeyConfig, AccountConfig, DEFAULT_PEER_QUOTA, DEMO_REGION, EmulatorConfig, Latency,
+};
+use alicloud_bgp_operator::emulator::{Counters, EmulatorHandle, Secret};
 
 /// Realism knobs of the emulator for a run.
 #[derive(Clone, Debug)]
@@ -238,4 +240,236 @@ pub fn code_total(calls: &BTreeMap<(String, String), u64>, prefix: &str) -> u64 
         .filter(|((_, c), _)| c.starts_with(prefix))
         .map(|(_, n)| n)
         .sum()
+}
+
+/// Access key of account A (the operator-wide account, [`DEMO_ACCOUNT_UID`]) that the
+/// credentials Secret of the chaos run holds: a second key of the same account, so its calls
+/// are counted apart from the operator-wide key's.
+pub const ACCOUNT_A_SECRET_KEY_ID: &str = "LTAI5tChaosAccountAKey02";
+/// Its secret.
+pub const ACCOUNT_A_SECRET_KEY_SECRET: &str = "ChaosAccountASecretNotForProduction02";
+/// Account B: another Alibaba Cloud account the credentials Secret is switched to.
+pub const ACCOUNT_B_UID: &str = "2000000000000002";
+/// Account B's access key.
+pub const ACCOUNT_B_KEY_ID: &str = "LTAI5tChaosAccountBKey01";
+/// Its secret.
+pub const ACCOUNT_B_KEY_SECRET: &str = "ChaosAccountBSecretNotForProduction01";
+
+/// The documented placement limits (issue 16): every VBR holds at most
+/// [`DEFAULT_PEER_QUOTA`] (8) BGP peers, all its groups counted, and a peer IP must lie in the
+/// VBR's peering subnet. The objects of a run are spread over as many VBRs as that needs:
+/// each VBR carries `groups_per_vbr` groups, each group `slots_per_group` operator peers and
+/// `foreign_per_group` peers of other owners.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VbrLayout {
+    /// Groups on one VBR.
+    pub groups_per_vbr: usize,
+    /// Operator objects placed in one group.
+    pub slots_per_group: usize,
+    /// Seeded peers of other owners in each group.
+    pub foreign_per_group: usize,
+}
+
+impl VbrLayout {
+    /// The chaos runs' layout: 2 groups per VBR, each with 2 of our peers and 1 of another
+    /// owner: 6 of the 8 peers a VBR may hold, 2 left free (a stray create lands instead of
+    /// being refused by the quota, and is then counted as a duplicate or a leak).
+    pub const CHAOS: Self = Self {
+        groups_per_vbr: 2,
+        slots_per_group: 2,
+        foreign_per_group: 1,
+    };
+
+    /// Groups needed for `objects` objects.
+    pub fn groups(&self, objects: usize) -> usize {
+        objects.div_ceil(self.slots_per_group.max(1)).max(1)
+    }
+
+    /// VBRs needed for `groups` groups.
+    pub fn vbrs(&self, groups: usize) -> usize {
+        groups.div_ceil(self.groups_per_vbr.max(1)).max(1)
+    }
+
+    /// Peers one VBR holds when every slot is used.
+    pub fn peers_per_vbr(&self) -> usize {
+        self.groups_per_vbr * (self.slots_per_group + self.foreign_per_group)
+    }
+}
+
+/// The /24 peering subnet of quota-layout VBR `v`: `10.<1 + v / 256>.<v % 256>.0/24`.
+fn vbr_subnet(v: usize) -> (usize, usize) {
+    (1 + v / 256, v % 256)
+}
+
+/// Peer IP of slot `slot` (operator) or `200 + slot` (foreign) of group `k` of VBR `v`.
+fn layout_ip(v: usize, k: usize, host: usize) -> String {
+    let (a, b) = vbr_subnet(v);
+    format!("10.{a}.{b}.{}", 10 + k * 16 + host)
+}
+
+/// The emulator configuration of a run under the real quota: the demo account (operator-wide
+/// key plus [`ACCOUNT_A_SECRET_KEY_ID`]) and account B ([`ACCOUNT_B_UID`]), `layout.vbrs(groups)`
+/// VBRs with the default 8-peer quota and a /24 peering subnet each, `groups` IPv4 groups
+/// (group `g` on VBR `g / groups_per_vbr`), `foreign_per_group` seeded peers in each.
+pub fn quota_emulator_config(
+    opts: &CloudOpts,
+    layout: &VbrLayout,
+    groups: usize,
+) -> anyhow::Result<EmulatorConfig> {
+    anyhow::ensure!(
+        layout.peers_per_vbr() <= DEFAULT_PEER_QUOTA as usize,
+        "layout {layout:?} puts {} peers on a VBR (quota {DEFAULT_PEER_QUOTA})",
+        layout.peers_per_vbr()
+    );
+    anyhow::ensure!(
+        layout.groups_per_vbr <= 8 && layout.slots_per_group + layout.foreign_per_group <= 16,
+        "layout {layout:?} does not fit the address plan"
+    );
+    let mut cfg = EmulatorConfig::demo();
+    cfg.add_access_key(
+        ACCOUNT_A_SECRET_KEY_ID,
+        Secret::new(ACCOUNT_A_SECRET_KEY_SECRET),
+    );
+    cfg.accounts.push(AccountConfig {
+        uid: ACCOUNT_B_UID.to_owned(),
+        access_keys: vec![AccessKeyConfig {
+            id: ACCOUNT_B_KEY_ID.to_owned(),
+            secret: Secret::new(ACCOUNT_B_KEY_SECRET),
+            user: None,
+        }],
+        roles: Vec::new(),
+    });
+    let mut yaml = String::from("vbrs:\n");
+    for v in 0..layout.vbrs(groups) {
+        let (a, b) = vbr_subnet(v);
+        yaml.push_str(&format!(
+            "  - {{ id: {}, region: {DEMO_REGION}, local_gateway_ip: 10.{a}.{b}.1, peer_gateway_ip: 10.{a}.{b}.2, peering_subnets: [10.{a}.{b}.0/24] }}\n",
+            vbr_id(v)
+        ));
+    }
+    yaml.push_str("groups:\n");
+    for g in 0..groups {
+        yaml.push_str(&format!(
+            "  - {{ id: {}, vbr: {}, peer_asn: {} }}\n",
+            group_id(g),
+            vbr_id(g / layout.groups_per_vbr),
+            65100 + g
+        ));
+    }
+    yaml.push_str("peers:");
+    if groups * layout.foreign_per_group == 0 {
+        yaml.push_str(" []\n");
+    } else {
+        yaml.push('\n');
+    }
+    for g in 0..groups {
+        let (v, k) = (g / layout.groups_per_vbr, g % layout.groups_per_vbr);
+        for f in 0..layout.foreign_per_group {
+            yaml.push_str(&format!(
+                "  - {{ id: bgp-foreign{g:05}{f:06}, group: {}, peer_ip_address: {} }}\n",
+                group_id(g),
+                layout_ip(v, k, layout.slots_per_group + f)
+            ));
+        }
+    }
+    let topology = EmulatorConfig::from_yaml(&yaml).map_err(anyhow::Error::msg)?;
+    cfg.vbrs.extend(topology.vbrs);
+    cfg.groups.extend(topology.groups);
+    cfg.peers.extend(topology.peers);
+    cfg.pending_delay = opts.pending;
+    cfg.delete_delay = opts.delete_delay;
+    cfg.modify_delay = Duration::from_secs(1);
+    cfg.latency = Latency {
+        min: opts.latency.0,
+        max: opts.latency.1,
+    };
+    cfg.qps_per_key = opts.account_qps;
+    // The real API refuses non-ASCII ClientTokens; the demo world allows them for the SDK tests.
+    cfg.client_token_ascii_only = true;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Object `i` of a run under the quota layout: group `i % groups`, slot `i / groups` of it, a
+/// peer IP in its VBR's peering subnet, BFD on; with `secret`, `spec.credentialsSecretRef`
+/// names it.
+pub fn quota_peer_object(
+    i: usize,
+    layout: &VbrLayout,
+    groups: usize,
+    secret: Option<&str>,
+) -> anyhow::Result<BgpPeer> {
+    let g = i % groups.max(1);
+    let slot = i / groups.max(1);
+    anyhow::ensure!(
+        slot < layout.slots_per_group,
+        "object {i} does not fit {groups} groups of {} slots",
+        layout.slots_per_group
+    );
+    let (v, k) = (g / layout.groups_per_vbr, g % layout.groups_per_vbr);
+    let mut spec = json!({
+        "regionId": DEMO_REGION,
+        "bgpGroupId": group_id(g),
+        "peerIpAddress": layout_ip(v, k, slot),
+        "enableBfd": true,
+        "bfdMultiHop": 3,
+        "deletionPolicy": "Delete",
+    });
+    if let Some(name) = secret {
+        spec["credentialsSecretRef"] = json!({ "name": name });
+    }
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "vpc.alicloud.dev/v1alpha1",
+        "kind": "BgpPeer",
+        "metadata": {"name": format!("peer-{i:05}")},
+        "spec": spec,
+    }))?)
+}
+
+/// Creates or overwrites Secret `name` with an AccessKey pair (`accessKeyId`,
+/// `accessKeySecret`), retrying while the apiserver is unavailable.
+pub async fn put_credentials_secret(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    key_id: &str,
+    key_secret: &str,
+) -> anyhow::Result<()> {
+    use alicloud_bgp_operator::api::secret_keys;
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret as KubeSecret;
+    use kube::api::{Patch, PatchParams};
+    let api: Api<KubeSecret> = Api::namespaced(client.clone(), ns);
+    let data: BTreeMap<String, ByteString> = [
+        (secret_keys::ACCESS_KEY_ID, key_id),
+        (secret_keys::ACCESS_KEY_SECRET, key_secret),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), ByteString(v.as_bytes().to_vec())))
+    .collect();
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": { "name": name },
+        "type": "Opaque",
+        "data": data,
+    });
+    let mut delay = Duration::from_millis(100);
+    let mut last = None;
+    for _ in 0..120 {
+        match api
+            .patch(
+                name,
+                &PatchParams::apply("abo-chaos").force(),
+                &Patch::Apply(&secret),
+            )
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+    anyhow::bail!("writing Secret {ns}/{name}: {last:?}")
 }
