@@ -370,3 +370,33 @@ async fn absence_of_a_deleted_peer_is_trusted_only_from_a_consistent_listing() {
     assert!(matches!(gone, Lookup::Missing), "{gone:?}");
     emu.shutdown().await;
 }
+
+/// Verifying an unrecorded create trusts only a listing that no create of ours in the group
+/// overlapped (an addition during the walk can hide a peer from offset paging), the same
+/// rule as the observer's absence verdict (safety issue #6).
+#[tokio::test]
+async fn verification_listings_overlapping_our_own_creates_are_not_trusted() {
+    let emu = emulator(|_| {}).await;
+    let vpc = vpc_client(&emu);
+    let creds = Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None);
+    make_peers(&vpc, &creds, 3, 30).await;
+    let observer = PeerObserver::default();
+    let listed = observer
+        .list_group_consistently(&vpc, &creds, REGION, GROUP)
+        .await
+        .expect("listing");
+    assert_eq!(listed.map(|p| p.len()), Some(3), "a quiet group is trusted");
+    let in_flight = observer.creating(REGION, GROUP);
+    let listed = observer
+        .list_group_consistently(&vpc, &creds, REGION, GROUP)
+        .await
+        .expect("listing");
+    assert!(listed.is_none(), "a create of ours in flight: not trusted");
+    drop(in_flight);
+    // A create that started and ended during the walk counts too (the epoch moved).
+    let listed = observer
+        .list_group_consistently(&vpc, &creds, REGION, GROUP)
+        .await
+        .expect("listing");
+    assert!(listed.is_some());
+}

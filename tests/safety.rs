@@ -217,12 +217,13 @@ async fn credentials_of_another_account_neither_recreate_nor_release() {
 /// releasing over it.
 #[tokio::test]
 async fn a_throttled_replay_keeps_the_token_and_nothing_leaks() {
-    // A long poll interval: after the simulated crash nothing replays before the fault is in.
-    let mut cfg = test_controller_config();
-    cfg.poll_interval = Duration::from_secs(30);
-    let op = Operator::start_with("safety-throttled-replay", test_emulator_config(), cfg).await;
-    // The first create succeeds but its ID is never recorded (a crash right after it).
-    op.ctx.hooks.crash_after_create.store(1, Ordering::SeqCst);
+    let op = Operator::start("safety-throttled-replay").await;
+    // Creates succeed but their ID is never recorded (a crash right after each) until the
+    // fault is in place.
+    op.ctx
+        .hooks
+        .crash_after_create
+        .store(1000, Ordering::SeqCst);
     op.create("a", spec("10.23.0.2")).await;
     op.wait("a", "a create in flight without its ID", |o| {
         o.status
@@ -230,12 +231,13 @@ async fn a_throttled_replay_keeps_the_token_and_nothing_leaks() {
             .is_some_and(|s| s.client_token.is_some() && s.bgp_peer_id.is_none())
     })
     .await;
-    wait_until(|| op.calls("CreateBgpPeer") == 1).await;
     op.emu
         .inject_fault(fault("CreateBgpPeer", "Throttling.User"));
+    op.ctx.hooks.crash_after_create.store(0, Ordering::SeqCst);
+    let creates = op.calls("CreateBgpPeer");
     op.delete("a").await;
     // The replay is throttled: that proves nothing, so the token and the finalizer stay.
-    wait_until(|| op.calls("CreateBgpPeer") >= 2).await;
+    wait_until(|| op.calls("CreateBgpPeer") > creates).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let obj = op.api().get("a").await.expect("still there");
     let status = obj.status.clone().unwrap_or_default();
@@ -369,4 +371,84 @@ async fn pause_holds_every_deletion() {
     op.annotate("a", PAUSED_ANNOTATION, None).await;
     op.wait_gone("a").await;
     assert_eq!(op.calls("CreateBgpPeer"), 0, "nothing was ever created");
+}
+
+/// #10: DeleteBgpPeer answering "not found" is not a failure (no DependencyMissing warning,
+/// no backoff): the deletion is recorded and the absence confirmed by a read.
+#[tokio::test]
+async fn delete_answering_not_found_is_progress_not_an_error() {
+    let op = Operator::start("safety-delete-notfound").await;
+    op.create("a", spec("10.27.0.2")).await;
+    let obj = op.wait_ready("a").await;
+    let id = obj.peer_id().expect("id").to_owned();
+    // The peer goes out of band, and the API says so when asked to delete it.
+    op.emu.delete_peer_out_of_band(&id);
+    op.emu.inject_fault(Fault {
+        count: Some(1),
+        ..fault("DeleteBgpPeer", "InvalidParams.NotFound")
+    });
+    op.delete("a").await;
+    op.wait_gone("a").await;
+    let events: Api<k8s_openapi::api::events::v1::Event> =
+        Api::namespaced(op.client.clone(), &op.ns);
+    let all = events.list(&Default::default()).await.expect("events");
+    let warnings: Vec<_> = all
+        .items
+        .iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .filter_map(|e| e.reason.clone())
+        .collect();
+    assert!(
+        !warnings.iter().any(|r| r == "DependencyMissing"),
+        "no warning for a peer that is already gone: {warnings:?}"
+    );
+}
+
+/// #7: a replay answered IdempotentParameterMismatch during deletion neither wedges the
+/// finalizer nor loses the peer: it is verified by listing, a person names the result, and
+/// the peer is deleted.
+#[tokio::test]
+async fn an_idempotency_mismatch_on_replay_is_settled_without_losing_the_peer() {
+    let op = Operator::start("safety-mismatch").await;
+    op.ctx
+        .hooks
+        .crash_after_create
+        .store(1000, Ordering::SeqCst);
+    op.create("a", spec("10.28.0.2")).await;
+    let obj = op
+        .wait("a", "a create in flight without its ID", |o| {
+            o.status
+                .as_ref()
+                .is_some_and(|s| s.client_token.is_some() && s.bgp_peer_id.is_none())
+        })
+        .await;
+    let token = obj
+        .status
+        .as_ref()
+        .and_then(|s| s.client_token.clone())
+        .expect("token");
+    let made = op.cloud_peers_of(&obj);
+    assert_eq!(made.len(), 1);
+    op.emu
+        .inject_fault(fault("CreateBgpPeer", "IdempotentParameterMismatch"));
+    op.ctx.hooks.crash_after_create.store(0, Ordering::SeqCst);
+    op.delete("a").await;
+    // The unrecorded peer is a candidate: a person must say, nothing is released or made.
+    let obj = op
+        .wait_condition("a", "Stalled", "True", reasons::CREATE_UNVERIFIED)
+        .await;
+    assert!(obj.finalizers().contains(&FINALIZER.to_owned()));
+    let msg = &condition(&obj, "Stalled").expect("Stalled").message;
+    assert!(msg.contains(&made[0].bgp_peer_id), "{msg}");
+    op.annotate(
+        "a",
+        alicloud_bgp_operator::api::CREATE_RESULT_ANNOTATION,
+        Some(&format!("{token}={}", made[0].bgp_peer_id)),
+    )
+    .await;
+    op.wait_gone("a").await;
+    assert!(
+        op.emu.peers().is_empty(),
+        "the peer was deleted, not leaked"
+    );
 }

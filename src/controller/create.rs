@@ -18,16 +18,18 @@ use std::collections::{BTreeMap, HashSet};
 
 use kube::ResourceExt;
 use kube::api::{Patch, PatchParams};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::api::conditions::{events, reasons};
 use crate::api::{CREATE_RESULT_ANNOTATION, CreateParams};
-use crate::cloud::{BgpPeerInfo, CreateBgpPeerRequest, Credentials, ErrorClass};
+use crate::cloud::{
+    BgpPeerInfo, CreateBgpPeerRequest, Credentials, DeleteBgpPeerRequest, ErrorClass,
+};
 use crate::ops::events::EventType;
 
 use super::error::Error;
 use super::plan::same_ip;
-use super::reconcile::Reconciler;
+use super::reconcile::{Reconciler, is_gone};
 use super::status::Outcome;
 
 /// What a replay or a verification settled.
@@ -127,11 +129,21 @@ pub(super) async fn create(
     info!(bgp_peer_id = %id, request_id = %resp.request_id, "created BGP peer");
     r.ctx.hooks.after_create(obj)?;
     record_peer(r, &id, None);
-    r.write_status(&Outcome::Progressing {
-        reason: reasons::PENDING,
-        message: format!("Created BGP peer {id}; waiting for it to become Available"),
-    })
-    .await?;
+    if let Err(e) = r
+        .write_status(&Outcome::Progressing {
+            reason: reasons::PENDING,
+            message: format!("Created BGP peer {id}; waiting for it to become Available"),
+        })
+        .await
+    {
+        if is_gone(&e) {
+            // The object vanished while its create was in flight (deleted before its
+            // finalizer held it): no object can ever claim this peer (its token is bound to
+            // the UID), so it is deleted rather than leaked.
+            delete_orphan(r, creds, &id).await;
+        }
+        return Err(e);
+    }
     r.event(
         EventType::Normal,
         events::CREATED,
@@ -139,6 +151,24 @@ pub(super) async fn create(
         format!("Created BGP peer {id} (RequestId {})", resp.request_id),
     );
     Ok(())
+}
+
+/// Deletes a peer whose object is gone (best effort, retried by the client like any
+/// mutating call; logged either way).
+async fn delete_orphan(r: &Reconciler<'_>, creds: &Credentials, id: &str) {
+    let req = DeleteBgpPeerRequest {
+        region_id: r.region().to_owned(),
+        bgp_peer_id: id.to_owned(),
+        ..Default::default()
+    };
+    match r.ctx.vpc.delete_bgp_peer(creds, &req).await {
+        Ok(_) => {
+            info!(bgp_peer_id = %id, "deleted the peer of an object deleted while its create was in flight")
+        }
+        Err(e) => {
+            warn!(bgp_peer_id = %id, code = e.code().unwrap_or("-"), "could not delete the peer of a vanished object")
+        }
+    }
 }
 
 /// Records `id` as this object's peer (seen when `seen` gives its cloud view).

@@ -133,6 +133,10 @@ pub(super) struct Reconciler<'a> {
     pub(super) ctx: &'a Context,
     /// The status as stored in the apiserver (what a write is compared against).
     stored: Option<BgpPeerStatus>,
+    /// The object's resourceVersion as this reconcile last saw it: every status write is
+    /// conditional on it, so a write made from a stale copy (a second controller, a new
+    /// leader's cache) fails instead of wiping a ClientToken someone else recorded.
+    resource_version: Option<String>,
     /// The status being built.
     pub(super) status: BgpPeerStatus,
     /// The time of this reconcile.
@@ -147,6 +151,7 @@ impl<'a> Reconciler<'a> {
             ctx,
             stored: obj.status.clone(),
             status: obj.status.clone().unwrap_or_default(),
+            resource_version: obj.metadata.resource_version.clone(),
             now: jiff::Timestamp::now(),
         }
     }
@@ -209,6 +214,8 @@ impl<'a> Reconciler<'a> {
         let body = serde_json::json!({
             "apiVersion": BgpPeer::api_version(&()),
             "kind": BgpPeer::kind(&()),
+            // A precondition: the write fails with 409 if the object changed meanwhile.
+            "metadata": {"resourceVersion": self.resource_version},
             "status": self.status,
         });
         let params = PatchParams::apply(&self.ctx.config.field_manager).force();
@@ -223,8 +230,9 @@ impl<'a> Reconciler<'a> {
             {
                 Ok(written) => {
                     // A finalizer removal later in this reconcile is conditional on this
-                    // version of the object.
+                    // version of the object, and so is the next status write.
                     finalizer::saw(&written);
+                    self.resource_version = written.metadata.resource_version.clone();
                     // Later writes in this reconcile compare against what is stored now.
                     self.stored = Some(self.status.clone());
                     return Ok(());
@@ -254,8 +262,15 @@ impl<'a> Reconciler<'a> {
     }
 }
 
+/// Status write failures that a retry of the same write cannot fix (a conflict means the
+/// object changed: the next reconcile starts from the fresh one).
 fn is_permanent(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.is_forbidden() || s.is_invalid() || s.is_not_found())
+    matches!(e, kube::Error::Api(s) if s.is_forbidden() || s.is_invalid() || s.is_not_found() || s.is_conflict())
+}
+
+/// The object is gone (or was replaced by another with the same name).
+pub(super) fn is_gone(e: &Error) -> bool {
+    matches!(e, Error::Kube(kube::Error::Api(s)) if s.is_not_found())
 }
 
 /// How often an object refused by a safety rule (account mismatch, another owner, a changed
