@@ -855,6 +855,15 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
     objects = invariants::list_objects(&env.client, &env.namespace).await?;
     let foreign = groups * cfg.layout.foreign_per_group;
     report.verdict = invariants::check(&expected, &objects, &emu.peers(), foreign);
+    // Evidence for a failed check: the cloud's and the apiserver's end state next to the log.
+    let dump = |suffix: &str, value: serde_json::Value| {
+        let path = env.log.with_extension(suffix);
+        if let Err(e) = std::fs::write(&path, value.to_string()) {
+            eprintln!("chaos: cannot write {}: {e}", path.display());
+        }
+    };
+    dump("emulator.json", serde_json::to_value(emu.state())?);
+    dump("objects.json", serde_json::to_value(&objects)?);
     (report.switch.b_calls, report.switch.b_writes) = key_calls(&emu, world::ACCOUNT_B_KEY_ID);
     report.switch.a_secret_calls = key_calls(&emu, world::ACCOUNT_A_SECRET_KEY_ID).0;
     let counters = emu.counters();
