@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Build the test tool binaries (kube-apiserver, etcd, kubectl, helm) from the
-# Go module proxy, into a cache outside the clone:
+# Build the test tool binaries (kube-apiserver, etcd, kubectl, helm, promtool) from
+# the Go module proxy, into a cache outside the clone:
 #
 #   ${ABO_TOOLS_DIR:-$HOME/.cache/alicloud-bgp-operator/tools/<key>}/bin
 #
 # <key> holds the pinned versions and a hash of hack/tools/{,helm/}go.{mod,sum},
-# the Go version and the build flags, so any change rebuilds. When the binaries
-# are already there it returns at once.
+# the Go version and the build flags, so any change rebuilds. promtool (its own
+# module, hack/tools/promtool) has its own key inside that dir, so pinning another
+# Prometheus rebuilds only promtool. When the binaries are already there it
+# returns at once.
 #
 # Usage:
 #   hack/build-tools.sh              build if needed; last stdout line = bin dir
@@ -15,13 +17,15 @@
 #   hack/build-tools.sh --force      rebuild even if present
 #
 # All progress goes to stderr; stdout carries only the bin dir.
-# Cold build on 2 cores takes roughly 15-20 min (kube-apiserver alone ~10);
+# Cold build on 2 cores takes roughly 15-20 min (kube-apiserver alone ~10;
+# promtool, cold module download and build, ~6 min);
 # go's build cache (~/.cache/go-build) stays at its default place.
 set -euo pipefail
 
 HACK_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 TOOLS_DIR="$HACK_DIR/tools"
 HELM_MOD_DIR="$TOOLS_DIR/helm"
+PROMTOOL_MOD_DIR="$TOOLS_DIR/promtool"
 
 mode=build
 case "${1:-}" in
@@ -43,12 +47,16 @@ K8S_VERSION="$(modver "$TOOLS_DIR/go.mod" k8s.io/kubernetes)"
 ETCD_VERSION="$(modver "$TOOLS_DIR/go.mod" go.etcd.io/etcd/server/v3)"
 HELM_VERSION="$(modver "$HELM_MOD_DIR/go.mod" helm.sh/helm/v3)"
 HELM_K8S_VERSION="$(modver "$HELM_MOD_DIR/go.mod" k8s.io/client-go)"
+PROM_VERSION="$(modver "$PROMTOOL_MOD_DIR/go.mod" github.com/prometheus/prometheus)"
 [[ -n "$K8S_VERSION" && -n "$ETCD_VERSION" && -n "$HELM_VERSION" && -n "$HELM_K8S_VERSION" ]] ||
   die "cannot read pinned versions from hack/tools/go.mod / hack/tools/helm/go.mod (k8s='$K8S_VERSION' etcd='$ETCD_VERSION' helm='$HELM_VERSION' helm-client-go='$HELM_K8S_VERSION')"
 [[ "$K8S_VERSION" =~ ^v([0-9]+)\.([0-9]+)\. ]] || die "unexpected k8s.io/kubernetes version $K8S_VERSION"
 K8S_MAJOR="${BASH_REMATCH[1]}" K8S_MINOR="${BASH_REMATCH[2]}"
 [[ "$HELM_K8S_VERSION" =~ ^v0\.([0-9]+)\. ]] || die "unexpected helm client-go version $HELM_K8S_VERSION"
 HELM_K8S_MINOR="${BASH_REMATCH[1]}"
+# Prometheus 3.x is published as module versions v0.3MM.P (v0.316.0 = 3.16.0).
+[[ "$PROM_VERSION" =~ ^v0\.3([0-9][0-9])\.([0-9]+)$ ]] || die "unexpected github.com/prometheus/prometheus version '$PROM_VERSION' in hack/tools/promtool/go.mod"
+PROMTOOL_RELEASE="3.$((10#${BASH_REMATCH[1]})).${BASH_REMATCH[2]}"
 
 K8S_LDFLAGS="-s -w"
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
@@ -59,12 +67,18 @@ for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
   HELM_LDFLAGS+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$HELM_K8S_MINOR"
 done
 
+PROMTOOL_LDFLAGS="-s -w -X github.com/prometheus/common/version.Version=$PROMTOOL_RELEASE -X github.com/prometheus/common/version.Branch=release -X github.com/prometheus/common/version.Revision=$PROM_VERSION"
+
 # name | module dir | package | ldflags
 TARGETS=(
   "kube-apiserver|$TOOLS_DIR|k8s.io/kubernetes/cmd/kube-apiserver|$K8S_LDFLAGS"
   "etcd|$TOOLS_DIR|go.etcd.io/etcd/server/v3|-s -w"
   "kubectl|$TOOLS_DIR|k8s.io/kubernetes/cmd/kubectl|$K8S_LDFLAGS"
   "helm|$HELM_MOD_DIR|helm.sh/helm/v3/cmd/helm|$HELM_LDFLAGS"
+)
+# Built into the same dir under their own key (below).
+EXTRA_TARGETS=(
+  "promtool|$PROMTOOL_MOD_DIR|github.com/prometheus/prometheus/cmd/promtool|$PROMTOOL_LDFLAGS"
 )
 
 go_version="$(go env GOVERSION 2>/dev/null)" || die "go not found in PATH"
@@ -79,11 +93,25 @@ KEY="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_helm-${HELM_VERSION}_${hash}"
 OUT_DIR="${ABO_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/alicloud-bgp-operator/tools/$KEY}"
 BIN_DIR="$OUT_DIR/bin"
 STAMP="$BIN_DIR/.stamp"
+PROMTOOL_KEY="${KEY}_promtool-${PROM_VERSION}_$(
+  {
+    cat "$PROMTOOL_MOD_DIR/go.mod" "$PROMTOOL_MOD_DIR/go.sum"
+    echo "$go_version $(go env GOOS GOARCH)"
+    printf '%s\n' "${EXTRA_TARGETS[@]}"
+  } | sha256sum | cut -c1-12
+)"
+
+# the key a target's binary must have been built with
+key_of() { case "$1" in promtool) echo "$PROMTOOL_KEY" ;; *) echo "$KEY" ;; esac; }
 
 built() {
   [[ -f "$STAMP" && "$(cat "$STAMP")" == "$KEY" ]] || return 1
-  local t
+  local t name
   for t in "${TARGETS[@]}"; do [[ -x "$BIN_DIR/${t%%|*}" ]] || return 1; done
+  for t in "${EXTRA_TARGETS[@]}"; do
+    name="${t%%|*}"
+    [[ -x "$BIN_DIR/$name" && -f "$BIN_DIR/.$name.key" && "$(cat "$BIN_DIR/.$name.key")" == "$(key_of "$name")" ]] || return 1
+  done
 }
 
 case "$mode" in
@@ -102,7 +130,7 @@ fi
 if [[ "$mode" != force ]] && built; then echo "$BIN_DIR"; exit 0; fi
 
 log "building into $BIN_DIR"
-log "k8s.io/kubernetes $K8S_VERSION, go.etcd.io/etcd/server/v3 $ETCD_VERSION, helm.sh/helm/v3 $HELM_VERSION, $go_version"
+log "k8s.io/kubernetes $K8S_VERSION, go.etcd.io/etcd/server/v3 $ETCD_VERSION, helm.sh/helm/v3 $HELM_VERSION, prometheus $PROM_VERSION (promtool $PROMTOOL_RELEASE), $go_version"
 mkdir -p "$BIN_DIR"
 rm -f "$STAMP"
 export CGO_ENABLED=0
@@ -110,9 +138,10 @@ export CGO_ENABLED=0
 GOFLAGS="$(go env GOFLAGS)"
 export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod"
 total_start=$SECONDS
-for t in "${TARGETS[@]}"; do
+for t in "${TARGETS[@]}" "${EXTRA_TARGETS[@]}"; do
   IFS='|' read -r name moddir pkg ldflags <<<"$t"
-  if [[ "$mode" != force && -x "$BIN_DIR/$name" && -f "$BIN_DIR/.$name.key" && "$(cat "$BIN_DIR/.$name.key")" == "$KEY" ]]; then
+  tkey="$(key_of "$name")"
+  if [[ "$mode" != force && -x "$BIN_DIR/$name" && -f "$BIN_DIR/.$name.key" && "$(cat "$BIN_DIR/.$name.key")" == "$tkey" ]]; then
     log "$name: already built"
     continue
   fi
@@ -122,10 +151,10 @@ for t in "${TARGETS[@]}"; do
   tmp="$BIN_DIR/.$name.tmp.$$"
   if ! (cd "$moddir" && go build -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg"); then
     rm -f "$tmp"
-    die "failed to build $name: package $pkg in wrapper module $modpath ($moddir; k8s.io/kubernetes $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION, $go_version). See go's error above."
+    die "failed to build $name: package $pkg in wrapper module $modpath ($moddir; k8s.io/kubernetes $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM_VERSION, prometheus $PROM_VERSION, $go_version). See go's error above."
   fi
   mv -f "$tmp" "$BIN_DIR/$name"
-  echo "$KEY" >"$BIN_DIR/.$name.key"
+  echo "$tkey" >"$BIN_DIR/.$name.key"
   log "$name: built in $((SECONDS - start))s ($(du -h "$BIN_DIR/$name" | cut -f1))"
 done
 echo "$KEY" >"$STAMP"

@@ -10,6 +10,10 @@ pub mod types {
     /// The controller cannot make progress until something outside it changes (the spec, a
     /// Secret, permissions, quota).
     pub const STALLED: &str = "Stalled";
+    /// The BGP session (`status.cloud.bgpStatus`) was `Established` at the last observation.
+    /// Informational: the operator cannot fix a session (the on-premises side must), so it
+    /// never makes the object unready, Reconciling or Stalled.
+    pub const SESSION_ESTABLISHED: &str = "SessionEstablished";
 }
 
 /// Condition reasons (CamelCase, as the Kubernetes API conventions ask).
@@ -66,6 +70,13 @@ pub mod reasons {
     /// The peer the operator just created (or learned from a token replay) is not visible
     /// to DescribeBgpPeers yet (read-after-write lag): waiting, never recreating.
     pub const NOT_YET_VISIBLE: &str = "NotYetVisible";
+    /// `SessionEstablished=True`: the cloud reports the BGP session as `Established`.
+    pub const ESTABLISHED: &str = "Established";
+    /// `SessionEstablished=False`: the cloud reports another session state (Idle, Connect,
+    /// Active, Down, …), named in the message.
+    pub const NOT_ESTABLISHED: &str = "NotEstablished";
+    /// `SessionEstablished=Unknown`: the peer has not been observed in the cloud yet.
+    pub const NOT_OBSERVED: &str = "NotObserved";
 }
 
 /// Condition statuses.

@@ -55,6 +55,8 @@ pub mod secret_keys {
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Cloud Status","type":"string","jsonPath":".status.cloud.status","priority":1}"#,
     printcolumn = r#"{"name":"Session","type":"string","jsonPath":".status.cloud.bgpStatus","priority":1}"#,
+    printcolumn = r#"{"name":"Last Error","type":"string","jsonPath":".status.lastError.code","priority":1}"#,
+    printcolumn = r#"{"name":"Last Sync","type":"date","jsonPath":".status.lastSyncTime","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -259,7 +261,21 @@ pub struct BgpPeerStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud: Option<CloudPeerView>,
 
-    /// Standard conditions: `Ready`, `Reconciling` and `Stalled` (kstatus).
+    /// The last error a reconcile of this object met, kept until the operator next confirms
+    /// the peer matches the spec (Ready). Never holds a credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+
+    /// When the operator last confirmed, from a cloud read, that the peer exists and matches
+    /// the spec. Written with every Ready transition, otherwise refreshed at most once per
+    /// resync period (so it lags the latest confirmation by up to one period): a value much
+    /// older than the resync period means the object is not being checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+
+    /// Standard conditions: `Ready`, `Reconciling` and `Stalled` (kstatus), and
+    /// `SessionEstablished` (the BGP session as last observed; informational, it never makes
+    /// the object unready).
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -278,6 +294,28 @@ impl BgpPeer {
     pub fn peer_id(&self) -> Option<&str> {
         self.status.as_ref().and_then(|s| s.bgp_peer_id.as_deref())
     }
+}
+
+/// The last error of a reconcile, as `status.lastError` records it.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastError {
+    /// The VPC API action that failed (e.g. `CreateBgpPeer`), or the step for errors that
+    /// are not the cloud's (`ResolveCredentials`, `WriteStatus`, `Validate`, `Adopt`,
+    /// `VerifyCreate`, `Reconcile`).
+    pub action: String,
+    /// The API error code (e.g. `QuotaExceeded.Bgp`; `Transport` when no answer came), or the
+    /// condition reason for errors that are not the cloud's.
+    pub code: String,
+    /// What went wrong: the API's message, or the operator's. Never a credential, and never
+    /// the signature's string-to-sign.
+    pub message: String,
+    /// The API's RequestId, for a ticket with Alibaba Cloud.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// When this error was recorded. A retry that fails with the same action, code, message
+    /// and RequestId keeps the earlier time (and so writes nothing).
+    pub time: Time,
 }
 
 /// The mutable parameters of a CreateBgpPeer call (region, group and IP version are immutable

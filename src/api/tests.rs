@@ -180,6 +180,8 @@ fn printer_columns() {
             "Reason",
             "Cloud Status",
             "Session",
+            "Last Error",
+            "Last Sync",
             "Age"
         ]
     );

@@ -78,6 +78,10 @@ pub struct RunArgs {
     /// Address of the /metrics, /livez and /readyz server.
     #[arg(long, env = "ABO_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
+    /// Export `bgp_session_state{namespace,name,state}`: one series per Ready BgpPeer (off by
+    /// default because of its cardinality; `bgp_sessions{state}` counts them either way).
+    #[arg(long, env = "ABO_PER_OBJECT_SESSION_METRICS")]
+    pub per_object_session_metrics: bool,
     /// Name of this instance in events and in the leader Lease (the pod name).
     #[arg(long, env = "POD_NAME")]
     pub instance: Option<String>,
@@ -112,6 +116,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await
         .context("connecting to Kubernetes (in-cluster config or KUBECONFIG)")?;
     let metrics = Arc::new(Metrics::new());
+    metrics.set_per_object_sessions(args.per_object_session_metrics);
     let vpc = VpcClient::new(ClientConfig {
         endpoint: args.endpoint.clone(),
         sts_endpoint: args.sts_endpoint.clone(),
@@ -195,6 +200,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 
     info!(endpoint = ?args.endpoint, namespace = ?scope.namespace, "controller starting");
+    ctx.metrics.set_leader(true);
     let stop = CancellationToken::new();
     let mut controller = tokio::spawn(super::run(ctx, scope, stop.clone().cancelled_owned()));
     let mut lost = false;

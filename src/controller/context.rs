@@ -237,5 +237,7 @@ impl Context {
             }
         }
         self.metrics.set_objects(counts);
+        self.metrics
+            .observe_objects(&store.state(), jiff::Timestamp::now());
     }
 }

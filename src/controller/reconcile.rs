@@ -50,6 +50,7 @@ pub async fn reconcile(obj: Arc<BgpPeer>, ctx: Arc<Context>) -> Result<Action, E
     let api: Api<BgpPeer> = Api::namespaced(ctx.kube.clone(), &ns);
     let key = object_key(&obj);
     let started = std::time::Instant::now();
+    ctx.metrics.saw(&obj);
     let result = finalizer::finalizer(&api, FINALIZER, obj.clone(), |event| async {
         match event {
             FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
@@ -71,6 +72,13 @@ pub async fn reconcile(obj: Arc<BgpPeer>, ctx: Arc<Context>) -> Result<Action, E
         }
         Err(e @ finalizer::Error::UnnamedObject) => Err(Error::InvalidSpec(e.to_string())),
     };
+    // Ok while being deleted with our finalizer: the cleanup released it.
+    if result.is_ok()
+        && obj.metadata.deletion_timestamp.is_some()
+        && obj.finalizers().iter().any(|f| f == FINALIZER)
+    {
+        ctx.metrics.deleted(&obj, jiff::Timestamp::now());
+    }
     match &result {
         Ok(_) => {
             ctx.record_success(&key);
@@ -521,6 +529,8 @@ async fn report_error(r: &mut Reconciler<'_>, err: &Error) {
         );
     }
     r.event(EventType::Warning, err.event_reason(), "Reconcile", message);
+    let stamp = r.stamp();
+    crate::ops::report::record_error(&mut r.status, err, &stamp);
     if let Err(e) = r.write_status(&outcome).await {
         warn!(error = %e, "could not record the error in status");
     }
@@ -658,7 +668,16 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             Ok(Action::requeue(next_tick(poll)))
         }
         Plan::UpToDate => {
+            let (stamp, resync) = (r.stamp(), resync_period(r.obj, r.ctx));
+            let first_ready = crate::ops::report::note_synced(
+                &mut r.status,
+                r.stored.as_ref(),
+                r.obj.metadata.generation,
+                &stamp,
+                resync,
+            );
             r.write_status(&Outcome::Ready).await?;
+            r.ctx.metrics.ready(r.obj, first_ready, r.now);
             Ok(Action::requeue(jittered(resync_period(r.obj, r.ctx))))
         }
         // plan_apply never answers with a deletion step.

@@ -117,6 +117,15 @@ pub fn with_outcome(
 ) -> (BgpPeerStatus, bool) {
     let existing = old.map(|s| s.conditions.as_slice()).unwrap_or_default();
     status.conditions = conditions_for(existing, outcome, generation, now);
+    // Informational (never feeds Ready/Reconciling/Stalled): see crate::ops::report.
+    status
+        .conditions
+        .push(crate::ops::report::session_condition(
+            existing,
+            status.cloud.as_ref(),
+            generation,
+            now,
+        ));
     status.observed_generation = generation;
     let changed = old != Some(&status);
     (status, changed)

@@ -1,7 +1,11 @@
 //! Prometheus metrics (OpenMetrics text on `/metrics`).
 
-use std::sync::atomic::AtomicU64;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use kube::ResourceExt;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -9,6 +13,16 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+
+use crate::api::BgpPeer;
+use crate::api::conditions::{reasons, status as cond_status, types};
+
+use super::report::{self, FirstReady};
+
+/// Whole seconds from `since` to `now` (0 if `now` is earlier), as a float.
+fn seconds_between(since: jiff::Timestamp, now: jiff::Timestamp) -> f64 {
+    ((now.as_millisecond() - since.as_millisecond()).max(0) as f64) / 1000.0
+}
 
 /// Labels of reconcile outcomes.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -44,9 +58,60 @@ pub struct ConditionLabels {
     pub status: String,
 }
 
+/// Labels of `time_to_ready_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReadyLabels {
+    /// Resource kind (`BgpPeer`).
+    pub kind: String,
+    /// `create` (first Ready of generation 1, from creation) or `update` (first Ready of a
+    /// later generation, from when the operator first saw it).
+    pub trigger: String,
+}
+
+/// Labels of per-kind metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// Resource kind (`BgpPeer`).
+    pub kind: String,
+}
+
+/// Labels of the sessions-by-state gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    /// BGP session state as the cloud reports it (Idle, Connect, Active, Established, Down),
+    /// `Unknown` when it reported none.
+    pub state: String,
+}
+
+/// Labels of the not-Ready-by-reason gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// The `Ready` condition's reason (`NoStatus` before the operator wrote one).
+    pub reason: String,
+}
+
+/// Labels of the per-object session gauge (opt-in: one series per object).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectSessionLabels {
+    /// Namespace of the BgpPeer.
+    pub namespace: String,
+    /// Name of the BgpPeer.
+    pub name: String,
+    /// Session state (as in [`StateLabels`]).
+    pub state: String,
+}
+
 fn seconds_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.005, 2.0, 14))
 }
+
+/// Buckets of the lifecycle histograms: 0.5 s to about 2.3 h.
+fn lifecycle_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.5, 2.0, 15))
+}
+
+/// The kind label of BgpPeer metrics.
+pub const KIND_BGP_PEER: &str = "BgpPeer";
 
 /// All metrics of the operator, registered in one registry.
 pub struct Metrics {
@@ -67,6 +132,28 @@ pub struct Metrics {
     pub objects: Family<ConditionLabels, Gauge>,
     /// Waits on a cloud transition that outlasted the transition timeout.
     pub transitions_overdue: Counter,
+    /// From creation (or a spec change) to Ready for that generation, once per generation.
+    pub time_to_ready: Family<ReadyLabels, Histogram>,
+    /// From the deletion request to the finalizer's release.
+    pub time_to_delete: Family<KindLabels, Histogram>,
+    /// Ready BgpPeers by BGP session state (refreshed at each scrape).
+    pub sessions: Family<StateLabels, Gauge>,
+    /// One series per Ready BgpPeer with its session state (only with
+    /// [`Metrics::set_per_object_sessions`]).
+    pub object_sessions: Family<ObjectSessionLabels, Gauge>,
+    /// Not-Ready BgpPeers by the Ready condition's reason (refreshed at each scrape).
+    pub not_ready: Family<ReasonLabels, Gauge>,
+    /// Longest time any BgpPeer has been not Ready, in seconds (0 when all are).
+    pub longest_not_ready: Gauge<f64, AtomicU64>,
+    /// Longest time any BgpPeer has waited for its deletion, in seconds (0 when none does).
+    pub longest_deleting: Gauge<f64, AtomicU64>,
+    /// Longest time any Ready BgpPeer's session has not been Established, in seconds.
+    pub longest_session_down: Gauge<f64, AtomicU64>,
+    /// 1 while this replica reconciles (holds the Lease, or runs without leader election).
+    pub leader: Gauge,
+    per_object_sessions: AtomicBool,
+    /// uid → (generation, when this process first saw it), for `update` time-to-ready.
+    first_seen: Mutex<HashMap<String, (i64, jiff::Timestamp)>>,
 }
 
 impl Default for Metrics {
@@ -89,6 +176,64 @@ impl Metrics {
         let rate_limit_wait_seconds = Counter::<f64, AtomicU64>::default();
         let objects = Family::<ConditionLabels, Gauge>::default();
         let transitions_overdue = Counter::default();
+        let time_to_ready = Family::<ReadyLabels, Histogram>::new_with_constructor(
+            lifecycle_histogram as fn() -> Histogram,
+        );
+        let time_to_delete = Family::<KindLabels, Histogram>::new_with_constructor(
+            lifecycle_histogram as fn() -> Histogram,
+        );
+        let sessions = Family::<StateLabels, Gauge>::default();
+        let object_sessions = Family::<ObjectSessionLabels, Gauge>::default();
+        let not_ready = Family::<ReasonLabels, Gauge>::default();
+        let longest_not_ready = Gauge::<f64, AtomicU64>::default();
+        let longest_deleting = Gauge::<f64, AtomicU64>::default();
+        let longest_session_down = Gauge::<f64, AtomicU64>::default();
+        let leader = Gauge::default();
+        registry.register(
+            "time_to_ready_seconds",
+            "Time from creation (trigger=create) or from the operator first seeing a spec change (trigger=update) to Ready for that generation; counted once per generation",
+            time_to_ready.clone(),
+        );
+        registry.register(
+            "time_to_delete_seconds",
+            "Time from the deletion request (deletionTimestamp) to the release of the finalizer",
+            time_to_delete.clone(),
+        );
+        registry.register(
+            "bgp_sessions",
+            "Ready BgpPeers by BGP session state as last observed",
+            sessions.clone(),
+        );
+        registry.register(
+            "bgp_session_state",
+            "1 per Ready BgpPeer, labelled with its BGP session state (only with --per-object-session-metrics)",
+            object_sessions.clone(),
+        );
+        registry.register(
+            "bgppeers_not_ready",
+            "BgpPeers not Ready (and not being deleted or paused) by the Ready condition's reason",
+            not_ready.clone(),
+        );
+        registry.register(
+            "bgppeers_longest_not_ready_seconds",
+            "Longest time any BgpPeer (not being deleted or paused) has been not Ready; 0 when all are Ready",
+            longest_not_ready.clone(),
+        );
+        registry.register(
+            "bgppeers_longest_deleting_seconds",
+            "Longest time any BgpPeer has been waiting for its deletion (since deletionTimestamp); 0 when none is",
+            longest_deleting.clone(),
+        );
+        registry.register(
+            "bgp_sessions_longest_not_established_seconds",
+            "Longest time the BGP session of any Ready BgpPeer has not been Established (since the SessionEstablished condition turned False); 0 when all are",
+            longest_session_down.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica reconciles (holds the leader Lease, or runs without leader election), 0 otherwise",
+            leader.clone(),
+        );
         registry.register(
             "reconciles",
             "Reconciles of BgpPeer objects by result and error class",
@@ -131,6 +276,17 @@ impl Metrics {
         );
         Metrics {
             transitions_overdue,
+            time_to_ready,
+            time_to_delete,
+            sessions,
+            object_sessions,
+            not_ready,
+            longest_not_ready,
+            longest_deleting,
+            longest_session_down,
+            leader,
+            per_object_sessions: AtomicBool::new(false),
+            first_seen: Mutex::default(),
             registry,
             reconciles,
             reconcile_duration,
@@ -186,6 +342,176 @@ impl Metrics {
                 .get_or_create(&ConditionLabels { condition, status })
                 .set(n);
         }
+    }
+
+    /// Turns the per-object session gauge on or off (`--per-object-session-metrics`): one
+    /// series per Ready object, so off by default.
+    pub fn set_per_object_sessions(&self, on: bool) {
+        self.per_object_sessions.store(on, Ordering::Relaxed);
+        if !on {
+            self.object_sessions.clear();
+        }
+    }
+
+    /// Whether this replica reconciles.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    /// A reconcile of `obj` starts: the first time this process sees a generation the status
+    /// does not describe yet, it notes when (the start of `update` time-to-ready).
+    pub fn saw(&self, obj: &BgpPeer) {
+        let Some(generation) = obj.metadata.generation.filter(|g| *g > 1) else {
+            return;
+        };
+        let observed = obj.status.as_ref().and_then(|s| s.observed_generation);
+        if observed == Some(generation) {
+            return;
+        }
+        let Some(uid) = obj.metadata.uid.clone() else {
+            return;
+        };
+        if let Ok(mut seen) = self.first_seen.lock() {
+            match seen.get(&uid) {
+                Some((g, _)) if *g == generation => {}
+                _ => {
+                    seen.insert(uid, (generation, jiff::Timestamp::now()));
+                }
+            }
+        }
+    }
+
+    /// The Ready status `first` describes was written for `obj` at `now`: counts its
+    /// time-to-ready once (an `update` first seen by another process is not counted: its
+    /// start is unknown here).
+    pub fn ready(&self, obj: &BgpPeer, first: FirstReady, now: jiff::Timestamp) {
+        let uid = obj.metadata.uid.clone().unwrap_or_default();
+        let since = match first {
+            FirstReady::No => return,
+            FirstReady::Created => {
+                self.forget(&uid);
+                obj.metadata.creation_timestamp.as_ref().map(|t| t.0)
+            }
+            FirstReady::Updated(generation) => {
+                self.first_seen
+                    .lock()
+                    .ok()
+                    .and_then(|mut seen| match seen.get(&uid) {
+                        Some((g, at)) if *g == generation => {
+                            let at = *at;
+                            seen.remove(&uid);
+                            Some(at)
+                        }
+                        _ => None,
+                    })
+            }
+        };
+        let Some(since) = since else {
+            return;
+        };
+        let trigger = if first == FirstReady::Created {
+            "create"
+        } else {
+            "update"
+        };
+        self.time_to_ready
+            .get_or_create(&ReadyLabels {
+                kind: KIND_BGP_PEER.to_owned(),
+                trigger: trigger.to_owned(),
+            })
+            .observe(seconds_between(since, now));
+    }
+
+    /// The finalizer of `obj` was released at `now`: counts its time-to-delete.
+    pub fn deleted(&self, obj: &BgpPeer, now: jiff::Timestamp) {
+        self.forget(&obj.metadata.uid.clone().unwrap_or_default());
+        if let Some(since) = &obj.metadata.deletion_timestamp {
+            self.time_to_delete
+                .get_or_create(&KindLabels {
+                    kind: KIND_BGP_PEER.to_owned(),
+                })
+                .observe(seconds_between(since.0, now));
+        }
+    }
+
+    fn forget(&self, uid: &str) {
+        if let Ok(mut seen) = self.first_seen.lock() {
+            seen.remove(uid);
+        }
+    }
+
+    /// Refreshes the gauges computed from the cached objects (at each scrape).
+    pub fn observe_objects(&self, objects: &[Arc<BgpPeer>], now: jiff::Timestamp) {
+        let per_object = self.per_object_sessions.load(Ordering::Relaxed);
+        let mut sessions: HashMap<String, i64> = HashMap::new();
+        let mut object_sessions = Vec::new();
+        let mut not_ready: HashMap<String, i64> = HashMap::new();
+        let (mut longest_not_ready, mut longest_deleting, mut longest_down) = (0f64, 0f64, 0f64);
+        for obj in objects {
+            if let Some(at) = &obj.metadata.deletion_timestamp {
+                longest_deleting = longest_deleting.max(seconds_between(at.0, now));
+                continue;
+            }
+            let status = obj.status.as_ref();
+            let condition =
+                |type_: &str| status.and_then(|s| s.conditions.iter().find(|c| c.type_ == type_));
+            let ready = condition(types::READY);
+            match ready {
+                Some(c) if c.status == cond_status::TRUE => {
+                    let state = status
+                        .and_then(|s| s.cloud.as_ref())
+                        .and_then(|c| c.bgp_status.clone())
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or_else(|| "Unknown".to_owned());
+                    if state != report::ESTABLISHED {
+                        let since = match condition(types::SESSION_ESTABLISHED) {
+                            Some(s) if s.status != cond_status::TRUE => &s.last_transition_time,
+                            _ => &c.last_transition_time,
+                        };
+                        longest_down = longest_down.max(seconds_between(since.0, now));
+                    }
+                    if per_object {
+                        object_sessions.push(ObjectSessionLabels {
+                            namespace: obj.namespace().unwrap_or_default(),
+                            name: obj.name_any(),
+                            state: state.clone(),
+                        });
+                    }
+                    *sessions.entry(state).or_default() += 1;
+                }
+                Some(c) if c.reason == reasons::PAUSED => {}
+                other => {
+                    let (reason, since) = match other {
+                        Some(c) => (c.reason.clone(), Some(c.last_transition_time.0)),
+                        None => (
+                            "NoStatus".to_owned(),
+                            obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
+                        ),
+                    };
+                    if let Some(since) = since {
+                        longest_not_ready = longest_not_ready.max(seconds_between(since, now));
+                    }
+                    *not_ready.entry(reason).or_default() += 1;
+                }
+            }
+        }
+        self.sessions.clear();
+        for (state, n) in sessions {
+            self.sessions.get_or_create(&StateLabels { state }).set(n);
+        }
+        self.object_sessions.clear();
+        for labels in object_sessions {
+            self.object_sessions.get_or_create(&labels).set(1);
+        }
+        self.not_ready.clear();
+        for (reason, n) in not_ready {
+            self.not_ready
+                .get_or_create(&ReasonLabels { reason })
+                .set(n);
+        }
+        self.longest_not_ready.set(longest_not_ready);
+        self.longest_deleting.set(longest_deleting);
+        self.longest_session_down.set(longest_down);
     }
 
     /// The OpenMetrics text exposition.
