@@ -19,7 +19,7 @@ lint:
 
 ## crds: regenerate the CRD YAML from the Rust types.
 crds:
-	$(CARGO) run -q -- crd --output crds/vpc.alicloud.dev_bgppeers.yaml
+	$(CARGO) run -q -- crd --output-dir crds
 
 ## check-generated: fail when a generated file is stale.
 check-generated: crds

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Render the generated deploy artefacts from their sources (never edit the outputs by hand):
 #
-#   crds/vpc.alicloud.dev_bgppeers.yaml  -> charts/alicloud-bgp-operator/crds/ (copy)
+#   crds/vpc.alicloud.dev_*.yaml         -> charts/alicloud-bgp-operator/crds/ (copies)
 #   charts/alicloud-bgp-operator         -> deploy/manifests/alicloud-bgp-operator.yaml
 #                                           (Namespace + CRD + `helm template`, default values)
 #   deploy/argocd/health.lua             -> deploy/argocd/argocd-cm-patch.yaml
@@ -31,8 +31,10 @@ esac
 die() { echo "render-manifests: ERROR: $*" >&2; exit 1; }
 
 CHART=charts/alicloud-bgp-operator
-CRD_SRC=crds/vpc.alicloud.dev_bgppeers.yaml
-CRD_CHART=$CHART/crds/vpc.alicloud.dev_bgppeers.yaml
+# Every generated CRD (BgpPeer, CloudIdentity); the chart ships a copy of each.
+CRD_SRCS=(crds/vpc.alicloud.dev_bgppeers.yaml crds/vpc.alicloud.dev_cloudidentities.yaml)
+CRD_CHARTS=()
+for f in "${CRD_SRCS[@]}"; do CRD_CHARTS+=("$CHART/crds/$(basename "$f")"); done
 MANIFEST=deploy/manifests/alicloud-bgp-operator.yaml
 LUA=deploy/argocd/health.lua
 ARGOCD_CM=deploy/argocd/argocd-cm-patch.yaml
@@ -40,7 +42,9 @@ ARGOCD_CM=deploy/argocd/argocd-cm-patch.yaml
 NAME=alicloud-bgp-operator
 NAMESPACE=alicloud-bgp-operator
 
-[[ -f "$CRD_SRC" ]] || die "missing $CRD_SRC (generate it with: make crds)"
+for f in "${CRD_SRCS[@]}"; do
+  [[ -f "$f" ]] || die "missing $f (generate it with: make crds)"
+done
 [[ -f "$LUA" ]] || die "missing $LUA"
 
 if [[ -z "${HELM:-}" ]]; then
@@ -52,13 +56,15 @@ fi
 out="$(mktemp -d "${TMPDIR:-/tmp}/abo-render.XXXXXX")"
 trap 'rm -rf "$out"' EXIT
 
-# 1. The chart's CRD is a copy of the generated one. helm reads the chart from a staging copy
-#    so that --check renders with the current CRD without touching the tree.
-mkdir -p "$out/$(dirname "$CRD_CHART")"
-cp "$CRD_SRC" "$out/$CRD_CHART"
+# 1. The chart's CRDs are copies of the generated ones. helm reads the chart from a staging
+#    copy so that --check renders with the current CRDs without touching the tree.
+mkdir -p "$out/$CHART/crds"
 stage="$out/chart"
 cp -R "$CHART" "$stage"
-cp "$CRD_SRC" "$stage/crds/$(basename "$CRD_CHART")"
+for f in "${CRD_SRCS[@]}"; do
+  cp "$f" "$out/$CHART/crds/$(basename "$f")"
+  cp "$f" "$stage/crds/$(basename "$f")"
+done
 
 # 2. Plain manifests for `kubectl apply -f`.
 mkdir -p "$out/$(dirname "$MANIFEST")"
@@ -99,7 +105,7 @@ mkdir -p "$out/$(dirname "$ARGOCD_CM")"
   sed -e 's/^/    /' -e 's/^ *$//' "$LUA"
 } >"$out/$ARGOCD_CM"
 
-outputs=("$CRD_CHART" "$MANIFEST" "$ARGOCD_CM")
+outputs=("${CRD_CHARTS[@]}" "$MANIFEST" "$ARGOCD_CM")
 if [[ "$mode" == check ]]; then
   # The chart lints clean with its defaults and with the other modes switched on.
   for sets in \

@@ -25,11 +25,14 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the CustomResourceDefinition YAML (or write it with --output).
+    /// Print the CustomResourceDefinitions' YAML (or write them with --output / --output-dir).
     Crd {
-        /// Write to this file instead of standard output.
-        #[arg(long)]
+        /// Write the BgpPeer CRD to this file instead of standard output.
+        #[arg(long, conflicts_with = "output_dir")]
         output: Option<PathBuf>,
+        /// Write every CRD into this directory (`vpc.alicloud.dev_<plural>.yaml`).
+        #[arg(long)]
+        output_dir: Option<PathBuf>,
     },
     /// Regenerate the generated section of README.md (the error tables).
     Docs {
@@ -61,11 +64,22 @@ pub async fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Crd { output } => {
-            let yaml = api::crdgen::bgp_peer_crd_yaml()?;
+        Command::Crd { output, output_dir } => {
+            if let Some(dir) = output_dir {
+                for (file, yaml) in api::crdgen::all_crd_yamls()? {
+                    std::fs::write(dir.join(file), yaml)?;
+                }
+                return Ok(());
+            }
             match output {
-                Some(path) => std::fs::write(&path, yaml)?,
-                None => print!("{yaml}"),
+                Some(path) => std::fs::write(&path, api::crdgen::bgp_peer_crd_yaml()?)?,
+                None => {
+                    let docs: Vec<String> = api::crdgen::all_crd_yamls()?
+                        .into_iter()
+                        .map(|(_, yaml)| yaml)
+                        .collect();
+                    print!("{}", docs.join("---\n"));
+                }
             }
             Ok(())
         }

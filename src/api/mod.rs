@@ -6,6 +6,7 @@
 
 pub mod conditions;
 pub mod crdgen;
+pub mod identity;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
@@ -76,6 +77,12 @@ pub mod secret_keys {
         "rule": "has(self.adoptBgpPeerId) == has(oldSelf.adoptBgpPeerId) && (!has(self.adoptBgpPeerId) || self.adoptBgpPeerId == oldSelf.adoptBgpPeerId)",
         "message": "adoptBgpPeerId cannot be added, changed or removed after creation",
         "fieldPath": ".adoptBgpPeerId"
+    },
+    {
+        "rule": "!(has(self.cloudIdentityRef) && has(self.credentialsSecretRef))",
+        "message": "set at most one of cloudIdentityRef and credentialsSecretRef",
+        "fieldPath": ".cloudIdentityRef",
+        "reason": "FieldValueForbidden"
     }
 ]))]
 pub struct BgpPeerSpec {
@@ -142,6 +149,13 @@ pub struct BgpPeerSpec {
     /// operator-wide credentials are used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<SecretReference>,
+
+    /// `CloudIdentity` in the same namespace to act with (RRSA role or AccessKey Secret).
+    /// When neither this nor `credentialsSecretRef` is set, the namespace's identity named
+    /// `default` is used, then the operator-wide credentials (if the operator allows them
+    /// for this namespace). At most one of the two references.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud_identity_ref: Option<identity::CloudIdentityReference>,
 }
 
 /// IP version of a BGP peer.

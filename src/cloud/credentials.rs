@@ -181,6 +181,8 @@ enum Provider {
 pub struct CredentialChain {
     env: HashMap<String, String>,
     sts_endpoint: String,
+    /// The STS endpoint was configured (argument or environment), not the public default.
+    sts_endpoint_explicit: bool,
     http: reqwest::Client,
     pinned: Mutex<Option<Provider>>,
 }
@@ -208,6 +210,8 @@ impl CredentialChain {
         sts_endpoint: Option<String>,
     ) -> Result<Self, CloudError> {
         crate::install_crypto_provider();
+        let sts_endpoint_explicit =
+            resolve_sts_endpoint(&env, sts_endpoint.clone()) != DEFAULT_STS_ENDPOINT;
         let sts_endpoint = resolve_sts_endpoint(&env, sts_endpoint);
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -220,6 +224,7 @@ impl CredentialChain {
         Ok(CredentialChain {
             env,
             sts_endpoint,
+            sts_endpoint_explicit,
             http,
             pinned: Mutex::new(None),
         })
@@ -228,6 +233,35 @@ impl CredentialChain {
     /// The STS endpoint in use (scheme and host, no trailing slash).
     pub fn sts_endpoint(&self) -> &str {
         &self.sts_endpoint
+    }
+
+    /// STS `AssumeRoleWithOIDC` with a token the caller obtained (e.g. from the TokenRequest
+    /// API for a per-namespace identity) instead of a token file. `region` picks the regional
+    /// STS endpoint `sts.<region>.aliyuncs.com` when no endpoint is configured. Returns the
+    /// credentials and their expiry; nothing is cached here.
+    pub async fn assume_role_with_oidc_token(
+        &self,
+        request: &OidcTokenRequest<'_>,
+    ) -> Result<(Credentials, Timestamp), CloudError> {
+        let endpoint = match request.region {
+            Some(region) if !self.sts_endpoint_explicit => {
+                format!("https://sts.{region}.aliyuncs.com")
+            }
+            _ => self.sts_endpoint.clone(),
+        };
+        let form = oidc_form(
+            request.role_arn,
+            request.provider_arn,
+            request.token,
+            request.session_name,
+            request.policy,
+        );
+        let http = self
+            .http
+            .post(format!("{endpoint}/"))
+            .query(&oidc_query())
+            .form(&form);
+        self.send_sts("AssumeRoleWithOIDC", http).await
     }
 
     /// Current credentials from the chain.
@@ -494,26 +528,17 @@ impl CredentialChain {
                     cfg.token_file.display()
                 ))
             })?;
-        let query = [
-            ("Action", "AssumeRoleWithOIDC".to_owned()),
-            ("Format", "JSON".to_owned()),
-            ("Version", STS_API_VERSION.to_owned()),
-            ("Timestamp", timestamp_now()),
-        ];
-        let mut form = vec![
-            ("DurationSeconds", STS_DURATION_SECONDS.to_string()),
-            ("RoleArn", cfg.role_arn.clone()),
-            ("OIDCProviderArn", cfg.provider_arn.clone()),
-            ("OIDCToken", token.trim().to_owned()),
-            ("RoleSessionName", cfg.session_name.clone()),
-        ];
-        if let Some(policy) = &cfg.policy {
-            form.push(("Policy", policy.clone()));
-        }
+        let form = oidc_form(
+            &cfg.role_arn,
+            &cfg.provider_arn,
+            &token,
+            &cfg.session_name,
+            cfg.policy.as_deref(),
+        );
         let request = self
             .http
             .post(format!("{}/", self.sts_endpoint))
-            .query(&query)
+            .query(&oidc_query())
             .form(&form);
         self.send_sts("AssumeRoleWithOIDC", request).await
     }
@@ -602,7 +627,67 @@ impl CredentialChain {
     }
 }
 
-fn needs_refresh(now: Timestamp, expires: Timestamp) -> bool {
+/// One `AssumeRoleWithOIDC` with a token in hand ([`CredentialChain::assume_role_with_oidc_token`]).
+#[derive(Clone, Copy)]
+pub struct OidcTokenRequest<'a> {
+    /// `RoleArn`.
+    pub role_arn: &'a str,
+    /// `OIDCProviderArn`.
+    pub provider_arn: &'a str,
+    /// `OIDCToken` (a JWT; never logged).
+    pub token: &'a str,
+    /// `RoleSessionName`.
+    pub session_name: &'a str,
+    /// Session `Policy` (a RAM policy document narrowing the role).
+    pub policy: Option<&'a str>,
+    /// Region of the STS endpoint when none is configured.
+    pub region: Option<&'a str>,
+}
+
+impl fmt::Debug for OidcTokenRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OidcTokenRequest")
+            .field("role_arn", &self.role_arn)
+            .field("provider_arn", &self.provider_arn)
+            .field("token", &"<redacted>")
+            .field("session_name", &self.session_name)
+            .field("policy", &self.policy)
+            .field("region", &self.region)
+            .finish()
+    }
+}
+
+fn oidc_query() -> [(&'static str, String); 4] {
+    [
+        ("Action", "AssumeRoleWithOIDC".to_owned()),
+        ("Format", "JSON".to_owned()),
+        ("Version", STS_API_VERSION.to_owned()),
+        ("Timestamp", timestamp_now()),
+    ]
+}
+
+fn oidc_form(
+    role_arn: &str,
+    provider_arn: &str,
+    token: &str,
+    session_name: &str,
+    policy: Option<&str>,
+) -> Vec<(&'static str, String)> {
+    let mut form = vec![
+        ("DurationSeconds", STS_DURATION_SECONDS.to_string()),
+        ("RoleArn", role_arn.to_owned()),
+        ("OIDCProviderArn", provider_arn.to_owned()),
+        ("OIDCToken", token.trim().to_owned()),
+        ("RoleSessionName", session_name.to_owned()),
+    ];
+    if let Some(policy) = policy {
+        form.push(("Policy", policy.to_owned()));
+    }
+    form
+}
+
+/// True when STS credentials expiring at `expires` should be refreshed now.
+pub fn needs_refresh(now: Timestamp, expires: Timestamp) -> bool {
     let margin =
         jiff::SignedDuration::try_from(REFRESH_MARGIN).unwrap_or(jiff::SignedDuration::ZERO);
     expires.duration_since(now) < margin

@@ -78,6 +78,31 @@ pub struct RunArgs {
     /// Address of the /metrics, /livez and /readyz server.
     #[arg(long, env = "ABO_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
+    /// Forbid the operator-wide credentials to BgpPeers of every namespace not listed in
+    /// --operator-credentials-namespaces: such an object must name a CloudIdentity or Secret,
+    /// or its namespace must have a CloudIdentity named `default`.
+    #[arg(long, env = "ABO_FORBID_OPERATOR_CREDENTIALS")]
+    pub forbid_operator_credentials: bool,
+    /// With --forbid-operator-credentials: the namespaces that may still use the
+    /// operator-wide credentials (comma-separated).
+    #[arg(long, env = "ABO_OPERATOR_CREDENTIALS_NAMESPACES", value_delimiter = ',')]
+    pub operator_credentials_namespaces: Vec<String>,
+    /// ClusterRole granting `get` on Secrets; a namespace opts in with a RoleBinding of the
+    /// same name (named in error messages).
+    #[arg(long, env = "ABO_CREDENTIALS_CLUSTER_ROLE", default_value = super::credentials::DEFAULT_CREDENTIALS_CLUSTER_ROLE)]
+    pub credentials_cluster_role: String,
+    /// ClusterRole granting `create` on `serviceaccounts/token` (RRSA CloudIdentities); a
+    /// namespace enables them with a RoleBinding of the same name.
+    #[arg(long, env = "ABO_TOKEN_CLUSTER_ROLE", default_value = super::credentials::DEFAULT_TOKEN_CLUSTER_ROLE)]
+    pub token_cluster_role: String,
+    /// The operator's own ServiceAccount as `namespace:name` (for the RoleBinding that error
+    /// messages ask for).
+    #[arg(long, env = "ABO_SERVICE_ACCOUNT")]
+    pub service_account: Option<String>,
+    /// How often an object stalled on its credentials (CredentialsError) re-reads its Secret
+    /// or CloudIdentity (Secrets are not watched).
+    #[arg(long, env = "ABO_CREDENTIALS_RECHECK", default_value = "30s", value_parser = duration_arg)]
+    pub credentials_recheck: Duration,
     /// Export `bgp_session_state{namespace,name,state}`: one series per Ready BgpPeer (off by
     /// default because of its cardinality; `bgp_sessions{state}` counts them either way).
     #[arg(long, env = "ABO_PER_OBJECT_SESSION_METRICS")]
@@ -139,6 +164,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         timing: super::plan::Timing {
             visibility_grace: args.visibility_grace,
             transition_timeout: args.transition_timeout,
+        },
+        tenancy: super::credentials::TenancyConfig {
+            operator_credentials: if args.forbid_operator_credentials {
+                super::credentials::OperatorCredentials::Only(
+                    args.operator_credentials_namespaces
+                        .iter()
+                        .map(|n| n.trim().to_owned())
+                        .filter(|n| !n.is_empty())
+                        .collect(),
+                )
+            } else {
+                super::credentials::OperatorCredentials::AllNamespaces
+            },
+            credentials_cluster_role: args.credentials_cluster_role.clone(),
+            token_cluster_role: args.token_cluster_role.clone(),
+            service_account: args.service_account.clone().filter(|s| !s.is_empty()),
+            credentials_recheck: args.credentials_recheck,
         },
         ..ControllerConfig::default()
     };

@@ -36,6 +36,8 @@ pub struct ControllerConfig {
     pub create_replay_window: Duration,
     /// Visibility grace and transition timeout (see [`Timing`]).
     pub timing: Timing,
+    /// Per-namespace identities and who may use the operator-wide credentials.
+    pub tenancy: super::credentials::TenancyConfig,
 }
 
 impl Default for ControllerConfig {
@@ -47,6 +49,7 @@ impl Default for ControllerConfig {
             concurrency: 16,
             create_replay_window: Duration::from_secs(3600),
             timing: Timing::default(),
+            tenancy: Default::default(),
         }
     }
 }
@@ -96,6 +99,8 @@ pub struct Context {
     pub readiness: Arc<Readiness>,
     /// The controller's cache of BgpPeers, once running.
     pub store: OnceLock<Store<BgpPeer>>,
+    /// CloudIdentity cache and per-identity STS credentials.
+    pub identities: super::credentials::Identities,
     failures: Mutex<HashMap<String, u32>>,
     access_keys: Mutex<HashMap<String, String>>,
     accounts: Mutex<HashMap<String, (String, std::time::Instant)>>,
@@ -115,6 +120,7 @@ impl Context {
             metrics,
             readiness: Arc::default(),
             store: OnceLock::new(),
+            identities: Default::default(),
             kube,
             vpc,
             credentials,

@@ -30,8 +30,8 @@ use std::time::Duration;
 
 use crate::ops::events::{Recorder, Reporter};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ListParams, PartialObjectMeta};
+use futures::TryStreamExt;
+use kube::api::ListParams;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -39,6 +39,7 @@ use kube::{Api, ResourceExt};
 use tracing::{info, warn};
 
 use crate::api::BgpPeer;
+use crate::api::identity::CloudIdentity;
 
 pub use context::{Context, ControllerConfig};
 
@@ -98,6 +99,47 @@ pub async fn check_crd(client: &kube::Client, scope: &WatchScope) -> anyhow::Res
     Ok(())
 }
 
+/// Every `every`, the objects whose last reconcile stopped at their credentials
+/// (`CredentialsError`): the bounded re-read that replaces a Secret watch. One reconcile of
+/// such an object costs one Secret `get` (or none, for a cached identity failure) and no
+/// cloud call.
+fn credentials_recheck(
+    store: reflector::Store<BgpPeer>,
+    every: Duration,
+) -> impl futures::Stream<Item = ObjectRef<BgpPeer>> + Send {
+    let ticks = tokio_stream_interval(every.max(Duration::from_secs(1)));
+    ticks.flat_map(move |_| {
+        let stalled: Vec<ObjectRef<BgpPeer>> = store
+            .state()
+            .into_iter()
+            .filter(|p| stalled_on_credentials(p))
+            .map(|p| ObjectRef::from_obj(&*p))
+            .collect();
+        futures::stream::iter(stalled)
+    })
+}
+
+fn stalled_on_credentials(obj: &BgpPeer) -> bool {
+    obj.status.as_ref().is_some_and(|s| {
+        s.conditions.iter().any(|c| {
+            c.type_ == crate::api::conditions::types::STALLED
+                && c.status == "True"
+                && c.reason == crate::api::conditions::reasons::CREDENTIALS_ERROR
+        })
+    })
+}
+
+/// A stream that yields every `every` (the first after one period).
+fn tokio_stream_interval(every: Duration) -> impl futures::Stream<Item = ()> + Send {
+    futures::stream::unfold(
+        tokio::time::interval_at(tokio::time::Instant::now() + every, every),
+        |mut interval| async move {
+            interval.tick().await;
+            Some(((), interval))
+        },
+    )
+}
+
 /// Runs the controller until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
@@ -105,7 +147,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.kube.clone();
-    let (peers, secrets): (Api<BgpPeer>, Api<PartialObjectMeta<Secret>>) = match &scope.namespace {
+    let (peers, identities): (Api<BgpPeer>, Api<CloudIdentity>) = match &scope.namespace {
         Some(ns) => (
             Api::namespaced(client.clone(), ns),
             Api::namespaced(client, ns),
@@ -160,32 +202,36 @@ pub async fn run(
         });
     }
     let concurrency = ctx.config.concurrency;
+    // Secrets are not watched (that needs list/watch on Secrets in every namespace that
+    // uses them): an object stalled on credentials re-reads its Secret or identity every
+    // recheck interval instead, and a Ready one at its next resync.
+    let recheck = credentials_recheck(store.clone(), ctx.config.tenancy.credentials_recheck);
+    let controller = controller.reconcile_on(recheck);
+    // CloudIdentities (specs hold no secret) are cached, and a change re-triggers the
+    // objects that use the identity (by name, or as their namespace's `default`).
+    let (identity_store, identity_writer) = reflector::store();
+    ctx.identities.set_store(identity_store);
+    let identities_synced = ctx.clone();
+    let identity_changes = watcher(identities, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                identities_synced.identities.mark_synced();
+            }
+        })
+        .reflect(identity_writer)
+        .touched_objects();
     controller
-        // A change of a credentials Secret re-triggers the objects that use it. Only the
-        // Secrets' metadata is watched: their data (credentials, or megabytes of Helm
-        // release state in a real cluster) never reaches this process unless an object
-        // names the Secret and the reconcile reads it.
-        .watches_stream(
-            watcher(secrets, watcher::Config::default())
-                .default_backoff()
-                .touched_objects(),
-            move |secret: PartialObjectMeta<Secret>| {
-            let ns = secret.namespace();
-            let name = secret.name_any();
+        .watches_stream(identity_changes, move |identity: CloudIdentity| {
+            let ns = identity.namespace();
+            let name = identity.name_any();
             store
                 .state()
                 .into_iter()
-                .filter(|p| {
-                    p.namespace() == ns
-                        && p.spec
-                            .credentials_secret_ref
-                            .as_ref()
-                            .is_some_and(|r| r.name == name)
-                })
+                .filter(|p| credentials::uses_identity(p, ns.as_deref(), &name))
                 .map(|p| ObjectRef::from_obj(&*p))
                 .collect::<Vec<_>>()
-            },
-        )
+        })
         .with_config(controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, reconcile::error_policy, ctx)

@@ -9,6 +9,11 @@
 //!       - { id: LTAI5tEmulatorDemoKey01, secret: EmulatorDemoSecret01 }
 //!     roles: ["acs:ram::1234567890123456:role/bgp-operator"]   # for STS
 //! sts: { allow_any_role: true, max_duration: 12h }
+//! # AssumeRoleWithOIDC: a role with trust entries accepts only tokens whose claims match one
+//! # (issuer / subject / audience, each when given); the signature is not verified.
+//! #   oidc_trust: [{ role: "acs:ram::1234567890123456:role/team-a",
+//! #                  issuer: "https://kubernetes.default.svc.cluster.local",
+//! #                  subject: "system:serviceaccount:team-a:bgp", audience: sts.aliyuncs.com }]
 //! vbrs:
 //!   - id: vbr-emu00000000000000001
 //!     region: cn-shanghai
@@ -251,6 +256,26 @@ pub struct StsConfig {
     /// Longest `DurationSeconds` accepted.
     #[serde(deserialize_with = "de_duration")]
     pub max_duration: Duration,
+    /// Trust conditions of roles for `AssumeRoleWithOIDC` (like the `oidc:iss`, `oidc:sub` and
+    /// `oidc:aud` conditions of a RAM role's trust policy). A role with at least one entry
+    /// accepts only tokens matching one of its entries; other roles accept any token.
+    pub oidc_trust: Vec<OidcTrust>,
+}
+
+/// One trust condition of a role for `AssumeRoleWithOIDC`: the token's claims that must match
+/// (each only when given). The emulator decodes the token's payload without verifying its
+/// signature.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OidcTrust {
+    /// The role ARN this entry belongs to.
+    pub role: String,
+    /// Required `iss`.
+    pub issuer: Option<String>,
+    /// Required `sub` (a ServiceAccount token's is `system:serviceaccount:<ns>:<name>`).
+    pub subject: Option<String>,
+    /// Required member of `aud`.
+    pub audience: Option<String>,
 }
 
 impl Default for StsConfig {
@@ -258,6 +283,7 @@ impl Default for StsConfig {
         Self {
             allow_any_role: true,
             max_duration: Duration::from_secs(12 * 3600),
+            oidc_trust: Vec::new(),
         }
     }
 }

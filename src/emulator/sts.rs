@@ -153,9 +153,9 @@ fn duration(config: &EmulatorConfig, p: &Params) -> Result<Duration, ApiError> {
     }
 }
 
-/// Claims of an OIDC token (best effort: an undecodable token gives empty claims).
-fn oidc_token_info(token: &str) -> Value {
-    let claims = token
+/// The payload of a JWT, decoded without verifying its signature (Null if undecodable).
+fn jwt_claims(token: &str) -> Value {
+    token
         .split('.')
         .nth(1)
         .and_then(|payload| {
@@ -164,7 +164,62 @@ fn oidc_token_info(token: &str) -> Value {
                 .ok()
         })
         .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
-        .unwrap_or(Value::Null);
+        .unwrap_or(Value::Null)
+}
+
+/// The `aud` claim as a list.
+fn audiences(claims: &Value) -> Vec<String> {
+    match claims.get("aud") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Refuses a token the role's trust entries do not accept (see
+/// [`super::config::OidcTrust`]); roles without entries accept any token.
+fn check_oidc_trust(config: &EmulatorConfig, role_arn: &str, token: &str) -> Result<(), ApiError> {
+    let entries: Vec<_> = config
+        .sts
+        .oidc_trust
+        .iter()
+        .filter(|t| t.role.eq_ignore_ascii_case(role_arn))
+        .collect();
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let claims = jwt_claims(token);
+    let claim = |k: &str| claims.get(k).and_then(Value::as_str).unwrap_or("");
+    let aud = audiences(&claims);
+    let accepted = entries.iter().any(|t| {
+        t.issuer.as_deref().is_none_or(|i| i == claim("iss"))
+            && t.subject.as_deref().is_none_or(|s| s == claim("sub"))
+            && t.audience
+                .as_deref()
+                .is_none_or(|a| aud.iter().any(|x| x == a))
+    });
+    if accepted {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        403,
+        "AuthenticationFail.NoPermission",
+        format!(
+            "The OIDC token (iss {:?}, sub {:?}, aud {:?}) is not trusted by role {role_arn}.",
+            claim("iss"),
+            claim("sub"),
+            aud.join(",")
+        ),
+    ))
+}
+
+/// Claims of an OIDC token (best effort: an undecodable token gives empty claims).
+fn oidc_token_info(token: &str) -> Value {
+    let claims = jwt_claims(token);
     let text = |k: &str| {
         claims
             .get(k)
@@ -172,15 +227,7 @@ fn oidc_token_info(token: &str) -> Value {
             .unwrap_or("")
             .to_owned()
     };
-    let client_ids = match claims.get("aud") {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(","),
-        _ => String::new(),
-    };
+    let client_ids = audiences(&claims).join(",");
     let time = |k: &str| {
         claims
             .get(k)
@@ -211,8 +258,9 @@ pub fn assume_role(
     let role_arn = p.required("RoleArn")?;
     let session = if oidc {
         p.required("OIDCProviderArn")?;
-        // The token file content: must be non-empty.
-        p.required("OIDCToken")?;
+        // The token file content: must be non-empty, and trusted by the role.
+        let token = p.required("OIDCToken")?;
+        check_oidc_trust(config, role_arn, token)?;
         p.get("RoleSessionName").unwrap_or("emulator-session")
     } else {
         p.required("RoleSessionName")?
@@ -359,6 +407,56 @@ mod tests {
             (404, "EntityNotExist.Role")
         );
         assert!(assume_role(&mut auth, &config, None, &params(&ok), now).is_ok());
+    }
+
+    #[test]
+    fn oidc_trust_checks_issuer_subject_and_audience() {
+        use base64::Engine as _;
+        let jwt = |claims: serde_json::Value| {
+            let enc = |v: &serde_json::Value| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+            };
+            format!("{}.{}.sig", enc(&json!({"alg": "RS256"})), enc(&claims))
+        };
+        let role = "acs:ram::1234567890123456:role/team-a";
+        let mut config = EmulatorConfig::demo();
+        config.sts.oidc_trust.push(super::super::config::OidcTrust {
+            role: role.to_owned(),
+            issuer: Some("https://k8s".into()),
+            subject: Some("system:serviceaccount:a:bgp".into()),
+            audience: Some("sts.aliyuncs.com".into()),
+        });
+        let good = json!({"iss": "https://k8s", "sub": "system:serviceaccount:a:bgp", "aud": ["sts.aliyuncs.com"]});
+        let cases = [
+            ("trusted", good.clone(), true),
+            (
+                "other namespace",
+                json!({"iss": "https://k8s", "sub": "system:serviceaccount:b:bgp", "aud": "sts.aliyuncs.com"}),
+                false,
+            ),
+            (
+                "other issuer",
+                json!({"iss": "https://evil", "sub": "system:serviceaccount:a:bgp", "aud": "sts.aliyuncs.com"}),
+                false,
+            ),
+            (
+                "other audience",
+                json!({"iss": "https://k8s", "sub": "system:serviceaccount:a:bgp", "aud": "api"}),
+                false,
+            ),
+        ];
+        for (reason, claims, ok) in cases {
+            let result = check_oidc_trust(&config, role, &jwt(claims));
+            assert_eq!(result.is_ok(), ok, "{reason}: {result:?}");
+            if let Err(e) = result {
+                assert_eq!(
+                    (e.status, e.code.as_ref()),
+                    (403, "AuthenticationFail.NoPermission")
+                );
+            }
+        }
+        assert!(check_oidc_trust(&config, "acs:ram::1:role/untrusted-any", "x").is_ok());
+        assert!(check_oidc_trust(&config, role, "not-a-jwt").is_err());
     }
 
     #[test]
