@@ -52,7 +52,8 @@ struct Args {
     /// Objects that use spec.credentialsSecretRef, switched to account B and back.
     #[arg(long, default_value_t = 40)]
     switch_objects: usize,
-    /// How long their Secret holds account B's keys (s; default: 25 % of the window).
+    /// How long their Secret holds account B's keys (s; default: 35 % of the window, longer
+    /// than the resync period, so every switched object is looked at while it lasts).
     #[arg(long)]
     switch_period: Option<u64>,
     /// Results directory.
@@ -111,7 +112,7 @@ async fn main_async(args: Args) -> anyhow::Result<bool> {
         switch_period: args
             .switch_period
             .map(Duration::from_secs)
-            .unwrap_or(window.mul_f64(0.25)),
+            .unwrap_or(window.mul_f64(0.35)),
         cloud_qps: 40.0,
         cloud_burst: 10,
         poll_secs: 1,

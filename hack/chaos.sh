@@ -5,7 +5,7 @@
 # throttles for another. The cloud has a 3 s read-after-write lag (--lag) and the real
 # 8-peers-per-VBR quota (objects spread over 2 groups x 3 peers per VBR); a second controller
 # runs next to the first for 30 % of the window (--second-controller); 40 objects use a
-# credentials Secret switched to another account's keys for 25 % of the window and back
+# credentials Secret switched to another account's keys for 35 % of the window and back
 # (--switch-objects, --switch-period). Then it heals, waits for convergence and checks:
 # every surviving object Ready, the emulator holds exactly the expected peers, 0 duplicates,
 # 0 leaks, 0 stuck finalizers, foreign peers untouched, 0 writes with the other account's

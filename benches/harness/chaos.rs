@@ -744,6 +744,16 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
                 let Some(sw) = switched.take() else {
                     continue;
                 };
+                // The wait for recorded accounts may have delayed the switch: it still lasts
+                // its whole period.
+                let period = cfg.switch_period.min(cfg.window.mul_f64(0.45));
+                while sw.since.elapsed() < period {
+                    if !controller.is_running() {
+                        report.unplanned_exits += 1;
+                        controller = ControllerProcess::spawn(&opts)?;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
                 // Deletions requested while switched must still wait for their finalizer.
                 let objects = invariants::list_objects(&env.client, &env.namespace).await?;
                 let known = uids.lock().map(|m| m.clone()).unwrap_or_default();
