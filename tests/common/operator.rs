@@ -362,7 +362,9 @@ fn new_context(client: &Client, emu: &EmulatorHandle, config: ControllerConfig) 
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let credentials = CredentialChain::from_env_map(env, None).expect("credential chain");
+    // STS (per-namespace RRSA identities) is the emulator too.
+    let credentials =
+        CredentialChain::from_env_map(env, Some(emu.endpoint())).expect("credential chain");
     let recorder = controller::recorder(client.clone(), Some("test".to_owned()));
     Arc::new(Context::new(
         client.clone(),
