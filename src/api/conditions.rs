@@ -10,6 +10,9 @@ pub mod types {
     /// The controller cannot make progress until something outside it changes (the spec, a
     /// Secret, permissions, quota).
     pub const STALLED: &str = "Stalled";
+    /// The cloud peer matches the spec (`False`, reason `Drifted`, lists each differing
+    /// field; `Unknown` while paused or not yet observed).
+    pub const UP_TO_DATE: &str = "UpToDate";
     /// The BGP session (`status.cloud.bgpStatus`) was `Established` at the last observation.
     /// Informational: the operator cannot fix a session (the on-premises side must), so it
     /// never makes the object unready, Reconciling or Stalled.
@@ -70,6 +73,17 @@ pub mod reasons {
     /// The peer the operator just created (or learned from a token replay) is not visible
     /// to DescribeBgpPeers yet (read-after-write lag): waiting, never recreating.
     pub const NOT_YET_VISIBLE: &str = "NotYetVisible";
+    /// The cloud peer differs from the spec (`UpToDate=False`).
+    pub const DRIFTED: &str = "Drifted";
+    /// The cloud peer matches the spec (`UpToDate=True`).
+    pub const IN_SYNC: &str = "InSync";
+    /// `managementPolicy: Observe`: the peer is observed, never written.
+    pub const OBSERVED: &str = "Observed";
+    /// `managementPolicy: Observe` and the named peer does not exist.
+    pub const NOT_FOUND: &str = "NotFound";
+    /// The object is being deleted but carries `vpc.alicloud.dev/deletion-protection: "true"`:
+    /// no Delete call until the annotation is removed.
+    pub const DELETION_PROTECTED: &str = "DeletionProtected";
     /// `SessionEstablished=True`: the cloud reports the BGP session as `Established`.
     pub const ESTABLISHED: &str = "Established";
     /// `SessionEstablished=False`: the cloud reports another session state (Idle, Connect,
@@ -113,4 +127,6 @@ pub mod events {
     pub const TRANSITION_TIMEOUT: &str = "TransitionTimeout";
     /// The credentials belong to another account than the peer's.
     pub const ACCOUNT_MISMATCH: &str = "AccountMismatch";
+    /// The cloud peer drifted from the spec (once per transition into drift).
+    pub const DRIFTED: &str = "Drifted";
 }

@@ -21,6 +21,10 @@ pub const FINALIZER: &str = "vpc.alicloud.dev/bgp-peer";
 pub const PAUSED_ANNOTATION: &str = "vpc.alicloud.dev/paused";
 /// Annotation that overrides the operator-wide resync period for one object (e.g. `"5m"`).
 pub const RESYNC_ANNOTATION: &str = "vpc.alicloud.dev/resync-period";
+/// Protects the cloud peer from deletion while set to `"true"`: the chart's admission policy
+/// refuses to delete the object, and the controller (the backstop when the policy is not
+/// installed) makes no Delete call and reports `Stalled` (`DeletionProtected`).
+pub const DELETION_PROTECTION_ANNOTATION: &str = "vpc.alicloud.dev/deletion-protection";
 /// Names the peer that an interrupted create older than the replay window made (or `none`),
 /// when the operator cannot tell it apart from other peers with the same IP.
 pub const CREATE_RESULT_ANNOTATION: &str = "vpc.alicloud.dev/create-result";
@@ -37,7 +41,7 @@ pub mod secret_keys {
 
 /// Desired state of one BGP peer in an Alibaba Cloud VPC BGP group (the peer of a virtual
 /// border router). Each field maps to a parameter of CreateBgpPeer / ModifyBgpPeerAttribute.
-#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "vpc.alicloud.dev",
     version = "v1alpha1",
@@ -72,6 +76,12 @@ pub mod secret_keys {
         "rule": "!has(self.peerIpAddress) || !isIP(self.peerIpAddress) || ip(self.peerIpAddress).family() == ((has(self.ipVersion) && self.ipVersion == 'IPv6') ? 6 : 4)",
         "message": "peerIpAddress must be an address of the family given by ipVersion (IPv4 by default)",
         "fieldPath": ".peerIpAddress"
+    },
+    {
+        "rule": "!has(self.managementPolicy) || self.managementPolicy != 'Observe' || has(self.adoptBgpPeerId)",
+        "message": "managementPolicy Observe needs adoptBgpPeerId: the peer to observe",
+        "fieldPath": ".managementPolicy",
+        "reason": "FieldValueRequired"
     },
     {
         "rule": "has(self.adoptBgpPeerId) == has(oldSelf.adoptBgpPeerId) && (!has(self.adoptBgpPeerId) || self.adoptBgpPeerId == oldSelf.adoptBgpPeerId)",
@@ -133,9 +143,20 @@ pub struct BgpPeerSpec {
     pub bfd_multi_hop: Option<i32>,
 
     /// What happens to the cloud peer when this object is deleted: `Delete` (default)
-    /// deletes it, `Orphan` leaves it in the cloud.
+    /// deletes it, `Orphan` leaves it in the cloud (the "no delete" management policy: every
+    /// other write still happens).
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// `Full` (default): create, repair and delete the peer. `Observe`: only read the peer
+    /// named by `adoptBgpPeerId` (required) and report it in status; no write call ever, no
+    /// finalizer, and deleting the object leaves the cloud untouched. Switching to `Full`
+    /// takes the peer over (as adoption, only if no other object owns it).
+    #[serde(default)]
+    pub management_policy: ManagementPolicy,
+    /// What to do when the cloud differs from the spec: `Repair` (default) changes the peer
+    /// back; `Report` only says so (`UpToDate=False`, reason `Drifted`, listing each field).
+    #[serde(default)]
+    pub drift_policy: DriftPolicy,
 
     /// Take over an existing cloud peer with this ID instead of creating one. Explicit opt-in:
     /// the operator never adopts a peer it did not create otherwise. The peer must be in
@@ -186,6 +207,26 @@ pub enum DeletionPolicy {
     Delete,
     /// Leave the cloud peer in place and release the object.
     Orphan,
+}
+
+/// How much of the cloud peer the operator manages.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ManagementPolicy {
+    /// Create, repair and delete.
+    #[default]
+    Full,
+    /// Read only: never a write call.
+    Observe,
+}
+
+/// What to do about drift.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DriftPolicy {
+    /// Change the cloud peer back to the spec.
+    #[default]
+    Repair,
+    /// Report the differences only.
+    Report,
 }
 
 /// A reference to a Secret in the object's namespace.

@@ -75,7 +75,7 @@ mod tests {
                 bfd_multi_hop: None,
                 deletion_policy: Default::default(),
                 adopt_bgp_peer_id: adopt.map(Into::into),
-                credentials_secret_ref: None,
+                ..Default::default()
             },
         );
         o.metadata.namespace = Some("ns".into());

@@ -16,7 +16,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::api::conditions::reasons;
-use crate::api::{BgpPeerSpec, BgpPeerStatus, DeletionPolicy};
+use crate::api::{BgpPeerSpec, BgpPeerStatus, DeletionPolicy, DriftPolicy, ManagementPolicy};
 use crate::cloud::PeerStatus;
 
 use super::token::client_token_for;
@@ -106,6 +106,8 @@ pub struct PlanInput<'a> {
     pub now: Timestamp,
     /// Timing rules.
     pub timing: Timing,
+    /// The object carries `vpc.alicloud.dev/deletion-protection: "true"`.
+    pub deletion_protected: bool,
 }
 
 /// Mutable attributes in which the cloud differs from the spec.
@@ -191,6 +193,8 @@ pub enum Left {
     /// The operator had already asked the cloud to delete the peer when the policy became
     /// Orphan: it is going away, not left.
     AlreadyDeleting(String),
+    /// `managementPolicy: Observe`: the operator never writes the peer, so it leaves it.
+    Observed(String),
     /// The peer belongs to another object of the cluster, which keeps it.
     Owned {
         /// The peer.
@@ -259,6 +263,10 @@ pub enum Plan {
     },
     /// Change the differing mutable attributes.
     Modify(PeerDiff),
+    /// The cloud differs from the spec and `driftPolicy: Report` says to leave it: report.
+    Drifted(PeerDiff),
+    /// `managementPolicy: Observe` found the peer: report it and how it differs, never write.
+    Observed(PeerDiff),
     /// Everything matches: Ready.
     UpToDate,
     /// Delete the cloud peer (deletionPolicy Delete).
@@ -315,6 +323,9 @@ fn guards(input: &PlanInput<'_>) -> Option<Plan> {
 
 /// The plan while the object lives.
 pub fn plan_apply(input: &PlanInput<'_>) -> Plan {
+    if input.spec.management_policy == ManagementPolicy::Observe {
+        return plan_observe(input);
+    }
     if let Some(step) = guards(input) {
         return step;
     }
@@ -369,12 +380,42 @@ pub fn plan_apply(input: &PlanInput<'_>) -> Plan {
                 let diff = diff(spec, peer);
                 if diff.is_empty() {
                     Plan::UpToDate
+                } else if spec.drift_policy == DriftPolicy::Report {
+                    Plan::Drifted(diff)
                 } else {
                     Plan::Modify(diff)
                 }
             }
             other => wait(input, other.to_string()),
         },
+    }
+}
+
+/// `managementPolicy: Observe`: only reads, whatever the cloud says. The account, claim and
+/// placement rules guard writes, so they do not apply.
+fn plan_observe(input: &PlanInput<'_>) -> Plan {
+    if input.paused {
+        return Plan::Paused;
+    }
+    let id = input
+        .status
+        .bgp_peer_id
+        .as_deref()
+        .or(input.spec.adopt_bgp_peer_id.as_deref())
+        .unwrap_or_default();
+    match input.observed {
+        Observation::NotLookedUp => Plan::Wait {
+            cloud_status: "Unknown".to_owned(),
+            overdue: None,
+        },
+        Observation::NotFound => Plan::Refuse {
+            reason: reasons::NOT_FOUND,
+            message: format!(
+                "BGP peer {id} does not exist in region {} (managementPolicy: Observe: the operator only reads it)",
+                input.spec.region_id
+            ),
+        },
+        Observation::Found(peer) => Plan::Observed(diff(input.spec, peer)),
     }
 }
 
@@ -523,6 +564,18 @@ pub fn plan_cleanup(input: &PlanInput<'_>) -> Plan {
             },
         };
     }
+    if input.spec.management_policy == ManagementPolicy::Observe {
+        return Plan::ReleaseFinalizer {
+            left: match status
+                .bgp_peer_id
+                .clone()
+                .or_else(|| input.spec.adopt_bgp_peer_id.clone())
+            {
+                Some(id) => Left::Observed(id),
+                None => Left::Nothing,
+            },
+        };
+    }
     if input.spec.deletion_policy == DeletionPolicy::Orphan {
         let left = match (&status.bgp_peer_id, &status.client_token) {
             (Some(id), _) if status.delete_requested_at.is_some() => {
@@ -543,6 +596,17 @@ pub fn plan_cleanup(input: &PlanInput<'_>) -> Plan {
                 left: Left::Nothing,
             }
         }
+        _ if input.deletion_protected => Plan::Refuse {
+            reason: reasons::DELETION_PROTECTED,
+            message: format!(
+                "the object is being deleted, but {} is \"true\": BGP peer {} is not deleted until the annotation is removed (or deletionPolicy: Orphan leaves it in the cloud)",
+                crate::api::DELETION_PROTECTION_ANNOTATION,
+                status
+                    .bgp_peer_id
+                    .as_deref()
+                    .unwrap_or("of the create in flight")
+            ),
+        },
         _ => {
             if let Some(step) = guards(input) {
                 return step;
@@ -620,6 +684,35 @@ pub fn diff(spec: &BgpPeerSpec, peer: &ObservedPeer) -> PeerDiff {
     }
     if !peer.bgp_group_id.is_empty() && peer.bgp_group_id != spec.bgp_group_id {
         out.bgp_group_id = Some(spec.bgp_group_id.clone());
+    }
+    out
+}
+
+/// Each differing field as `field: cloud → desired`, for the `UpToDate` condition.
+pub fn describe_drift(spec: &BgpPeerSpec, peer: &ObservedPeer, diff: &PeerDiff) -> Vec<String> {
+    let show = |v: Option<String>| v.unwrap_or_else(|| "unset".to_owned());
+    let mut out = Vec::new();
+    if let Some(ip) = &diff.peer_ip_address {
+        out.push(format!(
+            "peerIpAddress: {} → {ip}",
+            show(peer.peer_ip_address.clone())
+        ));
+    }
+    if diff.enable_bfd.is_some() && peer.enable_bfd.unwrap_or(false) != spec.enable_bfd {
+        out.push(format!(
+            "enableBfd: {} → {}",
+            peer.enable_bfd.unwrap_or(false),
+            spec.enable_bfd
+        ));
+    }
+    if let Some(hops) = diff.bfd_multi_hop {
+        out.push(format!(
+            "bfdMultiHop: {} → {hops}",
+            show(peer.bfd_multi_hop.map(|h| h.to_string()))
+        ));
+    }
+    if let Some(group) = &diff.bgp_group_id {
+        out.push(format!("bgpGroupId: {} → {group}", peer.bgp_group_id));
     }
     out
 }

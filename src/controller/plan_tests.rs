@@ -15,7 +15,7 @@ fn spec() -> BgpPeerSpec {
         bfd_multi_hop: Some(3),
         deletion_policy: DeletionPolicy::Delete,
         adopt_bgp_peer_id: None,
-        credentials_secret_ref: None,
+        ..Default::default()
     }
 }
 
@@ -85,6 +85,7 @@ struct Case {
     replay_expired: bool,
     account: Option<&'static str>,
     claimed_by: Option<Claim>,
+    protected: bool,
     want: Plan,
 }
 
@@ -100,8 +101,13 @@ impl Case {
             replay_expired: false,
             account: Some(ACCOUNT),
             claimed_by: None,
+            protected: false,
             want,
         }
+    }
+    fn protected(mut self) -> Self {
+        self.protected = true;
+        self
     }
     fn account(mut self, account: Option<&'static str>) -> Self {
         self.account = account;
@@ -572,7 +578,97 @@ fn cases() -> Vec<Case> {
             ..Default::default()
         })
         .deleting(),
+        // --- management policies (issue 14) ---
+        Case::new(
+            "Observe reports a found peer and its drift, never a write",
+            Plan::Observed(PeerDiff {
+                bfd_multi_hop: Some(3),
+                enable_bfd: Some(true),
+                ..Default::default()
+            }),
+        )
+        .spec(|s| {
+            s.management_policy = crate::api::ManagementPolicy::Observe;
+            s.adopt_bgp_peer_id = Some("bgp-1111".into());
+        })
+        .observed(Observation::Found(ObservedPeer {
+            bfd_multi_hop: Some(5),
+            ..peer("Available")
+        })),
+        Case::new(
+            "Observe of a missing peer is Stalled NotFound, never a create",
+            Plan::Refuse {
+                reason: reasons::NOT_FOUND,
+                message: String::new(),
+            },
+        )
+        .spec(|s| {
+            s.management_policy = crate::api::ManagementPolicy::Observe;
+            s.adopt_bgp_peer_id = Some("bgp-1111".into());
+        })
+        .observed(Observation::NotFound),
+        Case::new(
+            "deleting an Observe object leaves the peer",
+            release(Left::Observed("bgp-1111".into())),
+        )
+        .spec(|s| {
+            s.management_policy = crate::api::ManagementPolicy::Observe;
+            s.adopt_bgp_peer_id = Some("bgp-1111".into());
+        })
+        .deleting(),
+        Case::new(
+            "Report lists drift without modifying",
+            Plan::Drifted(PeerDiff {
+                bfd_multi_hop: Some(3),
+                enable_bfd: Some(true),
+                ..Default::default()
+            }),
+        )
+        .spec(|s| s.drift_policy = crate::api::DriftPolicy::Report)
+        .status(with_id())
+        .observed(Observation::Found(ObservedPeer {
+            bfd_multi_hop: Some(5),
+            ..peer("Available")
+        })),
+        Case::new(
+            "a deletion-protected peer is not deleted",
+            Plan::Refuse {
+                reason: reasons::DELETION_PROTECTED,
+                message: String::new(),
+            },
+        )
+        .protected()
+        .deleting()
+        .status(with_id())
+        .observed(Observation::Found(peer("Available"))),
+        Case::new(
+            "deletion protection does not hold an object that never made anything",
+            release(Left::Nothing),
+        )
+        .protected()
+        .deleting(),
+        Case::new(
+            "deletion protection lets Orphan go: it deletes nothing",
+            release(Left::Orphaned("bgp-1111".into())),
+        )
+        .spec(|s| s.deletion_policy = DeletionPolicy::Orphan)
+        .protected()
+        .deleting()
+        .status(with_id()),
     ]
+}
+
+#[test]
+fn drift_is_described_field_by_field() {
+    let observed = ObservedPeer {
+        bfd_multi_hop: Some(5),
+        ..peer("Available")
+    };
+    let d = diff(&spec(), &observed);
+    assert_eq!(
+        describe_drift(&spec(), &observed, &d),
+        vec!["bfdMultiHop: 5 → 3".to_owned()]
+    );
 }
 
 #[test]
@@ -590,6 +686,7 @@ fn plan_table() {
             claimed_by: case.claimed_by.as_ref(),
             now: at(NOW).0,
             timing: Timing::default(),
+            deletion_protected: case.protected,
         });
         match (&got, &case.want) {
             // An empty expected message: the reason is what the case is about.
@@ -620,6 +717,7 @@ fn plan_is_deterministic() {
             claimed_by: case.claimed_by.as_ref(),
             now: at(NOW).0,
             timing: Timing::default(),
+            deletion_protected: case.protected,
         };
         assert_eq!(plan(&input), plan(&input), "{}", case.reason);
     }
@@ -691,6 +789,7 @@ fn account_and_claims_matter_only_with_a_peer_or_token() {
         claimed_by: None,
         now: at(NOW).0,
         timing: Timing::default(),
+        deletion_protected: false,
     };
     assert!(matches!(plan(&input), Plan::Create { .. }));
 }

@@ -12,7 +12,8 @@ use tracing::{debug, info, warn};
 
 use crate::api::conditions::{events, reasons, status};
 use crate::api::{
-    BgpPeer, BgpPeerStatus, CreateParams, DeletionPolicy, FINALIZER, IpVersion, PAUSED_ANNOTATION,
+    BgpPeer, BgpPeerStatus, CreateParams, DELETION_PROTECTION_ANNOTATION, DeletionPolicy,
+    DriftPolicy, FINALIZER, IpVersion, ManagementPolicy, PAUSED_ANNOTATION,
 };
 use crate::cloud::{
     BgpPeerInfo, Credentials, DeleteBgpPeerRequest, ErrorClass, ModifyBgpPeerAttributeRequest,
@@ -27,9 +28,10 @@ use super::error::{Error, delete_found_nothing};
 use super::finalizer::{self, Event as FinalizerEvent};
 use super::observe::{Lookup, Read};
 use super::plan::{
-    Claim, Left, Observation, ObservedPeer, PeerDiff, Plan, PlanInput, modify_call, plan,
+    Claim, Left, Observation, ObservedPeer, PeerDiff, Plan, PlanInput, describe_drift, diff,
+    modify_call, plan,
 };
-use super::status::{Outcome, with_outcome};
+use super::status::{Outcome, Sync, set_up_to_date, with_outcome};
 use super::timing::{jittered, next_tick, resync_period};
 
 /// Entry point given to the kube-runtime Controller. One span per reconcile carries the
@@ -51,6 +53,23 @@ pub async fn reconcile(obj: Arc<BgpPeer>, ctx: Arc<Context>) -> Result<Action, E
     let key = object_key(&obj);
     let started = std::time::Instant::now();
     ctx.metrics.saw(&obj);
+    // An Observe object never gets a finalizer (deleting it touches nothing); one that
+    // has ours (it was Full before) keeps it until its deletion releases it.
+    if obj.spec.management_policy == ManagementPolicy::Observe
+        && !obj.finalizers().iter().any(|f| f == FINALIZER)
+    {
+        if obj.metadata.deletion_timestamp.is_some() {
+            return Ok(Action::await_change());
+        }
+        let result = apply(&api, &obj, &ctx).await;
+        match &result {
+            Ok(_) => ctx.record_success(&key),
+            Err(e) => ctx
+                .metrics
+                .reconciled(Some(e.class().as_str()), started.elapsed()),
+        }
+        return result;
+    }
     let result = finalizer::finalizer(&api, FINALIZER, obj.clone(), |event| async {
         match event {
             FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
@@ -321,7 +340,40 @@ impl Reconciler<'_> {
             claimed_by: claim,
             now: self.now,
             timing: self.ctx.config.timing,
+            deletion_protected: self
+                .obj
+                .annotations()
+                .get(DELETION_PROTECTION_ANNOTATION)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
         })
+    }
+
+    /// Records in `UpToDate` whether the observed peer matches the spec; one Warning event
+    /// per transition into drift.
+    fn note_sync(&mut self, sync: Sync) {
+        let now = self.stamp();
+        let generation = self.obj.metadata.generation;
+        if set_up_to_date(&mut self.status.conditions, &sync, generation, &now)
+            && let Sync::Drifted(fields) = &sync
+        {
+            let action = match self.obj.spec.drift_policy {
+                DriftPolicy::Repair
+                    if self.obj.spec.management_policy == ManagementPolicy::Full =>
+                {
+                    "repairing"
+                }
+                _ => "reporting only",
+            };
+            self.event(
+                EventType::Warning,
+                events::DRIFTED,
+                "Compare",
+                format!(
+                    "The cloud differs from the spec ({action}): {}",
+                    fields.join("; ")
+                ),
+            );
+        }
     }
 
     /// Another object's stronger claim on the peer this object names.
@@ -544,6 +596,7 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
     r.track_pause(offline == Plan::Paused);
     match offline {
         Plan::Paused => {
+            r.note_sync(Sync::Unknown);
             r.write_status(&Outcome::Paused).await?;
             return Ok(Action::await_change());
         }
@@ -565,6 +618,14 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
         && r.status.bgp_peer_id.is_some()
     {
         r.note_seen(info, &cloud.account);
+    }
+    if let Observation::Found(peer) = &observation {
+        let d = diff(&r.obj.spec, peer);
+        r.note_sync(if d.is_empty() {
+            Sync::InSync
+        } else {
+            Sync::Drifted(describe_drift(&r.obj.spec, peer, &d))
+        });
     }
     let step = r.plan(&observation, Some(&cloud.account), claim.as_ref(), false);
     debug!(?step, "plan");
@@ -633,6 +694,19 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             Ok(Action::requeue(Duration::from_millis(100)))
         }
         Plan::AdoptionImpossible { message, missing } => Err(Error::Adoption { message, missing }),
+        // Observe: a missing peer is looked for again at the resync period, like a found one.
+        Plan::Refuse {
+            reason: reasons::NOT_FOUND,
+            message,
+        } => {
+            r.status.cloud = None;
+            r.write_status(&Outcome::Stalled {
+                reason: reasons::NOT_FOUND,
+                message,
+            })
+            .await?;
+            Ok(Action::requeue(jittered(resync_period(r.obj, r.ctx))))
+        }
         Plan::Refuse { reason, message } => Err(Error::Refused { reason, message }),
         Plan::Wait {
             cloud_status,
@@ -678,6 +752,17 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             );
             r.write_status(&Outcome::Ready).await?;
             r.ctx.metrics.ready(r.obj, first_ready, r.now);
+            Ok(Action::requeue(jittered(resync_period(r.obj, r.ctx))))
+        }
+        // Report: Ready (the peer is Available and reporting is what was asked) with
+        // UpToDate=False naming the differences; no Modify call.
+        Plan::Drifted(_) => {
+            r.write_status(&Outcome::Ready).await?;
+            Ok(Action::requeue(jittered(resync_period(r.obj, r.ctx))))
+        }
+        Plan::Observed(_) => {
+            r.status.cloud = info.as_ref().map(Into::into);
+            r.write_status(&Outcome::Observed).await?;
             Ok(Action::requeue(jittered(resync_period(r.obj, r.ctx))))
         }
         // plan_apply never answers with a deletion step.
@@ -915,6 +1000,10 @@ fn release(r: &Reconciler<'_>, left: Left) -> Result<Action, Error> {
             format!(
                 "Released (deletionPolicy: Orphan), but DeleteBgpPeer for {id} had already been accepted: the peer is being deleted, not left"
             ),
+        ),
+        Left::Observed(id) => (
+            events::RELEASED,
+            format!("Released without touching BGP peer {id} (managementPolicy: Observe)"),
         ),
         Left::Owned { id, owner } => (
             events::RELEASED,

@@ -27,6 +27,8 @@ pub enum Outcome {
     },
     /// Paused by annotation.
     Paused,
+    /// `managementPolicy: Observe` found the peer (Ready; never written).
+    Observed,
 }
 
 struct Desired {
@@ -63,6 +65,16 @@ fn desired(outcome: &Outcome) -> [Desired; 3] {
             d(types::READY, "False", reason, message),
             d(types::RECONCILING, "False", reason, ""),
             d(types::STALLED, "True", reason, message),
+        ],
+        Outcome::Observed => [
+            d(
+                types::READY,
+                "True",
+                reasons::OBSERVED,
+                "The BGP peer exists (managementPolicy: Observe: the operator only reads it; see UpToDate for drift)",
+            ),
+            d(types::RECONCILING, "False", reasons::OBSERVED, ""),
+            d(types::STALLED, "False", reasons::OBSERVED, ""),
         ],
         Outcome::Paused => {
             let msg = format!(
@@ -116,6 +128,13 @@ pub fn with_outcome(
     now: &Time,
 ) -> (BgpPeerStatus, bool) {
     let existing = old.map(|s| s.conditions.as_slice()).unwrap_or_default();
+    // UpToDate is set from observations (see `set_up_to_date`), not from the outcome.
+    let up_to_date: Vec<Condition> = status
+        .conditions
+        .iter()
+        .filter(|c| c.type_ == types::UP_TO_DATE)
+        .cloned()
+        .collect();
     status.conditions = conditions_for(existing, outcome, generation, now);
     // Informational (never feeds Ready/Reconciling/Stalled): see crate::ops::report.
     status
@@ -126,9 +145,70 @@ pub fn with_outcome(
             generation,
             now,
         ));
+    status.conditions.extend(up_to_date);
     status.observed_generation = generation;
     let changed = old != Some(&status);
     (status, changed)
+}
+
+/// Whether the cloud peer matches the spec, as the `UpToDate` condition says it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sync {
+    /// Every managed field matches.
+    InSync,
+    /// These fields differ (`field: cloud → desired`).
+    Drifted(Vec<String>),
+    /// Not known (paused).
+    Unknown,
+}
+
+/// Sets the `UpToDate` condition in `conditions` to `sync`, keeping its transition time
+/// unless its status changes. Returns true when it turned `False` (a transition into drift).
+pub fn set_up_to_date(
+    conditions: &mut Vec<Condition>,
+    sync: &Sync,
+    generation: Option<i64>,
+    now: &Time,
+) -> bool {
+    use crate::api::conditions::status;
+    let (cond_status, reason, message) = match sync {
+        Sync::InSync => (
+            status::TRUE,
+            reasons::IN_SYNC,
+            "The cloud peer matches the spec".to_owned(),
+        ),
+        Sync::Drifted(fields) => (
+            status::FALSE,
+            reasons::DRIFTED,
+            format!("The cloud differs from the spec: {}", fields.join("; ")),
+        ),
+        Sync::Unknown => (
+            status::UNKNOWN,
+            reasons::PAUSED,
+            "Not compared while paused".to_owned(),
+        ),
+    };
+    let old = conditions.iter().position(|c| c.type_ == types::UP_TO_DATE);
+    let was = old.map(|i| conditions[i].status.clone());
+    let last_transition_time = match old {
+        Some(i) if conditions[i].status == cond_status => {
+            conditions[i].last_transition_time.clone()
+        }
+        _ => now.clone(),
+    };
+    let cond = Condition {
+        type_: types::UP_TO_DATE.to_owned(),
+        status: cond_status.to_owned(),
+        reason: reason.to_owned(),
+        message,
+        observed_generation: generation,
+        last_transition_time,
+    };
+    match old {
+        Some(i) => conditions[i] = cond,
+        None => conditions.push(cond),
+    }
+    cond_status == status::FALSE && was.as_deref() != Some(status::FALSE)
 }
 
 /// The reason of a `Stalled=True` condition, if the status has one.
