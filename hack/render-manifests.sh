@@ -112,6 +112,8 @@ if [[ "$mode" == check ]]; then
     "" \
     "watchNamespace=team-a,labelSelector=shard=a,credentials.existingSecret=alicloud-credentials" \
     "credentials.rrsa.enabled=true,credentials.rrsa.roleName=abo" \
+    "tenancy.secretNamespaces={team-a,team-b},tenancy.tokenNamespaces={team-a},tenancy.forbidOperatorCredentials=true,tenancy.operatorCredentialsNamespaces={ops}" \
+    "watchNamespace=team-a,tenancy.tokenNamespaces={team-a}" \
     "credentials.rrsa.enabled=true,credentials.rrsa.projectedToken.enabled=true,credentials.rrsa.roleArn=acs:ram::1:role/abo,credentials.rrsa.oidcProviderArn=acs:ram::1:oidc-provider/c1,metrics.serviceMonitor.enabled=true" \
     "replicaCount=1,leaderElection.enabled=false,podDisruptionBudget.enabled=false,rbac.create=false,serviceAccount.create=false,serviceAccount.name=abo"; do
     if ! lint_out="$("$HELM" lint --strict "$stage" ${sets:+--set "$sets"} 2>&1)"; then

@@ -1,7 +1,8 @@
 //! The shipped packaging against the real control plane:
 //! * `helm install` of `charts/alicloud-bgp-operator`, then its ServiceAccount's RBAC proven
 //!   with `kubectl auth can-i` (every call the controller makes: yes; anything more: no), for
-//!   the cluster-wide and the single-namespace install;
+//!   the cluster-wide and the single-namespace install (no secrets verb at cluster scope; Secret
+//!   `get` only in namespaces that opted in);
 //! * the controller running in-process as that ServiceAccount (impersonation) reconciles the
 //!   samples in `deploy/samples` to Ready through the emulator, publishes events, removes its
 //!   finalizer, and takes the leader Lease;
@@ -373,6 +374,7 @@ const PEERS: &str = "bgppeers.vpc.alicloud.dev";
 const EVENTS: &str = "events.events.k8s.io";
 const LEASES: &str = "leases.coordination.k8s.io";
 const CRDS: &str = "customresourcedefinitions.apiextensions.k8s.io";
+const IDENTITIES: &str = "cloudidentities.vpc.alicloud.dev";
 
 /// The verbs the controller needs on namespaced objects in `ns`.
 fn needed_in(ns: &str) -> Vec<Check> {
@@ -383,12 +385,17 @@ fn needed_in(ns: &str) -> Vec<Check> {
         can("watch", PEERS, n),
         can("patch", PEERS, n),
         can_sub("patch", PEERS, "status", ns),
-        can("get", "secrets", n),
-        can("list", "secrets", n),
-        can("watch", "secrets", n),
+        can("get", IDENTITIES, n),
+        can("list", IDENTITIES, n),
+        can("watch", IDENTITIES, n),
         can("create", EVENTS, n),
         can("patch", EVENTS, n),
     ]
+}
+
+/// Reading credentials Secrets (by name) in `ns`: only where the namespace opted in.
+fn secret_read_in(ns: &str) -> Vec<Check> {
+    vec![can("get", "secrets", Some(ns))]
 }
 
 /// The controller's watches across all namespaces (cluster-wide install only).
@@ -396,8 +403,8 @@ fn needed_everywhere() -> Vec<Check> {
     vec![
         can("list", PEERS, None),
         can("watch", PEERS, None),
-        can("list", "secrets", None),
-        can("watch", "secrets", None),
+        can("list", IDENTITIES, None),
+        can("watch", IDENTITIES, None),
     ]
 }
 
@@ -410,6 +417,8 @@ fn forbidden_in(ns: &str) -> Vec<Check> {
         can("delete", PEERS, n),
         can("deletecollection", PEERS, n),
         can_sub("update", PEERS, "status", ns),
+        can("list", "secrets", n),
+        can("watch", "secrets", n),
         can("create", "secrets", n),
         can("update", "secrets", n),
         can("patch", "secrets", n),
@@ -466,6 +475,16 @@ fn forbidden_cluster_wide() -> Vec<Check> {
         ),
         can("impersonate", "users", None),
         can("delete", PEERS, None),
+        // No secrets verb at cluster scope, and no TokenRequest anywhere by default.
+        can("get", "secrets", None),
+        can("list", "secrets", None),
+        can("watch", "secrets", None),
+        Check {
+            subresource: Some("token"),
+            ..can("create", "serviceaccounts", None)
+        },
+        can("create", IDENTITIES, None),
+        can("patch", IDENTITIES, None),
     ]
 }
 
@@ -488,7 +507,17 @@ fn assert_no_pod_security_warnings(stderr: &str, what: &str) {
 async fn cluster_wide_install_grants_exactly_what_the_controller_needs() {
     let admin = client_with_crds().await;
     let rel = Release::new(&release_namespace(&admin, "chart-release").await);
-    let warnings = rel.install(&[]);
+    // The controller, as the chart's ServiceAccount, in a namespace other than the release's;
+    // that namespace opts in to Secret reads (the IPv6 sample names a Secret).
+    let mut op = Operator::new_with_client(
+        "chart-cluster",
+        rel.client().await,
+        test_emulator_config(),
+        test_controller_config(),
+    )
+    .await;
+    assert_ne!(op.ns, rel.ns);
+    let warnings = rel.install(&[&format!("tenancy.secretNamespaces={{{}}}", op.ns)]);
     assert_no_pod_security_warnings(&warnings, "helm install");
 
     // What the apiserver stored is the chart's default shape.
@@ -513,18 +542,10 @@ async fn cluster_wide_install_grants_exactly_what_the_controller_needs() {
     assert_eq!(env.get("ABO_LEASE_NAME"), Some(&Some(rel.fullname.clone())));
     assert!(!env.contains_key("ABO_WATCH_NAMESPACE"), "all namespaces");
 
-    // The controller, as the chart's ServiceAccount, in a namespace other than the release's.
-    let mut op = Operator::new_with_client(
-        "chart-cluster",
-        rel.client().await,
-        test_emulator_config(),
-        test_controller_config(),
-    )
-    .await;
-    assert_ne!(op.ns, rel.ns);
-
     rel.assert_can(true, &needed_in(&op.ns));
+    rel.assert_can(true, &secret_read_in(&op.ns));
     rel.assert_can(true, &needed_in(&rel.ns));
+    rel.assert_can(false, &secret_read_in(&rel.ns));
     rel.assert_can(true, &needed_everywhere());
     rel.assert_can(false, &forbidden_in(&op.ns));
     assert_lease_and_cluster_rules(&rel);
@@ -573,8 +594,10 @@ async fn single_namespace_install_grants_nothing_cluster_wide() {
     assert_no_pod_security_warnings(&warnings, "helm install");
 
     rel.assert_can(true, &needed_in(&op.ns));
+    rel.assert_can(true, &secret_read_in(&op.ns));
     let other = namespace(&admin, "chart-ns-other").await;
     let mut nowhere_else = needed_in(&other);
+    nowhere_else.extend(secret_read_in(&other));
     nowhere_else.extend(needed_in(&rel.ns));
     nowhere_else.extend(needed_everywhere());
     rel.assert_can(false, &nowhere_else);

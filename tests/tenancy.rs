@@ -22,9 +22,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::RoleBinding;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -40,7 +39,7 @@ use common::controlplane;
 use common::operator::{
     GROUP, Operator, PATIENCE, REGION, condition, test_controller_config, test_emulator_config,
 };
-use common::{client_with_crds, namespace, wait_for};
+use common::{client_with_crds, namespace};
 
 const CHART: &str = "charts/alicloud-bgp-operator";
 const ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
@@ -48,25 +47,6 @@ const SECOND_ACCOUNT: &str = "2222222222222222";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Installs the CloudIdentity CRD (from the Rust types) and waits until it is served.
-async fn install_identity_crd(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = CloudIdentity::crd();
-    crds.patch(
-        &CloudIdentity::crd_name(),
-        &PatchParams::apply("abo-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("apply CloudIdentity CRD");
-    let ids: Api<CloudIdentity> = Api::all(client.clone());
-    wait_for("CloudIdentity served", PATIENCE, || {
-        let ids = ids.clone();
-        async move { ids.list(&Default::default()).await.ok().map(|_| ()) }
-    })
-    .await;
 }
 
 /// A chart release: helm install/uninstall and `kubectl auth can-i` as its ServiceAccount.
@@ -369,7 +349,6 @@ fn stalled_message(obj: &BgpPeer) -> String {
 #[tokio::test]
 async fn default_install_reads_no_secret_of_a_namespace_that_did_not_opt_in() {
     let admin = client_with_crds().await;
-    install_identity_crd(&admin).await;
     let rel = Release::new(&namespace(&admin, "tenancy-release").await);
     let opted_in = namespace(&admin, "tenancy-optin").await;
     let other = namespace(&admin, "tenancy-other").await;
@@ -525,7 +504,6 @@ fn rrsa(account: &str, role: &str) -> serde_json::Value {
 #[tokio::test]
 async fn two_namespaces_with_their_own_identities_create_peers_in_two_accounts() {
     let admin = client_with_crds().await;
-    install_identity_crd(&admin).await;
     let rel = Release::new(&namespace(&admin, "tenancy-rrsa-release").await);
     let a = namespace(&admin, "tenancy-team-a").await;
     let b = namespace(&admin, "tenancy-team-b").await;
@@ -633,7 +611,6 @@ async fn two_namespaces_with_their_own_identities_create_peers_in_two_accounts()
 async fn another_namespaces_identity_or_secret_and_a_forbidden_operator_chain_are_refused_without_cloud_calls()
  {
     let admin = client_with_crds().await;
-    install_identity_crd(&admin).await;
     let a = namespace(&admin, "tenancy-victim").await;
     create_secret(&admin, &a, "team-a-creds").await;
     create_identity(

@@ -24,10 +24,25 @@ pub async fn client_with_crds() -> Client {
     client
 }
 
-/// Server-side applies the CRD (from the Rust types; the checked-in YAML is the same, which
-/// a unit test guarantees) and waits until it is Established.
+/// Server-side applies the CRDs (from the Rust types; the checked-in YAML is the same, which
+/// unit tests guarantee) and waits until they are Established.
 pub async fn install_crds(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    // CloudIdentity first: the controller caches and watches them (issue 17).
+    let identities = alicloud_bgp_operator::api::identity::CloudIdentity::crd();
+    crds.patch(
+        alicloud_bgp_operator::api::identity::CloudIdentity::crd_name(),
+        &PatchParams::apply("abo-tests").force(),
+        &Patch::Apply(&identities),
+    )
+    .await
+    .expect("apply CloudIdentity CRD");
+    let ids: Api<alicloud_bgp_operator::api::identity::CloudIdentity> = Api::all(client.clone());
+    wait_for("CloudIdentity served", Duration::from_secs(30), || {
+        let ids = ids.clone();
+        async move { ids.list(&Default::default()).await.ok().map(|_| ()) }
+    })
+    .await;
     let crd = BgpPeer::crd();
     let name = crd.metadata.name.clone().expect("crd name");
     crds.patch(
