@@ -7,7 +7,9 @@
 --   Healthy      Ready=True and the status is for the current generation
 --   Progressing  no status yet, status for an older generation, Reconciling=True, or not
 --                Ready for another reason (e.g. the cloud peer is Pending)
---   Degraded     Stalled=True (the spec, a Secret, permissions or quota must change)
+--   Degraded     Stalled=True (the spec, a Secret, permissions or quota must change), or
+--                UpToDate=False with nothing in progress: the cloud differs from Git and the
+--                operator is not changing it (driftPolicy Report, managementPolicy Observe)
 --   Suspended    paused with the vpc.alicloud.dev/paused annotation (Ready reason Paused)
 --
 -- Argo CD runs this with only Lua's base, table and package libraries (no string or math
@@ -74,6 +76,13 @@ end
 if reconciling ~= nil and reconciling.status == "True" then
   hs.status = "Progressing"
   hs.message = text(reconciling, "Reconciling")
+  return hs
+end
+
+local uptodate = condition(status, "UpToDate")
+if uptodate ~= nil and uptodate.status == "False" then
+  hs.status = "Degraded"
+  hs.message = text(uptodate, "Drifted")
   return hs
 end
 
