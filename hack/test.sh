@@ -25,6 +25,11 @@ step "control plane binaries"
 bin_dir="$(hack/build-tools.sh | tail -n 1)"
 export ABO_TOOLS_BIN="$bin_dir"
 
+step "alert rules (promtool check/test rules on the rendered PrometheusRule) and the Grafana dashboard JSON"
+# tests/alerts.rs; the dashboard's metric names are checked against a live /metrics in tests/metrics.rs.
+[[ -x "$bin_dir/promtool" ]] || { echo "promtool missing in $bin_dir (hack/build-tools.sh)" >&2; exit 1; }
+cargo test -q --test alerts
+
 step "generated deploy files are current (chart CRD copy, manifests, argocd-cm patch; helm lint)"
 HELM="$bin_dir/helm" hack/render-manifests.sh --check
 
