@@ -548,7 +548,8 @@ async fn per_object_credentials_and_their_secret() {
         .await;
     let msg = &condition(&obj, "Ready").expect("Ready").message;
     assert!(msg.contains("not found"), "{msg}");
-    // Creating the Secret re-triggers the object (watched), well before the slow retry.
+    // Creating the Secret unsticks the object at its next credentials recheck (Secrets are
+    // re-read, not watched), well before the slow retry.
     let secrets: Api<Secret> = Api::namespaced(op.client.clone(), &op.ns);
     let secret: Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret",

@@ -76,6 +76,11 @@ pub fn test_controller_config() -> ControllerConfig {
             visibility_grace: Duration::from_secs(5),
             ..Timing::default()
         },
+        // Secrets are not watched: an object stalled on credentials re-reads them this often.
+        tenancy: alicloud_bgp_operator::controller::credentials::TenancyConfig {
+            credentials_recheck: Duration::from_secs(1),
+            ..Default::default()
+        },
         ..ControllerConfig::default()
     }
 }
