@@ -138,45 +138,8 @@ async fn admin(op: &Operator, path: &str, body: serde_json::Value) {
 
 const KIND: (&str, &str) = ("kind", "BgpPeer");
 
-/// The controller also watches CloudIdentities: make sure their CRD is served too (the
-/// shared helper installs only BgpPeer's).
-async fn install_cloud_identity_crd() {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    use kube::CustomResourceExt;
-    use kube::api::{Patch, PatchParams};
-    let client = common::client_with_crds().await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client);
-    let crd = alicloud_bgp_operator::api::identity::CloudIdentity::crd();
-    let name = crd.metadata.name.clone().expect("name");
-    crds.patch(
-        &name,
-        &PatchParams::apply("abo-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("apply CloudIdentity CRD");
-    common::wait_for(
-        "CloudIdentity CRD established",
-        Duration::from_secs(30),
-        || {
-            let crds = crds.clone();
-            let name = name.clone();
-            async move {
-                let crd = crds.get(&name).await.ok()?;
-                crd.status?
-                    .conditions?
-                    .iter()
-                    .any(|c| c.type_ == "Established" && c.status == "True")
-                    .then_some(())
-            }
-        },
-    )
-    .await;
-}
-
 #[tokio::test]
 async fn metrics_status_and_dashboard_after_a_scenario() {
-    install_cloud_identity_crd().await;
     let op = Operator::start("metrics").await;
     let scraper = serve_metrics(&op).await;
     let ns = op.ns.clone();
