@@ -548,6 +548,52 @@ async fn throttling_reports_retry_after_and_is_not_retried() {
     assert_eq!(server.received_requests().await.map(|r| r.len()), Some(1));
 }
 
+/// The client owns its rate behaviour: a throttled answer slows the limiter of that access
+/// key and region by itself (the controller no longer does it by hand), and only that one.
+#[tokio::test]
+async fn a_throttled_answer_slows_the_clients_own_limiter() {
+    let server = setup().await;
+    Mock::given(method("POST"))
+        .respond_with(api_error(
+            400,
+            "Throttling.User",
+            "Request was denied due to user flow control.",
+        ))
+        .mount(&server)
+        .await;
+    let client = VpcClient::new(ClientConfig {
+        endpoint: Some(server.uri()),
+        retry: fast_retry(),
+        rate_limit: Some(RateLimitConfig {
+            qps: 20.0,
+            burst: 20,
+            read_share: 1.0,
+            ..RateLimitConfig::default()
+        }),
+        ..ClientConfig::default()
+    })
+    .expect("client");
+    assert_eq!(client.current_rate(AK, "cn-shanghai"), Some(20.0));
+    let err = client
+        .describe_bgp_peers(
+            &creds(),
+            &DescribeBgpPeersRequest {
+                region_id: "cn-shanghai".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("throttled");
+    assert_eq!(err.class(), ErrorClass::Throttled);
+    let rate = client.current_rate(AK, "cn-shanghai").unwrap_or_default();
+    assert!((10.0..10.5).contains(&rate), "halved: {rate}");
+    assert_eq!(
+        client.current_rate(AK, "cn-beijing"),
+        Some(20.0),
+        "another region keeps its rate"
+    );
+}
+
 #[tokio::test]
 async fn mutating_call_without_token_is_never_retried() {
     let server = setup().await;

@@ -506,6 +506,11 @@ impl VpcClient {
                 }
                 Err(err) => err,
             };
+            // The API throttled this caller: the client's own rate for (key, region) halves
+            // (and recovers gradually), so every object sharing the key backs off together.
+            if err.class() == ErrorClass::Throttled {
+                self.slow_down(creds.access_key_id(), region);
+            }
             if attempt >= max_retries || !should_retry(policy, &err) {
                 tracing::debug!(action, region, attempt, error = %err, class = err.class().as_str(), "VPC call failed");
                 return Err(err);

@@ -102,7 +102,6 @@ pub struct Context {
     /// CloudIdentity cache and per-identity STS credentials.
     pub identities: super::credentials::Identities,
     failures: Mutex<HashMap<String, u32>>,
-    access_keys: Mutex<HashMap<String, String>>,
     accounts: Mutex<HashMap<String, (String, std::time::Instant)>>,
 }
 
@@ -129,7 +128,6 @@ impl Context {
             recorder,
             hooks: Hooks::default(),
             failures: Mutex::default(),
-            access_keys: Mutex::default(),
             accounts: Mutex::default(),
         }
     }
@@ -185,19 +183,6 @@ impl Context {
             .into_iter()
             .filter(|o| o.metadata.uid.as_deref() != uid)
             .collect()
-    }
-
-    pub(crate) fn remember_access_key(&self, obj: &BgpPeer, access_key_id: &str) {
-        if let Ok(mut map) = self.access_keys.lock() {
-            map.insert(super::reconcile_key(obj), access_key_id.to_owned());
-        }
-    }
-
-    pub(crate) fn last_access_key(&self, obj: &BgpPeer) -> Option<String> {
-        self.access_keys
-            .lock()
-            .ok()
-            .and_then(|map| map.get(&super::reconcile_key(obj)).cloned())
     }
 }
 

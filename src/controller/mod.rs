@@ -52,10 +52,6 @@ pub struct WatchScope {
     pub label_selector: Option<String>,
 }
 
-fn reconcile_key(obj: &BgpPeer) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
-}
-
 /// The predicate of reconcile triggers: a hash of everything but status and bookkeeping.
 fn user_visible_change(obj: &BgpPeer) -> Option<u64> {
     use std::hash::{Hash, Hasher};

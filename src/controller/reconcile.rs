@@ -313,7 +313,6 @@ struct Cloud {
 
 async fn connect(r: &Reconciler<'_>) -> Result<Cloud, Error> {
     let creds = credentials(r.obj, r.ctx).await?;
-    r.ctx.remember_access_key(r.obj, creds.access_key_id());
     let account = account_of(r.ctx, &creds).await?;
     Ok(Cloud { creds, account })
 }
@@ -565,12 +564,7 @@ async fn report_error(r: &mut Reconciler<'_>, err: &Error) {
             message: message.clone(),
         }
     };
-    if let Error::Cloud { source, .. } = err
-        && source.class() == ErrorClass::Throttled
-        && let Some(creds_id) = r.ctx.last_access_key(r.obj)
-    {
-        r.ctx.vpc.slow_down(&creds_id, r.region());
-    }
+    // (A throttled answer has already slowed the client's limiter: `VpcClient::call`.)
     if let Error::Cloud { action, source } = err {
         warn!(
             action,
