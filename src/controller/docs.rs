@@ -25,7 +25,9 @@ fn retry_of(class: ErrorClass) -> String {
         ErrorClass::Throttled => {
             "; the shared rate limiter for that access key and region slows down"
         }
-        ErrorClass::Credentials => "; at once when the referenced Secret changes",
+        ErrorClass::Credentials => {
+            "; and every credentials recheck (`--credentials-recheck`, 30 s: Secrets are re-read, not watched), at once when the CloudIdentity used changes"
+        }
         ErrorClass::Transient | ErrorClass::Unknown => {
             "; calls carrying a ClientToken are first retried in the client (same token)"
         }
