@@ -85,7 +85,11 @@ pub struct RunArgs {
     pub forbid_operator_credentials: bool,
     /// With --forbid-operator-credentials: the namespaces that may still use the
     /// operator-wide credentials (comma-separated).
-    #[arg(long, env = "ABO_OPERATOR_CREDENTIALS_NAMESPACES", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "ABO_OPERATOR_CREDENTIALS_NAMESPACES",
+        value_delimiter = ','
+    )]
     pub operator_credentials_namespaces: Vec<String>,
     /// ClusterRole granting `get` on Secrets; a namespace opts in with a RoleBinding of the
     /// same name (named in error messages).
