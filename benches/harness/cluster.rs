@@ -13,6 +13,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, CustomResourceExt};
 
 use alicloud_bgp_operator::api::BgpPeer;
+use alicloud_bgp_operator::api::identity::CloudIdentity;
 
 /// The repository root (where `hack/` is).
 pub fn repo_root() -> PathBuf {
@@ -137,6 +138,24 @@ pub async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
 /// Server-side applies the BgpPeer CRD and waits until BgpPeers can be listed.
 pub async fn install_crd(client: &Client) -> anyhow::Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    // CloudIdentity first: the controller reads and watches them (issue 17); without the CRD
+    // every object without its own credentials fails its reconcile with a 404.
+    let identities = CloudIdentity::crd();
+    crds.patch(
+        CloudIdentity::crd_name(),
+        &PatchParams::apply("abo-bench").force(),
+        &Patch::Apply(&identities),
+    )
+    .await
+    .context("applying the CloudIdentity CRD")?;
+    let ids: Api<CloudIdentity> = Api::all(client.clone());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while ids.list(&Default::default()).await.is_err() {
+        if std::time::Instant::now() > deadline {
+            bail!("CloudIdentities not served 60 s after applying the CRD");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let crd = BgpPeer::crd();
     let name = crd.metadata.name.clone().context("CRD has a name")?;
     crds.patch(
