@@ -13,7 +13,7 @@ use kube::{Api, ResourceExt};
 use serde_json::json;
 
 use alicloud_bgp_operator::api::conditions::reasons;
-use alicloud_bgp_operator::api::{CREATE_RESULT_ANNOTATION, FINALIZER, PAUSED_ANNOTATION};
+use alicloud_bgp_operator::api::{BgpPeer, CREATE_RESULT_ANNOTATION, FINALIZER, PAUSED_ANNOTATION};
 use alicloud_bgp_operator::cloud::{CreateBgpPeerRequest, Credentials};
 use alicloud_bgp_operator::controller::context::ControllerConfig;
 use alicloud_bgp_operator::emulator::config::{DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
@@ -383,14 +383,31 @@ async fn status_is_not_rewritten_when_nothing_changes() {
                 == Some("Established")
         })
         .await;
-    let rv = obj.resource_version();
-    // Several resync periods (2 s) pass: the controller looks, finds nothing to do, writes nothing.
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let later = op.api().get("a").await.expect("get");
-    assert_eq!(
-        later.resource_version(),
-        rv,
-        "no status write without a change"
+    // Three resync periods (2 s) pass: the controller looks and finds nothing to do. The only
+    // write allowed is the documented refresh of `lastSyncTime`, at most once per period.
+    let without_sync = |o: &BgpPeer| {
+        let mut s = o.status.clone().unwrap_or_default();
+        s.last_sync_time = None;
+        s
+    };
+    let first = without_sync(&obj);
+    let mut versions = std::collections::BTreeSet::new();
+    versions.insert(obj.resource_version());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    while tokio::time::Instant::now() < deadline {
+        let later = op.api().get("a").await.expect("get");
+        assert_eq!(
+            without_sync(&later),
+            first,
+            "no status change without a cloud change"
+        );
+        versions.insert(later.resource_version());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        versions.len() <= 4,
+        "at most one lastSyncTime write per resync period: {} versions",
+        versions.len()
     );
     assert!(op.calls("DescribeBgpPeers") >= 2, "but it did look");
 }

@@ -155,21 +155,51 @@ pub(super) async fn create(
 
 /// Deletes a peer whose object is gone (best effort, retried by the client like any
 /// mutating call; logged either way).
+///
+/// A peer this young is usually still `Pending` (the API refuses to delete it yet) or not
+/// visible yet, so the deletion is retried in the background, every poll interval for up to
+/// [`ORPHAN_PATIENCE`], until the API accepts it. (Not durable across a crash of the operator
+/// during those minutes: a double fault.) The path exists because the kube-apiserver can
+/// carry out a DELETE it decided before the finalizer was added (observed with v1.36: the
+/// object vanishes with the finalizer on, after its token was recorded).
 async fn delete_orphan(r: &Reconciler<'_>, creds: &Credentials, id: &str) {
     let req = DeleteBgpPeerRequest {
         region_id: r.region().to_owned(),
         bgp_peer_id: id.to_owned(),
         ..Default::default()
     };
-    match r.ctx.vpc.delete_bgp_peer(creds, &req).await {
-        Ok(_) => {
-            info!(bgp_peer_id = %id, "deleted the peer of an object deleted while its create was in flight")
+    let (vpc, creds, id) = (r.ctx.vpc.clone(), creds.clone(), id.to_owned());
+    let every = r
+        .ctx
+        .config
+        .poll_interval
+        .max(std::time::Duration::from_millis(200));
+    tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + ORPHAN_PATIENCE;
+        loop {
+            match vpc.delete_bgp_peer(&creds, &req).await {
+                Ok(_) => {
+                    info!(bgp_peer_id = %id, "deleted the peer of an object deleted while its create was in flight");
+                    return;
+                }
+                Err(e)
+                    if tokio::time::Instant::now() < deadline
+                        && !matches!(e.class(), ErrorClass::Terminal | ErrorClass::Credentials) =>
+                {
+                    debug!(bgp_peer_id = %id, code = e.code().unwrap_or("-"), "the peer of a vanished object cannot be deleted yet; retrying");
+                    tokio::time::sleep(every).await;
+                }
+                Err(e) => {
+                    warn!(bgp_peer_id = %id, code = e.code().unwrap_or("-"), "could not delete the peer of a vanished object: it is left in the cloud");
+                    return;
+                }
+            }
         }
-        Err(e) => {
-            warn!(bgp_peer_id = %id, code = e.code().unwrap_or("-"), "could not delete the peer of a vanished object")
-        }
-    }
+    });
 }
+
+/// How long the peer of an object that vanished during its create is retried for deletion.
+pub const ORPHAN_PATIENCE: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Records `id` as this object's peer (seen when `seen` gives its cloud view).
 fn record_peer(r: &mut Reconciler<'_>, id: &str, seen: Option<&BgpPeerInfo>) {

@@ -227,8 +227,9 @@ pub fn retry_rule(class: ErrorClass) -> Option<RetryRule> {
         ErrorClass::Busy => rule(2, 60),
         ErrorClass::Throttled => rule(5, 300),
         ErrorClass::Transient | ErrorClass::Unknown => rule(1, 300),
-        // Re-checked at once when the Secret changes (watched); slowly otherwise, because
-        // operator-wide credentials (environment, RRSA token file) change without an event.
+        // Slowly, because operator-wide credentials (environment, RRSA token file) change
+        // without an event; an object whose Secret or CloudIdentity is unreadable is also
+        // re-queued every `--credentials-recheck` (Secrets are re-read, not watched).
         ErrorClass::Credentials => rule(300, 1800),
     }
 }

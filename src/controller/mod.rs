@@ -96,7 +96,7 @@ pub async fn check_crd(client: &kube::Client, scope: &WatchScope) -> anyhow::Res
 }
 
 /// Every `every`, the objects whose last reconcile stopped at their credentials
-/// (`CredentialsError`): the bounded re-read that replaces a Secret watch. One reconcile of
+/// (`CredentialsError`, `AccountMismatch`): the bounded re-read that replaces a Secret watch. One reconcile of
 /// such an object costs one Secret `get` (or none, for a cached identity failure) and no
 /// cloud call.
 fn credentials_recheck(
@@ -120,7 +120,9 @@ fn stalled_on_credentials(obj: &BgpPeer) -> bool {
         s.conditions.iter().any(|c| {
             c.type_ == crate::api::conditions::types::STALLED
                 && c.status == "True"
-                && c.reason == crate::api::conditions::reasons::CREDENTIALS_ERROR
+                && (c.reason == crate::api::conditions::reasons::CREDENTIALS_ERROR
+                    // Restoring the owning account's credentials must be noticed as soon.
+                    || c.reason == crate::api::conditions::reasons::ACCOUNT_MISMATCH)
         })
     })
 }
