@@ -303,11 +303,6 @@ mod churn {
     /// one cloud peer per live object (the one its status names), none for deleted objects,
     /// no object left with a finalizer.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    #[ignore = "leaks a peer in about 1 run of 12: an object deleted right after its creation \
-                (the DELETE read it before a finalizer was added and removed it at once, \
-                finalizer or not) while a reconcile's CreateBgpPeer is in flight; the \
-                create lands for an object that no longer exists. Needs a controller-side \
-                fix (see the helper report for issue 12 item 11)"]
     async fn two_controllers_by_mistake_converge_without_duplicates_or_leaks() {
         let client = common::client_with_crds().await;
         let ns = common::namespace(&client, "two-ctl").await;

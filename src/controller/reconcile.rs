@@ -384,21 +384,7 @@ impl Reconciler<'_> {
     /// Keeps `pausedSince`, and moves the replay window's start by the time spent paused.
     fn track_pause(&mut self, paused: bool) {
         let stamp = self.stamp();
-        let status = &mut self.status;
-        match (paused, &status.paused_since) {
-            (true, None) => status.paused_since = Some(stamp),
-            (false, Some(since)) => {
-                let paused_for = self.now.as_millisecond() - since.0.as_millisecond();
-                if let Some(at) = &status.create_requested_at
-                    && let Ok(shifted) =
-                        jiff::Timestamp::from_millisecond(at.0.as_millisecond() + paused_for.max(0))
-                {
-                    status.create_requested_at = Some(Time(shifted));
-                }
-                status.paused_since = None;
-            }
-            _ => {}
-        }
+        track_pause(&mut self.status, paused, &stamp);
     }
 
     /// Records what an observation that found the peer says: the cloud view, and (for
@@ -448,6 +434,25 @@ impl Reconciler<'_> {
             message,
         })
         .await
+    }
+}
+
+/// Records when a pause began and, when it ends, moves `createRequestedAt` forward by the
+/// time paused, so that time spent paused never counts against the create replay window.
+fn track_pause(status: &mut BgpPeerStatus, paused: bool, now: &Time) {
+    match (paused, &status.paused_since) {
+        (true, None) => status.paused_since = Some(now.clone()),
+        (false, Some(since)) => {
+            let paused_for = (now.0.as_millisecond() - since.0.as_millisecond()).max(0);
+            if let Some(at) = &status.create_requested_at
+                && let Ok(shifted) =
+                    jiff::Timestamp::from_millisecond(at.0.as_millisecond() + paused_for)
+            {
+                status.create_requested_at = Some(Time(shifted));
+            }
+            status.paused_since = None;
+        }
+        _ => {}
     }
 }
 
@@ -1006,4 +1011,35 @@ fn release(r: &Reconciler<'_>, left: Left) -> Result<Action, Error> {
     };
     r.event(EventType::Normal, reason, "Delete", note);
     Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Time {
+        Time(jiff::Timestamp::from_second(secs).expect("timestamp"))
+    }
+
+    #[test]
+    fn time_paused_does_not_count_against_the_replay_window() {
+        let mut status = BgpPeerStatus {
+            create_requested_at: Some(at(1_000)),
+            ..Default::default()
+        };
+        track_pause(&mut status, true, &at(1_100));
+        assert_eq!(status.paused_since, Some(at(1_100)));
+        // Still paused: nothing moves.
+        track_pause(&mut status, true, &at(5_000));
+        assert_eq!(status.paused_since, Some(at(1_100)));
+        // Resumed after 3,900 s: the create counts as requested 3,900 s later.
+        track_pause(&mut status, false, &at(5_000));
+        assert_eq!(status.paused_since, None);
+        assert_eq!(status.create_requested_at, Some(at(4_900)));
+        // No create in flight: only the pause mark goes.
+        let mut idle = BgpPeerStatus::default();
+        track_pause(&mut idle, true, &at(1));
+        track_pause(&mut idle, false, &at(9));
+        assert_eq!(idle, BgpPeerStatus::default());
+    }
 }
