@@ -135,7 +135,7 @@ pub async fn client(kubeconfig: &Path) -> anyhow::Result<Client> {
     Ok(Client::try_from(cfg)?)
 }
 
-/// Server-side applies the BgpPeer CRD and waits until BgpPeers can be listed.
+/// Server-side applies the CloudIdentity and BgpPeer CRDs and waits until both are served.
 pub async fn install_crd(client: &Client) -> anyhow::Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     // CloudIdentity first: the controller reads and watches them (issue 17); without the CRD
