@@ -113,6 +113,9 @@ struct RunResult {
     all_created_in_api_s: f64,
     all_ready_s: f64,
     ready_median_s: f64,
+    /// The operator's `time_to_ready_seconds_count{trigger="create"}` (checked equal to N).
+    #[serde(default)]
+    time_to_ready_count: u64,
     create_calls: BTreeMap<String, u64>,
     create_codes: BTreeMap<String, u64>,
     throttled_create_phase: u64,
@@ -275,6 +278,13 @@ async fn run_one(
     let c1 = emu.counters();
     let create_usage: Usage = controller.usage()?;
     let controller_calls = controller.cloud_calls().await.unwrap_or_default();
+    // The operator's own time-to-ready histogram must count exactly the objects the bench
+    // saw reach Ready (issue 15: the metric agrees with the measurement).
+    let time_to_ready_count = controller.time_to_ready_count("create").await?;
+    anyhow::ensure!(
+        time_to_ready_count == n as u64,
+        "time_to_ready_seconds_count{{trigger=\"create\"}} is {time_to_ready_count}, but {n} objects became Ready"
+    );
     let controller_seen_throttles = world::code_total(&controller_calls, "Throttling");
     let create = world::calls_between(&c0, &c1);
     eprintln!(
@@ -364,6 +374,7 @@ async fn run_one(
         floor_s: floor,
         all_created_in_api_s: created_in_api.as_secs_f64(),
         all_ready_s,
+        time_to_ready_count,
         ready_median_s,
         create_calls: by_action(&create),
         create_codes: by_code(&create),

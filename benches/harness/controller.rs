@@ -181,6 +181,19 @@ impl ControllerProcess {
         }
     }
 
+    /// `alicloud_bgp_operator_time_to_ready_seconds_count{kind="BgpPeer",trigger}`: how many
+    /// generations the operator itself saw reach Ready (the bench checks it against its own
+    /// count of objects).
+    pub async fn time_to_ready_count(&self, trigger: &str) -> anyhow::Result<u64> {
+        let text = http_client()?
+            .get(format!("http://{}/metrics", self.metrics_addr))
+            .send()
+            .await?
+            .text()
+            .await?;
+        Ok(parse_time_to_ready_count(&text, trigger))
+    }
+
     /// `alicloud_bgp_operator_cloud_api_calls_total` by (action, code).
     pub async fn cloud_calls(&self) -> anyhow::Result<BTreeMap<(String, String), u64>> {
         let text = http_client()?
@@ -198,6 +211,28 @@ impl Drop for ControllerProcess {
         if self.is_running() {
             self.kill9();
         }
+    }
+}
+
+/// The `_count` of the time-to-ready histogram for `trigger`, 0 when absent.
+fn parse_time_to_ready_count(text: &str, trigger: &str) -> u64 {
+    let label = format!("trigger=\"{trigger}\"");
+    text.lines()
+        .filter(|l| l.starts_with("alicloud_bgp_operator_time_to_ready_seconds_count{"))
+        .filter(|l| l.contains(&label) && l.contains("kind=\"BgpPeer\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+#[cfg(test)]
+mod metrics_tests {
+    #[test]
+    fn time_to_ready_count_is_read_by_trigger() {
+        let text = "# TYPE x histogram\nalicloud_bgp_operator_time_to_ready_seconds_count{kind=\"BgpPeer\",trigger=\"create\"} 1000\nalicloud_bgp_operator_time_to_ready_seconds_count{kind=\"BgpPeer\",trigger=\"update\"} 3\n";
+        assert_eq!(super::parse_time_to_ready_count(text, "create"), 1000);
+        assert_eq!(super::parse_time_to_ready_count(text, "update"), 3);
+        assert_eq!(super::parse_time_to_ready_count("", "create"), 0);
     }
 }
 
