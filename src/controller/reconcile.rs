@@ -311,9 +311,20 @@ struct Cloud {
     account: String,
 }
 
-async fn connect(r: &Reconciler<'_>) -> Result<Cloud, Error> {
+/// The object's credentials and their account, refused (`AccountMismatch`) before anything is
+/// read with credentials of another account than the one the peer is bound to.
+async fn connect(
+    r: &Reconciler<'_>,
+    claim: Option<&Claim>,
+    deleting: bool,
+) -> Result<Cloud, Error> {
     let creds = credentials(r.obj, r.ctx).await?;
     let account = account_of(r.ctx, &creds).await?;
+    if let Plan::Refuse { reason, message } =
+        r.plan(&Observation::NotLookedUp, Some(&account), claim, deleting)
+    {
+        return Err(Error::Refused { reason, message });
+    }
     Ok(Cloud { creds, account })
 }
 
@@ -602,16 +613,7 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
         Plan::Refuse { reason, message } => return Err(Error::Refused { reason, message }),
         _ => {}
     }
-    let cloud = connect(r).await?;
-    // The account the peer is bound to, before anything is read with these credentials.
-    if let Plan::Refuse { reason, message } = r.plan(
-        &Observation::NotLookedUp,
-        Some(&cloud.account),
-        claim.as_ref(),
-        false,
-    ) {
-        return Err(Error::Refused { reason, message });
-    }
+    let cloud = connect(r, claim.as_ref(), false).await?;
     let (observation, info) = observe(r, &cloud.creds, false).await?;
     if let Some(info) = &info
         && r.status.bgp_peer_id.is_some()
@@ -853,15 +855,7 @@ async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
         Plan::ReleaseFinalizer { left } => return release(r, left),
         _ => {}
     }
-    let cloud = connect(r).await?;
-    if let Plan::Refuse { reason, message } = r.plan(
-        &Observation::NotLookedUp,
-        Some(&cloud.account),
-        claim.as_ref(),
-        true,
-    ) {
-        return Err(Error::Refused { reason, message });
-    }
+    let cloud = connect(r, claim.as_ref(), true).await?;
     let creds = &cloud.creds;
     let (observation, info) = observe(r, creds, true).await?;
     if let Some(info) = &info {
