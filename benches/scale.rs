@@ -40,6 +40,15 @@ struct Args {
     /// BGP groups the peers are spread over.
     #[arg(long, default_value_t = 4)]
     groups: usize,
+    /// Place the peers as the documented quota allows instead: 4 per group, 2 groups per VBR
+    /// (8 peers, a VBR's maximum), each VBR with its own peering subnet; `--groups` is then
+    /// N / 4. (Issue 18 redoes the fleet topology: regions, accounts, foreign peers.)
+    #[arg(long)]
+    quota_layout: bool,
+    /// Read-after-write lag of the emulator: a new peer is hidden from DescribeBgpPeers this
+    /// many seconds.
+    #[arg(long, default_value_t = 0.0)]
+    lag: f64,
     /// The account's API limit (emulator, calls/s per access key).
     #[arg(long, default_value_t = 20)]
     account_qps: u32,
@@ -201,6 +210,13 @@ fn write_csv(path: &Path, header: &str, times: &[Duration]) -> anyhow::Result<()
     Ok(())
 }
 
+/// `--quota-layout`: 4 of our peers per group, 2 groups per VBR = the VBR's 8-peer maximum.
+const QUOTA_LAYOUT: world::VbrLayout = world::VbrLayout {
+    groups_per_vbr: 2,
+    slots_per_group: 4,
+    foreign_per_group: 0,
+};
+
 async fn run_one(
     args: &Args,
     n: usize,
@@ -220,7 +236,15 @@ async fn run_one(
         account_qps: Some(args.account_qps),
         foreign_peers_per_group: 0,
     };
-    let emu = world::start_emulator(&cloud).await?;
+    let layout = args.quota_layout.then_some(QUOTA_LAYOUT);
+    let groups = layout.map_or(args.groups, |l| l.groups(n));
+    let mut emu_cfg = match &layout {
+        Some(l) => world::quota_emulator_config(&cloud, l, groups)?,
+        None => world::emulator_config(&cloud)?,
+    };
+    emu_cfg.visibility_lag = Duration::from_secs_f64(args.lag);
+    let emu =
+        alicloud_bgp_operator::emulator::server::start(emu_cfg, "127.0.0.1:0".parse()?).await?;
     let ns = cluster::create_namespace(client, &format!("bench-n{n}")).await?;
     let logs = args.work.join("logs");
     std::fs::create_dir_all(&logs)?;
@@ -242,11 +266,19 @@ async fn run_one(
     controller.wait_ready(Duration::from_secs(60)).await?;
 
     // ---- create N, wait until all are Ready
-    let floor = floor_secs(n, args.groups, args.account_qps, args.pending);
+    let floor = floor_secs(n, groups, args.account_qps, args.pending);
     let c0 = emu.counters();
     let t0 = Instant::now();
     let tracker = Tracker::start(client, &ns, t0);
-    let uids = world::create_all(client, &ns, n, args.groups, args.create_parallel).await?;
+    let uids = match &layout {
+        Some(l) => {
+            world::create_all_with(client, &ns, n, args.create_parallel, |i| {
+                world::quota_peer_object(i, l, groups, None)
+            })
+            .await?
+        }
+        None => world::create_all(client, &ns, n, groups, args.create_parallel).await?,
+    };
     anyhow::ensure!(uids.len() == n, "created {} of {n}", uids.len());
     let created_in_api = t0.elapsed();
     eprintln!(
@@ -360,7 +392,7 @@ async fn run_one(
 
     let result = RunResult {
         n,
-        groups: args.groups,
+        groups,
         account_qps: args.account_qps,
         cloud_qps: args.cloud_qps,
         cloud_burst: args.cloud_burst,
@@ -370,7 +402,7 @@ async fn run_one(
         poll_s: args.poll,
         concurrency: args.concurrency,
         load_avg_at_start: load,
-        listing_pages: listing_pages(n, args.groups),
+        listing_pages: listing_pages(n, groups),
         floor_s: floor,
         all_created_in_api_s: created_in_api.as_secs_f64(),
         all_ready_s,
@@ -385,7 +417,7 @@ async fn run_one(
         steady_window_s,
         steady_calls: by_action(&steady),
         steady_cpu_s,
-        delete_floor_s: floor_secs(n, args.groups, args.account_qps, args.delete_delay),
+        delete_floor_s: floor_secs(n, groups, args.account_qps, args.delete_delay),
         all_deleted_s,
         delete_calls: by_action(&delete),
         throttled_delete_phase: world::code_total(&delete, "Throttling"),

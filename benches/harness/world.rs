@@ -174,11 +174,23 @@ pub async fn create_all(
     groups: usize,
     parallel: usize,
 ) -> anyhow::Result<BTreeMap<String, String>> {
+    create_all_with(client, ns, n, parallel, |i| peer_object(i, groups)).await
+}
+
+/// Like [`create_all`], with object `i` made by `object`.
+pub async fn create_all_with(
+    client: &Client,
+    ns: &str,
+    n: usize,
+    parallel: usize,
+    object: impl Fn(usize) -> anyhow::Result<BgpPeer>,
+) -> anyhow::Result<BTreeMap<String, String>> {
     let api: Arc<Api<BgpPeer>> = Arc::new(Api::namespaced(client.clone(), ns));
+    let object = &object;
     futures::stream::iter(0..n)
         .map(|i| {
             let api = api.clone();
-            async move { create_object(&api, &peer_object(i, groups)?).await }
+            async move { create_object(&api, &object(i)?).await }
         })
         .buffer_unordered(parallel.max(1))
         .try_collect::<BTreeMap<_, _>>()
