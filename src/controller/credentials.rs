@@ -238,6 +238,9 @@ async fn find_identity(
     let api: Api<CloudIdentity> = Api::namespaced(ctx.kube.clone(), ns);
     match api.get_opt(name).await {
         Ok(found) => Ok(found.map(Arc::new)),
+        // No CloudIdentity CRD installed (a plain-text "404 page not found" that `get_opt`
+        // does not read as "absent"): no identity exists.
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
         Err(kube::Error::Api(s)) if s.is_forbidden() => Err(Error::Credentials(format!(
             "the operator may not read CloudIdentity {ns}/{name}: {}",
             s.message
