@@ -96,9 +96,9 @@ pub async fn check_crd(client: &kube::Client, scope: &WatchScope) -> anyhow::Res
 }
 
 /// Every `every`, the objects whose last reconcile stopped at their credentials
-/// (`CredentialsError`, `AccountMismatch`): the bounded re-read that replaces a Secret watch. One reconcile of
-/// such an object costs one Secret `get` (or none, for a cached identity failure) and no
-/// cloud call.
+/// (`CredentialsError`, `AccountMismatch`): the bounded re-read that replaces a Secret
+/// watch. One reconcile of such an object costs one Secret `get` (or none, for a cached
+/// identity failure) and no cloud call.
 fn credentials_recheck(
     store: reflector::Store<BgpPeer>,
     every: Duration,
@@ -237,7 +237,8 @@ pub async fn run(
             match res {
                 Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
                 Err(controller::Error::ReconcilerFailed(e, obj)) => {
-                    info!(object = %obj, class = e.class().as_str(), error = %e.user_message(), "reconcile failed")
+                    let (class, error) = (e.class().as_str(), e.user_message());
+                    info!(object = %obj, class, %error, "reconcile failed")
                 }
                 Err(e) => warn!(error = %e, "controller error"),
             }
