@@ -85,7 +85,15 @@ pub fn emulator_config(opts: &CloudOpts) -> anyhow::Result<EmulatorConfig> {
             ))
             .collect::<String>(),
     );
-    let topology = EmulatorConfig::from_yaml(&extra).map_err(anyhow::Error::msg)?;
+    add_topology(&mut cfg, &extra, opts)?;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Adds the VBRs, groups and peers of `yaml` to `cfg` and applies the run's realism knobs
+/// (Pending and deletion delays, latency, the account's API limit).
+fn add_topology(cfg: &mut EmulatorConfig, yaml: &str, opts: &CloudOpts) -> anyhow::Result<()> {
+    let topology = EmulatorConfig::from_yaml(yaml).map_err(anyhow::Error::msg)?;
     cfg.vbrs.extend(topology.vbrs);
     cfg.groups.extend(topology.groups);
     cfg.peers.extend(topology.peers);
@@ -97,8 +105,7 @@ pub fn emulator_config(opts: &CloudOpts) -> anyhow::Result<EmulatorConfig> {
         max: opts.latency.1,
     };
     cfg.qps_per_key = opts.account_qps;
-    cfg.validate()?;
-    Ok(cfg)
+    Ok(())
 }
 
 /// Starts the emulator in this process on a free loopback port.
@@ -384,18 +391,7 @@ pub fn quota_emulator_config(
             ));
         }
     }
-    let topology = EmulatorConfig::from_yaml(&yaml).map_err(anyhow::Error::msg)?;
-    cfg.vbrs.extend(topology.vbrs);
-    cfg.groups.extend(topology.groups);
-    cfg.peers.extend(topology.peers);
-    cfg.pending_delay = opts.pending;
-    cfg.delete_delay = opts.delete_delay;
-    cfg.modify_delay = Duration::from_secs(1);
-    cfg.latency = Latency {
-        min: opts.latency.0,
-        max: opts.latency.1,
-    };
-    cfg.qps_per_key = opts.account_qps;
+    add_topology(&mut cfg, &yaml, opts)?;
     // The real API refuses non-ASCII ClientTokens; the demo world allows them for the SDK tests.
     cfg.client_token_ascii_only = true;
     cfg.validate()?;
