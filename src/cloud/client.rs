@@ -129,7 +129,7 @@ impl fmt::Debug for ClientConfig {
 
 /// How a call may be retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RetryPolicy {
+pub(crate) enum RetryPolicy {
     /// A read: retry transient failures.
     Read,
     /// A mutating call with a ClientToken: retry transport errors and 5xx only.
@@ -140,7 +140,7 @@ enum RetryPolicy {
 
 /// Which API a call goes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Api {
+pub(crate) enum Api {
     /// VPC 2016-04-28 at the regional (or overridden) endpoint.
     Vpc,
     /// STS 2015-04-01 at the STS endpoint.
@@ -151,7 +151,7 @@ enum Api {
 const STS_LIMITER_REGION: &str = "sts";
 
 impl RetryPolicy {
-    fn mutating(client_token: &Option<String>) -> Self {
+    pub(crate) fn mutating(client_token: &Option<String>) -> Self {
         if client_token.is_some() {
             RetryPolicy::MutatingWithToken
         } else {
@@ -453,7 +453,7 @@ impl VpcClient {
 
     /// Runs `action` with retries per `policy` and decodes the JSON answer.
     #[allow(clippy::too_many_arguments)]
-    async fn call<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn call<T: serde::de::DeserializeOwned>(
         &self,
         creds: &Credentials,
         api: Api,
@@ -707,7 +707,7 @@ fn page_of(req: &DescribeBgpPeersRequest, page_number: u32) -> DescribeBgpPeersR
 
 /// What a paged walk does after a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WalkStep {
+pub(crate) enum WalkStep {
     /// Fetch the next page.
     Next,
     /// A short (or empty) page: the listing ended.
@@ -720,9 +720,9 @@ enum WalkStep {
 /// `TotalCount` as a hint that ends the walk early only once it has proven to count the whole
 /// listing (a `TotalCount` above what one page can hold).
 #[derive(Debug, Default, Clone)]
-struct Walk {
+pub(crate) struct Walk {
     /// `TotalCount` of each page.
-    totals: Vec<u64>,
+    pub(crate) totals: Vec<u64>,
     /// Some page's `TotalCount` exceeded the page size: it is a total.
     total_is_listing: bool,
     /// How the walk ended.
@@ -731,7 +731,7 @@ struct Walk {
 
 impl Walk {
     /// Records one page (`fetched` = distinct items so far) and says what to do next.
-    fn page(&mut self, total_count: u64, on_page: usize, fetched: usize) -> WalkStep {
+    pub(crate) fn page(&mut self, total_count: u64, on_page: usize, fetched: usize) -> WalkStep {
         self.totals.push(total_count);
         if total_count > u64::from(MAX_PAGE_SIZE) {
             self.total_is_listing = true;
@@ -750,7 +750,7 @@ impl Walk {
     }
 
     /// Whether the walk cannot have skipped an item (see [`PeerListing::consistent`]).
-    fn consistent(&self, distinct: usize) -> bool {
+    pub(crate) fn consistent(&self, distinct: usize) -> bool {
         let ended = self.ended.is_some();
         let one_page = self.totals.len() == 1 && self.ended == Some(WalkStep::EndedShort);
         let stable_total = self.totals.windows(2).all(|w| w[0] == w[1])

@@ -52,19 +52,19 @@ pub fn canonical_ip_version(s: &str) -> String {
 /// API parameters of one call, in wire form (name, value).
 pub(crate) type Params = Vec<(String, String)>;
 
-fn push(params: &mut Params, name: &str, value: Option<impl ToString>) {
+pub(crate) fn push(params: &mut Params, name: &str, value: Option<impl ToString>) {
     if let Some(v) = value {
         params.push((name.to_owned(), v.to_string()));
     }
 }
 
-fn push_str(params: &mut Params, name: &str, value: &Option<String>) {
+pub(crate) fn push_str(params: &mut Params, name: &str, value: &Option<String>) {
     if let Some(v) = value {
         params.push((name.to_owned(), v.clone()));
     }
 }
 
-fn require(name: &str, value: &str) -> Result<(), CloudError> {
+pub(crate) fn require(name: &str, value: &str) -> Result<(), CloudError> {
     if value.trim().is_empty() {
         Err(CloudError::invalid_request(format!("{name} is required")))
     } else {
@@ -72,7 +72,7 @@ fn require(name: &str, value: &str) -> Result<(), CloudError> {
     }
 }
 
-fn check_client_token(token: &Option<String>) -> Result<(), CloudError> {
+pub(crate) fn check_client_token(token: &Option<String>) -> Result<(), CloudError> {
     match token {
         // Documented: only ASCII characters, at most 64. Control characters are refused here;
         // other non-ASCII is left for the server to judge (the published signature vectors use
@@ -102,7 +102,7 @@ fn push_bfd(params: &mut Params, enable_bfd: bool, hop: Option<i32>) {
     }
 }
 
-fn check_paging(page_number: Option<u32>, page_size: Option<u32>) -> Result<(), CloudError> {
+pub(crate) fn check_paging(page_number: Option<u32>, page_size: Option<u32>) -> Result<(), CloudError> {
     if page_number == Some(0) {
         return Err(CloudError::invalid_request("PageNumber starts at 1"));
     }
@@ -686,12 +686,12 @@ impl From<DescribeBgpGroupsWire> for DescribeBgpGroupsPage {
     }
 }
 
-fn clamp_u32(v: u64) -> u32 {
+pub(crate) fn clamp_u32(v: u64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
 /// Lenient field deserializers.
-mod de {
+pub(crate) mod de {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer};
     use serde_json::Value;
