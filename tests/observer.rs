@@ -5,7 +5,7 @@ mod common;
 use std::time::Duration;
 
 use alicloud_bgp_operator::cloud::{CreateBgpPeerRequest, Credentials};
-use alicloud_bgp_operator::controller::observe::{Lookup, PeerObserver, Read};
+use alicloud_bgp_operator::controller::observe::{Lookup, PeerObserver, ReadRequest};
 use alicloud_bgp_operator::emulator::config::EmulatorConfig;
 use alicloud_bgp_operator::emulator::config::{DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
 use alicloud_bgp_operator::emulator::{EmulatorHandle, server};
@@ -30,8 +30,8 @@ async fn emulator(tune: impl FnOnce(&mut EmulatorConfig)) -> EmulatorHandle {
         .expect("emulator")
 }
 
-fn read(id: &str, max_age: Duration) -> Read<'_> {
-    Read {
+fn read(id: &str, max_age: Duration) -> ReadRequest<'_> {
+    ReadRequest {
         region: REGION,
         group: GROUP,
         id,
@@ -43,8 +43,8 @@ fn read(id: &str, max_age: Duration) -> Read<'_> {
 }
 
 /// A read whose demand window holds only itself.
-fn lone_read(id: &str, max_age: Duration) -> Read<'_> {
-    Read {
+fn lone_read(id: &str, max_age: Duration) -> ReadRequest<'_> {
+    ReadRequest {
         demand_window: Duration::ZERO,
         ..read(id, max_age)
     }
@@ -109,7 +109,7 @@ async fn one_listing_serves_a_whole_group_and_own_writes_are_always_seen() {
     // An object waiting on a transition never gets the same data twice. Its first look is
     // served by the shared listing newer than its previous answer; each later look needs a
     // newer read (here by ID, the cheaper choice for one reader).
-    let waiting = Read {
+    let waiting = ReadRequest {
         newer_than_last: true,
         ..lone_read(&ids[5], long)
     };
@@ -236,7 +236,7 @@ async fn readers_do_not_wait_for_a_listing_in_flight_and_are_woken_when_it_lands
         .collect();
     // No listing is young enough for these readers (max age 0) unless it landed after they
     // asked: a woken reader is answered by the listing it waited for however late it runs.
-    let waiting = |i: usize| Read {
+    let waiting = |i: usize| ReadRequest {
         waiter: Some(&refs[i]),
         ..read(&ids[i], Duration::ZERO)
     };
@@ -253,7 +253,7 @@ async fn readers_do_not_wait_for_a_listing_in_flight_and_are_woken_when_it_lands
     let (first, answers) = tokio::join!(fetcher, others);
     assert!(matches!(first, Ok(Lookup::Found(_))), "{first:?}");
     for a in &answers {
-        assert!(matches!(a, Ok(Lookup::Later)), "{a:?}");
+        assert!(matches!(a, Ok(Lookup::Pending)), "{a:?}");
     }
     let mut woke = Vec::new();
     for _ in 1..4 {
@@ -357,7 +357,7 @@ async fn absence_of_a_deleted_peer_is_trusted_only_from_a_consistent_listing() {
         }
     };
     let (unsure, ()) = tokio::join!(listing, remover);
-    assert!(matches!(unsure, Ok(Lookup::Later)), "{unsure:?}");
+    assert!(matches!(unsure, Ok(Lookup::Pending)), "{unsure:?}");
     let calls = emu.counters().calls("DescribeBgpPeers");
     assert!(calls <= 3, "no by-ID confirmation ({calls} calls)");
 
@@ -399,4 +399,76 @@ async fn verification_listings_overlapping_our_own_creates_are_not_trusted() {
         .await
         .expect("listing");
     assert!(listed.is_some());
+}
+
+/// Many small groups (a VBR holds at most 8 peers): one region-wide listing (RegionId alone)
+/// answers the readers of all of them, instead of a listing per group.
+#[tokio::test]
+async fn readers_of_many_small_groups_share_one_region_listing() {
+    const GROUPS: usize = 30;
+    let group_id = |g: usize| format!("bgpg-small{g:015}");
+    let emu = emulator(|cfg| {
+        let template = cfg.groups[0].clone();
+        for g in 0..GROUPS {
+            let mut group = template.clone();
+            group.id = group_id(g);
+            group.is_default = false;
+            cfg.groups.push(group);
+        }
+    })
+    .await;
+    let vpc = vpc_client(&emu);
+    let creds = Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None);
+    let mut peers = Vec::new();
+    for g in 0..GROUPS {
+        for i in 0..3 {
+            let resp = vpc
+                .create_bgp_peer(
+                    &creds,
+                    &CreateBgpPeerRequest {
+                        region_id: REGION.into(),
+                        bgp_group_id: group_id(g),
+                        peer_ip_address: Some(format!("10.40.{g}.{}", i + 1)),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("create");
+            peers.push((group_id(g), resp.bgp_peer_id));
+        }
+    }
+    let observer = PeerObserver::default();
+    emu.reset_counters();
+    let long = Duration::from_secs(600);
+    let lookups = peers.iter().map(|(group, id)| {
+        observer.lookup(
+            &vpc,
+            &creds,
+            ReadRequest {
+                group,
+                ..read(id, long)
+            },
+        )
+    });
+    let results = futures::future::join_all(lookups).await;
+    assert!(results.iter().all(|r| matches!(r, Ok(Lookup::Found(_)))));
+    // 90 peers: the first reader's group listing (the region's size was unknown), then one
+    // two-page region listing for everyone else; 30 group listings without it.
+    let counters = emu.counters();
+    assert_eq!(counters.calls("DescribeBgpPeers"), 3, "{counters:?}");
+    // Within max_age the region listing answers again, with no call.
+    let (group, id) = &peers[40];
+    let again = observer
+        .lookup(
+            &vpc,
+            &creds,
+            ReadRequest {
+                group,
+                ..read(id, long)
+            },
+        )
+        .await;
+    assert!(matches!(again, Ok(Lookup::Found(_))), "{again:?}");
+    assert_eq!(emu.counters().calls("DescribeBgpPeers"), 3);
+    emu.shutdown().await;
 }

@@ -26,7 +26,7 @@ use super::create::{Settled, replay, replay_expired, start_create, verify_create
 use super::credentials::{account_of, credentials};
 use super::error::{Error, delete_found_nothing};
 use super::finalizer::{self, Event as FinalizerEvent};
-use super::observe::{Lookup, Read};
+use super::observe::{Lookup, ReadRequest};
 use super::plan::{
     Claim, Left, Observation, ObservedPeer, PeerDiff, Plan, PlanInput, describe_drift, diff,
     modify_call, plan,
@@ -509,7 +509,7 @@ async fn observe(
             (poll, poll * 6)
         };
         let waiter = ObjectRef::from_obj(r.obj);
-        let read = Read {
+        let read = ReadRequest {
             region: r.region(),
             group: r.group(),
             id: &id,
@@ -540,7 +540,7 @@ async fn observe(
         Ok(Lookup::Missing) => Ok((Observation::NotFound, None)),
         // Nothing changes until the cloud has been looked at: no status write, and the
         // object is woken when the listing it waits for lands (or at the next poll tick).
-        Ok(Lookup::Later) => Err(Error::Waiting(format!(
+        Ok(Lookup::Pending) => Err(Error::Waiting(format!(
             "waiting for a listing of BGP group {}",
             r.group()
         ))),

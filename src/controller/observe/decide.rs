@@ -1,0 +1,369 @@
+//! The observer's decisions, as pure functions of what it remembers and a given `now`.
+//!
+//! [`choose`] answers "list, by ID, wait, or answer" for one read; [`verdict`] says what a
+//! listing proves about one peer. The I/O around them (locks, calls, wake-ups) is in the
+//! parent module.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::reflector::ObjectRef;
+use tokio::time::Instant;
+
+use crate::api::BgpPeer;
+use crate::cloud::BgpPeerInfo;
+
+/// Peers per DescribeBgpPeers page (the API's maximum).
+pub const PAGE_SIZE: usize = 50;
+
+/// How long a peer we deleted may stay unconfirmed (absent only from inconsistent listings)
+/// before it is confirmed by ID. During a mass deletion every listing is inconsistent until
+/// the removals stop, and the region then shrinks to a consistent listing: waiting for it
+/// costs nothing, while confirming each peer by ID would cost a call per peer. The bound
+/// only matters for a region that never stops changing.
+pub const ABSENCE_PATIENCE: Duration = Duration::from_secs(300);
+
+/// A region whose size is not known yet (never listed) is priced at this many pages, or at
+/// the pages of the peers its known groups hold if more: more than a lone reader's one call,
+/// so a single object never walks a large region to learn its size, and as cheap as two
+/// readers of small groups, so a busy region is listed (and measured) at once.
+pub const UNKNOWN_REGION_PAGES: usize = 2;
+
+/// While our own writes go on in a region, a region listing for objects in motion waits
+/// until this many objects per page of it want one (each page then answers at least this
+/// many reads) ...
+pub const READERS_PER_PAGE: usize = 15;
+
+/// ... or until the first of them has waited this long.
+pub const MAX_DEFER: Duration = Duration::from_secs(60);
+
+/// Our writes in a region count as ongoing for this long after the last one.
+pub const WRITES_SETTLE: Duration = Duration::from_secs(1);
+
+/// Pages of a listing of `size` peers (at least one: an empty listing is one call).
+pub fn pages(size: usize) -> usize {
+    size.div_ceil(PAGE_SIZE).max(1)
+}
+
+/// What a listing covers: the whole region (RegionId alone) or one group.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Scope {
+    /// `DescribeBgpPeers` with `RegionId` only: every peer of the account in the region,
+    /// other owners' included.
+    Region,
+    /// `DescribeBgpPeers` with `BgpGroupId`.
+    Group(String),
+}
+
+/// One paged listing.
+#[derive(Clone, Debug)]
+pub struct Listing {
+    /// Region or group.
+    pub scope: Scope,
+    /// When the first page was asked for: the listing shows no change made before this.
+    pub started_at: Instant,
+    /// When the last page came back: its age.
+    pub completed_at: Instant,
+    /// The peers listed, by ID.
+    pub peers: Arc<HashMap<String, BgpPeerInfo>>,
+    /// No peer can have been skipped by the paging (a consistent walk, and no create of ours
+    /// in the scope started or ended during it).
+    pub consistent: bool,
+}
+
+/// Everything the observer remembers about one peer (one record, not one map per fact).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerRecord {
+    /// When the operator last changed the peer (create, modify, delete).
+    pub mutated_at: Option<Instant>,
+    /// When the data last given for the peer was fetched.
+    pub answered_at: Option<Instant>,
+    /// When the cloud accepted our DeleteBgpPeer for it.
+    pub deleted_at: Option<Instant>,
+    /// Since when the deleted peer has been absent from inconsistent listings only.
+    pub absent_since: Option<Instant>,
+    /// Since when its object has been waiting for a listing: the first listing that lands
+    /// after that answers it, however late its woken reconcile runs.
+    pub waiting_since: Option<Instant>,
+}
+
+impl PeerRecord {
+    /// Only data fetched after this may answer for the peer: after our last change, and for
+    /// an object waiting on a transition also after the data of its previous answer.
+    pub fn not_before(&self, newer_than_last: bool) -> Option<Instant> {
+        if newer_than_last {
+            self.mutated_at.max(self.answered_at)
+        } else {
+            self.mutated_at
+        }
+    }
+}
+
+/// One read as the decision sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadFacts<'a> {
+    /// The peer's group.
+    pub group: &'a str,
+    /// Oldest acceptable listing.
+    pub max_age: Duration,
+    /// Window over which demand is counted.
+    pub demand_window: Duration,
+    /// The object waits on a transition: each look must see newer data.
+    pub newer_than_last: bool,
+}
+
+/// One group of a region.
+#[derive(Debug, Default)]
+pub struct GroupState {
+    /// The last listing of the group.
+    pub listing: Option<Listing>,
+    /// Peers in the group at the last listing of it or of the region.
+    pub size: Option<usize>,
+    /// When a listing of the group in flight was started.
+    pub fetching: Option<Instant>,
+    /// Objects to wake when it lands.
+    pub waiters: Vec<ObjectRef<BgpPeer>>,
+    /// When each object of the group last asked for a read: distinct objects, so that a
+    /// slow reconcile rate does not make a busy group look idle.
+    pub askers: HashMap<String, Instant>,
+}
+
+/// Our writes in a region, for the consistency of listings and the deferral rule.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Writes {
+    /// Creates in flight.
+    pub creates_in_flight: usize,
+    /// Bumped when a create starts and when it ends.
+    pub epoch: u64,
+    /// When our last create or delete in the region started or ended.
+    pub last_at: Option<Instant>,
+}
+
+impl Writes {
+    /// Whether writes are going on at `now` (one in flight, or one moments ago).
+    pub fn ongoing(&self, now: Instant) -> bool {
+        self.creates_in_flight > 0
+            || self
+                .last_at
+                .is_some_and(|t| now.saturating_duration_since(t) < WRITES_SETTLE)
+    }
+
+    /// Whether a listing that saw `before` when it started and `self` when it ended can have
+    /// been overlapped by a create of ours (an addition can hide a removal from the paging).
+    pub fn overlapped(&self, before: &Writes) -> bool {
+        before.creates_in_flight > 0 || self.creates_in_flight > 0 || before.epoch != self.epoch
+    }
+}
+
+/// One region of one account: its listings, its groups, the demand for reads in it.
+#[derive(Debug, Default)]
+pub struct RegionState {
+    /// The last region-wide listing.
+    pub listing: Option<Listing>,
+    /// Peers in the region (all owners) at the last region listing.
+    pub size: Option<usize>,
+    /// When a region listing in flight was started.
+    pub fetching: Option<Instant>,
+    /// Objects to wake when a region listing lands.
+    pub waiters: Vec<ObjectRef<BgpPeer>>,
+    /// Objects in motion held back for a region listing (see [`READERS_PER_PAGE`]), and
+    /// since when.
+    pub deferred: HashMap<String, Instant>,
+    /// The groups read in.
+    pub groups: HashMap<String, GroupState>,
+    /// Peers per group at the last region listing (for groups read later).
+    pub group_sizes: HashMap<String, usize>,
+}
+
+impl RegionState {
+    /// Calls of one region-wide listing: known from the last one, else estimated (see
+    /// [`UNKNOWN_REGION_PAGES`]).
+    pub fn region_cost(&self) -> usize {
+        self.size.map_or_else(
+            || {
+                let known: usize = self.groups.values().filter_map(|g| g.size).sum();
+                pages(known).max(UNKNOWN_REGION_PAGES)
+            },
+            pages,
+        )
+    }
+
+    /// Calls of answering the region's recent readers without a region listing: per group
+    /// with readers, one listing of it or one by-ID read per reader, whichever is fewer.
+    /// Counting stops once `enough` is reached (only the comparison matters).
+    pub fn groups_cost(&self, now: Instant, window: Duration, enough: usize) -> usize {
+        let mut cost = 0;
+        for group in self.groups.values() {
+            let readers = recent(&group.askers, now, window);
+            cost += readers.min(pages(group.size.unwrap_or(0)));
+            if cost >= enough {
+                break;
+            }
+        }
+        cost
+    }
+}
+
+/// Entries of `times` no older than `window` at `now`.
+fn recent(times: &HashMap<String, Instant>, now: Instant, window: Duration) -> usize {
+    times
+        .values()
+        .filter(|t| now.saturating_duration_since(**t) <= window)
+        .count()
+}
+
+/// What to do for one read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// A listing held answers it.
+    Answer(Scope),
+    /// A listing of this scope is in flight: wait for it (woken when it lands).
+    Wait(Scope),
+    /// A region listing is worth it but not yet (our writes go on and few objects want it):
+    /// look again at the next tick (woken if a region listing lands first).
+    Defer,
+    /// One by-ID read is the cheapest.
+    ById,
+    /// Fetch a listing of this scope.
+    Fetch(Scope),
+}
+
+/// The "list, by ID, wait, answer" decision for a read of a peer with `record`, in a region
+/// with `state` (the reader already counted among its group's askers) and our `writes` in
+/// it, at `now`.
+pub fn choose(
+    state: &RegionState,
+    writes: &Writes,
+    record: &PeerRecord,
+    read: &ReadFacts<'_>,
+    now: Instant,
+) -> Choice {
+    let not_before = record.not_before(read.newer_than_last);
+    let asked_at = record.waiting_since.map_or(now, |t| t.min(now));
+    let after_change = |started: Instant| not_before.is_none_or(|t| started > t);
+    let usable = |l: &Listing| {
+        after_change(l.started_at)
+            && (l.completed_at >= asked_at
+                || now.saturating_duration_since(l.completed_at) <= read.max_age)
+    };
+    let group = state.groups.get(read.group);
+    let held = [
+        state.listing.as_ref(),
+        group.and_then(|g| g.listing.as_ref()),
+    ];
+    if let Some(best) = held
+        .into_iter()
+        .flatten()
+        .filter(|l| usable(l))
+        .max_by_key(|l| l.started_at)
+    {
+        return Choice::Answer(best.scope.clone());
+    }
+    let group_fetching = group.and_then(|g| g.fetching);
+    // A listing in flight that started after our last change answers this read.
+    if state.fetching.is_some_and(after_change) {
+        return Choice::Wait(Scope::Region);
+    }
+    if group_fetching.is_some_and(after_change) {
+        return Choice::Wait(Scope::Group(read.group.to_owned()));
+    }
+    let region_cost = state.region_cost();
+    if region_cost <= state.groups_cost(now, read.demand_window, region_cost) {
+        // One region listing at a time: a reader whose change came after the one in flight
+        // started waits for it and then asks again.
+        if state.fetching.is_some() {
+            return Choice::Wait(Scope::Region);
+        }
+        if read.newer_than_last && defer(state, writes, region_cost, asked_at, now) {
+            return Choice::Defer;
+        }
+        return Choice::Fetch(Scope::Region);
+    }
+    let readers = group.map_or(1, |g| recent(&g.askers, now, read.demand_window));
+    let size = group
+        .and_then(|g| g.size)
+        .or_else(|| state.group_sizes.get(read.group).copied())
+        .unwrap_or(0);
+    if pages(size) > readers {
+        Choice::ById
+    } else if group_fetching.is_some() {
+        Choice::Wait(Scope::Group(read.group.to_owned()))
+    } else {
+        Choice::Fetch(Scope::Group(read.group.to_owned()))
+    }
+}
+
+/// Whether a region listing for an object in motion that asked at `asked_at` waits: while
+/// our own writes in the region go on, more objects will soon want the same listing, so it
+/// is fetched once [`READERS_PER_PAGE`] per page want it or the first has waited
+/// [`MAX_DEFER`]; once the writes stop, at once.
+fn defer(
+    state: &RegionState,
+    writes: &Writes,
+    region_cost: usize,
+    asked_at: Instant,
+    now: Instant,
+) -> bool {
+    if !writes.ongoing(now) {
+        return false;
+    }
+    // This reader included (it may not be in `deferred` yet).
+    let waiting = state.deferred.len() + 1;
+    let first = state
+        .deferred
+        .values()
+        .copied()
+        .min()
+        .map_or(asked_at, |t| t.min(asked_at));
+    waiting < READERS_PER_PAGE * region_cost && now.saturating_duration_since(first) < MAX_DEFER
+}
+
+/// What a listing says about one peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict<'a> {
+    /// Listed.
+    Found(&'a BgpPeerInfo),
+    /// Gone: we deleted it and a consistent listing started after that does not show it.
+    Missing,
+    /// We deleted it, but the listing is inconsistent: wait for a consistent one (since
+    /// `absent_since`).
+    Unsure {
+        /// Since when it has been absent from inconsistent listings only.
+        absent_since: Instant,
+    },
+    /// Absent, and the listing cannot prove it gone: ask by ID.
+    ConfirmById,
+}
+
+/// What `listing` proves about peer `id` with `record`, at `now`: found; absent, trusted
+/// only for a peer we deleted before the listing started and only from a consistent
+/// listing; otherwise a by-ID read decides (a false absence would create a second peer or
+/// release a finalizer over a live one).
+pub fn verdict<'a>(
+    listing: &'a Listing,
+    id: &str,
+    record: &PeerRecord,
+    now: Instant,
+) -> Verdict<'a> {
+    if let Some(peer) = listing.peers.get(id) {
+        return Verdict::Found(peer);
+    }
+    let deleted_by_us = record.deleted_at.is_some_and(|t| listing.started_at > t);
+    if !deleted_by_us {
+        return Verdict::ConfirmById;
+    }
+    if listing.consistent {
+        return Verdict::Missing;
+    }
+    let absent_since = record.absent_since.unwrap_or(listing.started_at);
+    if now.saturating_duration_since(absent_since) < ABSENCE_PATIENCE {
+        Verdict::Unsure { absent_since }
+    } else {
+        Verdict::ConfirmById
+    }
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

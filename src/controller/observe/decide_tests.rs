@@ -1,0 +1,399 @@
+//! The observer's decisions at a fixed `now`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::*;
+use crate::cloud::BgpPeerInfo;
+
+const S: Duration = Duration::from_secs(1);
+
+fn peer(id: &str, group: &str) -> BgpPeerInfo {
+    BgpPeerInfo {
+        bgp_peer_id: id.to_owned(),
+        bgp_group_id: group.to_owned(),
+        ..Default::default()
+    }
+}
+
+fn listing(scope: Scope, started_at: Instant, ids: &[(&str, &str)], consistent: bool) -> Listing {
+    Listing {
+        scope,
+        started_at,
+        completed_at: started_at + S,
+        peers: Arc::new(
+            ids.iter()
+                .map(|(id, g)| ((*id).to_owned(), peer(id, g)))
+                .collect::<HashMap<_, _>>(),
+        ),
+        consistent,
+    }
+}
+
+fn settled(group: &str) -> ReadFacts<'_> {
+    ReadFacts {
+        group,
+        max_age: Duration::from_secs(600),
+        demand_window: Duration::from_secs(600),
+        newer_than_last: false,
+    }
+}
+
+fn in_motion(group: &str) -> ReadFacts<'_> {
+    ReadFacts {
+        group,
+        max_age: Duration::from_secs(5),
+        demand_window: Duration::from_secs(30),
+        newer_than_last: true,
+    }
+}
+
+/// A region of `groups` groups of `size` peers, every one of whose objects asked at `at`.
+fn busy_region(groups: usize, size: usize, at: Instant) -> RegionState {
+    let mut state = RegionState::default();
+    for g in 0..groups {
+        let askers = (0..size).map(|i| (format!("bgp-{g}-{i}"), at)).collect();
+        state.groups.insert(
+            format!("bgpg-{g}"),
+            GroupState {
+                size: Some(size),
+                askers,
+                ..Default::default()
+            },
+        );
+    }
+    state
+}
+
+#[test]
+fn many_small_busy_groups_are_read_with_one_region_listing() {
+    let now = Instant::now();
+    // 100 groups of 4 (a VBR each), all asking: 100 group listings, or 8 region pages.
+    let mut state = busy_region(100, 4, now);
+    state.size = Some(400);
+    let choice = choose(
+        &state,
+        &Writes::default(),
+        &PeerRecord::default(),
+        &settled("bgpg-3"),
+        now,
+    );
+    assert_eq!(choice, Choice::Fetch(Scope::Region));
+    // A region of 5,000 peers (other owners' included) costs 100 pages: for 3 busy groups
+    // their own listings are cheaper.
+    let mut state = busy_region(3, 4, now);
+    state.size = Some(5000);
+    let choice = choose(
+        &state,
+        &Writes::default(),
+        &PeerRecord::default(),
+        &settled("bgpg-1"),
+        now,
+    );
+    assert_eq!(choice, Choice::Fetch(Scope::Group("bgpg-1".into())));
+}
+
+#[test]
+fn a_lone_reader_of_a_large_group_asks_by_id_and_one_of_an_unknown_region_never_walks_it() {
+    let now = Instant::now();
+    let mut state = RegionState::default();
+    state.groups.insert(
+        "bgpg-big".into(),
+        GroupState {
+            size: Some(120),
+            askers: [("bgp-a".to_owned(), now)].into(),
+            ..Default::default()
+        },
+    );
+    let choice = choose(
+        &state,
+        &Writes::default(),
+        &PeerRecord::default(),
+        &settled("bgpg-big"),
+        now,
+    );
+    assert_eq!(choice, Choice::ById, "one call instead of a 3-page listing");
+    // Never read before: the region's size is unknown, priced above one reader's one call.
+    let mut state = RegionState::default();
+    state.groups.insert(
+        "bgpg-new".into(),
+        GroupState {
+            askers: [("bgp-a".to_owned(), now)].into(),
+            ..Default::default()
+        },
+    );
+    let choice = choose(
+        &state,
+        &Writes::default(),
+        &PeerRecord::default(),
+        &settled("bgpg-new"),
+        now,
+    );
+    assert_eq!(choice, Choice::Fetch(Scope::Group("bgpg-new".into())));
+    assert_eq!(state.region_cost(), UNKNOWN_REGION_PAGES);
+}
+
+#[test]
+fn a_listing_answers_only_reads_after_our_last_change_and_within_their_age() {
+    let t0 = Instant::now();
+    let now = t0 + Duration::from_secs(10);
+    let mut state = busy_region(100, 4, t0);
+    state.size = Some(400);
+    state.listing = Some(listing(Scope::Region, t0, &[("bgp-0-0", "bgpg-0")], true));
+    let fresh = PeerRecord::default();
+    assert_eq!(
+        choose(&state, &Writes::default(), &fresh, &settled("bgpg-0"), now),
+        Choice::Answer(Scope::Region)
+    );
+    // Changed by us after the listing started: not answered by it.
+    let changed = PeerRecord {
+        mutated_at: Some(t0 + S / 2),
+        ..Default::default()
+    };
+    assert_eq!(
+        choose(
+            &state,
+            &Writes::default(),
+            &changed,
+            &settled("bgpg-0"),
+            now
+        ),
+        Choice::Fetch(Scope::Region)
+    );
+    // In motion: 9 s old is too old for a 5 s poll; and data no newer than the last answer
+    // never answers again.
+    let motion = in_motion("bgpg-0");
+    assert_eq!(
+        choose(&state, &Writes::default(), &fresh, &motion, now),
+        Choice::Fetch(Scope::Region)
+    );
+    let answered = PeerRecord {
+        answered_at: Some(t0),
+        ..Default::default()
+    };
+    assert_eq!(
+        choose(&state, &Writes::default(), &answered, &motion, t0 + 2 * S),
+        Choice::Fetch(Scope::Region)
+    );
+    // A reader woken by the listing it waited for is answered by it however late it runs.
+    let woken = PeerRecord {
+        waiting_since: Some(t0 - S),
+        ..Default::default()
+    };
+    assert_eq!(
+        choose(
+            &state,
+            &Writes::default(),
+            &woken,
+            &motion,
+            t0 + Duration::from_secs(60)
+        ),
+        Choice::Answer(Scope::Region)
+    );
+    // Of a region and a group listing, the newer answers.
+    state.groups.get_mut("bgpg-0").expect("group").listing =
+        Some(listing(Scope::Group("bgpg-0".into()), t0 + S, &[], true));
+    assert_eq!(
+        choose(&state, &Writes::default(), &fresh, &settled("bgpg-0"), now),
+        Choice::Answer(Scope::Group("bgpg-0".into()))
+    );
+}
+
+#[test]
+fn readers_wait_for_a_listing_in_flight_that_started_after_their_change() {
+    let t0 = Instant::now();
+    let mut state = busy_region(100, 4, t0);
+    state.size = Some(400);
+    state.fetching = Some(t0);
+    let before = PeerRecord {
+        mutated_at: Some(t0 - S),
+        ..Default::default()
+    };
+    assert_eq!(
+        choose(
+            &state,
+            &Writes::default(),
+            &before,
+            &settled("bgpg-0"),
+            t0 + S
+        ),
+        Choice::Wait(Scope::Region)
+    );
+    // Changed after it started: it cannot answer, but a second region listing is not
+    // started beside it either (wait, then ask again).
+    let after = PeerRecord {
+        mutated_at: Some(t0 + S / 2),
+        ..Default::default()
+    };
+    assert_eq!(
+        choose(
+            &state,
+            &Writes::default(),
+            &after,
+            &settled("bgpg-0"),
+            t0 + S
+        ),
+        Choice::Wait(Scope::Region)
+    );
+    // A group listing in flight serves its group's readers.
+    let mut state = RegionState::default();
+    state.groups.insert(
+        "bgpg-x".into(),
+        GroupState {
+            fetching: Some(t0),
+            askers: [("bgp-a".to_owned(), t0)].into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        choose(
+            &state,
+            &Writes::default(),
+            &PeerRecord::default(),
+            &settled("bgpg-x"),
+            t0
+        ),
+        Choice::Wait(Scope::Group("bgpg-x".into()))
+    );
+}
+
+#[test]
+fn while_our_writes_go_on_objects_in_motion_wait_for_enough_of_them_or_a_bounded_time() {
+    let t0 = Instant::now();
+    let now = t0 + Duration::from_secs(20);
+    let mut state = busy_region(100, 4, now);
+    state.size = Some(400); // 8 pages
+    let writing = Writes {
+        creates_in_flight: 2,
+        epoch: 7,
+        last_at: Some(now),
+    };
+    let record = PeerRecord::default();
+    assert_eq!(
+        choose(&state, &writing, &record, &in_motion("bgpg-0"), now),
+        Choice::Defer,
+        "1 reader of an 8-page listing while creates go on"
+    );
+    // Settled objects are never held back.
+    assert_eq!(
+        choose(&state, &writing, &record, &settled("bgpg-0"), now),
+        Choice::Fetch(Scope::Region)
+    );
+    // Enough readers: 15 per page.
+    state.deferred = (0..READERS_PER_PAGE * 8 - 1)
+        .map(|i| (format!("bgp-w{i}"), now))
+        .collect();
+    assert_eq!(
+        choose(&state, &writing, &record, &in_motion("bgpg-0"), now),
+        Choice::Fetch(Scope::Region)
+    );
+    // Or the first has waited MAX_DEFER.
+    state.deferred = [("bgp-old".to_owned(), now - MAX_DEFER)].into();
+    assert_eq!(
+        choose(&state, &writing, &record, &in_motion("bgpg-0"), now),
+        Choice::Fetch(Scope::Region)
+    );
+    // Once the writes stop (none in flight, the last a while ago), at once.
+    state.deferred.clear();
+    let stopped = Writes {
+        creates_in_flight: 0,
+        last_at: Some(now - WRITES_SETTLE),
+        ..writing
+    };
+    assert_eq!(
+        choose(&state, &stopped, &record, &in_motion("bgpg-0"), now),
+        Choice::Fetch(Scope::Region)
+    );
+    // A cheap choice (a small group's listing or a by-ID read) is never held back.
+    let mut small = busy_region(1, 4, now);
+    small.size = Some(400);
+    assert_eq!(
+        choose(&small, &writing, &record, &in_motion("bgpg-0"), now),
+        Choice::Fetch(Scope::Group("bgpg-0".into()))
+    );
+}
+
+#[test]
+fn absence_is_trusted_only_for_our_deletion_and_a_consistent_listing_started_after_it() {
+    let t0 = Instant::now();
+    let deleted = PeerRecord {
+        mutated_at: Some(t0),
+        deleted_at: Some(t0),
+        ..Default::default()
+    };
+    let after = listing(Scope::Region, t0 + S, &[("bgp-other", "bgpg-0")], true);
+    assert_eq!(
+        verdict(&after, "bgp-gone", &deleted, t0 + 2 * S),
+        Verdict::Missing
+    );
+    // Listed: found, whatever we did.
+    let listed = listing(Scope::Region, t0 + S, &[("bgp-gone", "bgpg-0")], false);
+    assert!(matches!(
+        verdict(&listed, "bgp-gone", &deleted, t0 + 2 * S),
+        Verdict::Found(p) if p.bgp_peer_id == "bgp-gone"
+    ));
+    // A listing started before (or at) our delete proves nothing: by ID.
+    let before = listing(Scope::Region, t0, &[], true);
+    assert_eq!(
+        verdict(&before, "bgp-gone", &deleted, t0 + 2 * S),
+        Verdict::ConfirmById
+    );
+    // Never deleted by us: by ID, however consistent the listing.
+    assert_eq!(
+        verdict(&after, "bgp-gone", &PeerRecord::default(), t0 + 2 * S),
+        Verdict::ConfirmById
+    );
+    // Inconsistent: wait, from the first such listing on, for ABSENCE_PATIENCE; then by ID.
+    let racing = listing(Scope::Region, t0 + S, &[], false);
+    assert_eq!(
+        verdict(&racing, "bgp-gone", &deleted, t0 + 2 * S),
+        Verdict::Unsure {
+            absent_since: t0 + S
+        }
+    );
+    let waited = PeerRecord {
+        absent_since: Some(t0 + S),
+        ..deleted
+    };
+    assert_eq!(
+        verdict(&racing, "bgp-gone", &waited, t0 + S + ABSENCE_PATIENCE - S),
+        Verdict::Unsure {
+            absent_since: t0 + S
+        }
+    );
+    assert_eq!(
+        verdict(&racing, "bgp-gone", &waited, t0 + S + ABSENCE_PATIENCE),
+        Verdict::ConfirmById
+    );
+}
+
+#[test]
+fn writes_make_listings_inconsistent_and_count_as_ongoing_briefly() {
+    let t0 = Instant::now();
+    let quiet = Writes {
+        epoch: 4,
+        last_at: Some(t0),
+        ..Default::default()
+    };
+    assert!(!quiet.overlapped(&quiet));
+    let started = Writes {
+        creates_in_flight: 1,
+        epoch: 5,
+        last_at: Some(t0),
+    };
+    assert!(started.overlapped(&quiet));
+    let came_and_went = Writes { epoch: 6, ..quiet };
+    assert!(
+        came_and_went.overlapped(&quiet),
+        "a create began and ended during the walk"
+    );
+    assert!(quiet.ongoing(t0 + WRITES_SETTLE / 2));
+    assert!(!quiet.ongoing(t0 + WRITES_SETTLE));
+    assert!(started.ongoing(t0 + Duration::from_secs(3600)));
+    assert_eq!(pages(0), 1);
+    assert_eq!(pages(50), 1);
+    assert_eq!(pages(51), 2);
+}

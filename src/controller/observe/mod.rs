@@ -1,0 +1,589 @@
+//! Observing the cloud cheaply.
+//!
+//! `DescribeBgpPeers` takes `RegionId` alone (every peer of the account in the region, other
+//! owners' included) or with a `BgpGroupId` or `BgpPeerId` filter, paged at 50. Per (account,
+//! region) the observer answers the objects that want a read from the cheapest of: one
+//! region-wide paged listing, a listing of a busy group, or a by-ID read ([`decide::choose`]).
+//! It learns a region's size from its listings. A listing answers for a peer only if it was
+//! started after the operator's last change to that peer (so our own writes are always
+//! seen) and is young enough for the caller (the resync period for a settled peer, the poll
+//! interval for one in transition). Settled objects are answered by one region listing per
+//! resync period when that is cheapest; objects in motion while our own writes in the region
+//! go on wait for a region listing until enough of them want it (bounded).
+//!
+//! Only one listing per scope is in flight at a time, and nobody waits for it while holding
+//! a reconcile slot: a reader that finds a listing in flight registers itself and gets
+//! [`Lookup::Pending`]; when the listing lands, every registered reader is woken (through
+//! [`PeerObserver::set_waker`]) and answered from it.
+//!
+//! Offset paging can skip peers while others are removed, so absence from a listing is
+//! trusted only for a peer the operator asked to delete and only from a consistent walk (one
+//! page, or the same `TotalCount` on every page with exactly that many distinct peers, and
+//! none of our own creates in the scope in between) started after the delete was accepted
+//! ([`decide::verdict`]). Any other absence is confirmed by ID: acting on a false absence
+//! would create a second peer or release a finalizer over a live one.
+
+pub mod decide;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures::channel::mpsc::UnboundedSender;
+use kube::runtime::reflector::ObjectRef;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::api::BgpPeer;
+use crate::cloud::{BgpPeerInfo, CloudError, Credentials, DescribeBgpPeersRequest, VpcClient};
+
+use decide::{Choice, Listing, PeerRecord, ReadFacts, RegionState, Scope, Verdict, Writes};
+
+pub use decide::PAGE_SIZE;
+
+/// Identifies one region of one account: peers are only visible to the account that owns
+/// them.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct RegionKey {
+    access_key_id: String,
+    region: String,
+}
+
+/// What the cloud says about one peer ID.
+#[derive(Clone, Debug)]
+pub enum Lookup {
+    /// The peer exists.
+    Found(Box<BgpPeerInfo>),
+    /// No such peer (an empty by-ID answer, or a consistent listing after our deletion).
+    /// Errors, including "region not found", are returned as errors: only the caller knows
+    /// whether they mean "gone".
+    Missing,
+    /// No answer yet: a listing is in flight or due soon (the caller's waiter is woken when
+    /// it lands), or the peer's absence is not yet certain. Look again at the next poll tick.
+    Pending,
+}
+
+/// One read request.
+#[derive(Clone, Copy, Debug)]
+pub struct ReadRequest<'a> {
+    /// Region of the peer.
+    pub region: &'a str,
+    /// The group the peer is in.
+    pub group: &'a str,
+    /// The peer.
+    pub id: &'a str,
+    /// Oldest acceptable listing.
+    pub max_age: Duration,
+    /// Window over which demand for reads is counted.
+    pub demand_window: Duration,
+    /// Only data fetched after the data of this peer's previous read will do (for objects
+    /// waiting on a transition: each look must be able to see progress).
+    pub newer_than_last: bool,
+    /// The object to wake when a listing in flight lands. Without one, the lookup waits for
+    /// that listing instead of answering [`Lookup::Pending`].
+    pub waiter: Option<&'a ObjectRef<BgpPeer>>,
+}
+
+/// A region's state behind its lock, with the notification of landed listings for callers
+/// without a waiter (tests, tools).
+#[derive(Default)]
+struct RegionSlot {
+    state: Mutex<RegionState>,
+    landed: Notify,
+}
+
+/// Shared, coalescing view of the cloud's peers.
+#[derive(Default)]
+pub struct PeerObserver {
+    regions: Mutex<HashMap<RegionKey, Arc<RegionSlot>>>,
+    /// One record per peer ID, pruned of day-old records as the map grows.
+    peers: Mutex<Records>,
+    /// Our writes per region and per (region, group).
+    writes: Mutex<WriteLog>,
+    waker: OnceLock<UnboundedSender<ObjectRef<BgpPeer>>>,
+}
+
+#[derive(Default)]
+struct Records {
+    map: HashMap<String, PeerRecord>,
+    prune_above: usize,
+    /// The region each peer was last read in (for [`PeerObserver::note_deleted`]).
+    region_of: HashMap<String, String>,
+}
+
+impl Records {
+    fn get(&self, id: &str) -> PeerRecord {
+        self.map.get(id).copied().unwrap_or_default()
+    }
+
+    fn update(&mut self, id: &str, f: impl FnOnce(&mut PeerRecord)) {
+        if !self.map.contains_key(id) && self.map.len() >= self.prune_above.max(1024) {
+            let now = Instant::now();
+            let day = Duration::from_secs(86_400);
+            let latest = |r: &PeerRecord| {
+                [r.mutated_at, r.answered_at, r.deleted_at, r.waiting_since]
+                    .into_iter()
+                    .flatten()
+                    .max()
+            };
+            self.map
+                .retain(|_, r| latest(r).is_some_and(|t| now.saturating_duration_since(t) < day));
+            let map = &self.map;
+            self.region_of.retain(|id, _| map.contains_key(id));
+            self.prune_above = self.map.len() * 2;
+        }
+        f(self.map.entry(id.to_owned()).or_default());
+    }
+}
+
+#[derive(Default)]
+struct WriteLog {
+    regions: HashMap<String, Writes>,
+    groups: HashMap<(String, String), Writes>,
+}
+
+impl WriteLog {
+    fn of(&self, region: &str, scope: &Scope) -> Writes {
+        match scope {
+            Scope::Region => self.regions.get(region).copied(),
+            Scope::Group(g) => self.groups.get(&(region.to_owned(), g.clone())).copied(),
+        }
+        .unwrap_or_default()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section leaves the data consistent: a panic elsewhere cannot poison it
+    // into an unusable state.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Clears the in-flight mark if a fetch is abandoned (its future dropped).
+struct FetchGuard<'a> {
+    observer: &'a PeerObserver,
+    slot: &'a RegionSlot,
+    scope: &'a Scope,
+    armed: bool,
+}
+
+impl Drop for FetchGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let waiters = {
+                let mut state = lock(&self.slot.state);
+                end_fetch(&mut state, self.scope)
+            };
+            self.slot.landed.notify_waiters();
+            self.observer.wake(waiters);
+        }
+    }
+}
+
+/// Clears the in-flight mark of `scope` and takes its waiters.
+fn end_fetch(state: &mut RegionState, scope: &Scope) -> Vec<ObjectRef<BgpPeer>> {
+    match scope {
+        Scope::Region => {
+            state.fetching = None;
+            std::mem::take(&mut state.waiters)
+        }
+        Scope::Group(g) => state.groups.get_mut(g).map_or_else(Vec::new, |g| {
+            g.fetching = None;
+            std::mem::take(&mut g.waiters)
+        }),
+    }
+}
+
+impl PeerObserver {
+    /// Where to send the objects to wake when a listing they wait for lands (the
+    /// controller's `reconcile_on` stream). Set once.
+    pub fn set_waker(&self, waker: UnboundedSender<ObjectRef<BgpPeer>>) {
+        let _ = self.waker.set(waker);
+    }
+
+    fn wake(&self, waiters: Vec<ObjectRef<BgpPeer>>) {
+        if let Some(waker) = self.waker.get() {
+            for w in waiters {
+                // A closed channel means the controller stopped: nobody to wake.
+                let _ = waker.unbounded_send(w);
+            }
+        }
+    }
+
+    /// Looks up `read.id` from a shared region or group listing when one is acceptable or
+    /// cheap enough to fetch, otherwise by ID.
+    pub async fn lookup(
+        &self,
+        vpc: &VpcClient,
+        creds: &Credentials,
+        read: ReadRequest<'_>,
+    ) -> Result<Lookup, CloudError> {
+        let key = RegionKey {
+            access_key_id: creds.access_key_id().to_owned(),
+            region: read.region.to_owned(),
+        };
+        let slot = self.slot(&key);
+        let facts = ReadFacts {
+            group: read.group,
+            max_age: read.max_age,
+            demand_window: read.demand_window,
+            newer_than_last: read.newer_than_last,
+        };
+        {
+            let mut peers = lock(&self.peers);
+            if peers
+                .region_of
+                .get(read.id)
+                .is_none_or(|r| r != read.region)
+            {
+                peers
+                    .region_of
+                    .insert(read.id.to_owned(), read.region.to_owned());
+            }
+        }
+        let mut counted = false;
+        loop {
+            let now = Instant::now();
+            let record = lock(&self.peers).get(read.id);
+            let writes = lock(&self.writes).of(read.region, &Scope::Region);
+            let (choice, listing) = {
+                let mut state = lock(&slot.state);
+                let known = state.group_sizes.get(read.group).copied();
+                let group = state.groups.entry(read.group.to_owned()).or_default();
+                if !counted {
+                    counted = true;
+                    group.askers.insert(read.id.to_owned(), now);
+                }
+                if group.size.is_none() {
+                    group.size = known;
+                }
+                let choice = decide::choose(&state, &writes, &record, &facts, now);
+                let listing = self.enact(&mut state, &choice, &read, now);
+                (choice, listing)
+            };
+            let waiting = matches!(choice, Choice::Wait(_) | Choice::Defer);
+            lock(&self.peers).update(read.id, |r| {
+                r.waiting_since = if waiting {
+                    Some(r.waiting_since.map_or(now, |t| t.min(now)))
+                } else {
+                    None
+                };
+            });
+            match choice {
+                Choice::Answer(_) => {
+                    // `enact` returns the listing chosen (decided under the same lock).
+                    if let Some(listing) = listing {
+                        return self.answer(vpc, creds, read, &listing).await;
+                    }
+                }
+                Choice::Defer => return Ok(Lookup::Pending),
+                Choice::Wait(_) if read.waiter.is_some() => return Ok(Lookup::Pending),
+                Choice::Wait(scope) => {
+                    let notified = slot.landed.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    // The fetch may have landed between the decision and `enable`.
+                    if in_flight(&lock(&slot.state), &scope) {
+                        notified.await;
+                    }
+                }
+                Choice::ById => return self.lookup_by_id(vpc, creds, read.region, read.id).await,
+                Choice::Fetch(scope) => {
+                    let listing = self.fetch(vpc, creds, &key, &slot, &scope).await?;
+                    return self.answer(vpc, creds, read, &listing).await;
+                }
+            }
+        }
+    }
+
+    /// Applies the bookkeeping of `choice` to the region state (under its lock): waiters
+    /// registered, deferrals noted, a fetch marked in flight. Returns the listing an answer
+    /// is given from.
+    fn enact(
+        &self,
+        state: &mut RegionState,
+        choice: &Choice,
+        read: &ReadRequest<'_>,
+        now: Instant,
+    ) -> Option<Listing> {
+        let register = |waiters: &mut Vec<ObjectRef<BgpPeer>>| {
+            if let Some(w) = read.waiter
+                && !waiters.contains(w)
+            {
+                waiters.push(w.clone());
+            }
+        };
+        match choice {
+            Choice::Answer(Scope::Region) => state.listing.clone(),
+            Choice::Answer(Scope::Group(g)) => state.groups.get(g).and_then(|g| g.listing.clone()),
+            Choice::Wait(Scope::Region) => {
+                register(&mut state.waiters);
+                None
+            }
+            Choice::Wait(Scope::Group(g)) => {
+                if let Some(g) = state.groups.get_mut(g) {
+                    register(&mut g.waiters);
+                }
+                None
+            }
+            Choice::Defer => {
+                state.deferred.entry(read.id.to_owned()).or_insert(now);
+                register(&mut state.waiters);
+                None
+            }
+            Choice::ById => None,
+            Choice::Fetch(Scope::Region) => {
+                state.fetching = Some(now);
+                None
+            }
+            Choice::Fetch(Scope::Group(g)) => {
+                if let Some(g) = state.groups.get_mut(g) {
+                    g.fetching = Some(now);
+                }
+                None
+            }
+        }
+    }
+
+    /// Fetches a listing of `scope` (the caller has marked it in flight), stores it, and wakes
+    /// the readers that waited for it.
+    async fn fetch(
+        &self,
+        vpc: &VpcClient,
+        creds: &Credentials,
+        key: &RegionKey,
+        slot: &RegionSlot,
+        scope: &Scope,
+    ) -> Result<Listing, CloudError> {
+        let mut guard = FetchGuard {
+            observer: self,
+            slot,
+            scope,
+            armed: true,
+        };
+        let before = lock(&self.writes).of(&key.region, scope);
+        let req = DescribeBgpPeersRequest {
+            region_id: key.region.clone(),
+            bgp_group_id: match scope {
+                Scope::Region => None,
+                Scope::Group(g) => Some(g.clone()),
+            },
+            ..Default::default()
+        };
+        let started_at = Instant::now();
+        let result = vpc.list_bgp_peers(creds, &req).await;
+        let after = lock(&self.writes).of(&key.region, scope);
+        guard.armed = false;
+        let (result, waiters) = {
+            let mut state = lock(&slot.state);
+            let result = result.map(|walk| {
+                let listing = Listing {
+                    scope: scope.clone(),
+                    started_at,
+                    completed_at: Instant::now(),
+                    consistent: walk.consistent && !after.overlapped(&before),
+                    peers: Arc::new(
+                        walk.peers
+                            .into_iter()
+                            .map(|p| (p.bgp_peer_id.clone(), p))
+                            .collect(),
+                    ),
+                };
+                store(&mut state, &listing);
+                listing
+            });
+            (result, end_fetch(&mut state, scope))
+        };
+        slot.landed.notify_waiters();
+        self.wake(waiters);
+        result
+    }
+
+    /// The answer a listing gives for `read.id` ([`decide::verdict`]).
+    async fn answer(
+        &self,
+        vpc: &VpcClient,
+        creds: &Credentials,
+        read: ReadRequest<'_>,
+        listing: &Listing,
+    ) -> Result<Lookup, CloudError> {
+        let now = Instant::now();
+        let record = lock(&self.peers).get(read.id);
+        let verdict = decide::verdict(listing, read.id, &record, now);
+        lock(&self.peers).update(read.id, |r| {
+            r.answered_at = Some(listing.started_at);
+            r.absent_since = match verdict {
+                Verdict::Unsure { absent_since } => Some(absent_since),
+                _ => None,
+            };
+        });
+        match verdict {
+            Verdict::Found(peer) => Ok(Lookup::Found(Box::new(peer.clone()))),
+            Verdict::Missing => Ok(Lookup::Missing),
+            // Removals went on while the listing was paged (as in a mass deletion): wait for
+            // a consistent one.
+            Verdict::Unsure { .. } => Ok(Lookup::Pending),
+            Verdict::ConfirmById => self.lookup_by_id(vpc, creds, read.region, read.id).await,
+        }
+    }
+
+    /// Looks up one peer by ID with a fresh call (no cache).
+    pub async fn lookup_by_id(
+        &self,
+        vpc: &VpcClient,
+        creds: &Credentials,
+        region: &str,
+        id: &str,
+    ) -> Result<Lookup, CloudError> {
+        let req = DescribeBgpPeersRequest {
+            region_id: region.to_owned(),
+            bgp_peer_id: Some(id.to_owned()),
+            ..Default::default()
+        };
+        let fetched_at = Instant::now();
+        let page = vpc.describe_bgp_peers(creds, &req).await?;
+        lock(&self.peers).update(id, |r| {
+            r.answered_at = Some(fetched_at);
+            r.absent_since = None;
+        });
+        Ok(match page.peers.into_iter().find(|p| p.bgp_peer_id == id) {
+            Some(peer) => Lookup::Found(Box::new(peer)),
+            None => Lookup::Missing,
+        })
+    }
+
+    /// Lists `group` with a fresh paged walk and returns its peers only when the walk is
+    /// consistent by the observer's rule (the paging cannot have skipped a peer, and no create
+    /// of ours in the group started or ended during it); `None` otherwise.
+    pub async fn list_group_consistently(
+        &self,
+        vpc: &VpcClient,
+        creds: &Credentials,
+        region: &str,
+        group: &str,
+    ) -> Result<Option<Vec<BgpPeerInfo>>, CloudError> {
+        let scope = Scope::Group(group.to_owned());
+        let before = lock(&self.writes).of(region, &scope);
+        let req = DescribeBgpPeersRequest {
+            region_id: region.to_owned(),
+            bgp_group_id: Some(group.to_owned()),
+            ..Default::default()
+        };
+        let walk = vpc.list_bgp_peers(creds, &req).await?;
+        let after = lock(&self.writes).of(region, &scope);
+        let consistent = walk.consistent && !after.overlapped(&before);
+        Ok(consistent.then_some(walk.peers))
+    }
+
+    /// Records that the operator just changed peer `id` (created, modified, deleted): only
+    /// listings started after now answer for it.
+    pub fn note_mutation(&self, id: &str) {
+        let now = Instant::now();
+        lock(&self.peers).update(id, |r| r.mutated_at = Some(now));
+    }
+
+    /// Records that the cloud accepted our DeleteBgpPeer for `id`: its absence from a
+    /// consistent listing started after now is trusted.
+    pub fn note_deleted(&self, id: &str) {
+        let now = Instant::now();
+        let region = {
+            let mut peers = lock(&self.peers);
+            peers.update(id, |r| {
+                r.mutated_at = Some(now);
+                r.deleted_at = Some(now);
+            });
+            peers.region_of.get(id).cloned()
+        };
+        if let Some(region) = region {
+            lock(&self.writes)
+                .regions
+                .entry(region)
+                .or_default()
+                .last_at = Some(now);
+        }
+    }
+
+    /// Forgets a peer whose object is gone.
+    pub fn forget(&self, id: &str) {
+        let mut peers = lock(&self.peers);
+        peers.map.remove(id);
+        peers.region_of.remove(id);
+    }
+
+    /// Marks a create in `group` as in flight until the returned guard is dropped: listings
+    /// of the group or its region overlapping it are not consistent (an addition can hide a
+    /// removal from the paging).
+    pub fn creating(&self, region: &str, group: &str) -> CreateGuard<'_> {
+        let key = (region.to_owned(), group.to_owned());
+        self.bump_creates(&key, true);
+        CreateGuard {
+            observer: self,
+            key,
+        }
+    }
+
+    fn bump_creates(&self, key: &(String, String), start: bool) {
+        let now = Instant::now();
+        let mut writes = lock(&self.writes);
+        let log = &mut *writes;
+        for w in [
+            log.regions.entry(key.0.clone()).or_default(),
+            log.groups.entry(key.clone()).or_default(),
+        ] {
+            if start {
+                w.creates_in_flight += 1;
+            } else {
+                w.creates_in_flight = w.creates_in_flight.saturating_sub(1);
+            }
+            w.epoch += 1;
+            w.last_at = Some(now);
+        }
+    }
+
+    fn slot(&self, key: &RegionKey) -> Arc<RegionSlot> {
+        lock(&self.regions).entry(key.clone()).or_default().clone()
+    }
+}
+
+/// Stores a listing that landed, with the sizes it shows; a region listing answers every
+/// reader it was deferring.
+fn store(state: &mut RegionState, listing: &Listing) {
+    match &listing.scope {
+        Scope::Region => {
+            let mut sizes: HashMap<String, usize> = HashMap::new();
+            for p in listing.peers.values() {
+                *sizes.entry(p.bgp_group_id.clone()).or_default() += 1;
+            }
+            for (id, g) in &mut state.groups {
+                g.size = Some(sizes.get(id).copied().unwrap_or(0));
+            }
+            state.size = Some(listing.peers.len());
+            state.group_sizes = sizes;
+            state.deferred.clear();
+            state.listing = Some(listing.clone());
+        }
+        Scope::Group(g) => {
+            let group = state.groups.entry(g.clone()).or_default();
+            group.size = Some(listing.peers.len());
+            group.listing = Some(listing.clone());
+        }
+    }
+}
+
+fn in_flight(state: &RegionState, scope: &Scope) -> bool {
+    match scope {
+        Scope::Region => state.fetching.is_some(),
+        Scope::Group(g) => state.groups.get(g).is_some_and(|g| g.fetching.is_some()),
+    }
+}
+
+/// A create in flight (see [`PeerObserver::creating`]).
+pub struct CreateGuard<'a> {
+    observer: &'a PeerObserver,
+    key: (String, String),
+}
+
+impl Drop for CreateGuard<'_> {
+    fn drop(&mut self) {
+        self.observer.bump_creates(&self.key, false);
+    }
+}
