@@ -5,6 +5,7 @@
 //! - [`emulator`]: a high-fidelity VPC API emulator for the demo, tests and benchmarks.
 //! - [`ops`]: logging, metrics, health, leader election.
 //! - [`cli`]: the command line.
+//! - [`duration`]: the one duration syntax of flags, annotations and the emulator's documents.
 #![forbid(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
@@ -12,6 +13,7 @@ pub mod api;
 pub mod cli;
 pub mod cloud;
 pub mod controller;
+pub mod duration;
 pub mod emulator;
 pub mod ops;
 

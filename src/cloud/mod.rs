@@ -7,9 +7,7 @@
 //! - [`error`]: [`CloudError`], [`ErrorClass`], [`classify`] and the [`CLASSIFICATION`] table.
 //! - [`endpoint`]: regional and central endpoints.
 //! - [`ratelimit`]: the token-bucket limiter keyed by (access key id, region).
-//! - [`cli`]: `alicloud-bgp-operator cloud …`.
 
-pub mod cli;
 pub mod client;
 pub mod credentials;
 pub mod endpoint;

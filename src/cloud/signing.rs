@@ -31,13 +31,19 @@ pub const V3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
 pub const EMPTY_BODY_SHA256: &str =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-/// Which signature scheme to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which signature scheme to use; also the value of `run --signature-version` and
+/// `cloud ... --signature` (any case; `1`, `1.0`, `hmac-sha1`, `3` and `acs3-hmac-sha256` are
+/// accepted as aliases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum SignatureVersion {
     /// RPC signature 1.0 (HMAC-SHA1), all parameters in the query, `Format=JSON`.
+    #[value(name = "v1", alias = "1", alias = "1.0", alias = "hmac-sha1")]
+    #[value(help = "RPC signature 1.0, HMAC-SHA1")]
     V1,
     /// ACS3-HMAC-SHA256 with `x-acs-*` headers (the current SDK default).
     #[default]
+    #[value(name = "v3", alias = "3", alias = "acs3-hmac-sha256")]
+    #[value(help = "ACS3-HMAC-SHA256")]
     V3,
 }
 
@@ -55,13 +61,8 @@ impl std::str::FromStr for SignatureVersion {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "v1" | "1" | "1.0" | "hmac-sha1" => Ok(SignatureVersion::V1),
-            "v3" | "3" | "acs3-hmac-sha256" => Ok(SignatureVersion::V3),
-            other => Err(format!(
-                "unknown signature version {other:?} (expected v1 or v3)"
-            )),
-        }
+        <Self as clap::ValueEnum>::from_str(s, true)
+            .map_err(|_| format!("unknown signature version {s:?} (expected v1 or v3)"))
     }
 }
 
@@ -604,6 +605,15 @@ mod tests {
         assert_eq!("v3".parse::<SignatureVersion>(), Ok(SignatureVersion::V3));
         assert!("v2".parse::<SignatureVersion>().is_err());
         assert_eq!(SignatureVersion::default(), SignatureVersion::V3);
+        // The aliases `run --signature-version` accepted before it was a clap ValueEnum.
+        for (text, version) in [
+            ("hmac-sha1", SignatureVersion::V1),
+            ("1.0", SignatureVersion::V1),
+            ("ACS3-HMAC-SHA256", SignatureVersion::V3),
+            ("3", SignatureVersion::V3),
+        ] {
+            assert_eq!(text.parse::<SignatureVersion>(), Ok(version), "{text}");
+        }
     }
 
     fn is_unreserved(b: u8) -> bool {

@@ -10,8 +10,6 @@
 //! The loser is refused (`Stalled`, `AlreadyOwned`), calls no write API, and its deletion
 //! releases it without touching the peer. Pure: decided from the cache's objects.
 
-use kube::ResourceExt;
-
 use crate::api::BgpPeer;
 
 use super::plan::Claim;
@@ -39,7 +37,7 @@ pub fn stronger_claim<'a>(
             !o_adopted || recorded.is_none() || older(o, me)
         })
         .map(|o| Claim {
-            owner: format!("{}/{}", o.namespace().unwrap_or_default(), o.name_any()),
+            owner: super::key::object_key(o),
         })
 }
 

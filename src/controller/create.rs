@@ -28,7 +28,7 @@ use crate::cloud::{
 use crate::ops::events::EventType;
 
 use super::error::Error;
-use super::plan::same_ip;
+use super::key::same_ip;
 use super::reconcile::{Reconciler, is_gone};
 use super::status::Outcome;
 

@@ -256,7 +256,7 @@ async fn identity_credentials(
     let ns = identity.namespace().unwrap_or_default();
     let name = identity.name_any();
     let source = Source::Identity {
-        name: format!("{ns}/{name}"),
+        name: super::key::namespaced_key(&ns, &name),
     };
     let spec = &identity.spec;
     let creds = match (&spec.rrsa, &spec.secret_ref) {
@@ -317,7 +317,7 @@ async fn rrsa_credentials(
             if let Some((creds, expires)) = &entry.creds
                 && now < *expires
             {
-                tracing::warn!(identity = %format!("{ns}/{name}"), error = %err, "STS refresh failed; using cached credentials until they expire");
+                tracing::warn!(identity = %super::key::namespaced_key(&ns, &name), error = %err, "STS refresh failed; using cached credentials until they expire");
                 return Ok(creds.clone());
             }
             if let Error::Credentials(message) = &err {

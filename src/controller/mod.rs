@@ -6,9 +6,9 @@
 //! - [`error`]: error classes and their requeue rules.
 //! - [`observe`]: coalesced, cached reads of the cloud.
 //! - [`token`]: the deterministic ClientToken.
+//! - [`key`]: an object's `namespace/name` key and [`key::same_ip`], for every kind.
 
 pub mod claims;
-pub mod command;
 pub mod context;
 pub mod convert;
 pub mod create;
@@ -16,6 +16,7 @@ pub mod credentials;
 pub mod docs;
 pub mod error;
 pub mod finalizer;
+pub mod key;
 pub mod observe;
 pub mod plan;
 pub mod reconcile;

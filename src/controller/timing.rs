@@ -34,41 +34,14 @@ pub fn jittered(d: Duration) -> Duration {
 pub fn resync_period(obj: &BgpPeer, ctx: &Context) -> Duration {
     obj.annotations()
         .get(RESYNC_ANNOTATION)
-        .and_then(|v| parse_duration(v))
+        .and_then(|v| crate::duration::parse(v).ok())
         .filter(|d| *d >= Duration::from_secs(10))
         .unwrap_or(ctx.config.resync_period)
-}
-
-/// Parses `90s`, `5m`, `1h` or a plain number of seconds.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let n: u64 = num.parse().ok()?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n.checked_mul(60)?,
-        "h" => n.checked_mul(3600)?,
-        _ => return None,
-    };
-    Some(Duration::from_secs(secs))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("2h"), Some(Duration::from_secs(7200)));
-        assert_eq!(parse_duration("42"), Some(Duration::from_secs(42)));
-        assert_eq!(parse_duration("5 parsecs"), None);
-        assert_eq!(parse_duration(""), None);
-    }
 
     #[test]
     fn ticks_are_shared_and_never_immediate() {

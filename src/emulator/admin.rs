@@ -31,7 +31,8 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::config::parse_duration;
+use crate::duration::parse as parse_duration;
+
 use super::counters::Counters;
 use super::faults::Fault;
 use super::server::Shared;

@@ -48,8 +48,8 @@
 //! timestamp_window: 15m    # allowed clock skew of signed requests (and nonce memory)
 //! state_file: /tmp/emulator-state.json   # optional persistence
 //! ```
-//! Durations are strings (`500ms`, `2s`, `1m30s`, `24h`, ISO 8601 `PT2S`) or integer
-//! milliseconds.
+//! Durations are strings in the one duration syntax ([`crate::duration`]: `500ms`, `2s`,
+//! `1m30s`, `24h`, ISO 8601 `PT2S`; a bare number is seconds) or integer milliseconds.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -58,6 +58,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+
+use crate::duration::parse as parse_duration;
 
 use super::model::IpVersion;
 
@@ -474,8 +476,8 @@ impl Latency {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// A duration string is invalid.
-    #[error("invalid duration {0:?} (examples: 500ms, 2s, 1m30s, 24h)")]
-    Duration(String),
+    #[error(transparent)]
+    Duration(#[from] crate::duration::DurationError),
     /// A latency string is invalid.
     #[error("invalid latency {0:?} (examples: 0ms, 20ms, 10ms..50ms)")]
     Latency(String),
@@ -501,17 +503,6 @@ pub enum ConfigError {
     /// The configuration is inconsistent.
     #[error("invalid configuration: {0}")]
     Invalid(String),
-}
-
-/// Parses a duration: `500ms`, `2s`, `1m30s`, `24h`, ISO 8601, or a bare number of
-/// milliseconds.
-pub fn parse_duration(s: &str) -> Result<Duration, ConfigError> {
-    let s = s.trim();
-    if let Ok(ms) = s.parse::<u64>() {
-        return Ok(Duration::from_millis(ms));
-    }
-    let d: jiff::SignedDuration = s.parse().map_err(|_| ConfigError::Duration(s.to_owned()))?;
-    Duration::try_from(d).map_err(|_| ConfigError::Duration(s.to_owned()))
 }
 
 impl FromStr for Latency {
@@ -745,14 +736,28 @@ mod tests {
 
     #[test]
     fn durations_parse() {
-        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86400));
-        assert_eq!(parse_duration("PT2S").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("250").unwrap(), Duration::from_millis(250));
-        assert!(parse_duration("-1s").is_err());
-        assert!(parse_duration("soon").is_err());
+        // The one duration syntax (crate::duration): a string without a unit is seconds; a
+        // number in a document is milliseconds (what GET /__admin/config answers).
+        let parse = parse_duration;
+        assert_eq!(parse("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse("24h").unwrap(), Duration::from_secs(86400));
+        assert_eq!(parse("PT2S").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse("250").unwrap(), Duration::from_secs(250));
+        assert!(parse("-1s").is_err());
+        assert!(parse("soon").is_err());
+        let doc = |json: &str| {
+            serde_json::from_str::<EmulatorConfig>(json)
+                .unwrap()
+                .pending_delay
+        };
+        assert_eq!(doc(r#"{"pending_delay": "250"}"#), Duration::from_secs(250));
+        assert_eq!(doc(r#"{"pending_delay": 250}"#), Duration::from_millis(250));
+        let err = serde_json::from_str::<EmulatorConfig>(r#"{"pending_delay": "soon"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"soon\" is not a duration"), "{err}");
     }
 
     #[test]

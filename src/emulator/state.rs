@@ -134,7 +134,7 @@ fn de_opt_duration<'de, D: serde::Deserializer<'de>>(
             .as_u64()
             .map(|ms| Some(std::time::Duration::from_millis(ms)))
             .ok_or_else(|| serde::de::Error::custom("want milliseconds")),
-        Some(serde_json::Value::String(s)) => super::config::parse_duration(&s)
+        Some(serde_json::Value::String(s)) => crate::duration::parse(&s)
             .map(Some)
             .map_err(serde::de::Error::custom),
         Some(_) => Err(serde::de::Error::custom("want a duration")),

@@ -7,11 +7,11 @@
 
 use clap::{Subcommand, ValueEnum};
 
-use super::client::{ClientConfig, VpcClient};
-use super::credentials::{CredentialChain, Credentials};
-use super::error::{CloudError, ErrorClass};
-use super::model::{BgpPeerInfo, DescribeBgpPeersRequest};
-use super::signing::SignatureVersion;
+use crate::cloud::client::{ClientConfig, VpcClient};
+use crate::cloud::credentials::{CredentialChain, Credentials};
+use crate::cloud::error::{CloudError, ErrorClass};
+use crate::cloud::model::{BgpPeerInfo, DescribeBgpPeersRequest};
+use crate::cloud::signing::SignatureVersion;
 
 /// Arguments of the `cloud` subcommand.
 #[derive(Debug, clap::Args)]
@@ -40,8 +40,8 @@ pub struct ConnectionArgs {
     #[arg(long, env = "ABO_VPC_ENDPOINT")]
     pub endpoint: Option<String>,
     /// Signature version.
-    #[arg(long, value_enum, default_value_t = SignatureArg::V3)]
-    pub signature: SignatureArg,
+    #[arg(long, value_enum, ignore_case = true, default_value_t = SignatureVersion::V3)]
+    pub signature: SignatureVersion,
     /// STS endpoint for the OIDC and RAM-role providers.
     #[arg(long, env = "ALIBABA_CLOUD_STS_ENDPOINT")]
     pub sts_endpoint: Option<String>,
@@ -59,24 +59,6 @@ pub struct DescribeBgpPeersArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
-}
-
-/// `--signature` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SignatureArg {
-    /// RPC signature 1.0, HMAC-SHA1.
-    V1,
-    /// ACS3-HMAC-SHA256.
-    V3,
-}
-
-impl From<SignatureArg> for SignatureVersion {
-    fn from(arg: SignatureArg) -> Self {
-        match arg {
-            SignatureArg::V1 => SignatureVersion::V1,
-            SignatureArg::V3 => SignatureVersion::V3,
-        }
-    }
 }
 
 /// `--output` values.
@@ -101,7 +83,7 @@ async fn connect(conn: &ConnectionArgs) -> Result<(VpcClient, Credentials, Strin
     let (creds, source) = chain.credentials_with_source().await?;
     let client = VpcClient::new(ClientConfig {
         endpoint: conn.endpoint.clone(),
-        signature_version: conn.signature.into(),
+        signature_version: conn.signature,
         ..ClientConfig::default()
     })?;
     let who = format!(
@@ -121,11 +103,12 @@ async fn check(conn: &ConnectionArgs) -> anyhow::Result<()> {
         }
     };
     println!("credentials: {who}");
-    let endpoint = client
-        .config()
-        .endpoint
-        .clone()
-        .unwrap_or_else(|| format!("https://{}", super::endpoint::regional_host(&conn.region)));
+    let endpoint = client.config().endpoint.clone().unwrap_or_else(|| {
+        format!(
+            "https://{}",
+            crate::cloud::endpoint::regional_host(&conn.region)
+        )
+    });
     println!(
         "endpoint: {endpoint} (signature {})",
         client.config().signature_version.as_str()
@@ -281,7 +264,7 @@ mod tests {
         match cli.args.command {
             CloudCommand::Check(c) => {
                 assert_eq!(c.region, "cn-hangzhou");
-                assert_eq!(c.signature, SignatureArg::V1);
+                assert_eq!(c.signature, SignatureVersion::V1);
                 assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:1"));
             }
             other => panic!("{other:?}"),
@@ -301,7 +284,7 @@ mod tests {
             CloudCommand::DescribeBgpPeers(d) => {
                 assert_eq!(d.group.as_deref(), Some("bgpg-1"));
                 assert_eq!(d.output, OutputFormat::Json);
-                assert_eq!(d.connection.signature, SignatureArg::V3);
+                assert_eq!(d.connection.signature, SignatureVersion::V3);
             }
             other => panic!("{other:?}"),
         }

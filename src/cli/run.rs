@@ -1,4 +1,5 @@
-//! `alicloud-bgp-operator run`: the controller process.
+//! `alicloud-bgp-operator run`: the controller process (its flags, the clients they build,
+//! the metrics server, leader election and the graceful shutdown).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,12 +15,12 @@ use crate::ops::health::{self, OpsState};
 use crate::ops::leader::{self, LeaderConfig};
 use crate::ops::metrics::Metrics;
 
-use super::timing::parse_duration;
-use super::{Context, ControllerConfig, WatchScope};
-
-fn duration_arg(s: &str) -> Result<Duration, String> {
-    parse_duration(s).ok_or_else(|| format!("{s:?} is not a duration like 30s, 10m or 1h"))
-}
+use crate::controller::credentials::{
+    DEFAULT_CREDENTIALS_CLUSTER_ROLE, DEFAULT_TOKEN_CLUSTER_ROLE, OperatorCredentials,
+    TenancyConfig,
+};
+use crate::controller::{self, Context, ControllerConfig, WatchScope};
+use crate::duration;
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
@@ -29,7 +30,14 @@ pub struct RunArgs {
     #[arg(long, env = "ABO_VPC_ENDPOINT")]
     pub endpoint: Option<String>,
     /// Request signature: v3 (ACS3-HMAC-SHA256, default) or v1 (HMAC-SHA1).
-    #[arg(long, env = "ABO_SIGNATURE_VERSION", default_value = "v3", value_parser = parse_signature)]
+    #[arg(
+        long,
+        env = "ABO_SIGNATURE_VERSION",
+        value_enum,
+        ignore_case = true,
+        hide_possible_values = true,
+        default_value_t = SignatureVersion::V3
+    )]
     pub signature_version: SignatureVersion,
     /// STS endpoint for RRSA/OIDC and RAM-role credentials.
     #[arg(long, env = "ALIBABA_CLOUD_STS_ENDPOINT")]
@@ -46,25 +54,25 @@ pub struct RunArgs {
     #[arg(long, env = "ABO_CLOUD_BURST", default_value_t = 10)]
     pub cloud_burst: u32,
     /// Drift-detection period of a Ready peer (jittered ±10 %).
-    #[arg(long, env = "ABO_RESYNC_PERIOD", default_value = "10m", value_parser = duration_arg)]
+    #[arg(long, env = "ABO_RESYNC_PERIOD", default_value = "10m", value_parser = duration::parse)]
     pub resync_period: Duration,
     /// How often a peer in transition (Pending, Modifying, Deleting) is looked at.
-    #[arg(long, env = "ABO_POLL_INTERVAL", default_value = "5s", value_parser = duration_arg)]
+    #[arg(long, env = "ABO_POLL_INTERVAL", default_value = "5s", value_parser = duration::parse)]
     pub poll_interval: Duration,
     /// How long after its first request a create whose result was never recorded (a crash
     /// between the call and the status write) is replayed with its ClientToken. The API does
     /// not document how long it remembers a token; after this window the group is searched
     /// for a peer the create may have made first.
-    #[arg(long, env = "ABO_CREATE_REPLAY_WINDOW", default_value = "1h", value_parser = duration_arg)]
+    #[arg(long, env = "ABO_CREATE_REPLAY_WINDOW", default_value = "1h", value_parser = duration::parse)]
     pub create_replay_window: Duration,
     /// How long a peer the operator created (or learned from a token replay) but has never
     /// seen may stay invisible to DescribeBgpPeers before its absence means "deleted outside
     /// Kubernetes" (read-after-write lag). Keep it well above the poll interval.
-    #[arg(long, env = "ABO_VISIBILITY_GRACE", default_value = "2m", value_parser = duration_arg)]
+    #[arg(long, env = "ABO_VISIBILITY_GRACE", default_value = "2m", value_parser = duration::parse)]
     pub visibility_grace: Duration,
     /// How long a peer may stay Pending, Modifying, Deleting (or in an unknown status) before
     /// the object reports Stalled (TransitionTimeout) and a Warning event; polling goes on.
-    #[arg(long, env = "ABO_TRANSITION_TIMEOUT", default_value = "15m", value_parser = duration_arg)]
+    #[arg(long, env = "ABO_TRANSITION_TIMEOUT", default_value = "15m", value_parser = duration::parse)]
     pub transition_timeout: Duration,
     /// Objects reconciled at once.
     #[arg(long, env = "ABO_CONCURRENCY", default_value_t = 16)]
@@ -93,11 +101,11 @@ pub struct RunArgs {
     pub operator_credentials_namespaces: Vec<String>,
     /// ClusterRole granting `get` on Secrets; a namespace opts in with a RoleBinding of the
     /// same name (named in error messages).
-    #[arg(long, env = "ABO_CREDENTIALS_CLUSTER_ROLE", default_value = super::credentials::DEFAULT_CREDENTIALS_CLUSTER_ROLE)]
+    #[arg(long, env = "ABO_CREDENTIALS_CLUSTER_ROLE", default_value = DEFAULT_CREDENTIALS_CLUSTER_ROLE)]
     pub credentials_cluster_role: String,
     /// ClusterRole granting `create` on `serviceaccounts/token` (RRSA CloudIdentities); a
     /// namespace enables them with a RoleBinding of the same name.
-    #[arg(long, env = "ABO_TOKEN_CLUSTER_ROLE", default_value = super::credentials::DEFAULT_TOKEN_CLUSTER_ROLE)]
+    #[arg(long, env = "ABO_TOKEN_CLUSTER_ROLE", default_value = DEFAULT_TOKEN_CLUSTER_ROLE)]
     pub token_cluster_role: String,
     /// The operator's own ServiceAccount as `namespace:name` (for the RoleBinding that error
     /// messages ask for).
@@ -105,7 +113,7 @@ pub struct RunArgs {
     pub service_account: Option<String>,
     /// How often an object stalled on its credentials (CredentialsError) re-reads its Secret
     /// or CloudIdentity (Secrets are not watched).
-    #[arg(long, env = "ABO_CREDENTIALS_RECHECK", default_value = "30s", value_parser = duration_arg)]
+    #[arg(long, env = "ABO_CREDENTIALS_RECHECK", default_value = "30s", value_parser = duration::parse)]
     pub credentials_recheck: Duration,
     /// Export `bgp_session_state{namespace,name,state}`: one series per Ready BgpPeer (off by
     /// default because of its cardinality; `bgp_sessions{state}` counts them either way).
@@ -124,19 +132,11 @@ pub struct RunArgs {
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub lease_namespace: String,
     /// Lease duration: how long a standby waits after the leader stopped renewing.
-    #[arg(long, env = "ABO_LEASE_DURATION", default_value = "15s", value_parser = duration_arg)]
+    #[arg(long, env = "ABO_LEASE_DURATION", default_value = "15s", value_parser = duration::parse)]
     pub lease_duration: Duration,
     /// On SIGTERM, how long in-flight reconciles (and their cloud calls) may take to finish.
-    #[arg(long, env = "ABO_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = duration_arg)]
+    #[arg(long, env = "ABO_SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = duration::parse)]
     pub shutdown_timeout: Duration,
-}
-
-fn parse_signature(s: &str) -> Result<SignatureVersion, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "v3" | "acs3-hmac-sha256" => Ok(SignatureVersion::V3),
-        "v1" | "hmac-sha1" => Ok(SignatureVersion::V1),
-        other => Err(format!("unknown signature version {other:?} (v1 or v3)")),
-    }
 }
 
 /// Runs the controller until SIGINT/SIGTERM.
@@ -165,13 +165,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         poll_interval: args.poll_interval,
         concurrency: args.concurrency,
         create_replay_window: args.create_replay_window,
-        timing: super::plan::Timing {
+        timing: controller::plan::Timing {
             visibility_grace: args.visibility_grace,
             transition_timeout: args.transition_timeout,
         },
-        tenancy: super::credentials::TenancyConfig {
+        tenancy: TenancyConfig {
             operator_credentials: if args.forbid_operator_credentials {
-                super::credentials::OperatorCredentials::Only(
+                OperatorCredentials::Only(
                     args.operator_credentials_namespaces
                         .iter()
                         .map(|n| n.trim().to_owned())
@@ -179,7 +179,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                         .collect(),
                 )
             } else {
-                super::credentials::OperatorCredentials::AllNamespaces
+                OperatorCredentials::AllNamespaces
             },
             credentials_cluster_role: args.credentials_cluster_role.clone(),
             token_cluster_role: args.token_cluster_role.clone(),
@@ -188,7 +188,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         },
         ..ControllerConfig::default()
     };
-    let recorder = super::recorder(kube.clone(), args.instance.clone());
+    let recorder = controller::recorder(kube.clone(), args.instance.clone());
     let ctx = Arc::new(Context::new(
         kube.clone(),
         vpc,
@@ -217,7 +217,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .with_context(|| format!("binding the metrics server on {}", args.metrics_addr))?;
     info!(%addr, "serving /metrics, /livez, /readyz");
 
-    super::check_crd(&kube, &scope).await?;
+    controller::check_crd(&kube, &scope).await?;
     ctx.readiness.crd_served.store(true, Ordering::SeqCst);
 
     let mut leadership = None;
@@ -248,7 +248,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     info!(endpoint = ?args.endpoint, namespace = ?scope.namespace, "controller starting");
     ctx.metrics.set_leader(true);
     let stop = CancellationToken::new();
-    let mut controller = tokio::spawn(super::run(ctx, scope, stop.clone().cancelled_owned()));
+    let mut controller = tokio::spawn(controller::run(ctx, scope, stop.clone().cancelled_owned()));
     let mut lost = false;
     match leadership.as_mut() {
         Some(l) => {
@@ -310,26 +310,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
 fn spawn_signal_handler(token: CancellationToken) {
     tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            match signal(SignalKind::terminate()) {
-                Ok(mut term) => {
-                    tokio::select! {
-                        _ = ctrl_c => {},
-                        _ = term.recv() => {},
-                    }
-                }
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                }
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = ctrl_c.await;
-        }
+        super::shutdown_signal().await;
         info!("shutdown signal received; finishing in-flight reconciles");
         token.cancel();
     });

@@ -1,12 +1,25 @@
-//! The command line: one subcommand per job.
+//! The command line: one subcommand per job, each in its own file.
+//!
+//! - this file: [`Cli`] (global flags), [`Command`], `crd` and `docs`, the exit code, and
+//!   [`shutdown_signal`], the one SIGINT/SIGTERM wait of every long-running command.
+//! - [`run`]: `run`, the controller process.
+//! - [`emulator`]: `emulator`, the VPC API emulator process.
+//! - [`cloud`]: `cloud check` and `cloud describe-bgp-peers`.
+//!
+//! Durations in every flag are parsed by [`crate::duration::parse`].
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::api;
+use crate::controller;
 use crate::ops::logging::{self, LogFormat};
-use crate::{api, cloud, controller, emulator};
+
+pub mod cloud;
+pub mod emulator;
+pub mod run;
 
 /// Kubernetes operator for Alibaba Cloud VPC BGP peers.
 #[derive(Debug, Parser)]
@@ -41,11 +54,11 @@ pub enum Command {
         readme: PathBuf,
     },
     /// Run the controller (watches BgpPeers and keeps the cloud in sync).
-    Run(controller::command::RunArgs),
+    Run(run::RunArgs),
     /// Run the VPC API emulator (an HTTP server speaking the real wire protocol).
     Emulator(emulator::EmulatorArgs),
     /// Talk to the VPC API: check credentials, list peers.
-    Cloud(cloud::cli::CloudArgs),
+    Cloud(cloud::CloudArgs),
 }
 
 /// Parses the command line, runs the subcommand and maps its result to an exit code.
@@ -91,8 +104,32 @@ async fn run(command: Command) -> anyhow::Result<()> {
             std::fs::write(&readme, updated)?;
             Ok(())
         }
-        Command::Run(args) => controller::command::run(args).await,
+        Command::Run(args) => run::run(args).await,
         Command::Emulator(args) => emulator::run(args).await,
-        Command::Cloud(args) => cloud::cli::run(args).await,
+        Command::Cloud(args) => cloud::run(args).await,
+    }
+}
+
+/// Waits for SIGINT (Ctrl-C) or, on Unix, SIGTERM: the shutdown signal of `run` and `emulator`.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
     }
 }
