@@ -4,12 +4,15 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 use super::BgpPeer;
+use super::group::BgpGroup;
 use super::identity::CloudIdentity;
 
 /// Path of the generated BgpPeer CRD, relative to the repository root.
 pub const BGP_PEER_CRD_PATH: &str = "crds/vpc.alicloud.dev_bgppeers.yaml";
 /// Path of the generated CloudIdentity CRD, relative to the repository root.
 pub const CLOUD_IDENTITY_CRD_PATH: &str = "crds/vpc.alicloud.dev_cloudidentities.yaml";
+/// Path of the generated BgpGroup CRD, relative to the repository root.
+pub const BGP_GROUP_CRD_PATH: &str = "crds/vpc.alicloud.dev_bgpgroups.yaml";
 
 fn render(crd: &CustomResourceDefinition) -> Result<String, serde_saphyr::SerializeError> {
     let body = serde_saphyr::to_string(crd)?;
@@ -28,18 +31,24 @@ pub fn cloud_identity_crd_yaml() -> Result<String, serde_saphyr::SerializeError>
     render(&CloudIdentity::crd())
 }
 
+/// The BgpGroup CRD as YAML, with a header saying how it is made.
+pub fn bgp_group_crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
+    render(&BgpGroup::crd())
+}
+
 /// Every CRD of the operator: (file name under `crds/`, YAML).
 pub fn all_crd_yamls() -> Result<Vec<(&'static str, String)>, serde_saphyr::SerializeError> {
     let file = |path: &'static str| path.trim_start_matches("crds/");
     Ok(vec![
         (file(BGP_PEER_CRD_PATH), bgp_peer_crd_yaml()?),
         (file(CLOUD_IDENTITY_CRD_PATH), cloud_identity_crd_yaml()?),
+        (file(BGP_GROUP_CRD_PATH), bgp_group_crd_yaml()?),
     ])
 }
 
 /// Every CRD object of the operator (for installing them from the types).
 pub fn all_crds() -> Vec<CustomResourceDefinition> {
-    vec![BgpPeer::crd(), CloudIdentity::crd()]
+    vec![BgpPeer::crd(), CloudIdentity::crd(), BgpGroup::crd()]
 }
 
 #[cfg(test)]
@@ -53,6 +62,16 @@ mod tests {
         assert!(
             expected == actual,
             "{CLOUD_IDENTITY_CRD_PATH} is stale: run `make crds` (cargo run -- crd --output-dir crds)"
+        );
+    }
+
+    #[test]
+    fn checked_in_bgp_group_crd_is_current() {
+        let expected = bgp_group_crd_yaml().expect("render");
+        let actual = std::fs::read_to_string(BGP_GROUP_CRD_PATH).unwrap_or_default();
+        assert!(
+            expected == actual,
+            "{BGP_GROUP_CRD_PATH} is stale: run `make crds` (cargo run -- crd --output-dir crds)"
         );
     }
 

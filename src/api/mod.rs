@@ -6,6 +6,7 @@
 
 pub mod conditions;
 pub mod crdgen;
+pub mod group;
 pub mod identity;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
