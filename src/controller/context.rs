@@ -63,14 +63,14 @@ pub struct Hooks {
 }
 
 impl Hooks {
-    pub(crate) fn after_create(&self, _obj: &BgpPeer) -> Result<(), Error> {
+    pub(crate) fn after_create(&self) -> Result<(), Error> {
         let hit = self
             .crash_after_create
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
         if hit {
-            return Err(Error::Waiting(
-                "simulated crash after CreateBgpPeer (test hook)".to_owned(),
+            return Err(Error::Injected(
+                "simulated crash after a create call (test hook)",
             ));
         }
         Ok(())

@@ -29,7 +29,7 @@ use crate::ops::events::EventType;
 
 use super::error::Error;
 use super::key::same_ip;
-use super::reconcile::{Reconciler, is_gone};
+use super::reconcile::Reconciler;
 use super::status::Outcome;
 
 /// What a replay or a verification settled.
@@ -39,6 +39,9 @@ pub enum Settled {
     Recorded,
     /// No peer that the create may have made exists.
     NoPeer,
+    /// Not settled yet (the create is too young to be listed, or the listing was not
+    /// consistent): look again.
+    NotYet(String),
 }
 
 /// Records the token, the parameters, the time, the account and the placement BEFORE the
@@ -90,7 +93,6 @@ pub(super) async fn create(
     creds: &Credentials,
     token: &str,
 ) -> Result<(), Error> {
-    let obj = r.obj;
     let params = r.create_params();
     let req = CreateBgpPeerRequest {
         region_id: r.region().to_owned(),
@@ -127,7 +129,7 @@ pub(super) async fn create(
     let id = resp.bgp_peer_id;
     r.ctx.observer.note_mutation(&id);
     info!(bgp_peer_id = %id, request_id = %resp.request_id, "created BGP peer");
-    r.ctx.hooks.after_create(obj)?;
+    r.ctx.hooks.after_create()?;
     record_peer(r, &id, None);
     if let Err(e) = r
         .write_status(&Outcome::Progressing {
@@ -136,7 +138,7 @@ pub(super) async fn create(
         })
         .await
     {
-        if is_gone(&e) {
+        if e.is_object_gone() {
             // The object vanished while its create was in flight (deleted before its
             // finalizer held it): no object can ever claim this peer (its token is bound to
             // the UID), so it is deleted rather than leaked.
@@ -327,7 +329,7 @@ async fn verify(
         if u128::try_from(age_ms)
             .is_ok_and(|age| age < r.ctx.config.timing.visibility_grace.as_millis())
         {
-            return Err(Error::Waiting(format!(
+            return Ok(Settled::NotYet(format!(
                 "the create with ClientToken {token} is younger than the visibility grace; verifying it later"
             )));
         }
@@ -342,7 +344,7 @@ async fn verify(
     {
         Ok(Some(peers)) => peers,
         Ok(None) => {
-            return Err(Error::Waiting(
+            return Ok(Settled::NotYet(
                 "the group changed while it was being listed; listing it again".into(),
             ));
         }

@@ -40,7 +40,7 @@ use crate::cloud::Credentials;
 use crate::cloud::credentials::{OidcTokenRequest, STS_DURATION_SECONDS, needs_refresh};
 
 use super::context::Context;
-use super::error::Error;
+use super::error::{Error, Step};
 
 /// How long the account of an AccessKey ID is remembered (an AccessKey never changes
 /// account; the bound only limits the cache).
@@ -245,7 +245,7 @@ async fn find_identity(
             "the operator may not read CloudIdentity {ns}/{name}: {}",
             s.message
         ))),
-        Err(e) => Err(Error::Kube(e)),
+        Err(e) => Err(Error::kube(Step::ReadIdentity)(e)),
     }
 }
 
@@ -413,7 +413,7 @@ async fn service_account_token(
             kube::Error::Api(s) if s.is_not_found() => Error::Credentials(format!(
                 "ServiceAccount {ns}/{sa} (rrsa.serviceAccountName) not found"
             )),
-            _ => Error::Kube(e),
+            _ => Error::kube(Step::RequestToken)(e),
         })?;
     answer
         .status
@@ -441,7 +441,7 @@ async fn secret_credentials(
                  opted in; {hint}"
             ))
         } else {
-            Error::Kube(e)
+            Error::kube(Step::ReadSecret)(e)
         }
     })?;
     let Some(secret) = secret else {

@@ -46,18 +46,98 @@ pub enum Error {
         /// What is wrong and how to get out.
         message: String,
     },
-    /// The Kubernetes API failed (status write, Secret read, finalizer patch).
-    #[error("Kubernetes API: {0}")]
-    Kube(#[from] kube::Error),
-    /// Not an error: cleanup is waiting for the cloud, so the finalizer must stay.
+    /// A Kubernetes API call of `step` failed.
+    #[error("{step}: Kubernetes API: {source}")]
+    Kube {
+        /// The step that made the call.
+        step: Step,
+        /// The apiserver's answer.
+        #[source]
+        source: kube::Error,
+    },
+    /// The object has no name (never the case for objects from the apiserver).
+    #[error("the object has no name")]
+    UnnamedObject,
+    /// A failure injected by a test hook (a simulated crash): not reported in status, as a
+    /// real crash would not be.
     #[error("{0}")]
-    Waiting(String),
+    Injected(&'static str),
+    /// Not a failure: cleanup waits for the cloud, so the finalizer must stay (the finalizer
+    /// helper releases only on `Ok`). The apply path requeues instead.
+    #[error("{0}")]
+    CleanupPending(String),
+}
+
+/// The step of a reconcile that called the Kubernetes API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Writing the object's status.
+    WriteStatus,
+    /// Reading a credentials Secret.
+    ReadSecret,
+    /// Reading a CloudIdentity.
+    ReadIdentity,
+    /// Requesting a ServiceAccount token for a CloudIdentity.
+    RequestToken,
+    /// Adding or removing the finalizer.
+    Finalizer,
+    /// Reading or writing the object itself (annotations).
+    WriteObject,
+}
+
+impl Step {
+    /// The step's name, as `status.lastError.action` shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::WriteStatus => "WriteStatus",
+            Step::ReadSecret => "ReadSecret",
+            Step::ReadIdentity => "ReadIdentity",
+            Step::RequestToken => "RequestToken",
+            Step::Finalizer => "Finalizer",
+            Step::WriteObject => "WriteObject",
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Error {
     /// Wraps a failed VPC call of `action` (for `map_err`).
     pub fn cloud(action: &'static str) -> impl FnOnce(CloudError) -> Error {
         move |source| Error::Cloud { action, source }
+    }
+
+    /// Wraps a failed Kubernetes call of `step` (for `map_err`).
+    pub fn kube(step: Step) -> impl FnOnce(kube::Error) -> Error {
+        move |source| Error::Kube { step, source }
+    }
+
+    /// The step that failed, as `status.lastError.action` names it.
+    pub fn step(&self) -> &'static str {
+        match self {
+            Error::Cloud { action, .. } => action,
+            Error::Credentials(_) => "ResolveCredentials",
+            Error::InvalidSpec(_) | Error::UnnamedObject => "Validate",
+            Error::Adoption { .. } => "Adopt",
+            Error::CreateUnverified(_) => "VerifyCreate",
+            Error::Kube { step, .. } => step.as_str(),
+            Error::Refused { .. } | Error::Injected(_) | Error::CleanupPending(_) => "Reconcile",
+        }
+    }
+
+    /// The object is gone (or was replaced by another with the same name).
+    pub fn is_object_gone(&self) -> bool {
+        matches!(self, Error::Kube { source: kube::Error::Api(s), .. } if s.is_not_found())
+    }
+
+    /// Whether the error is written into status and published as an event (progress and
+    /// simulated crashes are not).
+    pub fn is_reported(&self) -> bool {
+        !matches!(self, Error::CleanupPending(_) | Error::Injected(_))
     }
 
     /// The class that decides the condition and the requeue.
@@ -67,12 +147,13 @@ impl Error {
             Error::Credentials(_) => ErrorClass::Credentials,
             Error::Adoption { missing: true, .. } => ErrorClass::DependencyMissing,
             Error::InvalidSpec(_)
+            | Error::UnnamedObject
             | Error::Adoption { .. }
             | Error::CreateUnverified(_)
             | Error::Refused { .. } => ErrorClass::Terminal,
-            Error::Kube(e) if is_kube_conflict(e) => ErrorClass::Busy,
-            Error::Kube(_) => ErrorClass::Transient,
-            Error::Waiting(_) => ErrorClass::Busy,
+            Error::Kube { source, .. } if is_kube_conflict(source) => ErrorClass::Busy,
+            Error::Kube { .. } | Error::Injected(_) => ErrorClass::Transient,
+            Error::CleanupPending(_) => ErrorClass::Busy,
         }
     }
 
@@ -82,7 +163,7 @@ impl Error {
             Error::Adoption { .. } => reasons::ADOPTION_FAILED,
             Error::CreateUnverified(_) => reasons::CREATE_UNVERIFIED,
             Error::Refused { reason, .. } => reason,
-            Error::Waiting(_) => reasons::DELETING,
+            Error::CleanupPending(_) => reasons::DELETING,
             _ => reason_for(self.class()),
         }
     }

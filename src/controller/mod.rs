@@ -1,7 +1,10 @@
-//! The `BgpPeer` controller: a kube-runtime Controller around [`reconcile::reconcile`].
+//! The controllers: one kube-runtime Controller per kind, each around the shared skeleton
+//! [`core::reconcile`] (finalizer, status, errors, events, metrics).
 //!
-//! - [`plan`]: the pure decision (observe → **plan** → act → status).
-//! - [`reconcile`]: observe, act, write status; finalizer handling; error policy.
+//! - [`core`]: the skeleton every kind shares, and the [`core::CloudObject`] trait a kind
+//!   implements (its observe → plan → act → status).
+//! - [`reconcile`]: the BgpPeer kind's steps (`ensure_peer`, `ensure_peer_absent`).
+//! - [`plan`]: the BgpPeer's pure decision (observe → **plan** → act → status).
 //! - [`status`]: conditions as data.
 //! - [`error`]: error classes and their requeue rules.
 //! - [`observe`]: coalesced, cached reads of the cloud.
@@ -10,6 +13,7 @@
 
 pub mod claims;
 pub mod context;
+pub mod core;
 pub mod convert;
 pub mod create;
 pub mod credentials;
@@ -40,6 +44,7 @@ use kube::{Api, ResourceExt};
 use tracing::{info, warn};
 
 use crate::api::BgpPeer;
+use core::CloudObject;
 use crate::api::identity::CloudIdentity;
 
 pub use context::{Context, ControllerConfig};
@@ -54,9 +59,9 @@ pub struct WatchScope {
 }
 
 /// The predicate of reconcile triggers: a hash of everything but status and bookkeeping.
-fn user_visible_change(obj: &BgpPeer) -> Option<u64> {
+fn user_visible_change<K: kube::Resource>(obj: &K) -> Option<u64> {
     use std::hash::{Hash, Hasher};
-    let meta = &obj.metadata;
+    let meta = obj.meta();
     let mut h = std::collections::hash_map::DefaultHasher::new();
     meta.generation.hash(&mut h);
     meta.annotations.hash(&mut h);
@@ -139,38 +144,80 @@ fn tokio_stream_interval(every: Duration) -> impl futures::Stream<Item = ()> + S
     )
 }
 
-/// Runs the controller until `shutdown` resolves.
+/// The API of kind `K` in `scope`.
+fn scoped_api<K>(client: kube::Client, scope: &WatchScope) -> Api<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+{
+    match &scope.namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    }
+}
+
+/// A watch of the objects of kind `K` in `scope` that yields only changes a user (or the
+/// finalizer machinery) makes: spec (generation), annotations (pause, resync), labels,
+/// finalizers and the deletion mark. Our own status writes do not trigger, so an error's
+/// requeue delay is never cut short by the status write that reports it. Also the cache
+/// (reflector store) the watch fills.
+fn triggers<K: CloudObject>(
+    api: Api<K>,
+    scope: &WatchScope,
+) -> (
+    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    reflector::Store<K>,
+) {
+    let mut wc = watcher::Config::default().any_semantic();
+    if let Some(selector) = &scope.label_selector {
+        wc = wc.labels(selector);
+    }
+    let (store, writer) = reflector::store();
+    let stream = watcher(api, wc)
+        .default_backoff()
+        .modify(|obj: &mut K| {
+            // Managed fields are never read: keep the cache small.
+            obj.managed_fields_mut().clear();
+        })
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(user_visible_change, Default::default());
+    (stream, store)
+}
+
+/// Runs `controller` with the skeleton's reconcile and error policy until `shutdown`.
+async fn drive<K: CloudObject>(
+    controller: Controller<K>,
+    ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let concurrency = ctx.config.concurrency;
+    controller
+        .with_config(controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(core::reconcile::<K>, core::error_policy::<K>, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => tracing::debug!(kind = K::KIND, object = %obj, "reconciled"),
+                Err(controller::Error::ReconcilerFailed(e, obj)) => {
+                    let (class, error) = (e.class().as_str(), e.user_message());
+                    info!(kind = K::KIND, object = %obj, class, %error, "reconcile failed")
+                }
+                Err(e) => warn!(kind = K::KIND, error = %e, "controller error"),
+            }
+        })
+        .await;
+}
+
+/// Runs the controllers until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
     scope: WatchScope,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.kube.clone();
-    let (peers, identities): (Api<BgpPeer>, Api<CloudIdentity>) = match &scope.namespace {
-        Some(ns) => (
-            Api::namespaced(client.clone(), ns),
-            Api::namespaced(client, ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client)),
-    };
-    let mut wc = watcher::Config::default().any_semantic();
-    if let Some(selector) = &scope.label_selector {
-        wc = wc.labels(selector);
-    }
-    // Only changes a user (or the finalizer machinery) makes trigger a reconcile: spec
-    // (generation), annotations (pause, resync), labels, finalizers and the deletion mark.
-    // Our own status writes do not, so an error's requeue delay is never cut short by the
-    // status write that reports it.
-    let (store, writer) = reflector::store();
-    let trigger = watcher(peers, wc)
-        .default_backoff()
-        .modify(|p: &mut BgpPeer| {
-            // Managed fields are never read: keep the cache small.
-            p.managed_fields_mut().clear();
-        })
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(user_visible_change, Default::default());
+    let peers: Api<BgpPeer> = scoped_api(client.clone(), &scope);
+    let identities: Api<CloudIdentity> = scoped_api(client, &scope);
+    let (trigger, store) = triggers(peers, &scope);
     // Objects that waited for a group listing are woken when it lands.
     let (waker, woken) = futures::channel::mpsc::unbounded();
     ctx.observer.set_waker(waker);
@@ -200,7 +247,6 @@ pub async fn run(
             }
         });
     }
-    let concurrency = ctx.config.concurrency;
     // Secrets are not watched (that needs list/watch on Secrets in every namespace that
     // uses them): an object stalled on credentials re-reads its Secret or identity every
     // recheck interval instead, and a Ready one at its next resync.
@@ -220,29 +266,15 @@ pub async fn run(
         })
         .reflect(identity_writer)
         .touched_objects();
-    controller
-        .watches_stream(identity_changes, move |identity: CloudIdentity| {
-            let ns = identity.namespace();
-            let name = identity.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter(|p| credentials::uses_identity(p, ns.as_deref(), &name))
-                .map(|p| ObjectRef::from_obj(&*p))
-                .collect::<Vec<_>>()
-        })
-        .with_config(controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile::reconcile, reconcile::error_policy, ctx)
-        .for_each(|res| async move {
-            match res {
-                Ok((obj, _)) => tracing::debug!(object = %obj, "reconciled"),
-                Err(controller::Error::ReconcilerFailed(e, obj)) => {
-                    let (class, error) = (e.class().as_str(), e.user_message());
-                    info!(object = %obj, class, %error, "reconcile failed")
-                }
-                Err(e) => warn!(error = %e, "controller error"),
-            }
-        })
-        .await;
+    let controller = controller.watches_stream(identity_changes, move |identity: CloudIdentity| {
+        let ns = identity.namespace();
+        let name = identity.name_any();
+        store
+            .state()
+            .into_iter()
+            .filter(|p| credentials::uses_identity(p, ns.as_deref(), &name))
+            .map(|p| ObjectRef::from_obj(&*p))
+            .collect::<Vec<_>>()
+    });
+    drive(controller, ctx, shutdown).await;
 }

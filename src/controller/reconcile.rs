@@ -1,19 +1,17 @@
 //! One reconcile: observe → plan → act → status.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, Resource, ResourceExt};
-use tracing::{debug, info, warn};
+use tracing::debug;
 
 use crate::api::conditions::{events, reasons, status};
 use crate::api::{
     BgpPeer, BgpPeerStatus, CreateParams, DELETION_PROTECTION_ANNOTATION, DeletionPolicy,
-    DriftPolicy, FINALIZER, IpVersion, ManagementPolicy, PAUSED_ANNOTATION,
+    DriftPolicy, FINALIZER, IpVersion, LastError, ManagementPolicy,
 };
 use crate::cloud::{
     BgpPeerInfo, Credentials, DeleteBgpPeerRequest, ErrorClass, ModifyBgpPeerAttributeRequest,
@@ -21,174 +19,106 @@ use crate::cloud::{
 use crate::ops::events::EventType;
 
 use super::claims;
-use super::context::Context;
+use super::core::{self, CloudObject, ObjectStatus, is_paused};
 use super::create::{Settled, replay, replay_expired, start_create, verify_create};
 use super::credentials::{account_of, credentials};
 use super::error::{Error, delete_found_nothing};
-use super::finalizer::{self, Event as FinalizerEvent};
 use super::observe::{Lookup, ReadRequest};
 use super::plan::{
     Claim, Left, Observation, ObservedPeer, PeerDiff, Plan, PlanInput, describe_drift, diff,
     modify_call, plan,
 };
-use super::status::{Outcome, Sync, set_up_to_date, with_outcome};
+use super::status::{Outcome, Sync, set_up_to_date};
 use super::timing::{jittered, next_tick, resync_period};
 
-/// Entry point given to the kube-runtime Controller. One span per reconcile carries the
-/// object and its cloud peer ID, so every log line (cloud request IDs on errors included) can
-/// be traced to its object.
-#[tracing::instrument(
-    name = "reconcile",
-    skip_all,
-    fields(
-        namespace = %obj.namespace().unwrap_or_default(),
-        name = %obj.name_any(),
-        bgp_peer_id = obj.status.as_ref().and_then(|s| s.bgp_peer_id.as_deref()).unwrap_or(""),
-        generation = obj.metadata.generation.unwrap_or_default(),
-    )
-)]
-pub async fn reconcile(obj: Arc<BgpPeer>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let ns = obj.namespace().unwrap_or_default();
-    let api: Api<BgpPeer> = Api::namespaced(ctx.kube.clone(), &ns);
-    let key = object_key(&obj);
-    let started = std::time::Instant::now();
-    ctx.metrics.saw(&obj);
-    // An Observe object never gets a finalizer (deleting it touches nothing); one that
-    // has ours (it was Full before) keeps it until its deletion releases it.
-    if obj.spec.management_policy == ManagementPolicy::Observe
-        && !obj.finalizers().iter().any(|f| f == FINALIZER)
-    {
-        if obj.metadata.deletion_timestamp.is_some() {
-            return Ok(Action::await_change());
-        }
-        let result = apply(&api, &obj, &ctx).await;
-        match &result {
-            Ok(_) => ctx.record_success(&key),
-            Err(e) => ctx
-                .metrics
-                .reconciled(Some(e.class().as_str()), started.elapsed()),
-        }
-        return result;
-    }
-    let result = finalizer::finalizer(&api, FINALIZER, obj.clone(), |event| async {
-        match event {
-            FinalizerEvent::Apply(obj) => apply(&api, &obj, &ctx).await,
-            FinalizerEvent::Cleanup(obj) => cleanup(&api, &obj, &ctx).await,
-        }
-    })
-    .await;
-    let result = match result {
-        Ok(action) => Ok(action),
-        Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e)) => Err(e),
-        Err(finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e)) => {
-            Err(Error::Kube(e))
-        }
-        // The object changed since it was read (a write this reconcile did not see): look
-        // again soon, with the object as it is now.
-        Err(finalizer::Error::Stale(e)) => {
-            info!(error = %e, "object changed since it was read; looking again");
-            Ok(Action::requeue(finalizer::STALE_REQUEUE))
-        }
-        Err(e @ finalizer::Error::UnnamedObject) => Err(Error::InvalidSpec(e.to_string())),
-    };
-    // Ok while being deleted with our finalizer: the cleanup released it.
-    if result.is_ok()
-        && obj.metadata.deletion_timestamp.is_some()
-        && obj.finalizers().iter().any(|f| f == FINALIZER)
-    {
-        ctx.metrics.deleted(&obj, jiff::Timestamp::now());
-    }
-    match &result {
-        Ok(_) => {
-            ctx.record_success(&key);
-            ctx.metrics.reconciled(None, started.elapsed());
-        }
-        // Waiting in cleanup is progress, not a failure.
-        Err(Error::Waiting(_)) => ctx.metrics.reconciled(None, started.elapsed()),
-        Err(e) => ctx
-            .metrics
-            .reconciled(Some(e.class().as_str()), started.elapsed()),
-    }
-    result
-}
+/// One reconcile of a BgpPeer.
+pub(super) type Reconciler<'a> = core::Reconciler<'a, BgpPeer>;
 
-/// Requeue policy for errors: per object, by class, exponential with jitter; reset on success.
-pub fn error_policy(obj: Arc<BgpPeer>, err: &Error, ctx: Arc<Context>) -> Action {
-    let key = object_key(&obj);
-    if let Error::Waiting(_) = err {
-        // Not a failure: cleanup waits for the cloud.
-        return Action::requeue(next_tick(ctx.config.poll_interval));
+impl ObjectStatus for BgpPeerStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
     }
-    if let Error::CreateUnverified(_) = err {
-        // Stalled, but the stray peers may be deleted in the console meanwhile: look again.
-        return Action::requeue(CREATE_UNVERIFIED_RECHECK);
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
     }
-    if let Error::Refused { .. } = err {
-        // Stalled by a safety rule; what lifts it (another object's deletion, credentials
-        // restored in the operator's environment) may bring no event for this object.
-        return Action::requeue(REFUSED_RECHECK);
+    fn observed_generation(&self) -> Option<i64> {
+        self.observed_generation
     }
-    let class = err.class();
-    match ctx.record_failure(&key, class) {
-        Some(delay) => {
-            debug!(object = %key, class = class.as_str(), ?delay, "requeue after error");
-            Action::requeue(delay)
-        }
-        None => Action::await_change(),
+    fn set_observed_generation(&mut self, generation: Option<i64>) {
+        self.observed_generation = generation;
+    }
+    fn last_error_mut(&mut self) -> &mut Option<LastError> {
+        &mut self.last_error
+    }
+    fn last_sync_time(&self) -> Option<&Time> {
+        self.last_sync_time.as_ref()
+    }
+    fn last_sync_time_mut(&mut self) -> &mut Option<Time> {
+        &mut self.last_sync_time
+    }
+    /// `SessionEstablished`, from the cloud view (see [`crate::ops::report`]).
+    fn derived_conditions(
+        &self,
+        existing: &[Condition],
+        generation: Option<i64>,
+        now: &Time,
+    ) -> Vec<Condition> {
+        vec![crate::ops::report::session_condition(
+            existing,
+            self.cloud.as_ref(),
+            generation,
+            now,
+        )]
     }
 }
 
-/// How often a `CreateUnverified` object looks again (a person may have removed the stray
-/// peers in the console meanwhile).
-const CREATE_UNVERIFIED_RECHECK: Duration = Duration::from_secs(600);
+impl CloudObject for BgpPeer {
+    type Status = BgpPeerStatus;
+    const KIND: &'static str = crate::ops::metrics::KIND_BGP_PEER;
+    const NOUN: &'static str = "BGP peer";
+    const FINALIZER: &'static str = FINALIZER;
 
-fn object_key(obj: &BgpPeer) -> String {
-    format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
-}
-
-fn is_paused(obj: &BgpPeer) -> bool {
-    obj.annotations()
-        .get(PAUSED_ANNOTATION)
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-}
-
-/// One reconcile of one object: what it read, the status it builds, and the time it runs
-/// at (one clock reading per reconcile, so every rule sees the same "now").
-pub(super) struct Reconciler<'a> {
-    pub(super) api: &'a Api<BgpPeer>,
-    pub(super) obj: &'a BgpPeer,
-    pub(super) ctx: &'a Context,
-    /// The status as stored in the apiserver (what a write is compared against).
-    stored: Option<BgpPeerStatus>,
-    /// The object's resourceVersion as this reconcile last saw it: every status write is
-    /// conditional on it, so a write made from a stale copy (a second controller, a new
-    /// leader's cache) fails instead of wiping a ClientToken someone else recorded.
-    resource_version: Option<String>,
-    /// The status being built.
-    pub(super) status: BgpPeerStatus,
-    /// The time of this reconcile.
-    pub(super) now: jiff::Timestamp,
-}
-
-impl<'a> Reconciler<'a> {
-    fn new(api: &'a Api<BgpPeer>, obj: &'a BgpPeer, ctx: &'a Context) -> Self {
-        Reconciler {
-            api,
-            obj,
-            ctx,
-            stored: obj.status.clone(),
-            status: obj.status.clone().unwrap_or_default(),
-            resource_version: obj.metadata.resource_version.clone(),
-            now: jiff::Timestamp::now(),
-        }
+    fn status(&self) -> Option<&BgpPeerStatus> {
+        self.status.as_ref()
     }
 
-    /// The time of this reconcile as status records it: whole seconds, which is what the
-    /// apiserver keeps, so that a re-read status compares equal.
-    pub(super) fn stamp(&self) -> Time {
-        Time(jiff::Timestamp::from_second(self.now.as_second()).unwrap_or(self.now))
+    fn management_policy(&self) -> ManagementPolicy {
+        self.spec.management_policy
     }
 
+    /// One span per reconcile carries the object and its cloud peer ID, so every log line
+    /// (cloud request IDs on errors included) can be traced to its object.
+    #[tracing::instrument(
+        name = "reconcile",
+        skip_all,
+        fields(
+            namespace = %r.obj.namespace().unwrap_or_default(),
+            name = %r.obj.name_any(),
+            bgp_peer_id = r.obj.peer_id().unwrap_or(""),
+            generation = r.obj.metadata.generation.unwrap_or_default(),
+        )
+    )]
+    async fn ensure(r: &mut Reconciler<'_>) -> Result<Action, Error> {
+        ensure_peer(r).await
+    }
+
+    #[tracing::instrument(
+        name = "reconcile",
+        skip_all,
+        fields(
+            namespace = %r.obj.namespace().unwrap_or_default(),
+            name = %r.obj.name_any(),
+            bgp_peer_id = r.obj.peer_id().unwrap_or(""),
+            generation = r.obj.metadata.generation.unwrap_or_default(),
+            deleting = true,
+        )
+    )]
+    async fn ensure_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
+        ensure_peer_absent(r).await
+    }
+}
+
+impl Reconciler<'_> {
     /// The parameters of the create in flight: as recorded with its token, or from the spec.
     pub(super) fn create_params(&self) -> CreateParams {
         self.status
@@ -217,93 +147,7 @@ impl<'a> Reconciler<'a> {
     pub(super) fn ip_version(&self) -> IpVersion {
         self.status.ip_version.unwrap_or(self.obj.spec.ip_version)
     }
-
-    /// Writes the status with the conditions of `outcome`, unless nothing changed.
-    pub(super) async fn write_status(&mut self, outcome: &Outcome) -> Result<(), Error> {
-        let now = self.stamp();
-        let (status, changed) = with_outcome(
-            self.status.clone(),
-            self.stored.as_ref(),
-            outcome,
-            self.obj.metadata.generation,
-            &now,
-        );
-        self.status = status;
-        if !changed {
-            return Ok(());
-        }
-        self.patch_status().await
-    }
-
-    /// Server-side apply of the whole status; retried on transient failures because a lost
-    /// write of a freshly created peer ID must not be ignored.
-    async fn patch_status(&mut self) -> Result<(), Error> {
-        let body = serde_json::json!({
-            "apiVersion": BgpPeer::api_version(&()),
-            "kind": BgpPeer::kind(&()),
-            // A precondition: the write fails with 409 if the object changed meanwhile.
-            "metadata": {"resourceVersion": self.resource_version},
-            "status": self.status,
-        });
-        let params = PatchParams::apply(&self.ctx.config.field_manager).force();
-        let name = self.obj.name_any();
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            match self
-                .api
-                .patch_status(&name, &params, &Patch::Apply(&body))
-                .await
-            {
-                Ok(written) => {
-                    // A finalizer removal later in this reconcile is conditional on this
-                    // version of the object, and so is the next status write.
-                    finalizer::saw(&written);
-                    self.resource_version = written.metadata.resource_version.clone();
-                    // Later writes in this reconcile compare against what is stored now.
-                    self.stored = Some(self.status.clone());
-                    return Ok(());
-                }
-                Err(e) if attempt < 4 && !is_permanent(&e) => {
-                    warn!(error = %e, attempt, "status write failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-                }
-                Err(e) => return Err(Error::Kube(e)),
-            }
-        }
-    }
-
-    pub(super) fn event(&self, type_: EventType, reason: &str, action: &str, note: String) {
-        let recorder = self.ctx.recorder.clone();
-        let reference = self.obj.object_ref(&());
-        let (reason, action) = (reason.to_owned(), action.to_owned());
-        // Events are best effort: a cluster that refuses them must not block reconciles.
-        tokio::spawn(async move {
-            if let Err(e) = recorder
-                .publish(&reference, type_, &reason, &action, &note)
-                .await
-            {
-                debug!(error = %e, "event not published");
-            }
-        });
-    }
 }
-
-/// Status write failures that a retry of the same write cannot fix (a conflict means the
-/// object changed: the next reconcile starts from the fresh one).
-fn is_permanent(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.is_forbidden() || s.is_invalid() || s.is_not_found() || s.is_conflict())
-}
-
-/// The object is gone (or was replaced by another with the same name).
-pub(super) fn is_gone(e: &Error) -> bool {
-    matches!(e, Error::Kube(kube::Error::Api(s)) if s.is_not_found())
-}
-
-/// How often an object refused by a safety rule (account mismatch, another owner, a changed
-/// immutable field) looks again by itself; a change of the object or its Secret wakes it at
-/// once.
-pub const REFUSED_RECHECK: Duration = Duration::from_secs(120);
 
 /// The credentials a reconcile acts with, and the account they belong to.
 struct Cloud {
@@ -475,14 +319,14 @@ async fn observe(
     r: &Reconciler<'_>,
     creds: &Credentials,
     for_deletion: bool,
-) -> Result<(Observation, Option<BgpPeerInfo>), Error> {
+) -> Result<Option<Observed>, Error> {
     let id = r
         .status
         .bgp_peer_id
         .clone()
         .or_else(|| r.obj.spec.adopt_bgp_peer_id.clone());
     let Some(id) = id else {
-        return Ok((Observation::NotLookedUp, None));
+        return Ok(Some((Observation::NotLookedUp, None)));
     };
     let settled = !for_deletion
         && r.status.bgp_peer_id.is_some()
@@ -536,14 +380,14 @@ async fn observe(
         }
     };
     match lookup {
-        Ok(Lookup::Found(p)) => Ok((Observation::Found((&*p).into()), Some(*p))),
-        Ok(Lookup::Missing) => Ok((Observation::NotFound, None)),
+        Ok(Lookup::Found(p)) => Ok(Some((Observation::Found((&*p).into()), Some(*p)))),
+        Ok(Lookup::Missing) => Ok(Some((Observation::NotFound, None))),
         // Nothing changes until the cloud has been looked at: no status write, and the
         // object is woken when the listing it waits for lands (or at the next poll tick).
-        Ok(Lookup::Pending) => Err(Error::Waiting(format!(
-            "waiting for a listing of BGP group {}",
-            r.group()
-        ))),
+        Ok(Lookup::Pending) => {
+            debug!(group = r.group(), "waiting for a listing of the BGP group");
+            Ok(None)
+        }
         Err(source) => Err(Error::Cloud {
             action: "DescribeBgpPeers",
             source,
@@ -551,52 +395,8 @@ async fn observe(
     }
 }
 
-async fn apply(api: &Api<BgpPeer>, obj: &BgpPeer, ctx: &Context) -> Result<Action, Error> {
-    let mut r = Reconciler::new(api, obj, ctx);
-    match ensure_peer(&mut r).await {
-        Ok(action) => Ok(action),
-        Err(err) => {
-            report_error(&mut r, &err).await;
-            Err(err)
-        }
-    }
-}
-
-/// Writes the error into the conditions and publishes a Warning event (best effort: the
-/// error itself is what the controller acts on).
-async fn report_error(r: &mut Reconciler<'_>, err: &Error) {
-    if let Error::Waiting(_) = err {
-        return;
-    }
-    let message = err.user_message();
-    let outcome = if err.is_stalled() {
-        Outcome::Stalled {
-            reason: err.reason(),
-            message: message.clone(),
-        }
-    } else {
-        Outcome::Progressing {
-            reason: err.reason(),
-            message: message.clone(),
-        }
-    };
-    // (A throttled answer has already slowed the client's limiter: `VpcClient::call`.)
-    if let Error::Cloud { action, source } = err {
-        warn!(
-            action,
-            code = source.code().unwrap_or("-"),
-            request_id = source.request_id().unwrap_or("-"),
-            class = source.class().as_str(),
-            "cloud call failed"
-        );
-    }
-    r.event(EventType::Warning, err.event_reason(), "Reconcile", message);
-    let stamp = r.stamp();
-    crate::ops::report::record_error(&mut r.status, err, &stamp);
-    if let Err(e) = r.write_status(&outcome).await {
-        warn!(error = %e, "could not record the error in status");
-    }
-}
+/// What an observation found: the plan's view, and the cloud's answer when the peer exists.
+type Observed = (Observation, Option<BgpPeerInfo>);
 
 /// Makes the cloud peer exist and match the spec.
 async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
@@ -614,7 +414,10 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
         _ => {}
     }
     let cloud = connect(r, claim.as_ref(), false).await?;
-    let (observation, info) = observe(r, &cloud.creds, false).await?;
+    let poll = r.ctx.config.poll_interval;
+    let Some((observation, info)) = observe(r, &cloud.creds, false).await? else {
+        return Ok(Action::requeue(next_tick(poll)));
+    };
     if let Some(info) = &info
         && r.status.bgp_peer_id.is_some()
     {
@@ -633,7 +436,6 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
     if !matches!(step, Plan::Wait { .. }) {
         r.status.waiting_since = None;
     }
-    let poll = r.ctx.config.poll_interval;
     let creds = &cloud.creds;
     match step {
         Plan::Create {
@@ -656,14 +458,17 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             Ok(Action::requeue(next_tick(poll)))
         }
         Plan::ReplayCreate { client_token } => {
-            if replay(r, creds, &client_token, false).await? == Settled::NoPeer {
-                create_afresh(r, &cloud).await?;
+            match replay(r, creds, &client_token, false).await? {
+                Settled::NoPeer => create_afresh(r, &cloud).await?,
+                Settled::Recorded | Settled::NotYet(_) => {}
             }
             Ok(Action::requeue(next_tick(poll)))
         }
         Plan::VerifyCreate { client_token } => {
-            if verify_create(r, creds, &client_token).await? == Settled::NoPeer {
-                create_afresh(r, &cloud).await?;
+            match verify_create(r, creds, &client_token).await? {
+                Settled::NoPeer => create_afresh(r, &cloud).await?,
+                Settled::Recorded => {}
+                Settled::NotYet(why) => debug!(%why, "create not verified yet"),
             }
             Ok(Action::requeue(next_tick(poll)))
         }
@@ -747,12 +552,15 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             let first_ready = crate::ops::report::note_synced(
                 &mut r.status,
                 r.stored.as_ref(),
+                BgpPeer::NOUN,
                 r.obj.metadata.generation,
                 &stamp,
                 resync,
             );
             r.write_status(&Outcome::Ready).await?;
-            r.ctx.metrics.ready(r.obj, first_ready, r.now);
+            r.ctx
+                .metrics
+                .ready(BgpPeer::KIND, &r.obj.metadata, first_ready, r.now);
             Ok(Action::requeue(jittered(resync_period(r.obj, r.ctx))))
         }
         // Report: Ready (the peer is Available and reporting is what was asked) with
@@ -826,17 +634,6 @@ async fn modify(
     Ok(())
 }
 
-async fn cleanup(api: &Api<BgpPeer>, obj: &BgpPeer, ctx: &Context) -> Result<Action, Error> {
-    let mut r = Reconciler::new(api, obj, ctx);
-    match ensure_peer_absent(&mut r).await {
-        Ok(action) => Ok(action),
-        Err(err) => {
-            report_error(&mut r, &err).await;
-            Err(err)
-        }
-    }
-}
-
 /// Makes the cloud peer go away (or leaves it, as the policy says), then lets the finalizer
 /// go. Any `Err` keeps the finalizer: only [`release`] returns `Ok`.
 async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
@@ -848,7 +645,7 @@ async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
     match offline {
         Plan::Paused => {
             r.write_status(&Outcome::Paused).await?;
-            return Err(Error::Waiting(
+            return Err(Error::CleanupPending(
                 "deletion waits: the object is paused".to_owned(),
             ));
         }
@@ -857,7 +654,12 @@ async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
     }
     let cloud = connect(r, claim.as_ref(), true).await?;
     let creds = &cloud.creds;
-    let (observation, info) = observe(r, creds, true).await?;
+    let Some((observation, info)) = observe(r, creds, true).await? else {
+        return Err(Error::CleanupPending(format!(
+            "waiting for a listing of BGP group {}",
+            r.group()
+        )));
+    };
     if let Some(info) = &info {
         r.note_seen(info, &cloud.account);
     }
@@ -870,7 +672,8 @@ async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
         Plan::ReleaseFinalizer { left } => release(r, left),
         Plan::ReplayCreate { client_token } => match replay(r, creds, &client_token, true).await? {
             Settled::NoPeer => release(r, Left::Nothing),
-            Settled::Recorded => Err(Error::Waiting(
+            Settled::NotYet(why) => Err(Error::CleanupPending(why)),
+            Settled::Recorded => Err(Error::CleanupPending(
                 "learned the peer ID of an interrupted create; deleting it next".into(),
             )),
         },
@@ -878,7 +681,8 @@ async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             match verify_create(r, creds, &client_token).await? {
                 // The old create made nothing that is still there: nothing to delete.
                 Settled::NoPeer => release(r, Left::Nothing),
-                Settled::Recorded => Err(Error::Waiting(
+                Settled::NotYet(why) => Err(Error::CleanupPending(why)),
+                Settled::Recorded => Err(Error::CleanupPending(
                     "recorded the peer of an interrupted create; deleting it next".into(),
                 )),
             }
@@ -896,7 +700,7 @@ async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
                     .await?
                 }
             }
-            Err(Error::Waiting(format!(
+            Err(Error::CleanupPending(format!(
                 "waiting for BGP peer {id} to be deleted"
             )))
         }
@@ -917,11 +721,13 @@ async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
                     .await?
                 }
             }
-            Err(Error::Waiting(format!("peer is {cloud_status}")))
+            Err(Error::CleanupPending(format!("peer is {cloud_status}")))
         }
         Plan::Refuse { reason, message } => Err(Error::Refused { reason, message }),
         // plan_cleanup never answers with an apply step.
-        other => Err(Error::Waiting(format!("unexpected cleanup step {other:?}"))),
+        other => Err(Error::CleanupPending(format!(
+            "unexpected cleanup step {other:?}"
+        ))),
     }
 }
 
@@ -955,7 +761,7 @@ async fn delete(r: &mut Reconciler<'_>, creds: &Credentials, id: &str) -> Result
         message: format!("Deleting BGP peer {id}"),
     })
     .await?;
-    Err(Error::Waiting(format!(
+    Err(Error::CleanupPending(format!(
         "waiting for BGP peer {id} to be deleted"
     )))
 }

@@ -3,13 +3,14 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::api::BgpPeerStatus;
 use crate::api::conditions::{reasons, types};
+
+use super::core::ObjectStatus;
 
 /// What a reconcile concluded, in condition terms.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
-    /// The peer is Available and matches the spec.
+    /// The cloud resource is Available and matches the spec.
     Ready,
     /// Work in progress (creating, waiting for Pending, modifying, deleting, retrying).
     Progressing {
@@ -27,7 +28,7 @@ pub enum Outcome {
     },
     /// Paused by annotation.
     Paused,
-    /// `managementPolicy: Observe` found the peer (Ready; never written).
+    /// `managementPolicy: Observe` found the cloud resource (Ready; never written).
     Observed,
 }
 
@@ -38,7 +39,7 @@ struct Desired {
     message: String,
 }
 
-fn desired(outcome: &Outcome) -> [Desired; 3] {
+fn desired(outcome: &Outcome, noun: &str) -> [Desired; 3] {
     let d = |type_, status, reason, message: &str| Desired {
         type_,
         status,
@@ -51,7 +52,7 @@ fn desired(outcome: &Outcome) -> [Desired; 3] {
                 types::READY,
                 "True",
                 reasons::AVAILABLE,
-                "The BGP peer is Available and matches the spec",
+                &format!("The {noun} is Available and matches the spec"),
             ),
             d(types::RECONCILING, "False", reasons::AVAILABLE, ""),
             d(types::STALLED, "False", reasons::AVAILABLE, ""),
@@ -71,7 +72,9 @@ fn desired(outcome: &Outcome) -> [Desired; 3] {
                 types::READY,
                 "True",
                 reasons::OBSERVED,
-                "The BGP peer exists (managementPolicy: Observe: the operator only reads it; see UpToDate for drift)",
+                &format!(
+                    "The {noun} exists (managementPolicy: Observe: the operator only reads it; see UpToDate for drift)"
+                ),
             ),
             d(types::RECONCILING, "False", reasons::OBSERVED, ""),
             d(types::STALLED, "False", reasons::OBSERVED, ""),
@@ -91,14 +94,16 @@ fn desired(outcome: &Outcome) -> [Desired; 3] {
 }
 
 /// The conditions for `outcome` at `generation`, keeping each existing condition's
-/// `lastTransitionTime` unless its status changes.
+/// `lastTransitionTime` unless its status changes. `noun` names the cloud resource in
+/// messages (`BGP peer`).
 pub fn conditions_for(
     existing: &[Condition],
     outcome: &Outcome,
+    noun: &str,
     generation: Option<i64>,
     now: &Time,
 ) -> Vec<Condition> {
-    desired(outcome)
+    desired(outcome, noun)
         .into_iter()
         .map(|want| {
             let old = existing.iter().find(|c| c.type_ == want.type_);
@@ -120,33 +125,28 @@ pub fn conditions_for(
 
 /// The status with conditions for `outcome`, and whether it differs from `old` (when it does
 /// not, the caller skips the write: no watch-event echo loops).
-pub fn with_outcome(
-    mut status: BgpPeerStatus,
-    old: Option<&BgpPeerStatus>,
+pub fn with_outcome<S: ObjectStatus>(
+    mut status: S,
+    old: Option<&S>,
     outcome: &Outcome,
+    noun: &str,
     generation: Option<i64>,
     now: &Time,
-) -> (BgpPeerStatus, bool) {
-    let existing = old.map(|s| s.conditions.as_slice()).unwrap_or_default();
+) -> (S, bool) {
+    let existing = old.map(|s| s.conditions()).unwrap_or_default();
     // UpToDate is set from observations (see `set_up_to_date`), not from the outcome.
     let up_to_date: Vec<Condition> = status
-        .conditions
+        .conditions()
         .iter()
         .filter(|c| c.type_ == types::UP_TO_DATE)
         .cloned()
         .collect();
-    status.conditions = conditions_for(existing, outcome, generation, now);
-    // Informational (never feeds Ready/Reconciling/Stalled): see crate::ops::report.
-    status
-        .conditions
-        .push(crate::ops::report::session_condition(
-            existing,
-            status.cloud.as_ref(),
-            generation,
-            now,
-        ));
-    status.conditions.extend(up_to_date);
-    status.observed_generation = generation;
+    let mut conditions = conditions_for(existing, outcome, noun, generation, now);
+    // Informational (never feeds Ready/Reconciling/Stalled), e.g. a peer's session.
+    conditions.extend(status.derived_conditions(existing, generation, now));
+    conditions.extend(up_to_date);
+    *status.conditions_mut() = conditions;
+    status.set_observed_generation(generation);
     let changed = old != Some(&status);
     (status, changed)
 }
@@ -212,22 +212,25 @@ pub fn set_up_to_date(
 }
 
 /// The reason of a `Stalled=True` condition, if the status has one.
-pub fn stalled_reason(status: &BgpPeerStatus) -> Option<&str> {
+pub fn stalled_reason<S: ObjectStatus>(status: &S) -> Option<&str> {
     status
-        .conditions
+        .conditions()
         .iter()
         .find(|c| c.type_ == types::STALLED && c.status == crate::api::conditions::status::TRUE)
         .map(|c| c.reason.as_str())
 }
 
 /// The Ready condition of a status, if any.
-pub fn ready_condition(status: &BgpPeerStatus) -> Option<&Condition> {
-    status.conditions.iter().find(|c| c.type_ == types::READY)
+pub fn ready_condition<S: ObjectStatus>(status: &S) -> Option<&Condition> {
+    status.conditions().iter().find(|c| c.type_ == types::READY)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::BgpPeerStatus;
+
+    const NOUN: &str = "BGP peer";
 
     fn at(secs: i64) -> Time {
         Time(jiff::Timestamp::from_second(secs).expect("valid timestamp"))
@@ -235,7 +238,7 @@ mod tests {
 
     #[test]
     fn ready_sets_all_three_kstatus_conditions() {
-        let conds = conditions_for(&[], &Outcome::Ready, Some(3), &at(100));
+        let conds = conditions_for(&[], &Outcome::Ready, NOUN, Some(3), &at(100));
         let find = |t: &str| conds.iter().find(|c| c.type_ == t).expect("present");
         assert_eq!(find(types::READY).status, "True");
         assert_eq!(find(types::RECONCILING).status, "False");
@@ -249,7 +252,7 @@ mod tests {
             reason: reasons::PENDING,
             message: "waiting".into(),
         };
-        let first = conditions_for(&[], &progressing, Some(1), &at(100));
+        let first = conditions_for(&[], &progressing, NOUN, Some(1), &at(100));
         // Same status, new message: time kept.
         let again = conditions_for(
             &first,
@@ -257,12 +260,13 @@ mod tests {
                 reason: reasons::MODIFYING,
                 message: "other".into(),
             },
+            NOUN,
             Some(1),
             &at(200),
         );
         assert!(again.iter().all(|c| c.last_transition_time == at(100)));
         // Ready flips: Ready and Reconciling move, Stalled (False → False) keeps its time.
-        let ready = conditions_for(&again, &Outcome::Ready, Some(1), &at(300));
+        let ready = conditions_for(&again, &Outcome::Ready, NOUN, Some(1), &at(300));
         let time = |t: &str| {
             ready
                 .iter()
@@ -280,6 +284,7 @@ mod tests {
             BgpPeerStatus::default(),
             None,
             &Outcome::Ready,
+            NOUN,
             Some(1),
             &at(1),
         );
@@ -288,6 +293,7 @@ mod tests {
             first.clone(),
             Some(&first),
             &Outcome::Ready,
+            NOUN,
             Some(1),
             &at(999),
         );
@@ -296,6 +302,7 @@ mod tests {
             first.clone(),
             Some(&first),
             &Outcome::Ready,
+            NOUN,
             Some(2),
             &at(999),
         );
@@ -310,6 +317,7 @@ mod tests {
                 reason: reasons::INVALID_SPEC,
                 message: "InvalidIP.Malformed".into(),
             },
+            NOUN,
             None,
             &at(1),
         );

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -360,15 +361,14 @@ impl Metrics {
 
     /// A reconcile of `obj` starts: the first time this process sees a generation the status
     /// does not describe yet, it notes when (the start of `update` time-to-ready).
-    pub fn saw(&self, obj: &BgpPeer) {
-        let Some(generation) = obj.metadata.generation.filter(|g| *g > 1) else {
+    pub fn saw(&self, meta: &ObjectMeta, observed: Option<i64>) {
+        let Some(generation) = meta.generation.filter(|g| *g > 1) else {
             return;
         };
-        let observed = obj.status.as_ref().and_then(|s| s.observed_generation);
         if observed == Some(generation) {
             return;
         }
-        let Some(uid) = obj.metadata.uid.clone() else {
+        let Some(uid) = meta.uid.clone() else {
             return;
         };
         if let Ok(mut seen) = self.first_seen.lock() {
@@ -384,13 +384,13 @@ impl Metrics {
     /// The Ready status `first` describes was written for `obj` at `now`: counts its
     /// time-to-ready once (an `update` first seen by another process is not counted: its
     /// start is unknown here).
-    pub fn ready(&self, obj: &BgpPeer, first: FirstReady, now: jiff::Timestamp) {
-        let uid = obj.metadata.uid.clone().unwrap_or_default();
+    pub fn ready(&self, kind: &str, meta: &ObjectMeta, first: FirstReady, now: jiff::Timestamp) {
+        let uid = meta.uid.clone().unwrap_or_default();
         let since = match first {
             FirstReady::No => return,
             FirstReady::Created => {
                 self.forget(&uid);
-                obj.metadata.creation_timestamp.as_ref().map(|t| t.0)
+                meta.creation_timestamp.as_ref().map(|t| t.0)
             }
             FirstReady::Updated(generation) => {
                 self.first_seen
@@ -416,19 +416,19 @@ impl Metrics {
         };
         self.time_to_ready
             .get_or_create(&ReadyLabels {
-                kind: KIND_BGP_PEER.to_owned(),
+                kind: kind.to_owned(),
                 trigger: trigger.to_owned(),
             })
             .observe(seconds_between(since, now));
     }
 
     /// The finalizer of `obj` was released at `now`: counts its time-to-delete.
-    pub fn deleted(&self, obj: &BgpPeer, now: jiff::Timestamp) {
-        self.forget(&obj.metadata.uid.clone().unwrap_or_default());
-        if let Some(since) = &obj.metadata.deletion_timestamp {
+    pub fn deleted(&self, kind: &str, meta: &ObjectMeta, now: jiff::Timestamp) {
+        self.forget(&meta.uid.clone().unwrap_or_default());
+        if let Some(since) = &meta.deletion_timestamp {
             self.time_to_delete
                 .get_or_create(&KindLabels {
-                    kind: KIND_BGP_PEER.to_owned(),
+                    kind: kind.to_owned(),
                 })
                 .observe(seconds_between(since.0, now));
         }

@@ -20,8 +20,9 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use crate::api::conditions::{reasons, status, types};
-use crate::api::{BgpPeerStatus, CloudPeerView, LastError};
+use crate::api::{CloudPeerView, LastError};
 use crate::cloud::CloudError;
+use crate::controller::core::ObjectStatus;
 use crate::controller::error::Error;
 use crate::controller::status::{Outcome, with_outcome};
 
@@ -38,7 +39,7 @@ pub fn last_error(err: &Error, now: &Time) -> LastError {
             source.request_id().map(str::to_owned),
         ),
         other => (
-            step_of(other).to_owned(),
+            other.step().to_owned(),
             other.reason().to_owned(),
             other.user_message(),
             None,
@@ -50,19 +51,6 @@ pub fn last_error(err: &Error, now: &Time) -> LastError {
         message: sanitize(&message),
         request_id,
         time: now.clone(),
-    }
-}
-
-/// The step named as `action` for an error that is not a failed cloud call.
-fn step_of(err: &Error) -> &'static str {
-    match err {
-        Error::Cloud { action, .. } => action,
-        Error::Credentials(_) => "ResolveCredentials",
-        Error::InvalidSpec(_) => "Validate",
-        Error::Adoption { .. } => "Adopt",
-        Error::CreateUnverified(_) => "VerifyCreate",
-        Error::Kube(_) => "WriteStatus",
-        Error::Refused { .. } | Error::Waiting(_) => "Reconcile",
     }
 }
 
@@ -108,15 +96,15 @@ fn sanitize(message: &str) -> String {
 
 /// Records `err` as `status.lastError`: a repeat of the recorded error (same action, code,
 /// message and RequestId) keeps the recorded time, so it changes nothing.
-pub fn record_error(status: &mut BgpPeerStatus, err: &Error, now: &Time) {
+pub fn record_error(recorded: &mut Option<LastError>, err: &Error, now: &Time) {
     let mut next = last_error(err, now);
-    if let Some(prev) = &status.last_error
+    if let Some(prev) = recorded.as_ref()
         && (&prev.action, &prev.code, &prev.message, &prev.request_id)
             == (&next.action, &next.code, &next.message, &next.request_id)
     {
         next.time = prev.time.clone();
     }
-    status.last_error = Some(next);
+    *recorded = Some(next);
 }
 
 /// What a confirmation ([`note_synced`]) means for `time_to_ready_seconds`.
@@ -135,16 +123,17 @@ pub enum FirstReady {
 /// clears `lastError` and sets `lastSyncTime` (see the module doc for when), before the
 /// `Ready` status is written. Says whether this makes the object Ready for its generation
 /// for the first time.
-pub fn note_synced(
-    status: &mut BgpPeerStatus,
-    stored: Option<&BgpPeerStatus>,
+pub fn note_synced<S: ObjectStatus>(
+    status: &mut S,
+    stored: Option<&S>,
+    noun: &str,
     generation: Option<i64>,
     now: &Time,
     resync_period: Duration,
 ) -> FirstReady {
-    status.last_error = None;
-    status.last_sync_time = stored.and_then(|s| s.last_sync_time.clone());
-    let due = match &status.last_sync_time {
+    *status.last_error_mut() = None;
+    *status.last_sync_time_mut() = stored.and_then(|s| s.last_sync_time().cloned());
+    let due = match status.last_sync_time() {
         None => true,
         Some(at) => {
             now.0.as_millisecond() - at.0.as_millisecond()
@@ -153,14 +142,21 @@ pub fn note_synced(
     };
     // Written anyway (a Ready transition, a new cloud view, a cleared error)? Then the
     // confirmation time costs nothing.
-    let (_, changed) = with_outcome(status.clone(), stored, &Outcome::Ready, generation, now);
-    let never_synced = status.last_sync_time.is_none();
+    let (_, changed) = with_outcome(
+        status.clone(),
+        stored,
+        &Outcome::Ready,
+        noun,
+        generation,
+        now,
+    );
+    let never_synced = status.last_sync_time().is_none();
     if due || changed {
-        status.last_sync_time = Some(now.clone());
+        *status.last_sync_time_mut() = Some(now.clone());
     }
     let ready_before = stored.is_some_and(|s| {
-        s.observed_generation == generation
-            && s.conditions.iter().any(|c| {
+        s.observed_generation() == generation
+            && s.conditions().iter().any(|c| {
                 c.type_ == types::READY
                     && c.status == status::TRUE
                     && c.observed_generation == generation
@@ -224,6 +220,7 @@ pub fn session_condition(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::BgpPeerStatus;
     use crate::cloud::ApiError;
 
     fn at(secs: i64) -> Time {
@@ -291,11 +288,27 @@ mod tests {
     #[test]
     fn an_identical_repeat_keeps_the_time_a_new_request_id_does_not() {
         let mut s = BgpPeerStatus::default();
-        record_error(&mut s, &Error::Credentials("no Secret x".into()), &at(1));
-        record_error(&mut s, &Error::Credentials("no Secret x".into()), &at(50));
+        record_error(
+            &mut s.last_error,
+            &Error::Credentials("no Secret x".into()),
+            &at(1),
+        );
+        record_error(
+            &mut s.last_error,
+            &Error::Credentials("no Secret x".into()),
+            &at(50),
+        );
         assert_eq!(s.last_error.as_ref().map(|e| e.time.clone()), Some(at(1)));
-        record_error(&mut s, &api_error("Throttling.User", "slow", "A"), &at(60));
-        record_error(&mut s, &api_error("Throttling.User", "slow", "B"), &at(70));
+        record_error(
+            &mut s.last_error,
+            &api_error("Throttling.User", "slow", "A"),
+            &at(60),
+        );
+        record_error(
+            &mut s.last_error,
+            &api_error("Throttling.User", "slow", "B"),
+            &at(70),
+        );
         let e = s.last_error.expect("recorded");
         assert_eq!((e.request_id.as_deref(), e.time), (Some("B"), at(70)));
     }
@@ -308,6 +321,7 @@ mod tests {
             },
             None,
             &Outcome::Ready,
+            "BGP peer",
             Some(generation),
             &at(100),
         );
@@ -321,18 +335,25 @@ mod tests {
         // A resync 5 minutes later that finds nothing new: no write, time kept.
         let mut s = stored.clone();
         assert_eq!(
-            note_synced(&mut s, Some(&stored), Some(1), &at(400), period),
+            note_synced(&mut s, Some(&stored), "BGP peer", Some(1), &at(400), period),
             FirstReady::No
         );
         assert_eq!(s.last_sync_time, Some(at(100)));
-        let (_, changed) = with_outcome(s, Some(&stored), &Outcome::Ready, Some(1), &at(400));
+        let (_, changed) = with_outcome(
+            s,
+            Some(&stored),
+            &Outcome::Ready,
+            "BGP peer",
+            Some(1),
+            &at(400),
+        );
         assert!(
             !changed,
             "a resync within the period must not write the status"
         );
         // A period later: refreshed (one write).
         let mut s = stored.clone();
-        note_synced(&mut s, Some(&stored), Some(1), &at(700), period);
+        note_synced(&mut s, Some(&stored), "BGP peer", Some(1), &at(700), period);
         assert_eq!(s.last_sync_time, Some(at(700)));
         // Written anyway (the session state changed): refreshed too.
         let mut s = stored.clone();
@@ -340,7 +361,7 @@ mod tests {
             bgp_status: Some("Down".into()),
             ..CloudPeerView::default()
         });
-        note_synced(&mut s, Some(&stored), Some(1), &at(400), period);
+        note_synced(&mut s, Some(&stored), "BGP peer", Some(1), &at(400), period);
         assert_eq!(s.last_sync_time, Some(at(400)));
     }
 
@@ -351,7 +372,7 @@ mod tests {
         let pending = BgpPeerStatus::default();
         let mut s = pending.clone();
         assert_eq!(
-            note_synced(&mut s, Some(&pending), Some(1), &at(5), period),
+            note_synced(&mut s, Some(&pending), "BGP peer", Some(1), &at(5), period),
             FirstReady::Created
         );
         // Ready at 1, then an error flipped Ready off at the same generation: not again.
@@ -359,21 +380,21 @@ mod tests {
         failed.conditions.retain(|c| c.type_ != types::READY);
         let mut s = failed.clone();
         assert_eq!(
-            note_synced(&mut s, Some(&failed), Some(1), &at(500), period),
+            note_synced(&mut s, Some(&failed), "BGP peer", Some(1), &at(500), period),
             FirstReady::No
         );
         // A new generation.
         let stored = ready_at(1, Some(100));
         let mut s = stored.clone();
         assert_eq!(
-            note_synced(&mut s, Some(&stored), Some(2), &at(500), period),
+            note_synced(&mut s, Some(&stored), "BGP peer", Some(2), &at(500), period),
             FirstReady::Updated(2)
         );
         // Written by an older version (Ready, no lastSyncTime): not a create.
         let old = ready_at(1, None);
         let mut s = old.clone();
         assert_eq!(
-            note_synced(&mut s, Some(&old), Some(1), &at(500), period),
+            note_synced(&mut s, Some(&old), "BGP peer", Some(1), &at(500), period),
             FirstReady::No
         );
     }

@@ -1,0 +1,254 @@
+//! The skeleton every cloud-backed kind shares: one object's reconcile is
+//! **observe → plan → act → status**, and everything around those four steps lives here.
+//!
+//! A kind (`BgpPeer`, `BgpGroup`, …) implements [`CloudObject`]: which finalizer guards its
+//! cloud resource, where its status is, and two async steps, [`CloudObject::ensure`] (make the
+//! cloud match the object) and [`CloudObject::ensure_absent`] (make the cloud resource go, or
+//! leave it as the deletion policy says). Each step observes, asks the kind's pure plan what
+//! to do, acts, and writes status through the [`Reconciler`] it is given.
+//!
+//! What the skeleton does for every kind:
+//! - **Finalizer**: added before the first cloud call; `ensure_absent` runs once the object is
+//!   being deleted; the finalizer is removed only when it returns `Ok`, conditionally on the
+//!   object being the version this reconcile saw ([`super::finalizer`]). An object with
+//!   `managementPolicy: Observe` never gets a finalizer.
+//! - **Status**: written once per change with server-side apply, conditional on the
+//!   resourceVersion this reconcile saw, skipped when nothing changed, retried on transient
+//!   failures ([`Reconciler::write_status`]).
+//! - **Errors**: a failed step is written into the kstatus conditions and `lastError`, and
+//!   published as a Warning event ([`Reconciler::report_error`]); the requeue follows the
+//!   error's class with per-object exponential backoff ([`error_policy`]).
+//! - **Metrics**: reconcile outcomes, time to Ready, time to delete.
+//!
+//! The recorded-token-before-create protocol is the kind's act step, with the helpers in
+//! [`super::token`]: record `clientToken` (and when it was requested) in status first, then
+//! call Create with it; a later reconcile that finds the token but no ID replays the create.
+
+mod reconciler;
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::runtime::controller::Action;
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::{debug, info};
+
+use crate::api::{LastError, ManagementPolicy, PAUSED_ANNOTATION};
+
+use super::context::Context;
+use super::error::{Error, Step};
+use super::finalizer::{self, Event as FinalizerEvent};
+use super::timing::next_tick;
+
+pub use reconciler::Reconciler;
+
+/// The status of a cloud-backed kind, as far as the skeleton needs it.
+pub trait ObjectStatus:
+    Clone + Default + PartialEq + Serialize + Debug + Send + Sync + 'static
+{
+    /// The conditions (kstatus `Ready`/`Reconciling`/`Stalled`, and the kind's own).
+    fn conditions(&self) -> &[Condition];
+    /// The conditions, to change.
+    fn conditions_mut(&mut self) -> &mut Vec<Condition>;
+    /// The generation the status describes.
+    fn observed_generation(&self) -> Option<i64>;
+    /// Records the generation the status describes.
+    fn set_observed_generation(&mut self, generation: Option<i64>);
+    /// The last failed step (`status.lastError`).
+    fn last_error_mut(&mut self) -> &mut Option<LastError>;
+    /// When the cloud was last confirmed to match (`status.lastSyncTime`).
+    fn last_sync_time(&self) -> Option<&Time>;
+    /// `status.lastSyncTime`, to change.
+    fn last_sync_time_mut(&mut self) -> &mut Option<Time>;
+    /// Conditions derived from the status itself at each write (e.g. a peer's
+    /// `SessionEstablished`), kept beside the kstatus three. None by default.
+    fn derived_conditions(
+        &self,
+        _existing: &[Condition],
+        _generation: Option<i64>,
+        _now: &Time,
+    ) -> Vec<Condition> {
+        Vec::new()
+    }
+}
+
+/// A kind whose objects each stand for one cloud resource.
+pub trait CloudObject:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    /// The status type.
+    type Status: ObjectStatus;
+    /// The kind's name in metrics and logs (`BgpPeer`).
+    const KIND: &'static str;
+    /// What the cloud resource is called in messages (`BGP peer`).
+    const NOUN: &'static str;
+    /// The finalizer that guards the cloud resource.
+    const FINALIZER: &'static str;
+
+    /// The object's status, if it has one.
+    fn status(&self) -> Option<&Self::Status>;
+    /// Whether the operator may write the cloud resource (`Full`) or only read it.
+    fn management_policy(&self) -> ManagementPolicy;
+
+    /// Makes the cloud resource exist and match the object (observe → plan → act → status).
+    /// `Ok` carries the next look; `Err` is reported and retried by its class.
+    fn ensure(r: &mut Reconciler<'_, Self>) -> impl Future<Output = Result<Action, Error>> + Send;
+
+    /// Makes the cloud resource go away, or leaves it as the deletion policy says. Only `Ok`
+    /// releases the finalizer; progress is [`Error::CleanupPending`].
+    fn ensure_absent(
+        r: &mut Reconciler<'_, Self>,
+    ) -> impl Future<Output = Result<Action, Error>> + Send;
+}
+
+/// `namespace/name` of an object (the key of its backoff and of log lines).
+pub fn object_key<K: Resource>(obj: &K) -> String {
+    format!(
+        "{}/{}",
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    )
+}
+
+/// Whether the object carries the pause annotation (`vpc.alicloud.dev/paused: "true"`).
+pub fn is_paused<K: Resource>(obj: &K) -> bool {
+    obj.meta()
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(PAUSED_ANNOTATION))
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// The entry point given to the kube-runtime Controller for kind `K`.
+pub async fn reconcile<K: CloudObject>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let api: Api<K> = Api::namespaced(ctx.kube.clone(), &obj.namespace().unwrap_or_default());
+    let key = backoff_key(&*obj);
+    let started = Instant::now();
+    let observed = obj.status().and_then(ObjectStatus::observed_generation);
+    ctx.metrics.saw(obj.meta(), observed);
+    let holds_finalizer = obj.finalizers().iter().any(|f| f == K::FINALIZER);
+    let deleting = obj.meta().deletion_timestamp.is_some();
+    let result = if obj.management_policy() == ManagementPolicy::Observe && !holds_finalizer {
+        // An Observe object never gets a finalizer (deleting it touches nothing); one that has
+        // ours (it was Full before) keeps it until its deletion releases it.
+        if deleting {
+            return Ok(Action::await_change());
+        }
+        apply(&api, &obj, &ctx).await
+    } else {
+        with_finalizer(&api, obj.clone(), &ctx).await
+    };
+    if result.is_ok() && deleting && holds_finalizer {
+        ctx.metrics
+            .deleted(K::KIND, obj.meta(), jiff::Timestamp::now());
+    }
+    match &result {
+        Ok(_) => {
+            ctx.record_success(&key);
+            ctx.metrics.reconciled(None, started.elapsed());
+        }
+        // Waiting in cleanup is progress, not a failure.
+        Err(Error::CleanupPending(_)) => ctx.metrics.reconciled(None, started.elapsed()),
+        Err(e) => ctx
+            .metrics
+            .reconciled(Some(e.class().as_str()), started.elapsed()),
+    }
+    result
+}
+
+async fn with_finalizer<K: CloudObject>(
+    api: &Api<K>,
+    obj: Arc<K>,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    let result = finalizer::finalizer(api, K::FINALIZER, obj, |event| async {
+        match event {
+            FinalizerEvent::Apply(obj) => apply(api, &obj, ctx).await,
+            FinalizerEvent::Cleanup(obj) => cleanup(api, &obj, ctx).await,
+        }
+    })
+    .await;
+    match result {
+        Ok(action) => Ok(action),
+        Err(finalizer::Error::ApplyFailed(e) | finalizer::Error::CleanupFailed(e)) => Err(e),
+        Err(finalizer::Error::AddFinalizer(e) | finalizer::Error::RemoveFinalizer(e)) => {
+            Err(Error::kube(Step::Finalizer)(e))
+        }
+        // The object changed since it was read (a write this reconcile did not see): look
+        // again soon, with the object as it is now.
+        Err(finalizer::Error::Stale(e)) => {
+            info!(error = %e, "object changed since it was read; looking again");
+            Ok(Action::requeue(finalizer::STALE_REQUEUE))
+        }
+        Err(finalizer::Error::UnnamedObject) => Err(Error::UnnamedObject),
+    }
+}
+
+async fn apply<K: CloudObject>(api: &Api<K>, obj: &K, ctx: &Context) -> Result<Action, Error> {
+    let mut r = Reconciler::new(api, obj, ctx);
+    let result = K::ensure(&mut r).await;
+    if let Err(err) = &result {
+        r.report_error(err).await;
+    }
+    result
+}
+
+async fn cleanup<K: CloudObject>(api: &Api<K>, obj: &K, ctx: &Context) -> Result<Action, Error> {
+    let mut r = Reconciler::new(api, obj, ctx);
+    let result = K::ensure_absent(&mut r).await;
+    if let Err(err) = &result {
+        r.report_error(err).await;
+    }
+    result
+}
+
+/// How often a `CreateUnverified` object looks again (a person may have removed the stray
+/// resources in the console meanwhile).
+pub const CREATE_UNVERIFIED_RECHECK: Duration = Duration::from_secs(600);
+
+/// How often an object refused by a safety rule (account mismatch, another owner, a changed
+/// immutable field) looks again by itself; a change of the object or its Secret wakes it at
+/// once.
+pub const REFUSED_RECHECK: Duration = Duration::from_secs(120);
+
+/// Requeue policy for errors of kind `K`: per object, by class, exponential with jitter;
+/// reset on success.
+pub fn error_policy<K: CloudObject>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
+    match err {
+        // Not a failure: cleanup waits for the cloud.
+        Error::CleanupPending(_) => return Action::requeue(next_tick(ctx.config.poll_interval)),
+        // Stalled, but the stray resources may be deleted in the console meanwhile.
+        Error::CreateUnverified(_) => return Action::requeue(CREATE_UNVERIFIED_RECHECK),
+        // Stalled by a safety rule; what lifts it (another object's deletion, credentials
+        // restored in the operator's environment) may bring no event for this object.
+        Error::Refused { .. } => return Action::requeue(REFUSED_RECHECK),
+        _ => {}
+    }
+    let key = backoff_key(&*obj);
+    let class = err.class();
+    match ctx.record_failure(&key, class) {
+        Some(delay) => {
+            debug!(object = %key, class = class.as_str(), ?delay, "requeue after error");
+            Action::requeue(delay)
+        }
+        None => Action::await_change(),
+    }
+}
+
+/// The backoff of one object of one kind.
+fn backoff_key<K: CloudObject>(obj: &K) -> String {
+    format!("{}/{}", K::KIND, object_key(obj))
+}
