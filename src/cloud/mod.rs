@@ -4,6 +4,7 @@
 //! - [`credentials`]: [`Credentials`] (redacted in `Debug`) and the provider [`CredentialChain`].
 //! - [`client`]: [`VpcClient`], the typed BGP operations, retries and the [`CallObserver`] hook.
 //! - [`model`]: request and response types, lenient decoding of the wire.
+//! - [`group`]: the BGP group operations and [`AuthKey`], the MD5 key held only in memory.
 //! - [`error`]: [`CloudError`], [`ErrorClass`], [`classify`] and the [`CLASSIFICATION`] table.
 //! - [`endpoint`]: regional and central endpoints.
 //! - [`ratelimit`]: the token-bucket limiter keyed by (access key id, region).
@@ -12,6 +13,7 @@ pub mod client;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
+pub mod group;
 pub mod model;
 pub mod ratelimit;
 pub mod signing;
@@ -20,6 +22,10 @@ pub use client::{CallObserver, ClientConfig, RetryConfig, VpcClient};
 pub use credentials::{CredentialChain, CredentialSource, Credentials};
 pub use error::{
     ApiError, CLASSIFICATION, CloudError, ErrorClass, classification_markdown, classify,
+};
+pub use group::{
+    AuthKey, CreateBgpGroupRequest, CreateBgpGroupResponse, DeleteBgpGroupRequest,
+    ModifyBgpGroupAttributeRequest,
 };
 pub use model::{
     BgpGroupInfo, BgpPeerInfo, BgpSessionStatus, CreateBgpPeerRequest, CreateBgpPeerResponse,

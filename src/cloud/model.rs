@@ -2,8 +2,8 @@
 //!
 //! The real API is loose about types: booleans come as `true`, `"true"` or `"True"`,
 //! integers as `5` or `"5"`, ASNs as strings or numbers, and unset strings as `""`. The
-//! deserializers here accept all of those; unknown fields are ignored. `AuthKey` is a secret
-//! and is never decoded.
+//! deserializers here accept all of those; unknown fields are ignored. `AuthKey` is a secret:
+//! peers drop it, groups hold it in a redacting [`super::group::AuthKey`].
 
 use serde::{Deserialize, Serialize};
 
@@ -549,7 +549,8 @@ pub struct DescribeBgpPeersPage {
     pub request_id: String,
 }
 
-/// One BGP group as `DescribeBgpGroups` reports it (without the `AuthKey`).
+/// One BGP group as `DescribeBgpGroups` reports it. The `AuthKey` the API answers in plain
+/// text is held as a [`super::group::AuthKey`] (redacted `Debug`, never serialized).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct BgpGroupInfo {
@@ -592,6 +593,14 @@ pub struct BgpGroupInfo {
     /// Route limit per peer.
     #[serde(default, deserialize_with = "de::opt_string")]
     pub route_limit: Option<String>,
+    /// The group's MD5 key (`None` when it has none). Redacted in `Debug`, skipped when
+    /// serialized.
+    #[serde(
+        default,
+        skip_serializing,
+        deserialize_with = "super::group::de_auth_key"
+    )]
+    pub auth_key: Option<super::group::AuthKey>,
 }
 
 /// One page of `DescribeBgpGroups`.

@@ -250,6 +250,9 @@ pub struct GroupSnapshot {
     /// When the current transitional status ends (`None` when stable).
     #[serde(with = "ts_serde::option", default)]
     pub status_until: Option<Timestamp>,
+    /// Hidden from DescribeBgpGroups until then (`visibility_lag`), as new peers are.
+    #[serde(with = "ts_serde::option", default)]
+    pub visible_at: Option<Timestamp>,
     /// The ClientToken of the CreateBgpGroup call (if any).
     pub client_token: Option<String>,
     /// Last modification.

@@ -125,6 +125,7 @@ impl Resources {
                 keepalive: DEFAULT_KEEPALIVE,
                 status: Status::Available,
                 status_until: None,
+                visible_at: None,
                 client_token: None,
                 gmt_modified: now,
             })

@@ -479,6 +479,9 @@ fn create_bgp_group(
         ));
     }
     let (status, status_until) = transition(Status::Pending, ctx.pending_delay, ctx.now);
+    // New groups lag behind reads as new peers do (a ClientToken replay still answers the ID).
+    let visible_at =
+        (!ctx.visibility_lag.is_zero()).then(|| super::clock::add(ctx.now, ctx.visibility_lag));
     let id = res.fresh_id("bgpg-");
     res.bgp_groups.push(GroupSnapshot {
         bgp_group_id: id.clone(),
@@ -497,6 +500,7 @@ fn create_bgp_group(
         keepalive: DEFAULT_KEEPALIVE,
         status,
         status_until,
+        visible_at,
         client_token: ctx.client_token.map(str::to_owned),
         gmt_modified: ctx.now,
     });
@@ -517,7 +521,9 @@ fn modify_bgp_group(
         description,
         auth_key,
     } = group_texts(p, "InvalidBgpDiscription.Malformed")?;
-    let is_fake_asn = p.bool("IsFakeAsn")?;
+    // Documented as "false (default)", the wording ModifyBgpPeerAttribute uses for EnableBfd:
+    // a modify that leaves IsFakeAsn out switches the fake ASN off (the strict reading).
+    let is_fake_asn = p.bool("IsFakeAsn")?.unwrap_or(false);
     let clear_auth_key = p.bool("ClearAuthKey")?.unwrap_or(false);
     let route_quota = p.int_in::<u32>("RouteQuota", 1..=u32::MAX)?;
     let Some(group) = res.group_mut(group_id).filter(|g| g.region_id == region) else {
@@ -544,9 +550,7 @@ fn modify_bgp_group(
     if clear_auth_key {
         group.auth_key.clear();
     }
-    if let Some(v) = is_fake_asn {
-        group.is_fake_asn = v;
-    }
+    group.is_fake_asn = is_fake_asn;
     if let Some(v) = route_quota {
         group.route_quota = v;
     }
@@ -715,7 +719,7 @@ fn describe_bgp_groups(
     let matching: Vec<Value> = res
         .bgp_groups
         .iter()
-        .filter(|g| g.region_id == region)
+        .filter(|g| g.region_id == region && g.visible_at.is_none_or(|t| t <= ctx.now))
         .filter(|g| group_id.is_none_or(|i| g.bgp_group_id == i))
         .filter(|g| router_id.is_none_or(|r| g.router_id == r))
         .filter(|g| is_default.is_none_or(|d| g.is_default == d))
