@@ -456,6 +456,11 @@ async fn readers_of_many_small_groups_share_one_region_listing() {
     // two-page region listing for everyone else; 30 group listings without it.
     let counters = emu.counters();
     assert_eq!(counters.calls("DescribeBgpPeers"), 3, "{counters:?}");
+    assert_eq!(
+        counters.describe_peers_by_filter.get("region"),
+        Some(&2),
+        "a RegionId-only listing of 90 peers is two pages of 50: {counters:?}"
+    );
     // Within max_age the region listing answers again, with no call.
     let (group, id) = &peers[40];
     let again = observer

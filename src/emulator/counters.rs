@@ -31,6 +31,24 @@ pub struct Counters {
     pub by_action_code: BTreeMap<String, BTreeMap<String, u64>>,
     /// Per access key id (`-` for unsigned calls).
     pub by_access_key: BTreeMap<String, KeyCounters>,
+    /// DescribeBgpPeers calls by their narrowest filter ([`describe_filter`]): `region`
+    /// (RegionId alone), `router`, `group`, `id`.
+    #[serde(default)]
+    pub describe_peers_by_filter: BTreeMap<String, u64>,
+}
+
+/// The narrowest filter of a DescribeBgpPeers call: `id` (BgpPeerId), `group` (BgpGroupId),
+/// `router` (RouterId) or `region` (RegionId alone).
+pub fn describe_filter(params: &super::params::Params) -> &'static str {
+    if params.get("BgpPeerId").is_some() {
+        "id"
+    } else if params.get("BgpGroupId").is_some() {
+        "group"
+    } else if params.get("RouterId").is_some() {
+        "router"
+    } else {
+        "region"
+    }
 }
 
 impl Counters {
@@ -52,6 +70,14 @@ impl Counters {
         key.total += 1;
         *key.by_action.entry(action.to_owned()).or_default() += 1;
         *key.by_code.entry(code.to_owned()).or_default() += 1;
+    }
+
+    /// Records the filter of a DescribeBgpPeers call.
+    pub fn record_describe_filter(&mut self, params: &super::params::Params) {
+        *self
+            .describe_peers_by_filter
+            .entry(describe_filter(params).to_owned())
+            .or_default() += 1;
     }
 
     /// Calls of `action`.
@@ -91,5 +117,29 @@ mod tests {
         assert_eq!(c.by_access_key["AK1"].total, 2);
         assert_eq!(c.by_access_key["AK2"].by_action["DescribeBgpPeers"], 1);
         assert_eq!(c.count("DeleteBgpPeer", OK), 0);
+    }
+
+    #[test]
+    fn describe_calls_are_counted_by_their_narrowest_filter() {
+        let params = |pairs: &[(&str, &str)]| {
+            super::super::params::Params::new(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            )
+        };
+        let mut c = Counters::default();
+        c.record_describe_filter(&params(&[("RegionId", "cn-shanghai")]));
+        c.record_describe_filter(&params(&[("RegionId", "r"), ("BgpGroupId", "bgpg-1")]));
+        c.record_describe_filter(&params(&[("BgpGroupId", "g"), ("BgpPeerId", "bgp-1")]));
+        c.record_describe_filter(&params(&[("RegionId", "r"), ("RouterId", "vbr-1")]));
+        c.record_describe_filter(&params(&[("RegionId", "r")]));
+        let by: Vec<(&str, u64)> = c
+            .describe_peers_by_filter
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(by, [("group", 1), ("id", 1), ("region", 2), ("router", 1)]);
     }
 }

@@ -323,10 +323,15 @@ async fn api(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> Res
             wire::raw_status_response(*s, &request_id),
         ),
     };
-    shared
-        .lock()
-        .counters
-        .record(&call.action, &code, &call.access_key_id);
+    {
+        let mut state = shared.lock();
+        state
+            .counters
+            .record(&call.action, &code, &call.access_key_id);
+        if call.action == "DescribeBgpPeers" {
+            state.counters.record_describe_filter(&req.params);
+        }
+    }
     tracing::info!(
         request_id = %request_id,
         action = %call.action,
