@@ -549,7 +549,8 @@ async fn throttling_reports_retry_after_and_is_not_retried() {
 }
 
 /// The client owns its rate behaviour: a throttled answer slows the limiter of that access
-/// key and region by itself (the controller no longer does it by hand), and only that one.
+/// key, region and operation by itself (the controller no longer does it by hand), and only
+/// that one: another region (with per-region budgets) and another operation keep their rate.
 #[tokio::test]
 async fn a_throttled_answer_slows_the_clients_own_limiter() {
     let server = setup().await;
@@ -568,12 +569,14 @@ async fn a_throttled_answer_slows_the_clients_own_limiter() {
             qps: 20.0,
             burst: 20,
             read_share: 1.0,
+            scope: alicloud_bgp_operator::cloud::ratelimit::QuotaScope::Region,
             ..RateLimitConfig::default()
         }),
         ..ClientConfig::default()
     })
     .expect("client");
-    assert_eq!(client.current_rate(AK, "cn-shanghai"), Some(20.0));
+    const DESCRIBE: &str = "DescribeBgpPeers";
+    assert_eq!(client.current_rate(AK, "cn-shanghai", DESCRIBE), Some(20.0));
     let err = client
         .describe_bgp_peers(
             &creds(),
@@ -585,12 +588,19 @@ async fn a_throttled_answer_slows_the_clients_own_limiter() {
         .await
         .expect_err("throttled");
     assert_eq!(err.class(), ErrorClass::Throttled);
-    let rate = client.current_rate(AK, "cn-shanghai").unwrap_or_default();
+    let rate = client
+        .current_rate(AK, "cn-shanghai", DESCRIBE)
+        .unwrap_or_default();
     assert!((10.0..10.5).contains(&rate), "halved: {rate}");
     assert_eq!(
-        client.current_rate(AK, "cn-beijing"),
+        client.current_rate(AK, "cn-beijing", DESCRIBE),
         Some(20.0),
         "another region keeps its rate"
+    );
+    assert_eq!(
+        client.current_rate(AK, "cn-shanghai", "CreateBgpPeer"),
+        Some(20.0),
+        "another operation keeps its rate"
     );
 }
 
@@ -1084,8 +1094,11 @@ async fn observer_sees_every_attempt_and_rate_limit_waits() {
     assert!(!recorder.waits.lock().expect("lock").is_empty());
 
     // slow_down halves the bucket shared by the clones.
-    assert_eq!(client.current_rate(AK, "cn-shanghai"), Some(20.0));
-    clone.slow_down(AK, "cn-shanghai");
-    let rate = client.current_rate(AK, "cn-shanghai").unwrap_or_default();
+    const CREATE: &str = "CreateBgpPeer";
+    assert_eq!(client.current_rate(AK, "cn-shanghai", CREATE), Some(20.0));
+    clone.slow_down(AK, "cn-shanghai", CREATE);
+    let rate = client
+        .current_rate(AK, "cn-shanghai", CREATE)
+        .unwrap_or_default();
     assert!((10.0..10.5).contains(&rate), "{rate}");
 }

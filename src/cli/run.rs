@@ -42,15 +42,31 @@ pub struct RunArgs {
     /// STS endpoint for RRSA/OIDC and RAM-role credentials.
     #[arg(long, env = "ALIBABA_CLOUD_STS_ENDPOINT")]
     pub sts_endpoint: Option<String>,
-    /// Client-side VPC API rate per access key and region (calls per second). Keep it at or
-    /// below the account's API limit so the operator never causes throttling on its own.
+    /// Client-side API rate of every operation without its own --cloud-operation-qps, in
+    /// calls per second per account and operation (with --cloud-quota-model shared: for all
+    /// operations together). Keep it at or below this install's share of the account's quota
+    /// (Quota Center > API Rate Limits) so the operator never causes throttling on its own.
     #[arg(long, env = "ABO_CLOUD_QPS", default_value_t = 10.0)]
     pub cloud_qps: f64,
-    /// Share of the VPC API rate left to status reads (DescribeBgpPeers) while creates,
-    /// modifications or deletions are queued; reads use all of it otherwise.
+    /// Per-operation rates, as in Quota Center: `CreateBgpPeer=10,DescribeBgpPeers=200/60s`
+    /// (a number is calls per second; `N/60s` is N calls per 60 s).
+    #[arg(long, env = "ABO_CLOUD_OPERATION_QPS", value_parser = crate::cloud::ratelimit::parse_operation_rates)]
+    pub cloud_operation_qps:
+        Option<std::collections::BTreeMap<String, crate::cloud::ratelimit::Rate>>,
+    /// `per-operation` (one budget per API operation, as the cloud documents its quotas) or
+    /// `shared` (one budget for all operations of an account).
+    #[arg(long, env = "ABO_CLOUD_QUOTA_MODEL", default_value = "per-operation")]
+    pub cloud_quota_model: crate::cloud::ratelimit::QuotaModel,
+    /// `account` (a budget spans all regions: safe, since the cloud does not document
+    /// whether a quota does) or `region` (one budget per account and region).
+    #[arg(long, env = "ABO_CLOUD_QUOTA_SCOPE", default_value = "account")]
+    pub cloud_quota_scope: crate::cloud::ratelimit::QuotaScope,
+    /// With --cloud-quota-model shared: share of the rate left to status reads
+    /// (DescribeBgpPeers) while creates, modifications or deletions are queued; reads use all
+    /// of it otherwise. (Per operation, reads have their own budget and need no share.)
     #[arg(long, env = "ABO_CLOUD_READ_SHARE", default_value_t = 0.1)]
     pub cloud_read_share: f64,
-    /// Burst of the client-side rate limiter.
+    /// Burst of the client-side rate limiter (never more than a window's calls).
     #[arg(long, env = "ABO_CLOUD_BURST", default_value_t = 10)]
     pub cloud_burst: u32,
     /// Drift-detection period of a Ready peer (jittered ±10 %).
@@ -139,6 +155,29 @@ pub struct RunArgs {
     pub shutdown_timeout: Duration,
 }
 
+/// The limiter settings of the rate flags; refuses combinations that mean nothing.
+fn rate_limit(args: &RunArgs) -> anyhow::Result<RateLimitConfig> {
+    use crate::cloud::ratelimit::QuotaModel;
+    if !(args.cloud_qps.is_finite() && args.cloud_qps > 0.0) {
+        anyhow::bail!("--cloud-qps must be a positive number of calls per second");
+    }
+    let operations = args.cloud_operation_qps.clone().unwrap_or_default();
+    if args.cloud_quota_model == QuotaModel::Shared && !operations.is_empty() {
+        anyhow::bail!(
+            "--cloud-operation-qps needs --cloud-quota-model per-operation (a shared budget has one rate, --cloud-qps)"
+        );
+    }
+    Ok(RateLimitConfig {
+        qps: args.cloud_qps,
+        operations,
+        burst: args.cloud_burst,
+        model: args.cloud_quota_model,
+        scope: args.cloud_quota_scope,
+        read_share: args.cloud_read_share,
+        ..RateLimitConfig::default()
+    })
+}
+
 /// Runs the controller until SIGINT/SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let kube = kube::Client::try_default()
@@ -150,12 +189,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         endpoint: args.endpoint.clone(),
         sts_endpoint: args.sts_endpoint.clone(),
         signature_version: args.signature_version,
-        rate_limit: Some(RateLimitConfig {
-            qps: args.cloud_qps,
-            burst: args.cloud_burst,
-            read_share: args.cloud_read_share,
-            ..RateLimitConfig::default()
-        }),
+        rate_limit: Some(rate_limit(&args)?),
         observer: Some(metrics.clone()),
         ..ClientConfig::default()
     })?;

@@ -1,6 +1,7 @@
 //! [`VpcClient`]: typed BGP operations over one pooled HTTP client.
 //!
-//! Each attempt takes a rate-limiter token for (access key id, region), is signed afresh
+//! Each attempt takes a slot of the rate limiter's budget for its operation (per account, see
+//! [`super::ratelimit`]), is signed afresh
 //! (new nonce and timestamp) and is sent as `POST /?<params>` with an empty body. Retries:
 //!
 //! - **Describe** calls retry transient failures (transport errors, 5xx, clock/nonce errors)
@@ -11,7 +12,7 @@
 //!   [`RetryConfig::max_mutating_retries`] times.
 //!
 //! Throttling is not retried here: the error carries the server's `x-acs-retry-after` hint
-//! and the caller decides (and may call [`VpcClient::slow_down`]).
+//! and the caller decides; the client slows the throttled operation's budget by itself.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -33,7 +34,7 @@ use super::model::{
     DescribeBgpPeersRequest, DescribeBgpPeersWire, MAX_PAGE_SIZE, ModifyBgpPeerAttributeRequest,
     Params, PeerListing, RequestId, RequestIdWire, VPC_API_VERSION, decode_json,
 };
-use super::ratelimit::{RateLimitConfig, RateLimiter};
+use super::ratelimit::{CallKind, RateLimitConfig, RateLimiter};
 use super::signing::{SignatureVersion, SigningInput, sign_request};
 
 /// Hook for metrics: told about every attempt and every rate-limiter wait.
@@ -43,6 +44,12 @@ pub trait CallObserver: Send + Sync {
     fn on_call(&self, action: &str, outcome: &str, elapsed: Duration);
     /// The rate limiter made a call wait this long.
     fn on_rate_limit_wait(&self, waited: Duration);
+    /// The rate limiter made a call of `action` wait this long (by default: told to
+    /// [`CallObserver::on_rate_limit_wait`]).
+    fn on_rate_limit_wait_of(&self, action: &str, waited: Duration) {
+        let _ = action;
+        self.on_rate_limit_wait(waited);
+    }
 }
 
 /// Retry settings of the client.
@@ -85,7 +92,7 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Whole-request timeout.
     pub request_timeout: Duration,
-    /// Client-side rate limit per (access key id, region); `None` disables it.
+    /// Client-side rate limits per (account, operation); `None` disables them.
     pub rate_limit: Option<RateLimitConfig>,
     /// Retry settings.
     pub retry: RetryConfig,
@@ -199,7 +206,7 @@ impl VpcClient {
             .map_err(|e| {
                 CloudError::invalid_request(format!("cannot build the HTTP client: {e}"))
             })?;
-        let limiter = config.rate_limit.map(RateLimiter::new);
+        let limiter = config.rate_limit.clone().map(RateLimiter::new);
         Ok(VpcClient {
             inner: Arc::new(Inner {
                 http,
@@ -214,21 +221,21 @@ impl VpcClient {
         &self.inner.config
     }
 
-    /// Halves the client-side rate for (access key id, region) after the API throttled it;
-    /// the rate recovers gradually. No-op when rate limiting is off.
-    pub fn slow_down(&self, access_key_id: &str, region: &str) {
+    /// Halves the client-side budget of `action` for (access key id, region) after the API
+    /// throttled it; the rate recovers gradually. No-op when rate limiting is off.
+    pub fn slow_down(&self, access_key_id: &str, region: &str, action: &str) {
         if let Some(limiter) = &self.inner.limiter {
-            limiter.slow_down(access_key_id, region);
+            limiter.slow_down(access_key_id, region, action);
         }
     }
 
-    /// The current client-side rate (calls per second) for (access key id, region), if
-    /// rate limiting is on.
-    pub fn current_rate(&self, access_key_id: &str, region: &str) -> Option<f64> {
+    /// The current client-side rate (calls per second) of `action` for (access key id,
+    /// region), if rate limiting is on.
+    pub fn current_rate(&self, access_key_id: &str, region: &str, action: &str) -> Option<f64> {
         self.inner
             .limiter
             .as_ref()
-            .map(|l| l.current_rate(access_key_id, region))
+            .map(|l| l.current_rate(access_key_id, region, action))
     }
 
     /// `CreateBgpPeer`. Retried (same ClientToken) only if `client_token` is set and the
@@ -312,6 +319,10 @@ impl VpcClient {
                 "GetCallerIdentity",
                 "the answer has no AccountId",
             ));
+        }
+        // Quotas are per account: the key's calls now share the account's budgets.
+        if let Some(limiter) = &self.inner.limiter {
+            limiter.bind_account(creds.access_key_id(), &identity.account_id);
         }
         Ok(identity)
     }
@@ -473,14 +484,17 @@ impl VpcClient {
         loop {
             // Wait for the rate limiter first, so the observed call latency excludes it.
             if let Some(limiter) = &self.inner.limiter {
-                let waited = match policy {
-                    RetryPolicy::Read => limiter.acquire_read(creds.access_key_id(), region).await,
-                    _ => limiter.acquire(creds.access_key_id(), region).await,
+                let kind = match policy {
+                    RetryPolicy::Read => CallKind::Read,
+                    _ => CallKind::Write,
                 };
+                let waited = limiter
+                    .acquire(creds.access_key_id(), region, action, kind)
+                    .await;
                 if !waited.is_zero()
                     && let Some(observer) = &self.inner.config.observer
                 {
-                    observer.on_rate_limit_wait(waited);
+                    observer.on_rate_limit_wait_of(action, waited);
                 }
             }
             let started = Instant::now();
@@ -506,10 +520,11 @@ impl VpcClient {
                 }
                 Err(err) => err,
             };
-            // The API throttled this caller: the client's own rate for (key, region) halves
-            // (and recovers gradually), so every object sharing the key backs off together.
+            // The API throttled this operation: the client's own budget of it halves (and
+            // recovers gradually), so every object sharing the account backs off together,
+            // and the other operations keep their rate.
             if err.class() == ErrorClass::Throttled {
-                self.slow_down(creds.access_key_id(), region);
+                self.slow_down(creds.access_key_id(), region, action);
             }
             if attempt >= max_retries || !should_retry(policy, &err) {
                 tracing::debug!(action, region, attempt, error = %err, class = err.class().as_str(), "VPC call failed");

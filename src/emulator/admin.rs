@@ -201,6 +201,7 @@ fn knobs(c: &crate::emulator::config::EmulatorConfig) -> serde_json::Value {
         "token_retention": ms(c.token_retention),
         "throttle_retry_after": c.throttle_retry_after.map(ms),
         "qps_per_key": c.qps_per_key,
+        "api_quotas": c.api_quotas,
         "total_count": c.total_count,
         "wrong_secret_incomplete": c.wrong_secret_incomplete,
     })

@@ -36,6 +36,9 @@
 //! delete_delay: 1s         # Deleting -> gone
 //! latency: 10ms..50ms      # or a fixed "5ms"
 //! qps_per_key: 20          # Throttling.User above this rate (per access key); absent = unlimited
+//! api_quotas:              # Throttling.User above a quota (see `throttle`); every rule must admit
+//!   - { scope: account, default: 20/1s, operations: { CreateBgpPeer: 10/1s, DescribeBgpPeers: 200/60s } }
+//!   # model: shared (one quota, `default`, for all operations); scope: account_region
 //! token_retention: 24h     # how long ClientTokens are remembered (per account and action)
 //! visibility_lag: 0s       # a new peer is hidden from DescribeBgpPeers this long after its create
 //! deleted_linger: 0s       # a deleted peer is listed as Deleted this long before it disappears
@@ -107,6 +110,9 @@ pub struct EmulatorConfig {
     pub latency: Latency,
     /// Calls per second allowed per access key; `None` = unlimited.
     pub qps_per_key: Option<u32>,
+    /// API rate quotas (per account and operation, or shared), each of which must admit a
+    /// call; none = unlimited.
+    pub api_quotas: Vec<super::throttle::QuotaRule>,
     /// How long a ClientToken is remembered (per account and action; 24 h by default, the real
     /// retention is undocumented).
     #[serde(deserialize_with = "de_duration")]
@@ -160,6 +166,7 @@ impl Default for EmulatorConfig {
             delete_delay: Duration::from_secs(1),
             latency: Latency::default(),
             qps_per_key: None,
+            api_quotas: Vec::new(),
             token_retention: Duration::from_secs(24 * 3600),
             visibility_lag: Duration::ZERO,
             deleted_linger: Duration::ZERO,

@@ -193,6 +193,23 @@ async fn pipeline(
             // "Request was denied due to user flow control."
             return Err(ApiError::from_code("Throttling.User").into());
         }
+        if let Some(c) = &caller
+            && !state.config.api_quotas.is_empty()
+        {
+            let State {
+                throttle, config, ..
+            } = &mut *state;
+            let quota_call = super::throttle::QuotaCall {
+                product: action.product().name(),
+                account: &c.account,
+                access_key_id: &c.access_key_id,
+                region: req.params.get("RegionId").unwrap_or_default(),
+                action: action.name(),
+            };
+            if !throttle.admit(&config.api_quotas, &quota_call, t) {
+                return Err(ApiError::from_code("Throttling.User").into());
+            }
+        }
         (state.faults.check(action.name()), caller)
     };
     let (hit, caller) = fault;

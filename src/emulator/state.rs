@@ -117,6 +117,9 @@ pub struct ConfigChange {
     /// Calls per second per access key (0: unlimited).
     #[serde(default)]
     pub qps_per_key: Option<u32>,
+    /// Replaces the API rate quotas (`[]`: none).
+    #[serde(default)]
+    pub api_quotas: Option<Vec<super::throttle::QuotaRule>>,
     /// What TotalCount counts.
     #[serde(default)]
     pub total_count: Option<super::config::TotalCountMode>,
@@ -162,6 +165,9 @@ impl ConfigChange {
         }
         if let Some(q) = self.qps_per_key {
             c.qps_per_key = (q > 0).then_some(q);
+        }
+        if let Some(q) = self.api_quotas {
+            c.api_quotas = q;
         }
         if let Some(t) = self.total_count {
             c.total_count = t;

@@ -162,6 +162,25 @@ impl Operator {
         self.task = Some(tokio::spawn(controller::run(ctx, scope, shutdown)));
     }
 
+    /// Starts the controller with a context built from `opts` (its own rate limits, call
+    /// observer or operator-wide key).
+    pub fn start_controller_with(&mut self, opts: ContextOptions) {
+        self.ctx = new_context_with(
+            &self.controller_client,
+            &self.emu,
+            self.config.clone(),
+            opts,
+        );
+        self.cancel = CancellationToken::new();
+        let ctx = self.ctx.clone();
+        let scope = WatchScope {
+            namespace: Some(self.ns.clone()),
+            label_selector: None,
+        };
+        let shutdown = self.cancel.clone().cancelled_owned();
+        self.task = Some(tokio::spawn(controller::run(ctx, scope, shutdown)));
+    }
+
     /// Kills the controller at once, wherever it is (like `kill -9`: in-flight calls are
     /// dropped, no cleanup runs).
     pub async fn crash_controller(&mut self) {
@@ -347,10 +366,54 @@ pub fn vpc_client(emu: &EmulatorHandle) -> VpcClient {
 
 fn new_context(client: &Client, emu: &EmulatorHandle, config: ControllerConfig) -> Arc<Context> {
     let metrics = Arc::new(Metrics::new());
+    new_context_with(
+        client,
+        emu,
+        config,
+        ContextOptions {
+            observer: metrics.clone(),
+            metrics,
+            ..ContextOptions::default()
+        },
+    )
+}
+
+/// What a test may change in a controller's context: its cloud client's rate limits and call
+/// observer, and the operator-wide access key (default: the demo key).
+pub struct ContextOptions {
+    pub rate_limit: Option<alicloud_bgp_operator::cloud::RateLimitConfig>,
+    pub observer: Arc<dyn alicloud_bgp_operator::cloud::CallObserver>,
+    pub metrics: Arc<Metrics>,
+    pub access_key: (String, String),
+}
+
+impl Default for ContextOptions {
+    fn default() -> Self {
+        let metrics = Arc::new(Metrics::new());
+        ContextOptions {
+            rate_limit: ClientConfig::default().rate_limit,
+            observer: metrics.clone(),
+            metrics,
+            access_key: (
+                DEMO_ACCESS_KEY_ID.to_owned(),
+                DEMO_ACCESS_KEY_SECRET.to_owned(),
+            ),
+        }
+    }
+}
+
+/// A controller context against `emu` with these options.
+pub fn new_context_with(
+    client: &Client,
+    emu: &EmulatorHandle,
+    config: ControllerConfig,
+    opts: ContextOptions,
+) -> Arc<Context> {
     let vpc = VpcClient::new(ClientConfig {
         endpoint: Some(emu.endpoint()),
         sts_endpoint: Some(emu.endpoint()),
-        observer: Some(metrics.clone()),
+        observer: Some(opts.observer),
+        rate_limit: opts.rate_limit,
         retry: RetryConfig {
             base_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_millis(200),
@@ -360,8 +423,11 @@ fn new_context(client: &Client, emu: &EmulatorHandle, config: ControllerConfig) 
     })
     .expect("vpc client");
     let env: HashMap<String, String> = [
-        ("ALIBABA_CLOUD_ACCESS_KEY_ID", DEMO_ACCESS_KEY_ID),
-        ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEMO_ACCESS_KEY_SECRET),
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", opts.access_key.0.as_str()),
+        (
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+            opts.access_key.1.as_str(),
+        ),
         ("HOME", "/nonexistent"),
     ]
     .into_iter()
@@ -377,6 +443,6 @@ fn new_context(client: &Client, emu: &EmulatorHandle, config: ControllerConfig) 
         credentials,
         config,
         recorder,
-        metrics,
+        opts.metrics,
     ))
 }
