@@ -34,8 +34,10 @@ use kube::api::PostParams;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
 
-use crate::api::identity::{CloudIdentity, DEFAULT_AUDIENCE, DEFAULT_IDENTITY, RrsaIdentity};
-use crate::api::{BgpPeer, secret_keys};
+use crate::api::identity::{
+    CloudIdentity, CloudIdentityReference, DEFAULT_AUDIENCE, DEFAULT_IDENTITY, RrsaIdentity,
+};
+use crate::api::{BgpPeer, SecretReference, secret_keys};
 use crate::cloud::Credentials;
 use crate::cloud::credentials::{OidcTokenRequest, STS_DURATION_SECONDS, needs_refresh};
 
@@ -175,16 +177,37 @@ pub enum Source {
     OperatorWide,
 }
 
+/// What credential resolution needs of an object: its namespace (a `ResourceExt`) and its
+/// `spec.cloudIdentityRef` / `spec.credentialsSecretRef`. Every cloud-backed kind has both.
+pub trait CredentialRefs: ResourceExt {
+    /// `spec.cloudIdentityRef`.
+    fn cloud_identity_ref(&self) -> Option<&CloudIdentityReference>;
+    /// `spec.credentialsSecretRef`.
+    fn credentials_secret_ref(&self) -> Option<&SecretReference>;
+}
+
+impl CredentialRefs for BgpPeer {
+    fn cloud_identity_ref(&self) -> Option<&CloudIdentityReference> {
+        self.spec.cloud_identity_ref.as_ref()
+    }
+    fn credentials_secret_ref(&self) -> Option<&SecretReference> {
+        self.spec.credentials_secret_ref.as_ref()
+    }
+}
+
 /// The credentials of `obj` (see the module docs for the precedence).
-pub async fn credentials(obj: &BgpPeer, ctx: &Context) -> Result<Credentials, Error> {
+pub async fn credentials<O: CredentialRefs>(obj: &O, ctx: &Context) -> Result<Credentials, Error> {
     resolve(obj, ctx).await.map(|(c, _)| c)
 }
 
 /// The credentials of `obj` and where they came from.
-pub async fn resolve(obj: &BgpPeer, ctx: &Context) -> Result<(Credentials, Source), Error> {
+pub async fn resolve<O: CredentialRefs>(
+    obj: &O,
+    ctx: &Context,
+) -> Result<(Credentials, Source), Error> {
     let ns = obj.namespace().unwrap_or_default();
     let tenancy = &ctx.config.tenancy;
-    if let Some(r) = &obj.spec.cloud_identity_ref {
+    if let Some(r) = obj.cloud_identity_ref() {
         let Some(identity) = find_identity(ctx, &ns, &r.name).await? else {
             return Err(Error::Credentials(format!(
                 "CloudIdentity {ns}/{} (spec.cloudIdentityRef) not found; references are resolved \
@@ -194,7 +217,7 @@ pub async fn resolve(obj: &BgpPeer, ctx: &Context) -> Result<(Credentials, Sourc
         };
         return identity_credentials(ctx, &identity).await;
     }
-    if let Some(r) = &obj.spec.credentials_secret_ref {
+    if let Some(r) = obj.credentials_secret_ref() {
         let creds = secret_credentials(ctx, &ns, &r.name, "spec.credentialsSecretRef").await?;
         return Ok((
             creds,
@@ -471,13 +494,19 @@ async fn secret_credentials(
 /// Whether a change of `identity` can change the credentials of `obj`: it names it, or it is
 /// its namespace's `default` and `obj` names nothing.
 pub fn uses_identity(obj: &BgpPeer, identity_ns: Option<&str>, identity: &str) -> bool {
+    refers_to_identity(obj, identity_ns, identity)
+}
+
+/// [`uses_identity`] for any kind with credential references.
+pub fn refers_to_identity<O: CredentialRefs>(
+    obj: &O,
+    identity_ns: Option<&str>,
+    identity: &str,
+) -> bool {
     if obj.namespace().as_deref() != identity_ns {
         return false;
     }
-    match (
-        &obj.spec.cloud_identity_ref,
-        &obj.spec.credentials_secret_ref,
-    ) {
+    match (obj.cloud_identity_ref(), obj.credentials_secret_ref()) {
         (Some(r), _) => r.name == identity,
         (None, Some(_)) => false,
         (None, None) => identity == DEFAULT_IDENTITY,
