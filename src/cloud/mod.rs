@@ -5,6 +5,7 @@
 //! - [`client`]: [`VpcClient`], the typed BGP operations, retries and the [`CallObserver`] hook.
 //! - [`model`]: request and response types, lenient decoding of the wire.
 //! - [`group`]: the BGP group operations and [`AuthKey`], the MD5 key held only in memory.
+//! - [`network`]: the BGP network operations (Add/Delete/DescribeBgpNetworks).
 //! - [`error`]: [`CloudError`], [`ErrorClass`], [`classify`] and the [`CLASSIFICATION`] table.
 //! - [`endpoint`]: regional and central endpoints.
 //! - [`ratelimit`]: the token-bucket limiter keyed by (access key id, region).
@@ -15,6 +16,7 @@ pub mod endpoint;
 pub mod error;
 pub mod group;
 pub mod model;
+pub mod network;
 pub mod ratelimit;
 pub mod signing;
 
@@ -31,6 +33,10 @@ pub use model::{
     BgpGroupInfo, BgpPeerInfo, BgpSessionStatus, CreateBgpPeerRequest, CreateBgpPeerResponse,
     DeleteBgpPeerRequest, DescribeBgpGroupsPage, DescribeBgpGroupsRequest, DescribeBgpPeersPage,
     DescribeBgpPeersRequest, ModifyBgpPeerAttributeRequest, PeerListing, PeerStatus, RequestId,
+};
+pub use network::{
+    AddBgpNetworkRequest, BgpNetworkInfo, DeleteBgpNetworkRequest, DescribeBgpNetworksPage,
+    DescribeBgpNetworksRequest, NetworkListing, NetworkStatus,
 };
 pub use ratelimit::{RateLimitConfig, RateLimiter};
 pub use signing::SignatureVersion;

@@ -46,6 +46,12 @@ pub enum Action {
     ModifyBgpGroupAttribute,
     /// DeleteBgpGroup.
     DeleteBgpGroup,
+    /// AddBgpNetwork.
+    AddBgpNetwork,
+    /// DeleteBgpNetwork.
+    DeleteBgpNetwork,
+    /// DescribeBgpNetworks.
+    DescribeBgpNetworks,
     /// STS AssumeRole (signed).
     AssumeRole,
     /// STS AssumeRoleWithOIDC (unsigned).
@@ -56,7 +62,7 @@ pub enum Action {
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 14] = [
         Self::CreateBgpPeer,
         Self::DescribeBgpPeers,
         Self::ModifyBgpPeerAttribute,
@@ -65,6 +71,9 @@ impl Action {
         Self::DescribeBgpGroups,
         Self::ModifyBgpGroupAttribute,
         Self::DeleteBgpGroup,
+        Self::AddBgpNetwork,
+        Self::DeleteBgpNetwork,
+        Self::DescribeBgpNetworks,
         Self::AssumeRole,
         Self::AssumeRoleWithOidc,
         Self::GetCallerIdentity,
@@ -81,6 +90,9 @@ impl Action {
             Self::DescribeBgpGroups => "DescribeBgpGroups",
             Self::ModifyBgpGroupAttribute => "ModifyBgpGroupAttribute",
             Self::DeleteBgpGroup => "DeleteBgpGroup",
+            Self::AddBgpNetwork => "AddBgpNetwork",
+            Self::DeleteBgpNetwork => "DeleteBgpNetwork",
+            Self::DescribeBgpNetworks => "DescribeBgpNetworks",
             Self::AssumeRole => "AssumeRole",
             Self::AssumeRoleWithOidc => "AssumeRoleWithOIDC",
             Self::GetCallerIdentity => "GetCallerIdentity",
@@ -106,6 +118,7 @@ impl Action {
             self,
             Self::DescribeBgpPeers
                 | Self::DescribeBgpGroups
+                | Self::DescribeBgpNetworks
                 | Self::AssumeRole
                 | Self::AssumeRoleWithOidc
                 | Self::GetCallerIdentity

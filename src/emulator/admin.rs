@@ -15,6 +15,7 @@
 //! | `POST /__admin/clock/advance` | `{"by":"30s"}` | move the emulator clock forward |
 //! | `POST /__admin/config` | [`ConfigChange`] JSON, e.g. `{"visibility_lag":"2s"}` | change run-time knobs; answers them |
 //! | `GET /__admin/config` | | the run-time knobs |
+//! | `POST /__admin/networks`, `/networks/delete`, `/vbrs/{id}/network-quota` | | BGP networks out of band and a VBR's network quota ([`super::network::admin_routes`]) |
 //!
 //! Errors are `{"Code","Message"}` with 400 (bad body), 403 (not loopback) or 404 (no such peer).
 
@@ -92,6 +93,7 @@ pub fn router() -> Router<Arc<Shared>> {
         .route("/peers/{id}/status", post(modify_peer))
         .route("/clock/advance", post(advance_clock))
         .route("/config", get(get_config).post(set_config))
+        .merge(super::network::admin_routes())
         .layer(middleware::from_fn(loopback_only))
 }
 

@@ -20,6 +20,8 @@
 //!     ipv6: true
 //!     peer_quota: 8                          # per VBR, all groups counted (the documented limit)
 //!     group_quota: 8
+//!     network_quota: 16                      # BGP networks per VBR (AddBgpNetwork)
+//!     owner: "1234567890123456"             # optional: only this account's network calls see it
 //!     local_gateway_ip: 10.0.0.1             # the VBR side of the peering link
 //!     peer_gateway_ip: 10.0.0.2              # the customer side
 //!     peering_subnets: [10.0.0.0/16]         # peer IPs must lie in one of these
@@ -315,6 +317,13 @@ pub struct VbrConfig {
     /// Maximum BGP groups on the VBR (default 8).
     #[serde(default = "default_group_quota")]
     pub group_quota: u32,
+    /// Maximum BGP networks on the VBR (default 16; the real limit is not documented).
+    #[serde(default = "default_network_quota")]
+    pub network_quota: u32,
+    /// Account (uid) owning the VBR: BGP network calls of other accounts do not see it.
+    /// Default: none (every account sees it).
+    #[serde(default)]
+    pub owner: Option<String>,
     /// IPv4 address of the VBR side of the peering link.
     #[serde(default = "default_local_gateway_ip")]
     pub local_gateway_ip: std::net::Ipv4Addr,
@@ -344,6 +353,8 @@ impl VbrConfig {
             ipv6,
             peer_quota: default_peer_quota(),
             group_quota: default_group_quota(),
+            network_quota: default_network_quota(),
+            owner: None,
             local_gateway_ip: default_local_gateway_ip(),
             peer_gateway_ip: default_peer_gateway_ip(),
             peering_subnets: default_peering_subnets(),
@@ -386,6 +397,9 @@ fn default_peering_ipv6_subnets() -> Vec<ipnet::Ipv6Net> {
 }
 fn default_group_quota() -> u32 {
     8
+}
+pub(crate) fn default_network_quota() -> u32 {
+    super::network::DEFAULT_NETWORK_QUOTA
 }
 
 /// A BGP group present at start.

@@ -9,7 +9,8 @@
 //!   timestamp window, nonces.
 //! - [`wire`]: request parsing and JSON/XML rendering; [`params`]: typed parameters;
 //!   [`error`]: error codes.
-//! - [`vpc`]: the BGP operations on [`resources`]; [`sts`]: AssumeRole(WithOIDC);
+//! - [`vpc`]: the BGP operations on [`resources`] ([`network`]: the BGP networks); [`sts`]:
+//!   AssumeRole(WithOIDC);
 //!   [`idempotency`]: ClientTokens.
 //! - [`faults`], [`throttle`], [`counters`], [`clock`]: realism knobs and observation.
 //! - [`server`]: the pipeline, [`start`] and [`EmulatorHandle`]; [`admin`]: `/__admin/`;
@@ -25,6 +26,7 @@ pub mod error;
 pub mod faults;
 pub mod idempotency;
 pub mod model;
+pub mod network;
 pub mod params;
 pub mod persist;
 pub mod resources;
@@ -40,5 +42,6 @@ pub use config::{EmulatorConfig, Latency, Secret};
 pub use counters::Counters;
 pub use faults::Fault;
 pub use model::{GroupSnapshot, IpVersion, PeerSnapshot, Status, VbrSnapshot};
+pub use network::{NetworkChange, NetworkSnapshot};
 pub use server::{EmulatorHandle, start};
 pub use state::{AdminError, ConfigChange, PeerChange, StateDump};

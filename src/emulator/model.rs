@@ -179,6 +179,13 @@ pub struct VbrSnapshot {
     pub peer_quota: u32,
     /// Maximum number of BGP groups on this VBR.
     pub group_quota: u32,
+    /// Maximum number of BGP networks on this VBR.
+    #[serde(default = "super::config::default_network_quota")]
+    pub network_quota: u32,
+    /// The account (uid) owning the VBR; `None`: visible to every account. Network calls of
+    /// other accounts do not see an owned VBR.
+    #[serde(default)]
+    pub owner: Option<String>,
     /// IPv4 address of the VBR side of the peering link.
     #[serde(default)]
     pub local_gateway_ip: String,

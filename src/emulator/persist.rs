@@ -25,6 +25,9 @@ pub struct PersistedState {
     pub bgp_peers: Vec<PeerSnapshot>,
     /// Remembered ClientTokens.
     pub client_tokens: Vec<TokenRecord>,
+    /// BGP networks.
+    #[serde(default)]
+    pub bgp_networks: Vec<super::network::NetworkSnapshot>,
 }
 
 /// A state file that cannot be read or written.
@@ -145,6 +148,7 @@ mod tests {
             bgp_groups: res.bgp_groups,
             bgp_peers: res.bgp_peers,
             client_tokens: Vec::new(),
+            bgp_networks: Vec::new(),
         };
         let p = Persister::new(path.clone());
         p.write(2, &state).unwrap();

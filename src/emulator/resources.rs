@@ -28,6 +28,9 @@ pub struct Resources {
     pub bgp_groups: Vec<GroupSnapshot>,
     /// BGP peers.
     pub bgp_peers: Vec<PeerSnapshot>,
+    /// BGP networks (advertised prefixes of VBRs).
+    #[serde(default)]
+    pub bgp_networks: Vec<super::network::NetworkSnapshot>,
     /// Session-state delays and the Deleted linger (from the configuration, kept in sync with
     /// it by the state).
     #[serde(skip)]
@@ -87,6 +90,8 @@ impl Resources {
                 ipv6_enabled: v.ipv6,
                 peer_quota: v.peer_quota,
                 group_quota: v.group_quota,
+                network_quota: v.network_quota,
+                owner: v.owner.clone(),
                 local_gateway_ip: v.local_gateway_ip.to_string(),
                 peer_gateway_ip: v.peer_gateway_ip.to_string(),
                 peering_subnets: v.peering_subnets.iter().map(ToString::to_string).collect(),
@@ -167,6 +172,7 @@ impl Resources {
             vbrs,
             bgp_groups: groups,
             bgp_peers: peers,
+            bgp_networks: Vec::new(),
             timing,
         }
     }
@@ -200,6 +206,7 @@ impl Resources {
             }
             p.refresh_bgp_status(now, session);
         }
+        super::network::settle(&mut self.bgp_networks, now);
         for g in &mut self.bgp_groups {
             if due(g.status_until) {
                 g.status = Status::Available;

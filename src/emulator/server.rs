@@ -277,6 +277,7 @@ fn execute(
                 total_count: state.config.total_count,
                 now,
                 client_token: token,
+                account: &account,
             };
             let result = vpc::execute(&mut state.res, &ctx, action, p)?;
             if let Some(token) = token {
@@ -402,6 +403,11 @@ pub async fn start(config: EmulatorConfig, listen: SocketAddr) -> anyhow::Result
 }
 
 impl EmulatorHandle {
+    /// The shared state (for the per-kind handle methods in sibling modules).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.addr)

@@ -238,6 +238,7 @@ impl State {
             bgp_groups: self.res.bgp_groups.clone(),
             bgp_peers: self.res.bgp_peers.clone(),
             client_tokens: self.tokens.records(),
+            bgp_networks: self.res.bgp_networks.clone(),
         }
     }
 
@@ -246,6 +247,7 @@ impl State {
         self.res.timing = Timing::of(&self.config);
         self.res.bgp_groups = saved.bgp_groups;
         self.res.bgp_peers = saved.bgp_peers;
+        self.res.bgp_networks = saved.bgp_networks;
         self.tokens.replace(saved.client_tokens);
     }
 

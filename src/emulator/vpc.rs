@@ -38,6 +38,8 @@ pub struct OpContext<'a> {
     pub now: Timestamp,
     /// The call's ClientToken (recorded on created resources).
     pub client_token: Option<&'a str>,
+    /// The calling account's uid (empty for unsigned calls).
+    pub account: &'a str,
 }
 
 /// The result of an operation: response fields (without `RequestId`) and whether state changed.
@@ -49,14 +51,14 @@ pub struct OpResult {
     pub mutated: bool,
 }
 
-fn fields(v: Value) -> Map<String, Value> {
+pub(super) fn fields(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => Map::new(),
     }
 }
 
-fn done(v: Value) -> Result<OpResult, ApiError> {
+pub(super) fn done(v: Value) -> Result<OpResult, ApiError> {
     Ok(OpResult {
         fields: fields(v),
         mutated: true,
@@ -80,6 +82,9 @@ pub fn execute(
         Action::DescribeBgpGroups => describe_bgp_groups(res, ctx, p),
         Action::ModifyBgpGroupAttribute => modify_bgp_group(res, ctx, p),
         Action::DeleteBgpGroup => delete_bgp_group(res, ctx, p),
+        Action::AddBgpNetwork => super::network::add(res, ctx, p),
+        Action::DeleteBgpNetwork => super::network::delete(res, ctx, p),
+        Action::DescribeBgpNetworks => super::network::describe(res, ctx, p),
         Action::AssumeRole | Action::AssumeRoleWithOidc | Action::GetCallerIdentity => {
             Err(ApiError::from_code("InvalidAction.NotFound"))
         }
@@ -87,7 +92,7 @@ pub fn execute(
 }
 
 /// `RegionId`: required and known.
-fn region<'a>(ctx: &OpContext<'_>, p: &'a Params) -> Result<&'a str, ApiError> {
+pub(super) fn region<'a>(ctx: &OpContext<'_>, p: &'a Params) -> Result<&'a str, ApiError> {
     let region = p.required("RegionId")?;
     if ctx.regions.iter().any(|r| r == region) {
         Ok(region)
@@ -109,7 +114,7 @@ fn cannot_operate() -> ApiError {
 }
 
 /// IPv6 requested on a VBR without IPv6 (no documented code; emulator-specific).
-fn vbr_without_ipv6() -> ApiError {
+pub(super) fn vbr_without_ipv6() -> ApiError {
     ApiError::new(
         400,
         "InvalidVbr.Ipv6NotEnabled",
@@ -587,21 +592,21 @@ fn delete_bgp_group(
 }
 
 /// `PageNumber` (default 1, ≥ 1) and `PageSize` (default 10, 1..=50).
-fn paging(p: &Params) -> Result<(usize, usize), ApiError> {
+pub(super) fn paging(p: &Params) -> Result<(usize, usize), ApiError> {
     let number = p.int_in::<u32>("PageNumber", 1..=u32::MAX)?.unwrap_or(1);
     let size = p.int_in::<u32>("PageSize", 1..=50)?.unwrap_or(10);
     Ok((number as usize, size as usize))
 }
 
 /// `TotalCount` as the configured wording has it: all matches, or this page's entries.
-fn total_count(ctx: &OpContext<'_>, all: usize, on_page: usize) -> usize {
+pub(super) fn total_count(ctx: &OpContext<'_>, all: usize, on_page: usize) -> usize {
     match ctx.total_count {
         TotalCountMode::Total => all,
         TotalCountMode::Page => on_page,
     }
 }
 
-fn page<T>(items: Vec<T>, number: usize, size: usize) -> Vec<T> {
+pub(super) fn page<T>(items: Vec<T>, number: usize, size: usize) -> Vec<T> {
     items
         .into_iter()
         .skip((number - 1).saturating_mul(size))
@@ -831,6 +836,7 @@ mod tests {
             total_count: TotalCountMode::Total,
             now,
             client_token: Some("t"),
+            account: "",
         };
         let created = execute(
             &mut res,
