@@ -724,6 +724,9 @@ fn every_env_var_the_chart_sets_is_read_and_parsed_by_the_binary() {
         "cloud.signatureVersion=v1",
         "cloud.qps=2.5",
         "cloud.burst=3",
+        "cloud.operationQps=CreateBgpPeer=10",
+        "cloud.quotaModel=per-operation",
+        "cloud.quotaScope=region",
         "controller.resyncPeriod=90",
         "controller.pollInterval=2s",
         "controller.concurrency=4",
@@ -757,6 +760,8 @@ fn every_env_var_the_chart_sets_is_read_and_parsed_by_the_binary() {
         "ABO_WATCH_NAMESPACE",
         "ABO_LABEL_SELECTOR",
         "ABO_CLOUD_QPS",
+        "ABO_CLOUD_OPERATION_QPS",
+        "ABO_CLOUD_QUOTA_SCOPE",
     ] {
         assert!(env.contains_key(name), "{name} is set: {env:?}");
     }
