@@ -1,6 +1,14 @@
-//! When to look again: the shared poll tick, jittered resyncs, the per-object resync period.
+//! When to look again: the shared poll tick, jittered resyncs, the per-object resync period,
+//! and the pace of objects in motion ([`Pace`]): while few are in motion, the first look after
+//! a create comes when the peer is likely Available (learned from recent Pending durations,
+//! [`PendingEstimate`]) and follow-ups come quickly; when many are, every look lands on the
+//! shared tick so that one listing answers many of them ([`next_look`], pure).
 
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use kube::ResourceExt;
 
@@ -13,16 +21,204 @@ use super::context::Context;
 /// answers all of them (instead of listings taken moments apart, each too early for some).
 /// At least a tenth of the interval, so a reconcile just before a tick waits for the next.
 pub fn next_tick(poll: Duration) -> Duration {
-    let period = poll.as_millis().max(1);
-    let now = std::time::SystemTime::now()
+    tick_after(wall_ms(), poll)
+}
+
+/// Milliseconds since the Unix epoch (the clock the shared tick is aligned on).
+fn wall_ms() -> u128 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
-        .unwrap_or_default();
-    let mut wait = period - now % period;
+        .unwrap_or_default()
+}
+
+/// [`next_tick`] at wall-clock time `now_ms` (pure).
+fn tick_after(now_ms: u128, poll: Duration) -> Duration {
+    let period = poll.as_millis().max(1);
+    let mut wait = period - now_ms % period;
     if wait < period / 10 {
         wait += period;
     }
     Duration::from_millis(u64::try_from(wait).unwrap_or(u64::MAX))
+}
+
+/// Pending durations remembered by [`PendingEstimate`].
+const PENDING_SAMPLES: usize = 9;
+/// The shortest wait of a look of an object in motion.
+const MIN_LOOK: Duration = Duration::from_millis(100);
+
+/// How long a created peer typically stays Pending (or invisible): the median of the last
+/// [`PENDING_SAMPLES`] observed durations, so old ones decay out and an odd one does not
+/// move it. Each sample is the middle of what was seen: the last look that still found the
+/// peer Pending and the first that found it Available (a look that already finds it Available
+/// only bounds it from above, and its middle pulls the estimate down until looks bracket the
+/// real duration). Bounded to `[MIN_LOOK, 3 × poll]`.
+#[derive(Debug, Clone, Default)]
+pub struct PendingEstimate {
+    samples: VecDeque<Duration>,
+}
+
+impl PendingEstimate {
+    /// Records a peer last seen Pending `lo` after its create and first seen Available `hi`
+    /// after it.
+    pub fn record(&mut self, lo: Duration, hi: Duration) {
+        let sample = (lo.min(hi) + hi) / 2;
+        if self.samples.len() >= PENDING_SAMPLES {
+            self.samples.pop_front();
+        }
+        self.samples.push_back(sample);
+    }
+
+    /// The estimate; with nothing learned yet, half the poll interval.
+    pub fn estimate(&self, poll: Duration) -> Duration {
+        let mut sorted: Vec<Duration> = self.samples.iter().copied().collect();
+        sorted.sort();
+        let learned = sorted.get(sorted.len() / 2).copied().unwrap_or(poll / 2);
+        learned.clamp(MIN_LOOK, (poll * 3).max(MIN_LOOK))
+    }
+}
+
+/// The wait before the next look of an object in motion (pure).
+///
+/// Quick looks cost a read each, so their pace shrinks as more objects are in motion: the
+/// follow-up interval is a tenth of the poll interval per object in motion, which keeps the
+/// reads of quick looks at about ten per poll interval in all. Once that interval reaches the
+/// poll interval (ten or more in motion), every look goes to the shared tick, where one
+/// listing answers many objects. While few are in motion, a freshly created peer is first
+/// looked at when it is likely Available (`estimate` after its create), and then every
+/// follow-up interval.
+pub fn next_look(
+    now_ms: u128,
+    poll: Duration,
+    in_motion: usize,
+    since_create: Option<Duration>,
+    estimate: Duration,
+) -> Duration {
+    let follow_up = (poll / 10).saturating_mul(u32::try_from(in_motion.max(1)).unwrap_or(u32::MAX));
+    if follow_up >= poll {
+        return tick_after(now_ms, poll);
+    }
+    let follow_up = follow_up.max(MIN_LOOK);
+    match since_create {
+        Some(elapsed) if elapsed < estimate => (estimate - elapsed).max(MIN_LOOK),
+        _ => follow_up,
+    }
+}
+
+/// One object in motion.
+#[derive(Debug, Clone, Copy)]
+struct Motion {
+    /// When its create was sent (learning applies only to creates).
+    created: Option<Instant>,
+    /// The last look that found it Pending or not yet visible, after the create.
+    last_pending: Duration,
+    /// When it was last seen in motion (for pruning).
+    seen: Instant,
+}
+
+/// Objects in motion longer than this without a look are forgotten.
+const MOTION_STALE: Duration = Duration::from_secs(900);
+/// Objects in motion tracked at most (more are all on the shared tick anyway).
+const MAX_MOTION: usize = 4096;
+
+/// The pace of objects in motion, shared by all reconciles: who is in motion, since when, and
+/// what Pending durations were seen. The decisions are [`next_look`] and [`PendingEstimate`].
+#[derive(Debug, Default)]
+pub struct Pace {
+    inner: Mutex<PaceState>,
+}
+
+#[derive(Debug, Default)]
+struct PaceState {
+    motion: HashMap<String, Motion>,
+    pending: PendingEstimate,
+}
+
+impl Pace {
+    fn with<R>(&self, f: impl FnOnce(&mut PaceState) -> R) -> R {
+        let mut state = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut state)
+    }
+
+    /// The create of `key` was sent: the wait before its first look.
+    pub fn created(&self, key: &str, poll: Duration) -> Duration {
+        let now = Instant::now();
+        self.with(|s| {
+            s.track(key, now, true);
+            s.next(key, now, poll)
+        })
+    }
+
+    /// `key` was seen still in motion (Pending, not yet visible, Modifying, Deleting…): the
+    /// wait before its next look.
+    pub fn in_motion(&self, key: &str, poll: Duration) -> Duration {
+        let now = Instant::now();
+        self.with(|s| {
+            s.track(key, now, false);
+            if let Some(m) = s.motion.get_mut(key)
+                && let Some(created) = m.created
+            {
+                m.last_pending = now.saturating_duration_since(created);
+            }
+            s.next(key, now, poll)
+        })
+    }
+
+    /// `key` settled (Available, gone, or no longer waited for): a create's Pending duration
+    /// is learned, and it no longer counts as in motion.
+    pub fn settled(&self, key: &str) {
+        let now = Instant::now();
+        self.with(|s| {
+            if let Some(m) = s.motion.remove(key)
+                && let Some(created) = m.created
+            {
+                s.pending
+                    .record(m.last_pending, now.saturating_duration_since(created));
+            }
+        });
+    }
+
+    /// The current Pending estimate.
+    pub fn pending_estimate(&self, poll: Duration) -> Duration {
+        self.with(|s| s.pending.estimate(poll))
+    }
+}
+
+impl PaceState {
+    fn track(&mut self, key: &str, now: Instant, created: bool) {
+        if self.motion.len() >= MAX_MOTION && !self.motion.contains_key(key) {
+            self.motion
+                .retain(|_, m| now.saturating_duration_since(m.seen) < MOTION_STALE);
+        }
+        let m = self.motion.entry(key.to_owned()).or_insert(Motion {
+            created: None,
+            last_pending: Duration::ZERO,
+            seen: now,
+        });
+        m.seen = now;
+        if created {
+            m.created = Some(now);
+            m.last_pending = Duration::ZERO;
+        }
+    }
+
+    fn next(&self, key: &str, now: Instant, poll: Duration) -> Duration {
+        let since_create = self
+            .motion
+            .get(key)
+            .and_then(|m| m.created)
+            .map(|c| now.saturating_duration_since(c));
+        next_look(
+            wall_ms(),
+            poll,
+            self.motion.len(),
+            since_create,
+            self.pending.estimate(poll),
+        )
+    }
 }
 
 /// Resync with ±10 % jitter so that peers created together do not resync together.
@@ -58,6 +254,105 @@ mod tests {
             gap < Duration::from_millis(100) || gap > Duration::from_millis(4900),
             "{gap:?}"
         );
+    }
+
+    const POLL: Duration = Duration::from_secs(5);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn the_pending_estimate_is_a_bounded_median_of_recent_brackets() {
+        let mut e = PendingEstimate::default();
+        // Nothing learned: half the poll interval.
+        assert_eq!(e.estimate(POLL), ms(2500));
+        // A look that already found it Available at 2.5 s: the middle, 1.25 s.
+        e.record(Duration::ZERO, ms(2500));
+        assert_eq!(e.estimate(POLL), ms(1250));
+        // Bracketed by looks at 2.8 s (Pending) and 3.2 s (Available): 3 s. The median of
+        // three picks it.
+        e.record(ms(2800), ms(3200));
+        e.record(ms(2900), ms(3100));
+        assert_eq!(e.estimate(POLL), ms(3000));
+        // An odd peer stuck Pending for minutes does not move it …
+        e.record(ms(600_000), ms(601_000));
+        assert_eq!(e.estimate(POLL), ms(3000));
+        // … and old samples decay out: nine newer ones of 1 s replace them.
+        for _ in 0..PENDING_SAMPLES {
+            e.record(ms(900), ms(1100));
+        }
+        assert_eq!(e.estimate(POLL), ms(1000));
+        // Bounded: never above 3 polls, never below the shortest look.
+        let mut slow = PendingEstimate::default();
+        slow.record(ms(100_000), ms(100_000));
+        assert_eq!(slow.estimate(POLL), POLL * 3);
+        let mut fast = PendingEstimate::default();
+        fast.record(Duration::ZERO, Duration::ZERO);
+        assert_eq!(fast.estimate(POLL), MIN_LOOK);
+    }
+
+    #[test]
+    fn few_in_motion_look_when_likely_available_then_quickly() {
+        let now = 1_000_000_000_123;
+        // One object just created, Pending usually takes 3 s: its first look is at 3 s.
+        assert_eq!(next_look(now, POLL, 1, Some(ms(10)), ms(3000)), ms(2990));
+        // Past the estimate (still Pending): follow-ups every tenth of the poll interval.
+        assert_eq!(next_look(now, POLL, 1, Some(ms(3100)), ms(3000)), ms(500));
+        // Not a create (Modifying, Deleting): follow-ups too.
+        assert_eq!(next_look(now, POLL, 1, None, ms(3000)), ms(500));
+        // More in motion: slower follow-ups (quick looks stay ~10 reads per poll in all).
+        assert_eq!(next_look(now, POLL, 4, None, ms(3000)), ms(2000));
+        // Never below the shortest look.
+        assert_eq!(next_look(now, POLL, 1, Some(ms(2990)), ms(3000)), MIN_LOOK);
+        assert_eq!(
+            next_look(now, Duration::from_millis(200), 1, None, ms(3000)),
+            MIN_LOOK
+        );
+    }
+
+    #[test]
+    fn many_in_motion_share_the_tick() {
+        // Ten or more in motion: the shared tick, whatever the estimate, for all of them.
+        for now in [1_000_000_000_000u128, 1_000_000_001_234, 1_000_000_004_999] {
+            for since in [None, Some(ms(10)), Some(ms(9000))] {
+                assert_eq!(
+                    next_look(now, POLL, 10, since, ms(3000)),
+                    tick_after(now, POLL)
+                );
+            }
+        }
+        // Two objects asking 300 ms apart land on the same instant.
+        let a = 1_000_000_001_000u128;
+        let b = a + 300;
+        let at_a = a + next_look(a, POLL, 50, None, ms(3000)).as_millis();
+        let at_b = b + next_look(b, POLL, 50, None, ms(3000)).as_millis();
+        assert_eq!(at_a, at_b);
+        assert_eq!(at_a % POLL.as_millis(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pace_learns_pending_durations_from_looks() {
+        let pace = Pace::default();
+        let poll = POLL;
+        // First object: nothing learned, first look at half the poll interval.
+        assert_eq!(pace.created("a", poll), ms(2500));
+        tokio::time::advance(ms(2500)).await;
+        // Still Pending at 2.5 s: a quick follow-up.
+        assert_eq!(pace.in_motion("a", poll), ms(500));
+        tokio::time::advance(ms(500)).await;
+        // Available at 3 s: learned (2.5 + 3) / 2.
+        pace.settled("a");
+        assert_eq!(pace.pending_estimate(poll), ms(2750));
+        // The next create is first looked at then.
+        assert_eq!(pace.created("b", poll), ms(2750));
+        // Settling something never created (an adoption, a modify) learns nothing.
+        pace.in_motion("c", poll);
+        pace.settled("c");
+        pace.settled("unknown");
+        assert_eq!(pace.pending_estimate(poll), ms(2750));
+        // Two in motion ("b", and "d" now): follow-ups every 1 s.
+        assert_eq!(pace.in_motion("d", poll), ms(1000));
     }
 
     #[test]
