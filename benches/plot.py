@@ -1,4 +1,5 @@
-"""Plots benches/results/ready-n<N>.csv (Ready count over time) into ready-over-time.png.
+"""Plots benches/results/ready-<topology>-<model>-n<N>.csv (Ready count over time) into
+ready-over-time.png (results of the current benchmark, which name a topology).
 
 Left: Ready objects over seconds since the first create, one line per N, with each run's
 floor as a dashed line. Right: the same as a share of N over time / floor, so the runs
@@ -19,10 +20,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 def main() -> None:
     out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "benches/results")
     runs = []
-    for js in sorted(out.glob("scale-n*.json")):
+    for js in sorted(out.glob("scale-*.json")):
         result = json.loads(js.read_text())
+        if not result.get("topology"):
+            continue
         n = result["n"]
-        csv_path = out / f"ready-n{n}.csv"
+        csv_path = out / js.name.replace("scale-", "ready-").replace(".json", ".csv")
         if not csv_path.exists():
             continue
         with csv_path.open() as f:
@@ -35,7 +38,7 @@ def main() -> None:
     for n, result, rows in runs:
         xs = [t for t, _ in rows]
         ys = [c for _, c in rows]
-        (line,) = ax1.step(xs, ys, where="post", label=f"N = {n:,}")
+        (line,) = ax1.step(xs, ys, where="post", label=f"N = {n:,} {result['topology']} {result['quota_model']}")
         ax1.axvline(result["floor_s"], color=line.get_color(), linestyle="--", linewidth=0.8)
         floor = result["floor_s"]
         ax2.step([x / floor for x in xs], [y / n for y in ys], where="post",

@@ -1,11 +1,19 @@
 //! Scale benchmark: N BgpPeers against an emulated VPC API with realistic latency, a Pending
-//! duration and an account QPS limit, the controller running as its own process.
+//! duration, read-after-write lag and the account's API quotas, the controller running as its
+//! own process.
 //!
-//! `cargo bench --bench scale -- --n 100 --n 1000` (or `hack/bench.sh`). For each N it
-//! measures the time until all are Ready against the API-rate floor, cloud calls per peer by
-//! action, throttling errors, steady-state calls, controller peak RSS and CPU, and the time to
-//! delete all. Results: `benches/results/scale-n<N>.json`, `ready-n<N>.csv`, and the
-//! combined `benches/results/summary.md`.
+//! `cargo bench --bench scale -- --n 100 --n 1000` (or `hack/bench.sh`). The default
+//! topology is the fleet of issue 18 (`--topology fleet`): groups of 4, one group per VBR,
+//! over 3 regions and 2 accounts (the second through per-object credentials Secrets), 20 %
+//! other owners' peers in the same regions; `--topology groups` is the older N peers over
+//! `--groups` groups of one VBR pair, `--topology quota-layout` 4 peers per group and 2
+//! groups per VBR in one region. `--quota-model per-operation` (default: 20 calls/s for each
+//! operation of each account) or `shared` (one 20 calls/s for all of an account's calls).
+//! For each N it measures the time until all are Ready against the API-rate floor, cloud
+//! calls per peer by action and DescribeBgpPeers filter, throttling errors, steady-state
+//! calls, controller peak RSS and CPU, and the time to delete all. Results:
+//! `benches/results/scale-<topology>-<model>-n<N>.json`, `ready-<…>.csv`, and the combined
+//! `benches/results/summary.md`.
 //!
 //! Under `cargo test` (no `--bench` argument) it only checks its own arithmetic.
 
@@ -25,8 +33,49 @@ use harness::controller::{ControllerOpts, ControllerProcess, Usage};
 use harness::tracker::Tracker;
 use harness::world::{self, CloudOpts};
 
+use alicloud_bgp_operator::emulator::throttle;
+
 /// Largest DescribeBgpPeers page.
 const PAGE: usize = 50;
+
+/// Where the peers are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Topology {
+    /// Issue 18: groups of 4 (a VBR each), 3 regions, 2 accounts, 20 % foreign peers.
+    Fleet,
+    /// N peers over `--groups` groups on two VBRs (the 8-peer quota lifted), one region.
+    Groups,
+    /// 4 peers per group, 2 groups per VBR (the 8-peer maximum), one region and account.
+    QuotaLayout,
+}
+
+impl Topology {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Fleet => "fleet",
+            Self::Groups => "groups",
+            Self::QuotaLayout => "quota-layout",
+        }
+    }
+}
+
+/// How the emulated account limits calls (and how the controller is told to budget).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum QuotaModel {
+    /// `--account-qps` for each operation of each account (the documented model).
+    PerOperation,
+    /// One `--account-qps` for all operations of an account.
+    Shared,
+}
+
+impl QuotaModel {
+    fn name(self) -> &'static str {
+        match self {
+            Self::PerOperation => "per-operation",
+            Self::Shared => "shared",
+        }
+    }
+}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -37,19 +86,20 @@ struct Args {
     /// Peer counts to run (repeatable).
     #[arg(long = "n", default_values_t = [100usize])]
     n: Vec<usize>,
-    /// BGP groups the peers are spread over.
+    /// Where the peers are (see the module documentation).
+    #[arg(long, value_enum, default_value_t = Topology::Fleet)]
+    topology: Topology,
+    /// BGP groups the peers are spread over (`--topology groups`).
     #[arg(long, default_value_t = 4)]
     groups: usize,
-    /// Place the peers as the documented quota allows instead: 4 per group, 2 groups per VBR
-    /// (8 peers, a VBR's maximum), each VBR with its own peering subnet; `--groups` is then
-    /// N / 4. (Issue 18 redoes the fleet topology: regions, accounts, foreign peers.)
-    #[arg(long)]
-    quota_layout: bool,
     /// Read-after-write lag of the emulator: a new peer is hidden from DescribeBgpPeers this
     /// many seconds.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 3.0)]
     lag: f64,
-    /// The account's API limit (emulator, calls/s per access key).
+    /// Per operation or one shared quota (emulator and controller alike).
+    #[arg(long, value_enum, default_value_t = QuotaModel::PerOperation)]
+    quota_model: QuotaModel,
+    /// The account's API quota (emulator, calls/s per account: per operation, or shared).
     #[arg(long, default_value_t = 20)]
     account_qps: u32,
     /// Controller `--cloud-qps` (at or below the account limit).
@@ -97,6 +147,10 @@ struct Args {
     /// Use this cluster instead of starting a control plane.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
+    /// Single-object latency: after the run, apply this many objects one at a time and
+    /// report the median time to Ready (0 = skip).
+    #[arg(long, default_value_t = 0)]
+    single: usize,
     /// Passed by `cargo bench`; without it (under `cargo test`) only the self-check runs.
     #[arg(long)]
     bench: bool,
@@ -106,6 +160,15 @@ struct Args {
 #[derive(Debug, Serialize, Deserialize)]
 struct RunResult {
     n: usize,
+    /// `fleet`, `groups` or `quota-layout` (empty in results of older benchmarks).
+    #[serde(default)]
+    topology: String,
+    /// `per-operation` or `shared`.
+    #[serde(default)]
+    quota_model: String,
+    /// Per region of the fleet: (region, own peers, foreign peers).
+    #[serde(default)]
+    region_peers: Vec<(String, usize, usize)>,
     groups: usize,
     account_qps: u32,
     cloud_qps: f64,
@@ -116,7 +179,8 @@ struct RunResult {
     poll_s: u64,
     concurrency: u16,
     load_avg_at_start: String,
-    /// Σ_g ⌈n_g / 50⌉: one paged listing of every group.
+    /// One listing of everything: Σ over regions of ⌈(own + foreign) / 50⌉ (fleet), or
+    /// Σ_g ⌈n_g / 50⌉ (one paged listing of every group).
     listing_pages: usize,
     floor_s: f64,
     all_created_in_api_s: f64,
@@ -126,6 +190,9 @@ struct RunResult {
     #[serde(default)]
     time_to_ready_count: u64,
     create_calls: BTreeMap<String, u64>,
+    /// DescribeBgpPeers calls until all Ready by filter (region, group, id, router).
+    #[serde(default)]
+    create_describe_by_filter: BTreeMap<String, u64>,
     create_codes: BTreeMap<String, u64>,
     throttled_create_phase: u64,
     controller_seen_throttles: u64,
@@ -133,16 +200,23 @@ struct RunResult {
     steady_resync_s: u64,
     steady_window_s: f64,
     steady_calls: BTreeMap<String, u64>,
+    #[serde(default)]
+    steady_describe_by_filter: BTreeMap<String, u64>,
     steady_cpu_s: f64,
     delete_floor_s: f64,
     all_deleted_s: f64,
     delete_calls: BTreeMap<String, u64>,
+    #[serde(default)]
+    delete_describe_by_filter: BTreeMap<String, u64>,
     throttled_delete_phase: u64,
     emulator_peers_left: usize,
     create_peak_rss_kib: u64,
     create_cpu_s: f64,
     peak_rss_kib: u64,
     total_cpu_s: f64,
+    /// Single objects applied one at a time: seconds to Ready, in order.
+    #[serde(default)]
+    single_ready_s: Vec<f64>,
 }
 
 impl RunResult {
@@ -173,10 +247,52 @@ fn listing_pages(n: usize, groups: usize) -> usize {
         .sum()
 }
 
-/// The floor: the fewest calls the job needs (one create per peer plus one paged listing
-/// of every group to see them Available) at the account's rate, plus the Pending duration.
-fn floor_secs(n: usize, groups: usize, qps: u32, pending: f64) -> f64 {
-    (n + listing_pages(n, groups)) as f64 / f64::from(qps.max(1)) + pending
+/// The floor of one account: the fewest calls it must make (`writes` creates or deletes,
+/// and `pages` for one listing of everything to see them done) at its quota, plus the
+/// Pending or deletion delay. Per operation, each operation has the quota to itself: the
+/// slower one bounds; with one shared quota, they add up.
+fn account_floor(writes: usize, pages: usize, model: QuotaModel, qps: u32, wait: f64) -> f64 {
+    let calls = match model {
+        QuotaModel::PerOperation => writes.max(pages),
+        QuotaModel::Shared => writes + pages,
+    };
+    calls as f64 / f64::from(qps.max(1)) + wait
+}
+
+/// The floor of a run: the largest over accounts.
+fn floor_secs(shape: &Shape, model: QuotaModel, qps: u32, wait: f64) -> f64 {
+    shape
+        .accounts
+        .iter()
+        .map(|&(writes, pages)| account_floor(writes, pages, model, qps, wait))
+        .fold(0.0, f64::max)
+}
+
+/// What the floor needs to know of a topology: per account, (peers, listing pages).
+struct Shape {
+    accounts: Vec<(usize, usize)>,
+    listing_pages: usize,
+}
+
+fn shape(topology: Topology, n: usize, groups: usize) -> Shape {
+    match topology {
+        Topology::Fleet => {
+            let fleet = world::Fleet::new(n);
+            let own = fleet.own_by_account();
+            let pages = fleet.region_pages_by_account();
+            Shape {
+                accounts: vec![(own[0], pages[0]), (own[1], pages[1])],
+                listing_pages: pages[0] + pages[1],
+            }
+        }
+        Topology::Groups | Topology::QuotaLayout => {
+            let pages = listing_pages(n, groups);
+            Shape {
+                accounts: vec![(n, pages)],
+                listing_pages: pages,
+            }
+        }
+    }
 }
 
 fn by_action(calls: &BTreeMap<(String, String), u64>) -> BTreeMap<String, u64> {
@@ -185,6 +301,36 @@ fn by_action(calls: &BTreeMap<(String, String), u64>) -> BTreeMap<String, u64> {
         *out.entry(a.clone()).or_default() += n;
     }
     out
+}
+
+/// DescribeBgpPeers calls by filter between two counter snapshots.
+fn filters_between(
+    before: &alicloud_bgp_operator::emulator::Counters,
+    after: &alicloud_bgp_operator::emulator::Counters,
+) -> BTreeMap<String, u64> {
+    after
+        .describe_peers_by_filter
+        .iter()
+        .map(|(k, v)| {
+            let was = before.describe_peers_by_filter.get(k).copied().unwrap_or(0);
+            (k.clone(), v.saturating_sub(was))
+        })
+        .filter(|(_, v)| *v > 0)
+        .collect()
+}
+
+/// The emulator's quota rule of a run: `qps` calls/s per account, per operation or shared.
+fn quota_rule(model: QuotaModel, qps: u32) -> throttle::QuotaRule {
+    use alicloud_bgp_operator::cloud::ratelimit::Rate;
+    throttle::QuotaRule {
+        model: match model {
+            QuotaModel::PerOperation => throttle::QuotaModel::PerOperation,
+            QuotaModel::Shared => throttle::QuotaModel::Shared,
+        },
+        scope: throttle::QuotaScope::Account,
+        default: Some(throttle::Quota(Rate::per_second(f64::from(qps.max(1))))),
+        operations: BTreeMap::new(),
+    }
 }
 
 fn by_code(calls: &BTreeMap<(String, String), u64>) -> BTreeMap<String, u64> {
@@ -236,16 +382,35 @@ async fn run_one(
         account_qps: Some(args.account_qps),
         foreign_peers_per_group: 0,
     };
-    let layout = args.quota_layout.then_some(QUOTA_LAYOUT);
-    let groups = layout.map_or(args.groups, |l| l.groups(n));
-    let mut emu_cfg = match &layout {
-        Some(l) => world::quota_emulator_config(&cloud, l, groups)?,
-        None => world::emulator_config(&cloud)?,
+    let fleet = world::Fleet::new(n);
+    let groups = match args.topology {
+        Topology::Fleet => fleet.own_groups(),
+        Topology::QuotaLayout => QUOTA_LAYOUT.groups(n),
+        Topology::Groups => args.groups,
+    };
+    let mut emu_cfg = match args.topology {
+        Topology::Fleet => world::fleet_emulator_config(&cloud, &fleet)?,
+        Topology::QuotaLayout => world::quota_emulator_config(&cloud, &QUOTA_LAYOUT, groups)?,
+        Topology::Groups => world::emulator_config(&cloud)?,
     };
     emu_cfg.visibility_lag = Duration::from_secs_f64(args.lag);
+    // The account's quotas (the emulator's older per-key rate is not used).
+    emu_cfg.qps_per_key = None;
+    emu_cfg.api_quotas = vec![quota_rule(args.quota_model, args.account_qps)];
     let emu =
         alicloud_bgp_operator::emulator::server::start(emu_cfg, "127.0.0.1:0".parse()?).await?;
-    let ns = cluster::create_namespace(client, &format!("bench-n{n}")).await?;
+    let tag = format!("{}-{}-n{n}", args.topology.name(), args.quota_model.name());
+    let ns = cluster::create_namespace(client, &format!("bench-{tag}")).await?;
+    if args.topology == Topology::Fleet {
+        world::put_credentials_secret(
+            client,
+            &ns,
+            world::ACCOUNT_B_SECRET,
+            world::ACCOUNT_B_KEY_ID,
+            world::ACCOUNT_B_KEY_SECRET,
+        )
+        .await?;
+    }
     let logs = args.work.join("logs");
     std::fs::create_dir_all(&logs)?;
     let mut opts = ControllerOpts {
@@ -258,26 +423,34 @@ async fn run_one(
         resync_secs: args.resync,
         poll_secs: args.poll,
         concurrency: args.concurrency,
-        log: logs.join(format!("controller-n{n}.log")),
+        log: logs.join(format!("controller-{tag}.log")),
         log_level: "warn".into(),
+        extra_args: vec!["--cloud-quota-model".into(), args.quota_model.name().into()],
     };
     let _ = std::fs::remove_file(&opts.log);
     let mut controller = ControllerProcess::spawn(&opts)?;
     controller.wait_ready(Duration::from_secs(60)).await?;
 
     // ---- create N, wait until all are Ready
-    let floor = floor_secs(n, groups, args.account_qps, args.pending);
+    let shape = shape(args.topology, n, groups);
+    let floor = floor_secs(&shape, args.quota_model, args.account_qps, args.pending);
     let c0 = emu.counters();
     let t0 = Instant::now();
     let tracker = Tracker::start(client, &ns, t0);
-    let uids = match &layout {
-        Some(l) => {
+    let uids = match args.topology {
+        Topology::Fleet => {
             world::create_all_with(client, &ns, n, args.create_parallel, |i| {
-                world::quota_peer_object(i, l, groups, None)
+                world::fleet_peer_object(i, &fleet)
             })
             .await?
         }
-        None => world::create_all(client, &ns, n, groups, args.create_parallel).await?,
+        Topology::QuotaLayout => {
+            world::create_all_with(client, &ns, n, args.create_parallel, |i| {
+                world::quota_peer_object(i, &QUOTA_LAYOUT, groups, None)
+            })
+            .await?
+        }
+        Topology::Groups => world::create_all(client, &ns, n, groups, args.create_parallel).await?,
     };
     anyhow::ensure!(uids.len() == n, "created {} of {n}", uids.len());
     let created_in_api = t0.elapsed();
@@ -325,7 +498,7 @@ async fn run_one(
         by_action(&create)
     );
     write_csv(
-        &args.out.join(format!("ready-n{n}.csv")),
+        &args.out.join(format!("ready-{tag}.csv")),
         "seconds,ready",
         &ready_times,
     )?;
@@ -382,6 +555,32 @@ async fn run_one(
                 .is_some_and(|t| t.starts_with("abo-"))
         })
         .count();
+    // ---- single objects, one at a time (the fleet's first region, account A)
+    let mut single_ready_s = Vec::new();
+    for k in 0..args.single {
+        let mut obj = match args.topology {
+            Topology::Fleet => world::fleet_peer_object(0, &fleet)?,
+            Topology::QuotaLayout => world::quota_peer_object(0, &QUOTA_LAYOUT, groups, None)?,
+            Topology::Groups => world::peer_object(0, groups)?,
+        };
+        obj.metadata.name = Some(format!("single-{k:03}"));
+        let api: kube::Api<alicloud_bgp_operator::api::BgpPeer> =
+            kube::Api::namespaced(client.clone(), &ns);
+        let started = Instant::now();
+        world::create_object(&api, &obj).await?;
+        let ready = tracker
+            .wait_until(Duration::from_secs(120), |ready, _| ready > n + k)
+            .await;
+        anyhow::ensure!(ready, "single object {k} not Ready within 120 s");
+        single_ready_s.push(started.elapsed().as_secs_f64());
+        let gone_before = tracker.gone_count();
+        world::delete_object(&api, &format!("single-{k:03}")).await?;
+        let gone = tracker
+            .wait_until(Duration::from_secs(120), |_, gone| gone > gone_before)
+            .await;
+        anyhow::ensure!(gone, "single object {k} not deleted within 120 s");
+    }
+    let c5 = emu.counters();
     let final_usage = controller.usage()?;
     controller.terminate(Duration::from_secs(20));
     emu.shutdown().await;
@@ -390,8 +589,20 @@ async fn run_one(
         by_action(&delete)
     );
 
+    let region_peers = match args.topology {
+        Topology::Fleet => world::FLEET_REGIONS
+            .iter()
+            .enumerate()
+            .map(|(r, name)| ((*name).to_owned(), fleet.own_in(r), fleet.foreign_in(r)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let _ = c5;
     let result = RunResult {
         n,
+        topology: args.topology.name().into(),
+        quota_model: args.quota_model.name().into(),
+        region_peers,
         groups,
         account_qps: args.account_qps,
         cloud_qps: args.cloud_qps,
@@ -402,13 +613,14 @@ async fn run_one(
         poll_s: args.poll,
         concurrency: args.concurrency,
         load_avg_at_start: load,
-        listing_pages: listing_pages(n, groups),
+        listing_pages: shape.listing_pages,
         floor_s: floor,
         all_created_in_api_s: created_in_api.as_secs_f64(),
         all_ready_s,
         time_to_ready_count,
         ready_median_s,
         create_calls: by_action(&create),
+        create_describe_by_filter: filters_between(&c0, &c1),
         create_codes: by_code(&create),
         throttled_create_phase: world::code_total(&create, "Throttling"),
         controller_seen_throttles,
@@ -416,16 +628,24 @@ async fn run_one(
         steady_resync_s: args.steady_resync,
         steady_window_s,
         steady_calls: by_action(&steady),
+        steady_describe_by_filter: filters_between(&c2, &c3),
         steady_cpu_s,
-        delete_floor_s: floor_secs(n, groups, args.account_qps, args.delete_delay),
+        delete_floor_s: floor_secs(
+            &shape,
+            args.quota_model,
+            args.account_qps,
+            args.delete_delay,
+        ),
         all_deleted_s,
         delete_calls: by_action(&delete),
+        delete_describe_by_filter: filters_between(&c3, &c4),
         throttled_delete_phase: world::code_total(&delete, "Throttling"),
         emulator_peers_left: left,
         create_peak_rss_kib: create_usage.peak_rss_kib,
         create_cpu_s: create_usage.cpu_secs,
         peak_rss_kib: create_usage.peak_rss_kib.max(final_usage.peak_rss_kib),
         total_cpu_s: create_usage.cpu_secs + final_usage.cpu_secs,
+        single_ready_s,
     };
     Ok(result)
 }
@@ -452,12 +672,24 @@ fn summary(out: &Path) -> anyhow::Result<String> {
         let is_result = path
             .file_name()
             .and_then(|f| f.to_str())
-            .is_some_and(|f| f.starts_with("scale-n") && f.ends_with(".json"));
+            .is_some_and(|f| f.starts_with("scale-") && f.ends_with(".json"));
         if is_result {
-            results.push(serde_json::from_str(&std::fs::read_to_string(&path)?)?);
+            let r: RunResult = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+            // Results of the benchmark before topologies (older schema) are kept as files
+            // but not tabled.
+            if !r.topology.is_empty() {
+                results.push(r);
+            }
         }
     }
-    results.sort_by_key(|r| r.n);
+    results.sort_by(|a, b| {
+        (b.topology == "fleet", &a.topology, &a.quota_model, a.n).cmp(&(
+            a.topology == "fleet",
+            &b.topology,
+            &b.quota_model,
+            b.n,
+        ))
+    });
     let mut s = String::new();
     let col = |f: &dyn Fn(&RunResult) -> String| {
         results
@@ -470,22 +702,36 @@ fn summary(out: &Path) -> anyhow::Result<String> {
         "| | {}",
         results
             .iter()
-            .map(|r| format!(" N = {} |", r.n))
+            .map(|r| format!(" N = {} {} {} |", r.n, r.topology, r.quota_model))
             .collect::<String>()
     );
     let _ = writeln!(s, "|---|{}", "---|".repeat(results.len()));
     let rows: Vec<(&str, Row)> = vec![
         (
-            "groups / account QPS limit / controller `--cloud-qps` (burst)",
+            "groups with our peers / account quota (calls/s) / controller `--cloud-qps` (burst)",
             Box::new(|r| {
                 format!(
-                    "{} / {} / {} ({})",
-                    r.groups, r.account_qps, r.cloud_qps, r.cloud_burst
+                    "{} / {} {} / {} ({})",
+                    r.groups, r.account_qps, r.quota_model, r.cloud_qps, r.cloud_burst
                 )
             }),
         ),
         (
-            "floor: (N + Σ⌈n_g/50⌉) / QPS + Pending",
+            "peers per region: own + foreign",
+            Box::new(|r| {
+                if r.region_peers.is_empty() {
+                    "one region".to_owned()
+                } else {
+                    r.region_peers
+                        .iter()
+                        .map(|(_, own, foreign)| format!("{own}+{foreign}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            }),
+        ),
+        (
+            "floor (largest over accounts of creates and listing pages at the quota, + Pending)",
             Box::new(|r| format!("{:.1} s", r.floor_s)),
         ),
         (
@@ -501,12 +747,22 @@ fn summary(out: &Path) -> anyhow::Result<String> {
             Box::new(|r| format!("**{:.1} s**", r.all_ready_s)),
         ),
         (
-            "**all Ready / floor** (target ≤ 1.2 at N = 1,000)",
+            "**all Ready / floor** (target ≤ 1.15 at N = 1,000 and 5,000; ≤ 1.3 at N = 100)",
             Box::new(|r| format!("**{:.2}×**", r.all_ready_s / r.floor_s)),
         ),
         (
             "cloud calls per peer until all Ready",
             Box::new(|r| fmt_calls(&r.create_calls, r.n)),
+        ),
+        (
+            "**DescribeBgpPeers per peer until all Ready** (target ≤ 0.10), by filter",
+            Box::new(|r| {
+                format!(
+                    "**{:.3}** ({})",
+                    r.per_peer("DescribeBgpPeers"),
+                    fmt_calls(&r.create_describe_by_filter, r.n)
+                )
+            }),
         ),
         (
             "**CreateBgpPeer per peer** (target 1.00)",
@@ -526,12 +782,20 @@ fn summary(out: &Path) -> anyhow::Result<String> {
             Box::new(|r| format!("{}", r.restart_calls.values().sum::<u64>())),
         ),
         (
-            "steady state: calls per resync period (measured at resync {r}s)",
+            "**steady state: calls per resync period** (measured at resync {r}s; target Σ over regions ⌈peers/50⌉)",
             Box::new(|r| {
                 format!(
-                    "{:.1} (Σ⌈n_g/50⌉ = {})",
+                    "**{:.1}** (target {}); by filter per period: {}",
                     r.steady_per_period(),
-                    r.listing_pages
+                    r.listing_pages,
+                    r.steady_describe_by_filter
+                        .iter()
+                        .map(|(k, v)| format!(
+                            "{k} {:.1}",
+                            *v as f64 * r.steady_resync_s as f64 / r.steady_window_s
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )
             }),
         ),
@@ -549,7 +813,7 @@ fn summary(out: &Path) -> anyhow::Result<String> {
             }),
         ),
         (
-            "**controller peak RSS** (target < 64 MiB at N = 5,000)",
+            "**controller peak RSS** (target ≤ 64 MiB at N = 10,000)",
             Box::new(|r| format!("**{:.1} MiB**", r.peak_rss_kib as f64 / 1024.0)),
         ),
         (
@@ -557,7 +821,7 @@ fn summary(out: &Path) -> anyhow::Result<String> {
             Box::new(|r| format!("{:.1} s / {:.1} s", r.create_cpu_s, r.total_cpu_s)),
         ),
         (
-            "delete floor: (N + Σ⌈n_g/50⌉) / QPS + delete delay",
+            "delete floor (as the floor, deletes and the delete delay)",
             Box::new(|r| format!("{:.1} s", r.delete_floor_s)),
         ),
         (
@@ -571,12 +835,29 @@ fn summary(out: &Path) -> anyhow::Result<String> {
             }),
         ),
         (
-            "cloud calls per peer while deleting",
-            Box::new(|r| fmt_calls(&r.delete_calls, r.n)),
+            "cloud calls per peer while deleting (DescribeBgpPeers by filter)",
+            Box::new(|r| {
+                format!(
+                    "{} ({})",
+                    fmt_calls(&r.delete_calls, r.n),
+                    fmt_calls(&r.delete_describe_by_filter, r.n)
+                )
+            }),
         ),
         (
             "operator peers left in the cloud",
             Box::new(|r| r.emulator_peers_left.to_string()),
+        ),
+        (
+            "single object applied alone: median time to Ready (tries)",
+            Box::new(|r| {
+                let mut t = r.single_ready_s.clone();
+                t.sort_by(f64::total_cmp);
+                match t.get(t.len() / 2) {
+                    Some(m) => format!("{m:.1} s ({})", t.len()),
+                    None => "not measured".to_owned(),
+                }
+            }),
         ),
         (
             "load average when the run started (2 cores)",
@@ -623,7 +904,11 @@ async fn main_async(args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("N = {n}"))?;
         std::fs::write(
-            args.out.join(format!("scale-n{n}.json")),
+            args.out.join(format!(
+                "scale-{}-{}-n{n}.json",
+                args.topology.name(),
+                args.quota_model.name()
+            )),
             serde_json::to_string_pretty(&result)?,
         )?;
     }
@@ -641,8 +926,19 @@ fn self_check() {
     assert_eq!(listing_pages(1000, 4), 20);
     assert_eq!(listing_pages(101, 4), 4);
     assert_eq!(listing_pages(5000, 4), 100);
-    let floor = floor_secs(1000, 4, 20, 3.0);
+    let groups = shape(Topology::Groups, 1000, 4);
+    let floor = floor_secs(&groups, QuotaModel::Shared, 20, 3.0);
     assert!((floor - 54.0).abs() < 1e-9, "{floor}");
+    let floor = floor_secs(&groups, QuotaModel::PerOperation, 20, 3.0);
+    assert!((floor - 53.0).abs() < 1e-9, "{floor}");
+    // The fleet at N = 1,000: account A has 667 peers and 9 + 8 region pages; B 333 and 8.
+    let fleet = shape(Topology::Fleet, 1000, 0);
+    assert_eq!(fleet.listing_pages, 25);
+    let floor = floor_secs(&fleet, QuotaModel::Shared, 20, 3.0);
+    assert!((floor - (684.0 / 20.0 + 3.0)).abs() < 1e-9, "{floor}");
+    let floor = floor_secs(&fleet, QuotaModel::PerOperation, 20, 3.0);
+    assert!((floor - (667.0 / 20.0 + 3.0)).abs() < 1e-9, "{floor}");
+    world::check_fleet();
     let calls = parse_check();
     assert_eq!(calls, 3);
 }

@@ -520,6 +520,7 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
         concurrency: 16,
         log: env.log.clone(),
         log_level: cfg.log_level.clone(),
+        extra_args: Vec::new(),
     };
     // The second controller: same namespace, selector and account, its own log.
     let opts2 = ControllerOpts {

@@ -37,6 +37,8 @@ pub struct ControllerOpts {
     pub log: PathBuf,
     /// `ABO_LOG` filter.
     pub log_level: String,
+    /// More `run` flags (e.g. `--cloud-quota-model shared`).
+    pub extra_args: Vec<String>,
 }
 
 /// A running controller process (killed on drop).
@@ -97,6 +99,7 @@ impl ControllerProcess {
             .arg(metrics_addr.to_string())
             .arg("--shutdown-timeout")
             .arg("10s")
+            .args(&opts.extra_args)
             .env_clear()
             .env("KUBECONFIG", &opts.kubeconfig)
             .env("HOME", "/nonexistent")

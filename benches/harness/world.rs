@@ -69,11 +69,12 @@ pub fn emulator_config(opts: &CloudOpts) -> anyhow::Result<EmulatorConfig> {
         "vbrs:\n{}groups:\n{}peers:{foreign}",
         (0..2)
             .map(|v| format!(
-                // The fleet topology puts far more than the documented 8 peers on a VBR: the
-                // quota is lifted explicitly until issue 18 redoes it. Peering subnets cover
-                // the operator's 10.x and the foreign owners' 192.168.x peers.
-                "  - {{ id: {}, region: {DEMO_REGION}, peer_quota: 20000, group_quota: 64, peering_subnets: [10.0.0.0/8, 192.168.0.0/16] }}\n",
-                vbr_id(v)
+                // The older `groups` topology puts far more than the documented 8 peers on a
+                // VBR: the quota is lifted explicitly (the fleet topology keeps it). Peering
+                // subnets cover the operator's 10.x and the foreign owners' 192.168.x peers.
+                "  - {{ id: {}, region: {DEMO_REGION}, peer_quota: 20000, group_quota: {}, peering_subnets: [10.0.0.0/8, 192.168.0.0/16] }}\n",
+                vbr_id(v),
+                opts.groups.div_ceil(2).max(64)
             ))
             .collect::<String>(),
         (0..opts.groups)
@@ -118,7 +119,14 @@ pub async fn start_emulator(opts: &CloudOpts) -> anyhow::Result<EmulatorHandle> 
 pub fn peer_object(i: usize, groups: usize) -> anyhow::Result<BgpPeer> {
     let g = i % groups.max(1);
     let n = i / groups.max(1);
-    let ip = format!("10.{}.{}.{}", 100 + g, n / 250, n % 250 + 1);
+    // Unique within the group (all the API asks), valid for any number of groups: the
+    // second octet no longer grows with the group index (10.279.0.1 above 155 groups).
+    let ip = format!(
+        "10.{}.{}.{}",
+        100 + n / 62_500,
+        (n / 250) % 250,
+        n % 250 + 1
+    );
     Ok(serde_json::from_value(json!({
         "apiVersion": "vpc.alicloud.dev/v1alpha1",
         "kind": "BgpPeer",
@@ -480,4 +488,255 @@ pub async fn put_credentials_secret(
         delay = (delay * 2).min(Duration::from_secs(2));
     }
     anyhow::bail!("writing Secret {ns}/{name}: {last:?}")
+}
+
+/// Regions of the fleet topology: account A (the operator-wide key) owns peers in the first
+/// two, account B (a per-object credentials Secret) in the third. The emulator does not keep
+/// accounts' resources apart (docs/cloud-fidelity.md row 14), so each region has one owner
+/// account: a real region listing shows only the caller's peers, and here too.
+pub const FLEET_REGIONS: [&str; 3] = ["cn-shanghai", "cn-hangzhou", "cn-beijing"];
+
+/// Name of the credentials Secret of account B's objects.
+pub const ACCOUNT_B_SECRET: &str = "account-b";
+
+/// The fleet topology (issue 18): `n` operator peers spread round-robin over
+/// [`FLEET_REGIONS`], in groups of `per_group` with one group per VBR (4 of the VBR's 8
+/// peers), and `foreign_share` × (own peers of the region) peers of other owners in each
+/// region, in groups of their own on VBRs of their own.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Fleet {
+    /// Operator peers.
+    pub n: usize,
+    /// Operator peers per group (one group per VBR).
+    pub per_group: usize,
+    /// Other owners' peers per operator peer, per region.
+    pub foreign_share: f64,
+}
+
+/// Where one operator object goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// Index into [`FLEET_REGIONS`].
+    pub region: usize,
+    /// Global group (and VBR) index.
+    pub group: usize,
+    /// Slot in the group.
+    pub slot: usize,
+}
+
+impl Fleet {
+    /// The issue's default: groups of 4, 20 % foreign peers.
+    pub fn new(n: usize) -> Self {
+        Self {
+            n,
+            per_group: 4,
+            foreign_share: 0.2,
+        }
+    }
+
+    /// Operator peers in region `r`.
+    pub fn own_in(&self, r: usize) -> usize {
+        let regions = FLEET_REGIONS.len();
+        self.n / regions + usize::from(r < self.n % regions)
+    }
+
+    /// Other owners' peers in region `r`.
+    pub fn foreign_in(&self, r: usize) -> usize {
+        (self.own_in(r) as f64 * self.foreign_share).round() as usize
+    }
+
+    /// All peers a region listing of `r` returns.
+    pub fn peers_in(&self, r: usize) -> usize {
+        self.own_in(r) + self.foreign_in(r)
+    }
+
+    fn groups_of(&self, peers: usize) -> usize {
+        peers.div_ceil(self.per_group.max(1))
+    }
+
+    /// First global group index of region `r` (its own groups, then its foreign ones).
+    fn region_base(&self, r: usize) -> usize {
+        (0..r)
+            .map(|q| self.groups_of(self.own_in(q)) + self.groups_of(self.foreign_in(q)))
+            .sum()
+    }
+
+    /// Groups (= VBRs) of the whole topology.
+    pub fn total_groups(&self) -> usize {
+        self.region_base(FLEET_REGIONS.len())
+    }
+
+    /// Groups holding operator peers.
+    pub fn own_groups(&self) -> usize {
+        (0..FLEET_REGIONS.len())
+            .map(|r| self.groups_of(self.own_in(r)))
+            .sum()
+    }
+
+    /// Object `i`: region `i % 3`, then filled group by group.
+    pub fn place(&self, i: usize) -> Placement {
+        let regions = FLEET_REGIONS.len();
+        let (region, j) = (i % regions, i / regions);
+        let per = self.per_group.max(1);
+        Placement {
+            region,
+            group: self.region_base(region) + j / per,
+            slot: j % per,
+        }
+    }
+
+    /// Whether region `r` belongs to account B.
+    pub fn is_account_b(r: usize) -> bool {
+        r + 1 == FLEET_REGIONS.len()
+    }
+
+    /// Operator peers of account A and of account B.
+    pub fn own_by_account(&self) -> [usize; 2] {
+        let mut out = [0; 2];
+        for r in 0..FLEET_REGIONS.len() {
+            out[usize::from(Self::is_account_b(r))] += self.own_in(r);
+        }
+        out
+    }
+
+    /// Σ over the account's regions of ⌈(own + foreign peers in region) / 50⌉: one
+    /// region-wide listing of each.
+    pub fn region_pages_by_account(&self) -> [usize; 2] {
+        let mut out = [0; 2];
+        for r in 0..FLEET_REGIONS.len() {
+            out[usize::from(Self::is_account_b(r))] += self.peers_in(r).div_ceil(50).max(1);
+        }
+        out
+    }
+}
+
+/// The fleet's emulator: accounts A (demo key) and B ([`ACCOUNT_B_KEY_ID`]), one VBR per group
+/// with the default 8-peer quota and a /24 peering subnet of its own (`10.<1 + v/256>.<v %
+/// 256>.0/24`, valid for any number of VBRs), the foreign peers seeded.
+pub fn fleet_emulator_config(opts: &CloudOpts, fleet: &Fleet) -> anyhow::Result<EmulatorConfig> {
+    anyhow::ensure!(
+        fleet.per_group <= DEFAULT_PEER_QUOTA as usize && fleet.per_group <= 16,
+        "{} peers per group do not fit a VBR",
+        fleet.per_group
+    );
+    anyhow::ensure!(
+        fleet.total_groups() < 250 * 256,
+        "{} VBRs do not fit the address plan",
+        fleet.total_groups()
+    );
+    let mut cfg = EmulatorConfig::demo();
+    cfg.accounts.push(AccountConfig {
+        uid: ACCOUNT_B_UID.to_owned(),
+        access_keys: vec![AccessKeyConfig {
+            id: ACCOUNT_B_KEY_ID.to_owned(),
+            secret: Secret::new(ACCOUNT_B_KEY_SECRET),
+            user: None,
+        }],
+        roles: Vec::new(),
+    });
+    for r in FLEET_REGIONS {
+        if !cfg.regions.iter().any(|x| x == r) {
+            cfg.regions.push(r.to_owned());
+        }
+    }
+    let mut vbrs = String::from("vbrs:\n");
+    let mut groups = String::from("groups:\n");
+    let mut peers = String::new();
+    for (r, region) in FLEET_REGIONS.iter().enumerate() {
+        let own_groups = fleet.groups_of(fleet.own_in(r));
+        let foreign_groups = fleet.groups_of(fleet.foreign_in(r));
+        let base = fleet.region_base(r);
+        for k in 0..own_groups + foreign_groups {
+            let v = base + k;
+            let (a, b) = vbr_subnet(v);
+            vbrs.push_str(&format!(
+                "  - {{ id: {}, region: {region}, local_gateway_ip: 10.{a}.{b}.1, peer_gateway_ip: 10.{a}.{b}.2, peering_subnets: [10.{a}.{b}.0/24] }}\n",
+                vbr_id(v)
+            ));
+            groups.push_str(&format!(
+                "  - {{ id: {}, vbr: {}, peer_asn: {} }}\n",
+                group_id(v),
+                vbr_id(v),
+                64512 + v % 1000
+            ));
+        }
+        for f in 0..fleet.foreign_in(r) {
+            let v = base + own_groups + f / fleet.per_group.max(1);
+            peers.push_str(&format!(
+                "  - {{ id: bgp-foreign{v:06}{f:05}, group: {}, peer_ip_address: {} }}\n",
+                group_id(v),
+                layout_ip(v, 0, f % fleet.per_group.max(1))
+            ));
+        }
+    }
+    let peers = if peers.is_empty() {
+        "peers: []\n".to_owned()
+    } else {
+        format!("peers:\n{peers}")
+    };
+    add_topology(&mut cfg, &format!("{vbrs}{groups}{peers}"), opts)?;
+    cfg.client_token_ascii_only = true;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Object `i` of the fleet: its region, group and slot from [`Fleet::place`], a peer IP in its
+/// VBR's subnet, BFD on; account B's objects name [`ACCOUNT_B_SECRET`].
+pub fn fleet_peer_object(i: usize, fleet: &Fleet) -> anyhow::Result<BgpPeer> {
+    let p = fleet.place(i);
+    let mut spec = json!({
+        "regionId": FLEET_REGIONS[p.region],
+        "bgpGroupId": group_id(p.group),
+        "peerIpAddress": layout_ip(p.group, 0, p.slot),
+        "enableBfd": true,
+        "bfdMultiHop": 3,
+        "deletionPolicy": "Delete",
+    });
+    if Fleet::is_account_b(p.region) {
+        spec["credentialsSecretRef"] = json!({ "name": ACCOUNT_B_SECRET });
+    }
+    Ok(serde_json::from_value(json!({
+        "apiVersion": "vpc.alicloud.dev/v1alpha1",
+        "kind": "BgpPeer",
+        "metadata": {"name": format!("peer-{i:05}")},
+        "spec": spec,
+    }))?)
+}
+
+/// The fleet's arithmetic (run by the scale bench's self-check under `cargo test`): every peer
+/// placed once within the quota, the pages counted, addresses valid past 255 VBRs.
+pub fn check_fleet() {
+    {
+        let fleet = Fleet::new(1000);
+        assert_eq!(fleet.own_in(0) + fleet.own_in(1) + fleet.own_in(2), 1000);
+        assert_eq!(fleet.own_by_account(), [667, 333]);
+        // 334 own + 67 foreign in the first region: 9 pages.
+        assert_eq!(fleet.peers_in(0), 401);
+        assert_eq!(fleet.region_pages_by_account(), [9 + 8, 8]);
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..1000 {
+            let p = fleet.place(i);
+            assert!(p.slot < 4);
+            assert!(seen.insert((p.group, p.slot)), "{i} placed twice");
+        }
+        let cfg = fleet_emulator_config(
+            &CloudOpts {
+                groups: 0,
+                pending: Duration::ZERO,
+                delete_delay: Duration::ZERO,
+                latency: (Duration::ZERO, Duration::ZERO),
+                account_qps: None,
+                foreign_peers_per_group: 0,
+            },
+            &fleet,
+        )
+        .expect("valid config");
+        assert_eq!(cfg.vbrs.len(), fleet.total_groups() + 1, "and the demo VBR");
+        assert_eq!(cfg.peers.len(), 67 + 67 + 67);
+        // More than 255 VBRs: still valid addresses.
+        assert_eq!(layout_ip(300, 0, 3), "10.2.44.13");
+        let obj = fleet_peer_object(2, &fleet).expect("object");
+        assert_eq!(obj.spec.region_id, "cn-beijing");
+        assert!(obj.spec.credentials_secret_ref.is_some());
+    }
 }
