@@ -121,14 +121,7 @@ mod tests {
 
     #[test]
     fn describe_calls_are_counted_by_their_narrowest_filter() {
-        let params = |pairs: &[(&str, &str)]| {
-            super::super::params::Params::new(
-                pairs
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect(),
-            )
-        };
+        use crate::emulator::params::params;
         let mut c = Counters::default();
         c.record_describe_filter(&params(&[("RegionId", "cn-shanghai")]));
         c.record_describe_filter(&params(&[("RegionId", "r"), ("BgpGroupId", "bgpg-1")]));

@@ -127,16 +127,7 @@ impl TokenStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
-
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::new(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<BTreeMap<_, _>>(),
-        )
-    }
+    use crate::emulator::params::params;
 
     #[test]
     fn fingerprint_ignores_signature_params_and_bool_case() {

@@ -541,17 +541,8 @@ mod tests {
     use crate::emulator::action::Action;
     use crate::emulator::config::{DEMO_REGION, DEMO_VBR, EmulatorConfig, TotalCountMode};
     use crate::emulator::vpc::execute;
-    use std::collections::BTreeMap;
     use std::time::Duration;
-
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::new(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<BTreeMap<_, _>>(),
-        )
-    }
+    use crate::emulator::params::params;
 
     #[test]
     fn cidr_blocks_must_be_prefixes() {

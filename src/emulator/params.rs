@@ -131,18 +131,20 @@ pub fn valid_client_token(token: &str, ascii_only: bool) -> bool {
     (1..=64).contains(&token.chars().count()) && token.chars().all(printable)
 }
 
+/// Parameters from `(name, value)` pairs, for the unit tests of every operation.
+#[cfg(test)]
+pub(crate) fn params(pairs: &[(&str, &str)]) -> Params {
+    Params::new(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::new(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-        )
-    }
 
     #[test]
     fn booleans_are_case_insensitive() {

@@ -748,16 +748,7 @@ fn describe_bgp_groups(
 mod tests {
     use super::*;
     use crate::emulator::config::{DEMO_GROUP_V4, DEMO_REGION, EmulatorConfig};
-    use std::collections::BTreeMap;
-
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::new(
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<BTreeMap<_, _>>(),
-        )
-    }
+    use crate::emulator::params::params;
 
     #[test]
     fn name_rules() {

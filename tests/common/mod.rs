@@ -4,7 +4,9 @@
 
 pub mod cloud_proxy;
 pub mod controlplane;
+pub mod emulator;
 pub mod operator;
+pub mod signer;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
