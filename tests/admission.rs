@@ -111,7 +111,20 @@ async fn bad_specs_are_refused_with_clear_messages() {
         (
             "missing-group",
             with(good_spec(), json!({"bgpGroupId": null})),
-            "spec.bgpGroupId: Required value",
+            "spec.bgpGroupId: Required value: set exactly one of bgpGroupId and bgpGroupRef",
+        ),
+        (
+            "group-id-and-ref",
+            with(good_spec(), json!({"bgpGroupRef": {"name": "edge"}})),
+            "set exactly one of bgpGroupId and bgpGroupRef",
+        ),
+        (
+            "group-ref-bad-name",
+            with(
+                good_spec(),
+                json!({"bgpGroupId": null, "bgpGroupRef": {"name": "Edge_Group"}}),
+            ),
+            "spec.bgpGroupRef.name",
         ),
         (
             "missing-region",
@@ -195,6 +208,10 @@ async fn immutable_fields_cannot_change() {
             json!({"adoptBgpPeerId": "bgp-abc123"}),
             "adoptBgpPeerId cannot be added",
         ),
+        (
+            json!({"bgpGroupId": null, "bgpGroupRef": {"name": "edge"}}),
+            "cannot switch between bgpGroupId and bgpGroupRef",
+        ),
     ];
     for (change, expected) in cases {
         let err = api
@@ -217,6 +234,26 @@ async fn immutable_fields_cannot_change() {
             other => panic!("{change}: unexpected error {other}"),
         }
     }
+    // A reference cannot be retargeted either.
+    let by_ref = with(
+        good_spec(),
+        json!({"bgpGroupId": null, "bgpGroupRef": {"name": "edge"}}),
+    );
+    api.create(&PostParams::default(), &peer("by-ref", by_ref))
+        .await
+        .expect("a peer with bgpGroupRef alone is accepted");
+    let err = api
+        .patch(
+            "by-ref",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"bgpGroupRef": {"name": "other"}}})),
+        )
+        .await
+        .expect_err("retargeting refused");
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 422 && s.message.contains("bgpGroupRef is immutable")),
+        "{err}"
+    );
     // Mutable fields change in place.
     api.patch(
         "p",

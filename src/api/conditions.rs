@@ -73,6 +73,12 @@ pub mod reasons {
     /// The peer the operator just created (or learned from a token replay) is not visible
     /// to DescribeBgpPeers yet (read-after-write lag): waiting, never recreating.
     pub const NOT_YET_VISIBLE: &str = "NotYetVisible";
+    /// A referenced object (a peer's `bgpGroupRef`) does not exist or is not Ready for its
+    /// generation yet: the object waits, and is woken when it becomes Ready.
+    pub const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
+    /// A referenced object now names another cloud resource than the one this object was
+    /// made in (the BgpGroup object was recreated): the object does not move by itself.
+    pub const DEPENDENCY_CHANGED: &str = "DependencyChanged";
     /// The cloud peer differs from the spec (`UpToDate=False`).
     pub const DRIFTED: &str = "Drifted";
     /// The cloud peer matches the spec (`UpToDate=True`).

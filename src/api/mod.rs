@@ -94,6 +94,17 @@ pub mod secret_keys {
         "message": "set at most one of cloudIdentityRef and credentialsSecretRef",
         "fieldPath": ".cloudIdentityRef",
         "reason": "FieldValueForbidden"
+    },
+    {
+        "rule": "has(self.bgpGroupId) != has(self.bgpGroupRef)",
+        "message": "set exactly one of bgpGroupId and bgpGroupRef",
+        "fieldPath": ".bgpGroupId",
+        "reason": "FieldValueRequired"
+    },
+    {
+        "rule": "has(self.bgpGroupRef) == has(oldSelf.bgpGroupRef)",
+        "message": "a peer cannot switch between bgpGroupId and bgpGroupRef after creation",
+        "fieldPath": ".bgpGroupRef"
     }
 ]))]
 pub struct BgpPeerSpec {
@@ -106,13 +117,23 @@ pub struct BgpPeerSpec {
     pub region_id: String,
 
     /// ID of the BGP group the peer belongs to, for example `bgpg-wz9f62v4fbg2gwwwasa`.
-    /// The group fixes the peer's ASNs and virtual border router. Immutable.
+    /// The group fixes the peer's ASNs and virtual border router. Exactly one of this and
+    /// `bgpGroupRef`. Immutable.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     #[schemars(
         length(min = 9, max = 64),
         regex(pattern = r"^bgpg-[a-z0-9]+$"),
         extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "bgpGroupId is immutable"}])
     )]
     pub bgp_group_id: String,
+
+    /// The `BgpGroup` object in the same namespace whose group the peer belongs to (instead
+    /// of `bgpGroupId`): the peer is created once the group is Ready, in the group's cloud
+    /// ID, and `regionId` must be the group's. Exactly one of this and `bgpGroupId`.
+    /// Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "bgpGroupRef is immutable"}]))]
+    pub bgp_group_ref: Option<BgpGroupReference>,
 
     /// IP address of the on-premises BGP peer, of the family given by `ipVersion`. It may
     /// be omitted only for groups whose VBR has a single physical connection. Can be changed
@@ -178,6 +199,16 @@ pub struct BgpPeerSpec {
     /// for this namespace). At most one of the two references.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cloud_identity_ref: Option<identity::CloudIdentityReference>,
+}
+
+/// A `BgpGroup` in the peer's namespace (cross-namespace references are not allowed: a
+/// tenant must not be able to place peers in another tenant's group).
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BgpGroupReference {
+    /// Name of the BgpGroup.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    pub name: String,
 }
 
 /// IP version of a BGP peer.

@@ -99,6 +99,8 @@ pub struct Context {
     pub readiness: Arc<Readiness>,
     /// The controller's cache of BgpPeers, once running.
     pub store: OnceLock<Store<BgpPeer>>,
+    /// The BgpGroup controller's cache, once running (absent without the BgpGroup CRD).
+    pub groups: OnceLock<Store<crate::api::group::BgpGroup>>,
     /// CloudIdentity cache and per-identity STS credentials.
     pub identities: super::credentials::Identities,
     failures: Mutex<HashMap<String, u32>>,
@@ -119,6 +121,7 @@ impl Context {
             metrics,
             readiness: Arc::default(),
             store: OnceLock::new(),
+            groups: OnceLock::new(),
             identities: Default::default(),
             kube,
             vpc,
@@ -212,6 +215,16 @@ impl Context {
                 recorded.into_iter().chain(o.spec.adopt_bgp_peer_id.clone())
             })
             .collect()
+    }
+
+    /// The BgpPeers (`ns/name`, sorted) that still hold or may make a cloud peer in `group`
+    /// (see [`super::references::dependents`]); empty before the peer cache exists.
+    pub fn dependents_of_group(&self, group: &crate::api::group::BgpGroup) -> Vec<String> {
+        let Some(store) = self.store.get() else {
+            return Vec::new();
+        };
+        let peers = store.state();
+        super::references::dependents(group, peers.iter().map(|p| &**p))
     }
 
     /// Counts BgpPeers by condition for the `bgppeers` gauge.

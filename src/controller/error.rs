@@ -46,6 +46,10 @@ pub enum Error {
         /// What is wrong and how to get out.
         message: String,
     },
+    /// An object this one refers to (a peer's `bgpGroupRef`) does not exist or is not Ready
+    /// yet: `Reconciling`, not `Stalled`; the object is woken when the dependency changes.
+    #[error("{0}")]
+    DependencyNotReady(String),
     /// A Kubernetes API call of `step` failed.
     #[error("{step}: Kubernetes API: {source}")]
     Kube {
@@ -83,6 +87,8 @@ pub enum Step {
     Finalizer,
     /// Reading or writing the object itself (annotations).
     WriteObject,
+    /// Reading an object this one refers to (a peer's BgpGroup).
+    ReadReference,
 }
 
 impl Step {
@@ -95,6 +101,7 @@ impl Step {
             Step::RequestToken => "RequestToken",
             Step::Finalizer => "Finalizer",
             Step::WriteObject => "WriteObject",
+            Step::ReadReference => "ReadReference",
         }
     }
 }
@@ -123,6 +130,7 @@ impl Error {
             Error::Credentials(_) => "ResolveCredentials",
             Error::InvalidSpec(_) | Error::UnnamedObject => "Validate",
             Error::Adoption { .. } => "Adopt",
+            Error::DependencyNotReady(_) => "ResolveReferences",
             Error::CreateUnverified(_) => "VerifyCreate",
             Error::Kube { step, .. } => step.as_str(),
             Error::Refused { .. } | Error::Injected(_) | Error::CleanupPending(_) => "Reconcile",
@@ -151,6 +159,7 @@ impl Error {
             | Error::Adoption { .. }
             | Error::CreateUnverified(_)
             | Error::Refused { .. } => ErrorClass::Terminal,
+            Error::DependencyNotReady(_) => ErrorClass::DependencyMissing,
             Error::Kube { source, .. } if is_kube_conflict(source) => ErrorClass::Busy,
             Error::Kube { .. } | Error::Injected(_) => ErrorClass::Transient,
             Error::CleanupPending(_) => ErrorClass::Busy,
@@ -164,6 +173,7 @@ impl Error {
             Error::CreateUnverified(_) => reasons::CREATE_UNVERIFIED,
             Error::Refused { reason, .. } => reason,
             Error::CleanupPending(_) => reasons::DELETING,
+            Error::DependencyNotReady(_) => reasons::DEPENDENCY_NOT_READY,
             _ => reason_for(self.class()),
         }
     }
@@ -171,7 +181,7 @@ impl Error {
     /// True when the object cannot progress until something outside the controller changes
     /// (the spec, a Secret, permissions): the `Stalled` condition.
     pub fn is_stalled(&self) -> bool {
-        stalls(self.class())
+        !matches!(self, Error::DependencyNotReady(_)) && stalls(self.class())
     }
 
     /// The reason of the Warning event for this error: the condition reason for the safety
@@ -180,6 +190,7 @@ impl Error {
         match self {
             Error::Refused { reason, .. } => reason,
             Error::CreateUnverified(_) => reasons::CREATE_UNVERIFIED,
+            Error::DependencyNotReady(_) => reasons::DEPENDENCY_NOT_READY,
             _ => self.class().as_str(),
         }
     }

@@ -24,6 +24,7 @@ pub mod key;
 pub mod observe;
 pub mod plan;
 pub mod reconcile;
+pub mod references;
 pub mod status;
 pub mod timing;
 pub mod token;
@@ -41,9 +42,10 @@ use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::api::BgpPeer;
+use crate::api::group::BgpGroup;
 use core::CloudObject;
 use crate::api::identity::CloudIdentity;
 
@@ -266,15 +268,56 @@ pub async fn run(
         })
         .reflect(identity_writer)
         .touched_objects();
+    let peer_store = store.clone();
     let controller = controller.watches_stream(identity_changes, move |identity: CloudIdentity| {
         let ns = identity.namespace();
         let name = identity.name_any();
-        store
+        peer_store
             .state()
             .into_iter()
             .filter(|p| credentials::uses_identity(p, ns.as_deref(), &name))
             .map(|p| ObjectRef::from_obj(&*p))
             .collect::<Vec<_>>()
     });
+    // Peers that refer to a BgpGroup are woken by its changes (it became Ready, got its
+    // cloud ID), not left on a backoff. The watch's cache is what their references are
+    // resolved from: it is updated before the peers are woken.
+    let groups_api: Api<BgpGroup> = scoped_api(ctx.kube.clone(), &scope);
+    let controller = if served(&groups_api).await {
+        let (group_store, group_writer) = reflector::store();
+        let _ = ctx.groups.set(group_store);
+        let group_changes = watcher(groups_api, watcher::Config::default().any_semantic())
+            .default_backoff()
+            .modify(|g: &mut BgpGroup| g.managed_fields_mut().clear())
+            .reflect(group_writer)
+            .touched_objects();
+        controller.watches_stream(group_changes, move |group: BgpGroup| {
+            let ns = group.namespace();
+            let name = group.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|p| references::refers_to(p, ns.as_deref(), &name))
+                .map(|p| ObjectRef::from_obj(&*p))
+                .collect::<Vec<_>>()
+        })
+    } else {
+        info!("the BgpGroup CRD is not served: bgpGroupRef cannot resolve, and no BgpGroup controller runs");
+        controller
+    };
     drive(controller, ctx, shutdown).await;
+}
+
+/// Whether the apiserver serves (and lets this identity list) the kind of `api`.
+async fn served<K>(api: &Api<K>) -> bool
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.list_metadata(&ListParams::default().limit(1)).await {
+        Ok(_) => true,
+        Err(e) => {
+            debug!(error = %e, "kind not served");
+            false
+        }
+    }
 }

@@ -19,6 +19,7 @@ use crate::cloud::{
 use crate::ops::events::EventType;
 
 use super::claims;
+use super::context::Context;
 use super::core::{self, CloudObject, ObjectStatus, is_paused};
 use super::create::{Settled, replay, replay_expired, start_create, verify_create};
 use super::credentials::{account_of, credentials};
@@ -84,6 +85,14 @@ impl CloudObject for BgpPeer {
 
     fn management_policy(&self) -> ManagementPolicy {
         self.spec.management_policy
+    }
+
+    async fn dereference(
+        obj: &BgpPeer,
+        ctx: &Context,
+        deleting: bool,
+    ) -> Result<Option<BgpPeer>, Error> {
+        super::references::dereference(obj, ctx, deleting).await
     }
 
     /// One span per reconcile carries the object and its cloud peer ID, so every log line

@@ -103,6 +103,20 @@ pub trait CloudObject:
     /// Whether the operator may write the cloud resource (`Full`) or only read it.
     fn management_policy(&self) -> ManagementPolicy;
 
+    /// Resolves the object's references to other objects before anything else (the
+    /// "dereference" step): `Ok(None)` when there is nothing to resolve, `Ok(Some(obj))` the
+    /// object with each reference replaced by what it names (the steps then see that
+    /// object). A reference that cannot be followed yet is [`Error::DependencyNotReady`];
+    /// one that now names something else is [`Error::Refused`]. During deletion
+    /// (`deleting`), what was recorded in status must suffice.
+    fn dereference(
+        _obj: &Self,
+        _ctx: &Context,
+        _deleting: bool,
+    ) -> impl Future<Output = Result<Option<Self>, Error>> + Send {
+        std::future::ready(Ok(None))
+    }
+
     /// Makes the cloud resource exist and match the object (observe → plan → act → status).
     /// `Ok` carries the next look; `Err` is reported and retried by its class.
     fn ensure(r: &mut Reconciler<'_, Self>) -> impl Future<Output = Result<Action, Error>> + Send;
@@ -198,7 +212,14 @@ async fn with_finalizer<K: CloudObject>(
 }
 
 async fn apply<K: CloudObject>(api: &Api<K>, obj: &K, ctx: &Context) -> Result<Action, Error> {
-    let mut r = Reconciler::new(api, obj, ctx);
+    let resolved = match K::dereference(obj, ctx, false).await {
+        Ok(resolved) => resolved,
+        Err(err) => {
+            Reconciler::new(api, obj, ctx).report_error(&err).await;
+            return Err(err);
+        }
+    };
+    let mut r = Reconciler::new(api, resolved.as_ref().unwrap_or(obj), ctx);
     let result = K::ensure(&mut r).await;
     if let Err(err) = &result {
         r.report_error(err).await;
@@ -207,7 +228,14 @@ async fn apply<K: CloudObject>(api: &Api<K>, obj: &K, ctx: &Context) -> Result<A
 }
 
 async fn cleanup<K: CloudObject>(api: &Api<K>, obj: &K, ctx: &Context) -> Result<Action, Error> {
-    let mut r = Reconciler::new(api, obj, ctx);
+    let resolved = match K::dereference(obj, ctx, true).await {
+        Ok(resolved) => resolved,
+        Err(err) => {
+            Reconciler::new(api, obj, ctx).report_error(&err).await;
+            return Err(err);
+        }
+    };
+    let mut r = Reconciler::new(api, resolved.as_ref().unwrap_or(obj), ctx);
     let result = K::ensure_absent(&mut r).await;
     if let Err(err) = &result {
         r.report_error(err).await;
@@ -224,6 +252,10 @@ pub const CREATE_UNVERIFIED_RECHECK: Duration = Duration::from_secs(600);
 /// once.
 pub const REFUSED_RECHECK: Duration = Duration::from_secs(120);
 
+/// How often an object whose dependency is not Ready looks again by itself (the
+/// dependency's changes wake it at once).
+pub const DEPENDENCY_RECHECK: Duration = Duration::from_secs(60);
+
 /// Requeue policy for errors of kind `K`: per object, by class, exponential with jitter;
 /// reset on success.
 pub fn error_policy<K: CloudObject>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
@@ -235,6 +267,8 @@ pub fn error_policy<K: CloudObject>(obj: Arc<K>, err: &Error, ctx: Arc<Context>)
         // Stalled by a safety rule; what lifts it (another object's deletion, credentials
         // restored in the operator's environment) may bring no event for this object.
         Error::Refused { .. } => return Action::requeue(REFUSED_RECHECK),
+        // The dependency's own changes wake the object (a watch); this is the fallback.
+        Error::DependencyNotReady(_) => return Action::requeue(DEPENDENCY_RECHECK),
         _ => {}
     }
     let key = backoff_key(&*obj);

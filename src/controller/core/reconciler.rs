@@ -167,7 +167,12 @@ impl<'a, K: CloudObject> Reconciler<'a, K> {
                 "cloud call failed"
             );
         }
-        self.event(EventType::Warning, err.event_reason(), "Reconcile", message);
+        // Waiting for a dependency is expected (a group and its peers applied together).
+        let type_ = match err {
+            Error::DependencyNotReady(_) => EventType::Normal,
+            _ => EventType::Warning,
+        };
+        self.event(type_, err.event_reason(), "Reconcile", message);
         let stamp = self.stamp();
         crate::ops::report::record_error(self.status.last_error_mut(), err, &stamp);
         if let Err(e) = self.write_status(&outcome).await {
