@@ -23,7 +23,7 @@ fn condition_of(class: ErrorClass) -> &'static str {
 fn retry_of(class: ErrorClass) -> String {
     let note = match class {
         ErrorClass::Throttled => {
-            "; the shared rate limiter for that access key and region slows down"
+            "; the client-side budget of that operation (per account, all regions by default) halves and recovers gradually"
         }
         ErrorClass::Credentials => {
             "; and every credentials recheck (`--credentials-recheck`, 30 s: Secrets are re-read, not watched), at once when the CloudIdentity used changes"
