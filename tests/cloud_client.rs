@@ -2,6 +2,8 @@
 //! independent verifier written here), response and error parsing, retries, paging, rate
 //! limiting and the observer hook.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use alicloud_bgp_operator::cloud::{
     DeleteBgpPeerRequest, DescribeBgpGroupsRequest, DescribeBgpPeersRequest, ErrorClass,
     ModifyBgpPeerAttributeRequest, RateLimitConfig, RetryConfig, SignatureVersion, VpcClient,
 };
+use common::mock::answer_in_turn;
 use serde_json::json;
 use wiremock::matchers::{header, method, path, query_param, query_param_is_missing};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -18,52 +21,14 @@ const AK: &str = "LTAItestid";
 const SECRET: &str = "test-secret-value";
 const TOKEN: &str = "sts-token-value/with+odd=chars";
 
-/// An independent implementation of the two signature checks, written from the reference
-/// rules (not from the client's signer), used to verify what the client actually sent.
+/// The two signature checks, made with the tests' own signer (`tests/common/signer.rs`, written
+/// from the reference rules, not from the client's signer), to verify what the client sent.
 mod verifier {
-    use hmac::{Hmac, KeyInit, Mac};
-    use sha2::{Digest, Sha256};
+    use crate::common::signer::{
+        canonical_query, sha256_hex, v1_signature, v3_canonical_request, v3_signature,
+    };
 
-    /// RFC 3986 encoding, byte by byte.
-    pub fn enc(s: &str) -> String {
-        let mut out = String::new();
-        for b in s.bytes() {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                out.push(b as char);
-            } else {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        }
-        out
-    }
-
-    /// Splits a raw query string into decoded pairs (no `+`-as-space: RPC wire rules).
-    pub fn decode_query(raw: &str) -> Vec<(String, String)> {
-        raw.split('&')
-            .filter(|s| !s.is_empty())
-            .map(|pair| {
-                let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                let d = |x: &str| {
-                    percent_encoding::percent_decode_str(x)
-                        .decode_utf8()
-                        .expect("utf-8")
-                        .into_owned()
-                };
-                (d(k), d(v))
-            })
-            .collect()
-    }
-
-    fn canonical(pairs: &[(String, String)]) -> String {
-        let mut encoded: Vec<(String, String)> =
-            pairs.iter().map(|(k, v)| (enc(k), enc(v))).collect();
-        encoded.sort();
-        encoded
-            .into_iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&")
-    }
+    pub use crate::common::signer::decode_query;
 
     /// V1: recompute `Signature` from every other parameter.
     pub fn v1_expected(method: &str, raw_query: &str, secret: &str) -> (String, String) {
@@ -74,15 +39,7 @@ mod verifier {
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
         let rest: Vec<_> = all.into_iter().filter(|(k, _)| k != "Signature").collect();
-        let sts = format!("{method}&{}&{}", enc("/"), enc(&canonical(&rest)));
-        let mut mac =
-            <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(format!("{secret}&").as_bytes())
-                .expect("key");
-        mac.update(sts.as_bytes());
-        use base64::Engine as _;
-        let expected =
-            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-        (sent, expected)
+        (sent, v1_signature(method, &canonical_query(rest), secret))
     }
 
     /// V3: rebuild the canonical request from the signed headers the client listed.
@@ -112,20 +69,15 @@ mod verifier {
             .split(';')
             .map(|name| format!("{name}:{}\n", header(name).unwrap_or_default().trim()))
             .collect();
-        let body_hash = hex::encode(Sha256::digest(body));
-        let cr = format!(
-            "{method}\n/\n{}\n{canonical_headers}\n{signed_headers}\n{body_hash}",
-            canonical(&decode_query(raw_query))
+        let request = v3_canonical_request(
+            method,
+            &canonical_query(decode_query(raw_query)),
+            &canonical_headers,
+            signed_headers,
+            &sha256_hex(body),
         );
-        let hashed = hex::encode(Sha256::digest(cr.as_bytes()));
-        let sts = format!("ACS3-HMAC-SHA256\n{hashed}");
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("key");
-        mac.update(sts.as_bytes());
-        (
-            sent.to_owned(),
-            hex::encode(mac.finalize().into_bytes()),
-            hashed,
-        )
+        let (hashed, expected) = v3_signature(&request, secret);
+        (sent.to_owned(), expected, hashed)
     }
 }
 
@@ -623,20 +575,12 @@ async fn mutating_call_without_token_is_never_retried() {
 #[tokio::test]
 async fn mutating_call_with_token_retries_5xx_with_same_token_and_fresh_nonce() {
     let server = setup().await;
-    Mock::given(method("POST"))
-        .respond_with(api_error(500, "InternalError", "oops"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"RequestId": "R2", "BgpPeerId": "bgp-2"})),
-        )
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    answer_in_turn(
+        &server,
+        [api_error(500, "InternalError", "oops")],
+        ResponseTemplate::new(200).set_body_json(json!({"RequestId": "R2", "BgpPeerId": "bgp-2"})),
+    )
+    .await;
     let resp = client_for(&server, SignatureVersion::V3)
         .create_bgp_peer(&creds(), &create_req(Some("uid-token-1")))
         .await
@@ -705,28 +649,18 @@ async fn mutating_call_with_token_does_not_retry_4xx() {
 #[tokio::test]
 async fn describe_retries_transient_failures() {
     let server = setup().await;
-    Mock::given(method("POST"))
-        .respond_with(
+    answer_in_turn(
+        &server,
+        [
             ResponseTemplate::new(502).set_body_string("<html><body>Bad Gateway</body></html>"),
-        )
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(api_error(400, "SignatureNonceUsed", "used"))
-        .up_to_n_times(1)
-        .with_priority(2)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            api_error(400, "SignatureNonceUsed", "used"),
+        ],
+        ResponseTemplate::new(200).set_body_json(json!({
             "RequestId": "R", "TotalCount": "1", "PageNumber": "1", "PageSize": "10",
             "BgpPeers": {"BgpPeer": [{"BgpPeerId": "bgp-1", "BgpGroupId": "bgpg-1", "Status": "Available"}]}
-        })))
-        .with_priority(3)
-        .mount(&server)
-        .await;
+        })),
+    )
+    .await;
     let page = client_for(&server, SignatureVersion::V3)
         .describe_bgp_peers(
             &creds(),
@@ -1045,20 +979,12 @@ impl CallObserver for Recorder {
 #[tokio::test]
 async fn observer_sees_every_attempt_and_rate_limit_waits() {
     let server = setup().await;
-    Mock::given(method("POST"))
-        .respond_with(api_error(500, "InternalError", "x"))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"RequestId": "R", "BgpPeerId": "bgp-1"})),
-        )
-        .with_priority(2)
-        .mount(&server)
-        .await;
+    answer_in_turn(
+        &server,
+        [api_error(500, "InternalError", "x")],
+        ResponseTemplate::new(200).set_body_json(json!({"RequestId": "R", "BgpPeerId": "bgp-1"})),
+    )
+    .await;
     let recorder = Arc::new(Recorder::default());
     let client = VpcClient::new(ClientConfig {
         endpoint: Some(server.uri()),

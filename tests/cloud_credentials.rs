@@ -1,19 +1,20 @@
 //! The credential provider chain against a fake STS (wiremock) and temporary files. Every
 //! test passes its own environment map, so nothing mutates the process environment.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use alicloud_bgp_operator::cloud::{CredentialChain, CredentialSource, Credentials, ErrorClass};
+use common::mock::answer_in_turn;
+use common::signer;
 use serde_json::json;
 use wiremock::matchers::{body_string_contains, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+    signer::owned(pairs)
 }
 
 fn sts_ok(id: &str, valid_for_secs: i64) -> ResponseTemplate {
@@ -39,6 +40,54 @@ async fn setup() -> MockServer {
 
 fn write(path: &Path, text: &str) {
     std::fs::write(path, text).expect("write");
+}
+
+/// A temporary HOME holding a projected service-account token (`token`), for the OIDC provider.
+struct Oidc {
+    dir: tempfile::TempDir,
+    token_file: PathBuf,
+}
+
+impl Oidc {
+    fn new(token: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token_file = dir.path().join("token");
+        write(&token_file, token);
+        Self { dir, token_file }
+    }
+
+    /// The OIDC provider's environment (role, provider, token file, session, HOME).
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let token = self.token_file.to_string_lossy().into_owned();
+        let home = self.dir.path().to_string_lossy().into_owned();
+        oidc_env(&token, &home)
+            .into_iter()
+            .map(|(k, v)| (k, v.to_owned()))
+            .collect()
+    }
+
+    /// A chain from [`Self::env`] plus `extra`, with the fake STS.
+    fn chain_with(&self, extra: &[(&str, &str)], sts: &MockServer) -> CredentialChain {
+        let env_vars = self.env();
+        let mut pairs: Vec<(&str, &str)> = env_vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        pairs.extend_from_slice(extra);
+        CredentialChain::from_env_map(env(&pairs), Some(sts.uri())).expect("chain")
+    }
+
+    fn chain(&self, sts: &MockServer) -> CredentialChain {
+        self.chain_with(&[], sts)
+    }
+
+    /// Writes `~/.alibabacloud/credentials.ini`.
+    fn credentials_file(&self, text: &str) {
+        let alibaba_dir = self.dir.path().join(".alibabacloud");
+        std::fs::create_dir_all(&alibaba_dir).expect("mkdir");
+        write(&alibaba_dir.join("credentials.ini"), text);
+    }
+
+    fn home(&self) -> String {
+        self.dir.path().to_string_lossy().into_owned()
+    }
 }
 
 fn oidc_env<'a>(token_file: &'a str, home: &'a str) -> Vec<(&'static str, &'a str)> {
@@ -69,13 +118,8 @@ async fn oidc_assumes_role_unsigned_and_caches_until_near_expiry() {
         .expect(1)
         .mount(&sts)
         .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let token_file = dir.path().join("token");
-    write(&token_file, "jwt-one\n");
-    let token_path = token_file.to_string_lossy().into_owned();
-    let home = dir.path().to_string_lossy().into_owned();
-    let chain = CredentialChain::from_env_map(env(&oidc_env(&token_path, &home)), Some(sts.uri()))
-        .expect("chain");
+    let oidc = Oidc::new("jwt-one\n");
+    let chain = oidc.chain(&sts);
     let (c, source) = chain.credentials_with_source().await.expect("creds");
     assert_eq!(
         c,
@@ -124,19 +168,14 @@ async fn oidc_refreshes_near_expiry_and_rereads_the_token_file() {
         .expect(1)
         .mount(&sts)
         .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let token_file = dir.path().join("token");
-    write(&token_file, "jwt-one");
-    let token_path = token_file.to_string_lossy().into_owned();
-    let home = dir.path().to_string_lossy().into_owned();
-    let chain = CredentialChain::from_env_map(env(&oidc_env(&token_path, &home)), Some(sts.uri()))
-        .expect("chain");
+    let oidc = Oidc::new("jwt-one");
+    let chain = oidc.chain(&sts);
     assert_eq!(
         chain.credentials().await.expect("first").access_key_id(),
         "STS.first"
     );
     // The kubelet rotated the projected token.
-    write(&token_file, "jwt-two");
+    write(&oidc.token_file, "jwt-two");
     assert_eq!(
         chain.credentials().await.expect("second").access_key_id(),
         "STS.second"
@@ -151,27 +190,14 @@ async fn oidc_refreshes_near_expiry_and_rereads_the_token_file() {
 #[tokio::test]
 async fn failed_refresh_falls_back_to_still_valid_cached_credentials() {
     let sts = setup().await;
-    Mock::given(method("POST"))
-        .respond_with(sts_ok("STS.cached", 200))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .mount(&sts)
-        .await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(500)
-                .set_body_json(json!({"Code": "InternalError", "Message": "x"})),
-        )
-        .with_priority(2)
-        .mount(&sts)
-        .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let token_file = dir.path().join("token");
-    write(&token_file, "jwt");
-    let token_path = token_file.to_string_lossy().into_owned();
-    let home = dir.path().to_string_lossy().into_owned();
-    let chain = CredentialChain::from_env_map(env(&oidc_env(&token_path, &home)), Some(sts.uri()))
-        .expect("chain");
+    answer_in_turn(
+        &sts,
+        [sts_ok("STS.cached", 200)],
+        ResponseTemplate::new(500).set_body_json(json!({"Code": "InternalError", "Message": "x"})),
+    )
+    .await;
+    let oidc = Oidc::new("jwt");
+    let chain = oidc.chain(&sts);
     assert_eq!(
         chain.credentials().await.expect("first").access_key_id(),
         "STS.cached"
@@ -193,13 +219,8 @@ async fn sts_rejection_is_a_credentials_error_without_secrets() {
         })))
         .mount(&sts)
         .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let token_file = dir.path().join("token");
-    write(&token_file, "secret-jwt-content");
-    let token_path = token_file.to_string_lossy().into_owned();
-    let home = dir.path().to_string_lossy().into_owned();
-    let chain = CredentialChain::from_env_map(env(&oidc_env(&token_path, &home)), Some(sts.uri()))
-        .expect("chain");
+    let oidc = Oidc::new("secret-jwt-content");
+    let chain = oidc.chain(&sts);
     let err = chain.credentials().await.expect_err("must fail");
     assert_eq!(err.class(), ErrorClass::Credentials);
     let text = err.to_string();
@@ -228,49 +249,19 @@ async fn missing_token_file_is_reported() {
     assert!(err.to_string().contains("OIDC token file"), "{err}");
 }
 
-/// An independent V1 verifier for the AssumeRole call (the RAM-role provider signs it).
+/// Verifies the V1 signature of the AssumeRole call (the RAM-role provider signs it) with the
+/// tests' own signer (`tests/common/signer.rs`).
 fn v1_signature_ok(raw_query: &str, secret: &str) -> bool {
-    use base64::Engine as _;
-    use hmac::{Hmac, KeyInit, Mac};
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect()
-    };
-    let dec = |s: &str| {
-        percent_encoding::percent_decode_str(s)
-            .decode_utf8()
-            .map(|c| c.into_owned())
-            .unwrap_or_default()
-    };
     let mut sent = String::new();
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    for pair in raw_query.split('&') {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (k, v) = (dec(k), dec(v));
+    let mut rest = Vec::new();
+    for (k, v) in signer::decode_query(raw_query) {
         if k == "Signature" {
             sent = v;
         } else {
-            pairs.push((enc(&k), enc(&v)));
+            rest.push((k, v));
         }
     }
-    pairs.sort();
-    let canonical = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
-    let sts = format!("POST&%2F&{}", enc(&canonical));
-    let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(format!("{secret}&").as_bytes())
-        .expect("key");
-    mac.update(sts.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()) == sent
+    signer::v1_signature("POST", &signer::canonical_query(rest), secret) == sent
 }
 
 #[tokio::test]
@@ -385,28 +376,22 @@ async fn order_env_then_oidc_then_file() {
         .respond_with(sts_ok("STS.oidc", 3600))
         .mount(&sts)
         .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let alibaba_dir = dir.path().join(".alibabacloud");
-    std::fs::create_dir_all(&alibaba_dir).expect("mkdir");
-    write(
-        &alibaba_dir.join("credentials.ini"),
-        "[default]\naccess_key_id = LTAIfile\naccess_key_secret = file-secret\n",
-    );
-    let token_file = dir.path().join("token");
-    write(&token_file, "jwt");
-    let token_path = token_file.to_string_lossy().into_owned();
-    let home = dir.path().to_string_lossy().into_owned();
+    let oidc = Oidc::new("jwt");
+    oidc.credentials_file("[default]\naccess_key_id = LTAIfile\naccess_key_secret = file-secret\n");
+    let home = oidc.home();
 
-    let mut all = oidc_env(&token_path, &home);
-    all.push(("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIenv"));
-    all.push(("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "env-secret"));
-    let chain = CredentialChain::from_env_map(env(&all), Some(sts.uri())).expect("chain");
+    let chain = oidc.chain_with(
+        &[
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIenv"),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "env-secret"),
+        ],
+        &sts,
+    );
     let (c, source) = chain.credentials_with_source().await.expect("env");
     assert_eq!(c.access_key_id(), "LTAIenv");
     assert_eq!(source, CredentialSource::Environment);
 
-    let chain = CredentialChain::from_env_map(env(&oidc_env(&token_path, &home)), Some(sts.uri()))
-        .expect("chain");
+    let chain = oidc.chain(&sts);
     assert_eq!(
         chain.credentials().await.expect("oidc").access_key_id(),
         "STS.oidc"
@@ -433,19 +418,9 @@ async fn a_failing_provider_falls_through_to_the_next() {
         )
         .mount(&sts)
         .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let alibaba_dir = dir.path().join(".alibabacloud");
-    std::fs::create_dir_all(&alibaba_dir).expect("mkdir");
-    write(
-        &alibaba_dir.join("credentials.ini"),
-        "[default]\naccess_key_id = LTAIfile\naccess_key_secret = file-secret\n",
-    );
-    let token_file = dir.path().join("token");
-    write(&token_file, "jwt");
-    let token_path = token_file.to_string_lossy().into_owned();
-    let home = dir.path().to_string_lossy().into_owned();
-    let chain = CredentialChain::from_env_map(env(&oidc_env(&token_path, &home)), Some(sts.uri()))
-        .expect("chain");
+    let oidc = Oidc::new("jwt");
+    oidc.credentials_file("[default]\naccess_key_id = LTAIfile\naccess_key_secret = file-secret\n");
+    let chain = oidc.chain(&sts);
     let (c, source) = chain
         .credentials_with_source()
         .await

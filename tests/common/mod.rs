@@ -5,6 +5,7 @@
 pub mod cloud_proxy;
 pub mod controlplane;
 pub mod emulator;
+pub mod mock;
 pub mod operator;
 pub mod signer;
 
