@@ -6,6 +6,7 @@ use kube::CustomResourceExt;
 use super::BgpPeer;
 use super::group::BgpGroup;
 use super::identity::CloudIdentity;
+use super::network::BgpNetwork;
 
 /// Path of the generated BgpPeer CRD, relative to the repository root.
 pub const BGP_PEER_CRD_PATH: &str = "crds/vpc.alicloud.dev_bgppeers.yaml";
@@ -13,6 +14,8 @@ pub const BGP_PEER_CRD_PATH: &str = "crds/vpc.alicloud.dev_bgppeers.yaml";
 pub const CLOUD_IDENTITY_CRD_PATH: &str = "crds/vpc.alicloud.dev_cloudidentities.yaml";
 /// Path of the generated BgpGroup CRD, relative to the repository root.
 pub const BGP_GROUP_CRD_PATH: &str = "crds/vpc.alicloud.dev_bgpgroups.yaml";
+/// Path of the generated BgpNetwork CRD, relative to the repository root.
+pub const BGP_NETWORK_CRD_PATH: &str = "crds/vpc.alicloud.dev_bgpnetworks.yaml";
 
 fn render(crd: &CustomResourceDefinition) -> Result<String, serde_saphyr::SerializeError> {
     let body = serde_saphyr::to_string(crd)?;
@@ -36,6 +39,11 @@ pub fn bgp_group_crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
     render(&BgpGroup::crd())
 }
 
+/// The BgpNetwork CRD as YAML, with a header saying how it is made.
+pub fn bgp_network_crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
+    render(&BgpNetwork::crd())
+}
+
 /// Every CRD of the operator: (file name under `crds/`, YAML).
 pub fn all_crd_yamls() -> Result<Vec<(&'static str, String)>, serde_saphyr::SerializeError> {
     let file = |path: &'static str| path.trim_start_matches("crds/");
@@ -43,12 +51,18 @@ pub fn all_crd_yamls() -> Result<Vec<(&'static str, String)>, serde_saphyr::Seri
         (file(BGP_PEER_CRD_PATH), bgp_peer_crd_yaml()?),
         (file(CLOUD_IDENTITY_CRD_PATH), cloud_identity_crd_yaml()?),
         (file(BGP_GROUP_CRD_PATH), bgp_group_crd_yaml()?),
+        (file(BGP_NETWORK_CRD_PATH), bgp_network_crd_yaml()?),
     ])
 }
 
 /// Every CRD object of the operator (for installing them from the types).
 pub fn all_crds() -> Vec<CustomResourceDefinition> {
-    vec![BgpPeer::crd(), CloudIdentity::crd(), BgpGroup::crd()]
+    vec![
+        BgpPeer::crd(),
+        CloudIdentity::crd(),
+        BgpGroup::crd(),
+        BgpNetwork::crd(),
+    ]
 }
 
 #[cfg(test)]

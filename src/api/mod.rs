@@ -8,6 +8,7 @@ pub mod conditions;
 pub mod crdgen;
 pub mod group;
 pub mod identity;
+pub mod network;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::CustomResource;
