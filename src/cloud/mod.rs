@@ -8,7 +8,7 @@
 //! - [`network`]: the BGP network operations (Add/Delete/DescribeBgpNetworks).
 //! - [`error`]: [`CloudError`], [`ErrorClass`], [`classify`] and the [`CLASSIFICATION`] table.
 //! - [`endpoint`]: regional and central endpoints.
-//! - [`ratelimit`]: the token-bucket limiter keyed by (access key id, region).
+//! - [`ratelimit`]: the client-side limiter, one budget per (account, API operation).
 
 pub mod client;
 pub mod credentials;
@@ -38,5 +38,5 @@ pub use network::{
     AddBgpNetworkRequest, BgpNetworkInfo, DeleteBgpNetworkRequest, DescribeBgpNetworksPage,
     DescribeBgpNetworksRequest, NetworkListing, NetworkStatus,
 };
-pub use ratelimit::{RateLimitConfig, RateLimiter};
+pub use ratelimit::{CallKind, QuotaModel, QuotaScope, Rate, RateLimitConfig, RateLimiter};
 pub use signing::SignatureVersion;
