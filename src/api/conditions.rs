@@ -97,6 +97,12 @@ pub mod reasons {
     pub const NOT_ESTABLISHED: &str = "NotEstablished";
     /// `SessionEstablished=Unknown`: the peer has not been observed in the cloud yet.
     pub const NOT_OBSERVED: &str = "NotObserved";
+    /// A BgpGroup's deletion waits: BgpPeers still resolve to the group (or the cloud still
+    /// lists peers in it); DeleteBgpGroup is called once they are gone.
+    pub const DEPENDENTS_EXIST: &str = "DependentsExist";
+    /// The Secret (or its key) named by a BgpGroup's `spec.authKeySecretRef` is missing,
+    /// unreadable, empty or too long.
+    pub const AUTH_KEY_UNAVAILABLE: &str = "AuthKeyUnavailable";
 }
 
 /// Condition statuses.
@@ -135,4 +141,8 @@ pub mod events {
     pub const ACCOUNT_MISMATCH: &str = "AccountMismatch";
     /// The cloud peer drifted from the spec (once per transition into drift).
     pub const DRIFTED: &str = "Drifted";
+    /// A BGP group vanished from the cloud and is created again.
+    pub const GROUP_VANISHED: &str = "GroupVanished";
+    /// A BgpGroup's deletion started waiting for the peers that still use it.
+    pub const DEPENDENTS_EXIST: &str = "DependentsExist";
 }

@@ -20,6 +20,7 @@ pub mod credentials;
 pub mod docs;
 pub mod error;
 pub mod finalizer;
+pub mod group;
 pub mod key;
 pub mod observe;
 pub mod plan;
