@@ -204,9 +204,10 @@ pub enum Left {
     },
 }
 
-/// The one next step.
+/// What the plan says while the object lives ([`plan_apply`]). `ensure_peer` carries it out;
+/// the README's "How a reconcile works" lists the same steps.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Plan {
+pub enum ApplyStep {
     /// Paused: make no cloud call, say so in the conditions.
     Paused,
     /// Record the token in status, then call CreateBgpPeer with it. `incarnation` is the one
@@ -226,9 +227,9 @@ pub enum Plan {
         /// The recorded ClientToken.
         client_token: String,
     },
-    /// Like [`Plan::ReplayCreate`], but the create is older than the replay window: search the
-    /// group for a peer it may have made before replaying (a replay after the API forgot the
-    /// token would make a second peer).
+    /// Like [`ApplyStep::ReplayCreate`], but the create is older than the replay window:
+    /// search the group for a peer it may have made before replaying (a replay after the API
+    /// forgot the token would make a second peer).
     VerifyCreate {
         /// The recorded ClientToken.
         client_token: String,
@@ -267,8 +268,50 @@ pub enum Plan {
     Drifted(PeerDiff),
     /// `managementPolicy: Observe` found the peer: report it and how it differs, never write.
     Observed(PeerDiff),
+    /// `managementPolicy: Observe` and the peer does not exist: say so (Stalled), look again
+    /// at the resync period.
+    ObservedMissing {
+        /// What is missing where.
+        message: String,
+    },
     /// Everything matches: Ready.
     UpToDate,
+}
+
+/// What the plan says once the object is being deleted ([`plan_cleanup`]).
+/// `ensure_peer_absent` carries it out; only [`CleanupStep::ReleaseFinalizer`] lets the
+/// finalizer go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CleanupStep {
+    /// Paused: the deletion waits, whatever the deletion policy.
+    Paused,
+    /// A create may be in flight: learn its peer ID first by replaying it (so that the peer
+    /// is deleted instead of leaked).
+    ReplayCreate {
+        /// The recorded ClientToken.
+        client_token: String,
+    },
+    /// Like [`CleanupStep::ReplayCreate`] for a create older than the replay window: verify
+    /// by listing instead.
+    VerifyCreate {
+        /// The recorded ClientToken.
+        client_token: String,
+    },
+    /// The deletion cannot go on until something outside the controller changes (another
+    /// account's credentials, deletion protection); the finalizer stays.
+    Refuse {
+        /// Condition reason.
+        reason: &'static str,
+        /// What is wrong and how to get out.
+        message: String,
+    },
+    /// The peer is Pending or Modifying and refuses deletion: wait.
+    Wait {
+        /// The cloud status being waited on.
+        cloud_status: String,
+        /// Set once the wait has lasted longer than the transition timeout: report it.
+        overdue: Option<Duration>,
+    },
     /// Delete the cloud peer (deletionPolicy Delete).
     Delete {
         /// The peer to delete.
@@ -288,19 +331,91 @@ pub enum Plan {
     },
 }
 
+/// Either plan: what [`plan`] answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// The object lives.
+    Apply(ApplyStep),
+    /// The object is being deleted.
+    Cleanup(CleanupStep),
+}
+
+impl From<ApplyStep> for Plan {
+    fn from(step: ApplyStep) -> Self {
+        Plan::Apply(step)
+    }
+}
+
+impl From<CleanupStep> for Plan {
+    fn from(step: CleanupStep) -> Self {
+        Plan::Cleanup(step)
+    }
+}
+
+/// The rules both plans check first (see [`guards`]).
+enum Guard {
+    Paused,
+    Refuse {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+impl From<Guard> for ApplyStep {
+    fn from(g: Guard) -> Self {
+        match g {
+            Guard::Paused => ApplyStep::Paused,
+            Guard::Refuse { reason, message } => ApplyStep::Refuse { reason, message },
+        }
+    }
+}
+
+impl From<Guard> for CleanupStep {
+    fn from(g: Guard) -> Self {
+        match g {
+            Guard::Paused => CleanupStep::Paused,
+            Guard::Refuse { reason, message } => CleanupStep::Refuse { reason, message },
+        }
+    }
+}
+
+/// The recorded create, replayed or (past the replay window) verified.
+enum Replay {
+    Replay(String),
+    Verify(String),
+}
+
+impl From<Replay> for ApplyStep {
+    fn from(r: Replay) -> Self {
+        match r {
+            Replay::Replay(client_token) => ApplyStep::ReplayCreate { client_token },
+            Replay::Verify(client_token) => ApplyStep::VerifyCreate { client_token },
+        }
+    }
+}
+
+impl From<Replay> for CleanupStep {
+    fn from(r: Replay) -> Self {
+        match r {
+            Replay::Replay(client_token) => CleanupStep::ReplayCreate { client_token },
+            Replay::Verify(client_token) => CleanupStep::VerifyCreate { client_token },
+        }
+    }
+}
+
 /// Decides the next step. Pure: same input, same plan.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
     if input.deleting {
-        plan_cleanup(input)
+        plan_cleanup(input).into()
     } else {
-        plan_apply(input)
+        plan_apply(input).into()
     }
 }
 
 /// The rules every plan checks first: pause, then the account the peer is bound to.
-fn guards(input: &PlanInput<'_>) -> Option<Plan> {
+fn guards(input: &PlanInput<'_>) -> Option<Guard> {
     if input.paused {
-        return Some(Plan::Paused);
+        return Some(Guard::Paused);
     }
     let status = input.status;
     if let (Some(owner), Some(current)) = (status.account_id.as_deref(), input.account)
@@ -311,7 +426,7 @@ fn guards(input: &PlanInput<'_>) -> Option<Plan> {
             .as_deref()
             .or(status.client_token.as_deref())
             .unwrap_or("the peer");
-        return Some(Plan::Refuse {
+        return Some(Guard::Refuse {
             reason: reasons::ACCOUNT_MISMATCH,
             message: format!(
                 "{what} belongs to Alibaba Cloud account {owner}, but the credentials in use are of account {current}: nothing is created, recreated or released with them (the peer would look absent). Restore credentials of account {owner}, or set deletionPolicy: Orphan to let this object go without touching the peer"
@@ -322,17 +437,17 @@ fn guards(input: &PlanInput<'_>) -> Option<Plan> {
 }
 
 /// The plan while the object lives.
-pub fn plan_apply(input: &PlanInput<'_>) -> Plan {
+pub fn plan_apply(input: &PlanInput<'_>) -> ApplyStep {
     if input.spec.management_policy == ManagementPolicy::Observe {
         return plan_observe(input);
     }
-    if let Some(step) = guards(input) {
-        return step;
+    if let Some(guard) = guards(input) {
+        return guard.into();
     }
     let status = input.status;
     let spec = input.spec;
     if let Some(changed) = immutable_changed(spec, status) {
-        return Plan::Refuse {
+        return ApplyStep::Refuse {
             reason: reasons::IMMUTABLE_FIELD_CHANGED,
             message: format!(
                 "{changed}; the existing peer cannot move. Restore the spec (or delete this object and create a new one)"
@@ -345,7 +460,7 @@ pub fn plan_apply(input: &PlanInput<'_>) -> Plan {
             .as_deref()
             .or(spec.adopt_bgp_peer_id.as_deref())
             .unwrap_or_default();
-        return Plan::Refuse {
+        return ApplyStep::Refuse {
             reason: reasons::ALREADY_OWNED,
             message: format!(
                 "BGP peer {id} is already owned by {}: a cloud peer has one owner in the cluster. Remove spec.adoptBgpPeerId's object or the owner first",
@@ -360,15 +475,15 @@ pub fn plan_apply(input: &PlanInput<'_>) -> Plan {
                 return plan_adoption(input, id);
             }
             match &status.client_token {
-                Some(token) => replay(token, input.replay_expired),
-                None => Plan::Create {
+                Some(token) => replay(token, input.replay_expired).into(),
+                None => ApplyStep::Create {
                     client_token: client_token_for(input.uid, status.incarnation),
                     incarnation: status.incarnation,
                     recreate: false,
                 },
             }
         }
-        (Some(_), Observation::NotLookedUp) => Plan::Wait {
+        (Some(_), Observation::NotLookedUp) => ApplyStep::Wait {
             cloud_status: "Unknown".to_owned(),
             overdue: None,
         },
@@ -379,11 +494,11 @@ pub fn plan_apply(input: &PlanInput<'_>) -> Plan {
             PeerStatus::Available => {
                 let diff = diff(spec, peer);
                 if diff.is_empty() {
-                    Plan::UpToDate
+                    ApplyStep::UpToDate
                 } else if spec.drift_policy == DriftPolicy::Report {
-                    Plan::Drifted(diff)
+                    ApplyStep::Drifted(diff)
                 } else {
-                    Plan::Modify(diff)
+                    ApplyStep::Modify(diff)
                 }
             }
             other => wait(input, other.to_string()),
@@ -393,9 +508,9 @@ pub fn plan_apply(input: &PlanInput<'_>) -> Plan {
 
 /// `managementPolicy: Observe`: only reads, whatever the cloud says. The account, claim and
 /// placement rules guard writes, so they do not apply.
-fn plan_observe(input: &PlanInput<'_>) -> Plan {
+fn plan_observe(input: &PlanInput<'_>) -> ApplyStep {
     if input.paused {
-        return Plan::Paused;
+        return ApplyStep::Paused;
     }
     let id = input
         .status
@@ -404,34 +519,33 @@ fn plan_observe(input: &PlanInput<'_>) -> Plan {
         .or(input.spec.adopt_bgp_peer_id.as_deref())
         .unwrap_or_default();
     match input.observed {
-        Observation::NotLookedUp => Plan::Wait {
+        Observation::NotLookedUp => ApplyStep::Wait {
             cloud_status: "Unknown".to_owned(),
             overdue: None,
         },
-        Observation::NotFound => Plan::Refuse {
-            reason: reasons::NOT_FOUND,
+        Observation::NotFound => ApplyStep::ObservedMissing {
             message: format!(
                 "BGP peer {id} does not exist in region {} (managementPolicy: Observe: the operator only reads it)",
                 input.spec.region_id
             ),
         },
-        Observation::Found(peer) => Plan::Observed(diff(input.spec, peer)),
+        Observation::Found(peer) => ApplyStep::Observed(diff(input.spec, peer)),
     }
 }
 
-fn plan_adoption(input: &PlanInput<'_>, id: &str) -> Plan {
+fn plan_adoption(input: &PlanInput<'_>, id: &str) -> ApplyStep {
     match input.observed {
         Observation::Found(peer) if peer.bgp_group_id == input.spec.bgp_group_id => {
-            Plan::Adopt { id: id.to_owned() }
+            ApplyStep::Adopt { id: id.to_owned() }
         }
-        Observation::Found(peer) => Plan::AdoptionImpossible {
+        Observation::Found(peer) => ApplyStep::AdoptionImpossible {
             message: format!(
                 "peer {id} to adopt is in group {}, not in spec.bgpGroupId {}",
                 peer.bgp_group_id, input.spec.bgp_group_id
             ),
             missing: false,
         },
-        Observation::NotFound => Plan::AdoptionImpossible {
+        Observation::NotFound => ApplyStep::AdoptionImpossible {
             message: format!(
                 "peer {id} to adopt does not exist in region {}",
                 input.spec.region_id
@@ -439,7 +553,7 @@ fn plan_adoption(input: &PlanInput<'_>, id: &str) -> Plan {
             missing: true,
         },
         // Look it up first.
-        Observation::NotLookedUp => Plan::Wait {
+        Observation::NotLookedUp => ApplyStep::Wait {
             cloud_status: "Unknown".to_owned(),
             overdue: None,
         },
@@ -447,14 +561,14 @@ fn plan_adoption(input: &PlanInput<'_>, id: &str) -> Plan {
 }
 
 /// The recorded peer is absent (or Deleted) in the owning account.
-fn vanished(input: &PlanInput<'_>) -> Plan {
+fn vanished(input: &PlanInput<'_>) -> ApplyStep {
     let status = input.status;
     if !status.peer_seen()
         && within(status.bgp_peer_id_recorded_at.as_ref(), input, |t| {
             t.visibility_grace
         })
     {
-        return Plan::Wait {
+        return ApplyStep::Wait {
             cloud_status: reasons::NOT_YET_VISIBLE.to_owned(),
             overdue: None,
         };
@@ -462,13 +576,13 @@ fn vanished(input: &PlanInput<'_>) -> Plan {
     if status.adopted {
         // An adopted peer that vanished is not ours to recreate from nothing: the user
         // chose a specific peer. Say so and wait for the spec to change.
-        return Plan::AdoptionImpossible {
+        return ApplyStep::AdoptionImpossible {
             message: "the adopted peer no longer exists in the cloud".to_owned(),
             missing: true,
         };
     }
     let incarnation = status.incarnation.saturating_add(1);
-    Plan::Create {
+    ApplyStep::Create {
         client_token: client_token_for(input.uid, incarnation),
         incarnation,
         recreate: true,
@@ -476,8 +590,8 @@ fn vanished(input: &PlanInput<'_>) -> Plan {
 }
 
 /// A wait on `cloud_status`, overdue once it lasted longer than the transition timeout.
-fn wait(input: &PlanInput<'_>, cloud_status: String) -> Plan {
-    Plan::Wait {
+fn wait(input: &PlanInput<'_>, cloud_status: String) -> ApplyStep {
+    ApplyStep::Wait {
         cloud_status,
         overdue: overdue(input),
     }
@@ -535,21 +649,21 @@ fn immutable_changed(spec: &BgpPeerSpec, status: &BgpPeerStatus) -> Option<Strin
     None
 }
 
-fn replay(token: &str, expired: bool) -> Plan {
+fn replay(token: &str, expired: bool) -> Replay {
     let client_token = token.to_owned();
     if expired {
-        Plan::VerifyCreate { client_token }
+        Replay::Verify(client_token)
     } else {
-        Plan::ReplayCreate { client_token }
+        Replay::Replay(client_token)
     }
 }
 
 /// The plan once the object is being deleted.
-pub fn plan_cleanup(input: &PlanInput<'_>) -> Plan {
+pub fn plan_cleanup(input: &PlanInput<'_>) -> CleanupStep {
     let status = input.status;
     // Pause holds every deletion, Orphan and never-created objects included.
     if input.paused {
-        return Plan::Paused;
+        return CleanupStep::Paused;
     }
     if let Some(claim) = input.claimed_by
         && let Some(id) = status
@@ -557,7 +671,7 @@ pub fn plan_cleanup(input: &PlanInput<'_>) -> Plan {
             .clone()
             .or_else(|| input.spec.adopt_bgp_peer_id.clone())
     {
-        return Plan::ReleaseFinalizer {
+        return CleanupStep::ReleaseFinalizer {
             left: Left::Owned {
                 id,
                 owner: claim.owner.clone(),
@@ -565,7 +679,7 @@ pub fn plan_cleanup(input: &PlanInput<'_>) -> Plan {
         };
     }
     if input.spec.management_policy == ManagementPolicy::Observe {
-        return Plan::ReleaseFinalizer {
+        return CleanupStep::ReleaseFinalizer {
             left: match status
                 .bgp_peer_id
                 .clone()
@@ -587,16 +701,16 @@ pub fn plan_cleanup(input: &PlanInput<'_>) -> Plan {
             }
             (None, _) => Left::Nothing,
         };
-        return Plan::ReleaseFinalizer { left };
+        return CleanupStep::ReleaseFinalizer { left };
     }
     match (&status.bgp_peer_id, input.observed) {
         // Never created (or adoption never completed): nothing of ours in the cloud.
         (None, _) if status.client_token.is_none() || input.spec.adopt_bgp_peer_id.is_some() => {
-            Plan::ReleaseFinalizer {
+            CleanupStep::ReleaseFinalizer {
                 left: Left::Nothing,
             }
         }
-        _ if input.deletion_protected => Plan::Refuse {
+        _ if input.deletion_protected => CleanupStep::Refuse {
             reason: reasons::DELETION_PROTECTED,
             message: format!(
                 "the object is being deleted, but {} is \"true\": BGP peer {} is not deleted until the annotation is removed (or deletionPolicy: Orphan leaves it in the cloud)",
@@ -608,15 +722,15 @@ pub fn plan_cleanup(input: &PlanInput<'_>) -> Plan {
             ),
         },
         _ => {
-            if let Some(step) = guards(input) {
-                return step;
+            if let Some(guard) = guards(input) {
+                return guard.into();
             }
             cleanup_in_cloud(input)
         }
     }
 }
 
-fn cleanup_in_cloud(input: &PlanInput<'_>) -> Plan {
+fn cleanup_in_cloud(input: &PlanInput<'_>) -> CleanupStep {
     let status = input.status;
     match (&status.bgp_peer_id, input.observed) {
         // A create may be in flight: learn its peer ID first (replay with the same token),
@@ -624,7 +738,8 @@ fn cleanup_in_cloud(input: &PlanInput<'_>) -> Plan {
         (None, _) => replay(
             status.client_token.as_deref().unwrap_or_default(),
             input.replay_expired,
-        ),
+        )
+        .into(),
         (Some(id), Observation::NotFound) => {
             // Absent right after our own create may be read-after-write lag: never release
             // over a peer that may still appear.
@@ -634,30 +749,33 @@ fn cleanup_in_cloud(input: &PlanInput<'_>) -> Plan {
                     t.visibility_grace
                 })
             {
-                return Plan::WaitGone {
+                return CleanupStep::WaitGone {
                     id: id.clone(),
                     overdue: None,
                 };
             }
-            Plan::ReleaseFinalizer {
+            CleanupStep::ReleaseFinalizer {
                 left: Left::Nothing,
             }
         }
-        (Some(id), Observation::NotLookedUp) => Plan::WaitGone {
+        (Some(id), Observation::NotLookedUp) => CleanupStep::WaitGone {
             id: id.clone(),
             overdue: None,
         },
         (Some(id), Observation::Found(peer)) => match &peer.status {
-            PeerStatus::Deleted => Plan::ReleaseFinalizer {
+            PeerStatus::Deleted => CleanupStep::ReleaseFinalizer {
                 left: Left::Nothing,
             },
-            PeerStatus::Deleting => Plan::WaitGone {
+            PeerStatus::Deleting => CleanupStep::WaitGone {
                 id: id.clone(),
                 overdue: overdue(input),
             },
             // Pending and Modifying refuse deletion (InvalidStatus.CannotOperate): wait.
-            PeerStatus::Pending | PeerStatus::Modifying => wait(input, peer.status.to_string()),
-            _ => Plan::Delete { id: id.clone() },
+            PeerStatus::Pending | PeerStatus::Modifying => CleanupStep::Wait {
+                cloud_status: peer.status.to_string(),
+                overdue: overdue(input),
+            },
+            _ => CleanupStep::Delete { id: id.clone() },
         },
     }
 }

@@ -64,15 +64,22 @@ fn at(secs: i64) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
     )
 }
 
-fn wait(status: &str) -> Plan {
-    Plan::Wait {
+fn wait(status: &str) -> ApplyStep {
+    ApplyStep::Wait {
         cloud_status: status.into(),
         overdue: None,
     }
 }
 
-fn release(left: Left) -> Plan {
-    Plan::ReleaseFinalizer { left }
+fn wait_deleting(status: &str) -> CleanupStep {
+    CleanupStep::Wait {
+        cloud_status: status.into(),
+        overdue: None,
+    }
+}
+
+fn release(left: Left) -> CleanupStep {
+    CleanupStep::ReleaseFinalizer { left }
 }
 
 struct Case {
@@ -90,7 +97,8 @@ struct Case {
 }
 
 impl Case {
-    fn new(reason: &'static str, want: Plan) -> Self {
+    fn new(reason: &'static str, want: impl Into<Plan>) -> Self {
+        let want = want.into();
         Case {
             reason,
             spec: spec(),
@@ -149,7 +157,7 @@ fn cases() -> Vec<Case> {
     vec![
         Case::new(
             "a new object creates with the token derived from its UID",
-            Plan::Create {
+            ApplyStep::Create {
                 client_token: format!("abo-{UID}"),
                 incarnation: 0,
                 recreate: false,
@@ -157,7 +165,7 @@ fn cases() -> Vec<Case> {
         ),
         Case::new(
             "a token recorded without a peer ID means a create may have happened: replay it",
-            Plan::ReplayCreate {
+            ApplyStep::ReplayCreate {
                 client_token: format!("abo-{UID}"),
             },
         )
@@ -167,7 +175,7 @@ fn cases() -> Vec<Case> {
         }),
         Case::new(
             "a create older than the replay window is verified first: the API may have forgotten its token",
-            Plan::VerifyCreate {
+            ApplyStep::VerifyCreate {
                 client_token: format!("abo-{UID}"),
             },
         )
@@ -178,7 +186,7 @@ fn cases() -> Vec<Case> {
         .replay_expired(),
         Case::new(
             "cleanup of a create older than the replay window verifies it too (never a blind replay)",
-            Plan::VerifyCreate {
+            CleanupStep::VerifyCreate {
                 client_token: format!("abo-{UID}"),
             },
         )
@@ -188,19 +196,19 @@ fn cases() -> Vec<Case> {
             ..Default::default()
         })
         .replay_expired(),
-        Case::new("paused objects make no cloud call", Plan::Paused).paused(),
+        Case::new("paused objects make no cloud call", ApplyStep::Paused).paused(),
         Case::new(
             "pause holds every deletion, even of an object never created",
-            Plan::Paused,
+            CleanupStep::Paused,
         )
         .paused()
         .deleting(),
-        Case::new("pause holds an Orphan deletion too", Plan::Paused)
+        Case::new("pause holds an Orphan deletion too", CleanupStep::Paused)
             .spec(|s| s.deletion_policy = DeletionPolicy::Orphan)
             .status(with_id())
             .paused()
             .deleting(),
-        Case::new("an Available peer matching the spec is up to date", Plan::UpToDate)
+        Case::new("an Available peer matching the spec is up to date", ApplyStep::UpToDate)
             .status(with_id())
             .observed(Observation::Found(peer("Available"))),
         Case::new(
@@ -217,7 +225,7 @@ fn cases() -> Vec<Case> {
         .observed(Observation::Found(peer("Modifying"))),
         Case::new(
             "a changed peer IP is modified in place",
-            Plan::Modify(PeerDiff {
+            ApplyStep::Modify(PeerDiff {
                 peer_ip_address: Some("10.0.0.9".into()),
                 ..Default::default()
             }),
@@ -227,7 +235,7 @@ fn cases() -> Vec<Case> {
         .observed(Observation::Found(peer("Available"))),
         Case::new(
             "BFD switched off out of band is switched back on with the hop count",
-            Plan::Modify(PeerDiff {
+            ApplyStep::Modify(PeerDiff {
                 enable_bfd: Some(true),
                 ..Default::default()
             }),
@@ -239,7 +247,7 @@ fn cases() -> Vec<Case> {
         })),
         Case::new(
             "a different hop count is modified together with enableBfd",
-            Plan::Modify(PeerDiff {
+            ApplyStep::Modify(PeerDiff {
                 enable_bfd: Some(true),
                 bfd_multi_hop: Some(3),
                 ..Default::default()
@@ -252,7 +260,7 @@ fn cases() -> Vec<Case> {
         })),
         Case::new(
             "an omitted hop count accepts the cloud's default",
-            Plan::UpToDate,
+            ApplyStep::UpToDate,
         )
         .spec(|s| s.bfd_multi_hop = None)
         .status(with_id())
@@ -262,7 +270,7 @@ fn cases() -> Vec<Case> {
         })),
         Case::new(
             "the hop count is ignored while BFD is off",
-            Plan::UpToDate,
+            ApplyStep::UpToDate,
         )
         .spec(|s| {
             s.enable_bfd = false;
@@ -276,7 +284,7 @@ fn cases() -> Vec<Case> {
         })),
         Case::new(
             "IPv6 addresses compare by value, not by spelling",
-            Plan::UpToDate,
+            ApplyStep::UpToDate,
         )
         .spec(|s| s.peer_ip_address = Some("2408:4000:0:0::2".into()))
         .status(with_id())
@@ -286,7 +294,7 @@ fn cases() -> Vec<Case> {
         })),
         Case::new(
             "a peer deleted outside Kubernetes is recreated under a new incarnation",
-            Plan::Create {
+            ApplyStep::Create {
                 client_token: format!("abo-{UID}-1"),
                 incarnation: 1,
                 recreate: true,
@@ -296,7 +304,7 @@ fn cases() -> Vec<Case> {
         .observed(Observation::NotFound),
         Case::new(
             "a vanished adopted peer is not recreated from nothing",
-            Plan::AdoptionImpossible {
+            ApplyStep::AdoptionImpossible {
                 message: "the adopted peer no longer exists in the cloud".into(),
                 missing: true,
             },
@@ -308,7 +316,7 @@ fn cases() -> Vec<Case> {
         .observed(Observation::NotFound),
         Case::new(
             "adoption takes the named peer when it is in the spec's group",
-            Plan::Adopt {
+            ApplyStep::Adopt {
                 id: "bgp-1111".into(),
             },
         )
@@ -316,7 +324,7 @@ fn cases() -> Vec<Case> {
         .observed(Observation::Found(peer("Available"))),
         Case::new(
             "adoption never takes a peer of another group",
-            Plan::AdoptionImpossible {
+            ApplyStep::AdoptionImpossible {
                 message: "peer bgp-1111 to adopt is in group bgpg-other, not in spec.bgpGroupId bgpg-aaaa"
                     .into(),
                 missing: false,
@@ -329,7 +337,7 @@ fn cases() -> Vec<Case> {
         })),
         Case::new(
             "adoption of a missing peer is reported, never turned into a create",
-            Plan::AdoptionImpossible {
+            ApplyStep::AdoptionImpossible {
                 message: "peer bgp-1111 to adopt does not exist in region cn-shanghai".into(),
                 missing: true,
             },
@@ -338,7 +346,7 @@ fn cases() -> Vec<Case> {
         .observed(Observation::NotFound),
         Case::new(
             "deleting an Available peer deletes it",
-            Plan::Delete {
+            CleanupStep::Delete {
                 id: "bgp-1111".into(),
             },
         )
@@ -347,7 +355,7 @@ fn cases() -> Vec<Case> {
         .observed(Observation::Found(peer("Available"))),
         Case::new(
             "deleting waits while the cloud deletes",
-            Plan::WaitGone {
+            CleanupStep::WaitGone {
                 id: "bgp-1111".into(),
                 overdue: None,
             },
@@ -357,7 +365,7 @@ fn cases() -> Vec<Case> {
         .observed(Observation::Found(peer("Deleting"))),
         Case::new(
             "deleting waits for a Pending peer (the API refuses to delete it yet)",
-            wait("Pending"),
+            wait_deleting("Pending"),
         )
         .deleting()
         .status(with_id())
@@ -376,7 +384,7 @@ fn cases() -> Vec<Case> {
         .deleting(),
         Case::new(
             "cleanup with a create in flight learns the peer ID first, so nothing leaks",
-            Plan::ReplayCreate {
+            CleanupStep::ReplayCreate {
                 client_token: format!("abo-{UID}"),
             },
         )
@@ -408,7 +416,7 @@ fn cases() -> Vec<Case> {
         .observed(Observation::NotFound),
         Case::new(
             "a never-seen peer absent for longer than the grace is recreated",
-            Plan::Create {
+            ApplyStep::Create {
                 client_token: format!("abo-{UID}-1"),
                 incarnation: 1,
                 recreate: true,
@@ -418,7 +426,7 @@ fn cases() -> Vec<Case> {
         .observed(Observation::NotFound),
         Case::new(
             "deleting a just-created, never-seen peer waits for it instead of releasing over it",
-            Plan::WaitGone {
+            CleanupStep::WaitGone {
                 id: "bgp-1111".into(),
                 overdue: None,
             },
@@ -428,7 +436,7 @@ fn cases() -> Vec<Case> {
         .observed(Observation::NotFound),
         Case::new(
             "a Deleted peer of a live object counts as vanished",
-            Plan::Create {
+            ApplyStep::Create {
                 client_token: format!("abo-{UID}-1"),
                 incarnation: 1,
                 recreate: true,
@@ -439,7 +447,7 @@ fn cases() -> Vec<Case> {
         // --- one owner per peer (safety #1) ---
         Case::new(
             "an adopter of a peer another object owns is refused, naming the owner",
-            Plan::Refuse {
+            ApplyStep::Refuse {
                 reason: reasons::ALREADY_OWNED,
                 message: "BGP peer bgp-1111 is already owned by ns/a: a cloud peer has one owner in the cluster. Remove spec.adoptBgpPeerId's object or the owner first".into(),
             },
@@ -465,7 +473,7 @@ fn cases() -> Vec<Case> {
         // --- the account the peer is bound to (safety #3) ---
         Case::new(
             "credentials of another account never recreate an 'absent' peer",
-            Plan::Refuse {
+            ApplyStep::Refuse {
                 reason: reasons::ACCOUNT_MISMATCH,
                 message: String::new(),
             },
@@ -475,7 +483,7 @@ fn cases() -> Vec<Case> {
         .observed(Observation::NotFound),
         Case::new(
             "credentials of another account never release the finalizer of a live peer",
-            Plan::Refuse {
+            CleanupStep::Refuse {
                 reason: reasons::ACCOUNT_MISMATCH,
                 message: String::new(),
             },
@@ -495,7 +503,7 @@ fn cases() -> Vec<Case> {
         // --- immutability without CEL (safety #12) ---
         Case::new(
             "a changed bgpGroupId (CRD rules bypassed) is refused, not a recreate",
-            Plan::Refuse {
+            ApplyStep::Refuse {
                 reason: reasons::IMMUTABLE_FIELD_CHANGED,
                 message: String::new(),
             },
@@ -505,7 +513,7 @@ fn cases() -> Vec<Case> {
         .observed(Observation::NotFound),
         Case::new(
             "a changed regionId is refused",
-            Plan::Refuse {
+            ApplyStep::Refuse {
                 reason: reasons::IMMUTABLE_FIELD_CHANGED,
                 message: String::new(),
             },
@@ -516,7 +524,7 @@ fn cases() -> Vec<Case> {
         // --- a peer moved out of band (safety #9) ---
         Case::new(
             "a peer moved to another group out of band is moved back",
-            Plan::Modify(PeerDiff {
+            ApplyStep::Modify(PeerDiff {
                 bgp_group_id: Some("bgpg-aaaa".into()),
                 ..Default::default()
             }),
@@ -529,7 +537,7 @@ fn cases() -> Vec<Case> {
         // --- transitions that never end (safety #8) ---
         Case::new(
             "a Pending that outlasts the transition timeout is reported",
-            Plan::Wait {
+            ApplyStep::Wait {
                 cloud_status: "Pending".into(),
                 overdue: Some(std::time::Duration::from_secs(1200)),
             },
@@ -547,7 +555,7 @@ fn cases() -> Vec<Case> {
         .observed(Observation::Found(peer("Frozen"))),
         Case::new(
             "a Deleting peer of a live object is waited on with the timeout too",
-            Plan::Wait {
+            ApplyStep::Wait {
                 cloud_status: "Deleting".into(),
                 overdue: Some(std::time::Duration::from_secs(3600)),
             },
@@ -581,7 +589,7 @@ fn cases() -> Vec<Case> {
         // --- management policies (issue 14) ---
         Case::new(
             "Observe reports a found peer and its drift, never a write",
-            Plan::Observed(PeerDiff {
+            ApplyStep::Observed(PeerDiff {
                 bfd_multi_hop: Some(3),
                 enable_bfd: Some(true),
                 ..Default::default()
@@ -596,10 +604,9 @@ fn cases() -> Vec<Case> {
             ..peer("Available")
         })),
         Case::new(
-            "Observe of a missing peer is Stalled NotFound, never a create",
-            Plan::Refuse {
-                reason: reasons::NOT_FOUND,
-                message: String::new(),
+            "Observe of a missing peer is reported missing (Stalled NotFound), never a create",
+            ApplyStep::ObservedMissing {
+                message: "BGP peer bgp-1111 does not exist in region cn-shanghai (managementPolicy: Observe: the operator only reads it)".into(),
             },
         )
         .spec(|s| {
@@ -618,7 +625,7 @@ fn cases() -> Vec<Case> {
         .deleting(),
         Case::new(
             "Report lists drift without modifying",
-            Plan::Drifted(PeerDiff {
+            ApplyStep::Drifted(PeerDiff {
                 bfd_multi_hop: Some(3),
                 enable_bfd: Some(true),
                 ..Default::default()
@@ -632,7 +639,7 @@ fn cases() -> Vec<Case> {
         })),
         Case::new(
             "a deletion-protected peer is not deleted",
-            Plan::Refuse {
+            CleanupStep::Refuse {
                 reason: reasons::DELETION_PROTECTED,
                 message: String::new(),
             },
@@ -691,11 +698,18 @@ fn plan_table() {
         match (&got, &case.want) {
             // An empty expected message: the reason is what the case is about.
             (
-                Plan::Refuse { reason, .. },
-                Plan::Refuse {
+                Plan::Apply(ApplyStep::Refuse { reason, .. }),
+                Plan::Apply(ApplyStep::Refuse {
                     reason: want,
                     message,
-                },
+                }),
+            )
+            | (
+                Plan::Cleanup(CleanupStep::Refuse { reason, .. }),
+                Plan::Cleanup(CleanupStep::Refuse {
+                    reason: want,
+                    message,
+                }),
             ) if message.is_empty() => assert_eq!(reason, want, "{}", case.reason),
             _ => assert_eq!(got, case.want, "{}", case.reason),
         }
@@ -791,5 +805,8 @@ fn account_and_claims_matter_only_with_a_peer_or_token() {
         timing: Timing::default(),
         deletion_protected: false,
     };
-    assert!(matches!(plan(&input), Plan::Create { .. }));
+    assert!(matches!(
+        plan(&input),
+        Plan::Apply(ApplyStep::Create { .. })
+    ));
 }

@@ -26,8 +26,8 @@ use super::credentials::{account_of, credentials};
 use super::error::{Error, delete_found_nothing};
 use super::observe::{Lookup, ReadRequest};
 use super::plan::{
-    Claim, Left, Observation, ObservedPeer, PeerDiff, Plan, PlanInput, describe_drift, diff,
-    modify_call, plan,
+    ApplyStep, Claim, CleanupStep, Left, Observation, ObservedPeer, PeerDiff, PlanInput,
+    describe_drift, diff, modify_call, plan_apply, plan_cleanup,
 };
 use super::status::{Outcome, Sync, set_up_to_date};
 use super::timing::{jittered, next_tick, resync_period};
@@ -173,26 +173,56 @@ async fn connect(
 ) -> Result<Cloud, Error> {
     let creds = credentials(r.obj, r.ctx).await?;
     let account = account_of(r.ctx, &creds).await?;
-    if let Plan::Refuse { reason, message } =
-        r.plan(&Observation::NotLookedUp, Some(&account), claim, deleting)
-    {
+    let refused = if deleting {
+        match r.plan_cleanup(&Observation::NotLookedUp, Some(&account), claim) {
+            CleanupStep::Refuse { reason, message } => Some((reason, message)),
+            _ => None,
+        }
+    } else {
+        match r.plan_apply(&Observation::NotLookedUp, Some(&account), claim) {
+            ApplyStep::Refuse { reason, message } => Some((reason, message)),
+            _ => None,
+        }
+    };
+    if let Some((reason, message)) = refused {
         return Err(Error::Refused { reason, message });
     }
     Ok(Cloud { creds, account })
 }
 
 impl Reconciler<'_> {
-    /// The plan for what is known now.
-    fn plan(
+    /// The apply plan for what is known now.
+    fn plan_apply(
         &self,
         observed: &Observation,
         account: Option<&str>,
         claim: Option<&Claim>,
-        deleting: bool,
-    ) -> Plan {
+    ) -> ApplyStep {
         let uid = self.obj.uid().unwrap_or_default();
-        plan(&PlanInput {
-            uid: &uid,
+        plan_apply(&self.plan_input(&uid, observed, account, claim, false))
+    }
+
+    /// The cleanup plan for what is known now.
+    fn plan_cleanup(
+        &self,
+        observed: &Observation,
+        account: Option<&str>,
+        claim: Option<&Claim>,
+    ) -> CleanupStep {
+        let uid = self.obj.uid().unwrap_or_default();
+        plan_cleanup(&self.plan_input(&uid, observed, account, claim, true))
+    }
+
+    fn plan_input<'i>(
+        &'i self,
+        uid: &'i str,
+        observed: &'i Observation,
+        account: Option<&'i str>,
+        claim: Option<&'i Claim>,
+        deleting: bool,
+    ) -> PlanInput<'i> {
+        PlanInput {
+            uid,
             spec: &self.obj.spec,
             status: &self.status,
             observed,
@@ -208,7 +238,7 @@ impl Reconciler<'_> {
                 .annotations()
                 .get(DELETION_PROTECTION_ANNOTATION)
                 .is_some_and(|v| v.eq_ignore_ascii_case("true")),
-        })
+        }
     }
 
     /// Records in `UpToDate` whether the observed peer matches the spec; one Warning event
@@ -411,15 +441,11 @@ type Observed = (Observation, Option<BgpPeerInfo>);
 async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
     let claim = r.claim();
     // Decide what needs no cloud first: pause, another owner, a changed immutable field.
-    let offline = r.plan(&Observation::NotLookedUp, None, claim.as_ref(), false);
-    r.track_pause(offline == Plan::Paused);
+    let offline = r.plan_apply(&Observation::NotLookedUp, None, claim.as_ref());
+    r.track_pause(offline == ApplyStep::Paused);
     match offline {
-        Plan::Paused => {
-            r.note_sync(Sync::Unknown);
-            r.write_status(&Outcome::Paused).await?;
-            return Ok(Action::await_change());
-        }
-        Plan::Refuse { reason, message } => return Err(Error::Refused { reason, message }),
+        ApplyStep::Paused => return pause(r).await,
+        ApplyStep::Refuse { reason, message } => return Err(Error::Refused { reason, message }),
         _ => {}
     }
     let cloud = connect(r, claim.as_ref(), false).await?;
@@ -440,14 +466,14 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             Sync::Drifted(describe_drift(&r.obj.spec, peer, &d))
         });
     }
-    let step = r.plan(&observation, Some(&cloud.account), claim.as_ref(), false);
+    let step = r.plan_apply(&observation, Some(&cloud.account), claim.as_ref());
     debug!(?step, "plan");
-    if !matches!(step, Plan::Wait { .. }) {
+    if !matches!(step, ApplyStep::Wait { .. }) {
         r.status.waiting_since = None;
     }
     let creds = &cloud.creds;
     match step {
-        Plan::Create {
+        ApplyStep::Create {
             client_token,
             incarnation,
             recreate,
@@ -466,14 +492,14 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             start_create(r, creds, &cloud.account, client_token, incarnation).await?;
             Ok(Action::requeue(next_tick(poll)))
         }
-        Plan::ReplayCreate { client_token } => {
+        ApplyStep::ReplayCreate { client_token } => {
             match replay(r, creds, &client_token, false).await? {
                 Settled::NoPeer => create_afresh(r, &cloud).await?,
                 Settled::Recorded | Settled::NotYet(_) => {}
             }
             Ok(Action::requeue(next_tick(poll)))
         }
-        Plan::VerifyCreate { client_token } => {
+        ApplyStep::VerifyCreate { client_token } => {
             match verify_create(r, creds, &client_token).await? {
                 Settled::NoPeer => create_afresh(r, &cloud).await?,
                 Settled::Recorded => {}
@@ -481,7 +507,7 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             }
             Ok(Action::requeue(next_tick(poll)))
         }
-        Plan::Adopt { id } => {
+        ApplyStep::Adopt { id } => {
             let stamp = r.stamp();
             let status = &mut r.status;
             status.bgp_peer_id = Some(id.clone());
@@ -508,12 +534,11 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             );
             Ok(Action::requeue(Duration::from_millis(100)))
         }
-        Plan::AdoptionImpossible { message, missing } => Err(Error::Adoption { message, missing }),
+        ApplyStep::AdoptionImpossible { message, missing } => {
+            Err(Error::Adoption { message, missing })
+        }
         // Observe: a missing peer is looked for again at the resync period, like a found one.
-        Plan::Refuse {
-            reason: reasons::NOT_FOUND,
-            message,
-        } => {
+        ApplyStep::ObservedMissing { message } => {
             r.status.cloud = None;
             r.write_status(&Outcome::Stalled {
                 reason: reasons::NOT_FOUND,
@@ -522,8 +547,8 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             .await?;
             Ok(Action::requeue(jittered(resync_period(r.obj, r.ctx))))
         }
-        Plan::Refuse { reason, message } => Err(Error::Refused { reason, message }),
-        Plan::Wait {
+        ApplyStep::Refuse { reason, message } => Err(Error::Refused { reason, message }),
+        ApplyStep::Wait {
             cloud_status,
             overdue,
         } => {
@@ -550,13 +575,13 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
                 .await?;
             Ok(Action::requeue(next_tick(poll)))
         }
-        Plan::Modify(diff) => {
+        ApplyStep::Modify(diff) => {
             if let Observation::Found(peer) = &observation {
                 modify(r, creds, peer, &diff).await?;
             }
             Ok(Action::requeue(next_tick(poll)))
         }
-        Plan::UpToDate => {
+        ApplyStep::UpToDate => {
             let (stamp, resync) = (r.stamp(), resync_period(r.obj, r.ctx));
             let first_ready = crate::ops::report::note_synced(
                 &mut r.status,
@@ -574,21 +599,24 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
         }
         // Report: Ready (the peer is Available and reporting is what was asked) with
         // UpToDate=False naming the differences; no Modify call.
-        Plan::Drifted(_) => {
+        ApplyStep::Drifted(_) => {
             r.write_status(&Outcome::Ready).await?;
             Ok(Action::requeue(jittered(resync_period(r.obj, r.ctx))))
         }
-        Plan::Observed(_) => {
+        ApplyStep::Observed(_) => {
             r.status.cloud = info.as_ref().map(Into::into);
             r.write_status(&Outcome::Observed).await?;
             Ok(Action::requeue(jittered(resync_period(r.obj, r.ctx))))
         }
-        // plan_apply never answers with a deletion step.
-        Plan::Paused
-        | Plan::Delete { .. }
-        | Plan::WaitGone { .. }
-        | Plan::ReleaseFinalizer { .. } => Ok(Action::requeue(next_tick(poll))),
+        ApplyStep::Paused => pause(r).await,
     }
+}
+
+/// Paused: no cloud call, `Ready=Unknown`; the annotation's removal wakes the object.
+async fn pause(r: &mut Reconciler<'_>) -> Result<Action, Error> {
+    r.note_sync(Sync::Unknown);
+    r.write_status(&Outcome::Paused).await?;
+    Ok(Action::await_change())
 }
 
 fn wait_message(cloud_status: &str) -> String {
@@ -649,16 +677,11 @@ async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
     let claim = r.claim();
     // Decide without the cloud first: pause, Orphan, another owner, or nothing ever created
     // need no call (and no credentials, so a deleted Secret never wedges the finalizer).
-    let offline = r.plan(&Observation::NotLookedUp, None, claim.as_ref(), true);
-    r.track_pause(offline == Plan::Paused);
+    let offline = r.plan_cleanup(&Observation::NotLookedUp, None, claim.as_ref());
+    r.track_pause(offline == CleanupStep::Paused);
     match offline {
-        Plan::Paused => {
-            r.write_status(&Outcome::Paused).await?;
-            return Err(Error::CleanupPending(
-                "deletion waits: the object is paused".to_owned(),
-            ));
-        }
-        Plan::ReleaseFinalizer { left } => return release(r, left),
+        CleanupStep::Paused => return pause_deletion(r).await,
+        CleanupStep::ReleaseFinalizer { left } => return release(r, left),
         _ => {}
     }
     let cloud = connect(r, claim.as_ref(), true).await?;
@@ -672,21 +695,26 @@ async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
     if let Some(info) = &info {
         r.note_seen(info, &cloud.account);
     }
-    let step = r.plan(&observation, Some(&cloud.account), claim.as_ref(), true);
+    let step = r.plan_cleanup(&observation, Some(&cloud.account), claim.as_ref());
     debug!(?step, "cleanup plan");
-    if !matches!(step, Plan::Wait { .. } | Plan::WaitGone { .. }) {
+    if !matches!(
+        step,
+        CleanupStep::Wait { .. } | CleanupStep::WaitGone { .. }
+    ) {
         r.status.waiting_since = None;
     }
     match step {
-        Plan::ReleaseFinalizer { left } => release(r, left),
-        Plan::ReplayCreate { client_token } => match replay(r, creds, &client_token, true).await? {
-            Settled::NoPeer => release(r, Left::Nothing),
-            Settled::NotYet(why) => Err(Error::CleanupPending(why)),
-            Settled::Recorded => Err(Error::CleanupPending(
-                "learned the peer ID of an interrupted create; deleting it next".into(),
-            )),
-        },
-        Plan::VerifyCreate { client_token } => {
+        CleanupStep::ReleaseFinalizer { left } => release(r, left),
+        CleanupStep::ReplayCreate { client_token } => {
+            match replay(r, creds, &client_token, true).await? {
+                Settled::NoPeer => release(r, Left::Nothing),
+                Settled::NotYet(why) => Err(Error::CleanupPending(why)),
+                Settled::Recorded => Err(Error::CleanupPending(
+                    "learned the peer ID of an interrupted create; deleting it next".into(),
+                )),
+            }
+        }
+        CleanupStep::VerifyCreate { client_token } => {
             match verify_create(r, creds, &client_token).await? {
                 // The old create made nothing that is still there: nothing to delete.
                 Settled::NoPeer => release(r, Left::Nothing),
@@ -696,8 +724,8 @@ async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
                 )),
             }
         }
-        Plan::Delete { id } => delete(r, creds, &id).await,
-        Plan::WaitGone { id, overdue } => {
+        CleanupStep::Delete { id } => delete(r, creds, &id).await,
+        CleanupStep::WaitGone { id, overdue } => {
             r.start_waiting();
             match overdue {
                 Some(waited) => r.report_overdue("Deleting", waited).await?,
@@ -713,7 +741,7 @@ async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
                 "waiting for BGP peer {id} to be deleted"
             )))
         }
-        Plan::Wait {
+        CleanupStep::Wait {
             cloud_status,
             overdue,
         } => {
@@ -732,12 +760,17 @@ async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             }
             Err(Error::CleanupPending(format!("peer is {cloud_status}")))
         }
-        Plan::Refuse { reason, message } => Err(Error::Refused { reason, message }),
-        // plan_cleanup never answers with an apply step.
-        other => Err(Error::CleanupPending(format!(
-            "unexpected cleanup step {other:?}"
-        ))),
+        CleanupStep::Refuse { reason, message } => Err(Error::Refused { reason, message }),
+        CleanupStep::Paused => pause_deletion(r).await,
     }
+}
+
+/// A paused deletion keeps the finalizer and makes no call.
+async fn pause_deletion(r: &mut Reconciler<'_>) -> Result<Action, Error> {
+    r.write_status(&Outcome::Paused).await?;
+    Err(Error::CleanupPending(
+        "deletion waits: the object is paused".to_owned(),
+    ))
 }
 
 /// Calls DeleteBgpPeer. An answer that the peer is not there is not a failure: the deletion
