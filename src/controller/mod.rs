@@ -36,7 +36,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::ops::events::{Recorder, Reporter};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use futures::TryStreamExt;
 use kube::api::ListParams;
 use kube::runtime::controller::{self, Controller};
@@ -284,29 +284,61 @@ pub async fn run(
     // cloud ID), not left on a backoff. The watch's cache is what their references are
     // resolved from: it is updated before the peers are woken.
     let groups_api: Api<BgpGroup> = scoped_api(ctx.kube.clone(), &scope);
-    let controller = if served(&groups_api).await {
-        let (group_store, group_writer) = reflector::store();
-        let _ = ctx.groups.set(group_store);
-        let group_changes = watcher(groups_api, watcher::Config::default().any_semantic())
-            .default_backoff()
-            .modify(|g: &mut BgpGroup| g.managed_fields_mut().clear())
-            .reflect(group_writer)
-            .touched_objects();
-        controller.watches_stream(group_changes, move |group: BgpGroup| {
-            let ns = group.namespace();
-            let name = group.name_any();
-            store
+    let shutdown = shutdown.shared();
+    if !served(&groups_api).await {
+        info!(
+            "the BgpGroup CRD is not served: bgpGroupRef cannot resolve, and no BgpGroup controller runs"
+        );
+        drive(controller, ctx, shutdown).await;
+        return;
+    }
+    let (group_store, group_writer) = reflector::store();
+    let _ = ctx.groups.set(group_store);
+    let group_changes = watcher(groups_api.clone(), watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(|g: &mut BgpGroup| g.managed_fields_mut().clear())
+        .reflect(group_writer)
+        .touched_objects();
+    let peers_of_group = store.clone();
+    let controller = controller.watches_stream(group_changes, move |group: BgpGroup| {
+        let ns = group.namespace();
+        let name = group.name_any();
+        peers_of_group
+            .state()
+            .into_iter()
+            .filter(|p| references::refers_to(p, ns.as_deref(), &name))
+            .map(|p| ObjectRef::from_obj(&*p))
+            .collect::<Vec<_>>()
+    });
+    // The BgpGroup controller. A group waiting for its peers (DependentsExist) is woken
+    // when one of them changes or goes.
+    let (group_trigger, groups) = triggers(groups_api, &scope);
+    let peers_api: Api<BgpPeer> = scoped_api(ctx.kube.clone(), &scope);
+    let group_controller = Controller::for_stream(group_trigger, groups.clone()).watches(
+        peers_api,
+        watcher::Config::default().any_semantic(),
+        move |peer: BgpPeer| {
+            let recorded = peer
+                .status
+                .as_ref()
+                .and_then(|s| s.bgp_group_id.clone())
+                .unwrap_or_else(|| peer.spec.bgp_group_id.clone());
+            let by_ref = peer.spec.bgp_group_ref.as_ref().map(|r| {
+                ObjectRef::<BgpGroup>::new(&r.name).within(&peer.namespace().unwrap_or_default())
+            });
+            let by_id = groups
                 .state()
                 .into_iter()
-                .filter(|p| references::refers_to(p, ns.as_deref(), &name))
-                .map(|p| ObjectRef::from_obj(&*p))
-                .collect::<Vec<_>>()
-        })
-    } else {
-        info!("the BgpGroup CRD is not served: bgpGroupRef cannot resolve, and no BgpGroup controller runs");
-        controller
-    };
-    drive(controller, ctx, shutdown).await;
+                .filter(|g| !recorded.is_empty() && g.group_id() == Some(recorded.as_str()))
+                .map(|g| ObjectRef::from_obj(&*g))
+                .collect::<Vec<_>>();
+            by_ref.into_iter().chain(by_id)
+        },
+    );
+    futures::join!(
+        drive(controller, ctx.clone(), shutdown.clone()),
+        drive(group_controller, ctx, shutdown)
+    );
 }
 
 /// Whether the apiserver serves (and lets this identity list) the kind of `api`.
