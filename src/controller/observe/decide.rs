@@ -326,6 +326,10 @@ pub enum Verdict<'a> {
     Found(&'a BgpPeerInfo),
     /// Gone: we deleted it and a consistent listing started after that does not show it.
     Missing,
+    /// Not listed yet: we created or changed it moments ago while our writes in the region
+    /// go on (read-after-write lag, or an addition of ours shifting the paging). The next
+    /// listing will do; a by-ID read now would likely not see it either.
+    NotYetListed,
     /// We deleted it, but the listing is inconsistent: wait for a consistent one (since
     /// `absent_since`).
     Unsure {
@@ -336,14 +340,16 @@ pub enum Verdict<'a> {
     ConfirmById,
 }
 
-/// What `listing` proves about peer `id` with `record`, at `now`: found; absent, trusted
-/// only for a peer we deleted before the listing started and only from a consistent
-/// listing; otherwise a by-ID read decides (a false absence would create a second peer or
-/// release a finalizer over a live one).
+/// What `listing` proves about peer `id` with `record`, at `now`, with our `writes` in the
+/// region: found; absent, trusted only for a peer we deleted before the listing started and
+/// only from a consistent listing; absent moments after our own create or change while our
+/// writes go on, not yet listed (bounded by [`MAX_DEFER`]); otherwise a by-ID read decides
+/// (a false absence would create a second peer or release a finalizer over a live one).
 pub fn verdict<'a>(
     listing: &'a Listing,
     id: &str,
     record: &PeerRecord,
+    writes: &Writes,
     now: Instant,
 ) -> Verdict<'a> {
     if let Some(peer) = listing.peers.get(id) {
@@ -351,6 +357,12 @@ pub fn verdict<'a>(
     }
     let deleted_by_us = record.deleted_at.is_some_and(|t| listing.started_at > t);
     if !deleted_by_us {
+        let recent_change = record
+            .mutated_at
+            .is_some_and(|t| now.saturating_duration_since(t) < MAX_DEFER);
+        if recent_change && writes.ongoing(now) {
+            return Verdict::NotYetListed;
+        }
         return Verdict::ConfirmById;
     }
     if listing.consistent {

@@ -326,30 +326,48 @@ fn absence_is_trusted_only_for_our_deletion_and_a_consistent_listing_started_aft
     };
     let after = listing(Scope::Region, t0 + S, &[("bgp-other", "bgpg-0")], true);
     assert_eq!(
-        verdict(&after, "bgp-gone", &deleted, t0 + 2 * S),
+        verdict(&after, "bgp-gone", &deleted, &Writes::default(), t0 + 2 * S),
         Verdict::Missing
     );
     // Listed: found, whatever we did.
     let listed = listing(Scope::Region, t0 + S, &[("bgp-gone", "bgpg-0")], false);
     assert!(matches!(
-        verdict(&listed, "bgp-gone", &deleted, t0 + 2 * S),
+        verdict(&listed, "bgp-gone", &deleted, &Writes::default(), t0 + 2 * S),
         Verdict::Found(p) if p.bgp_peer_id == "bgp-gone"
     ));
     // A listing started before (or at) our delete proves nothing: by ID.
     let before = listing(Scope::Region, t0, &[], true);
     assert_eq!(
-        verdict(&before, "bgp-gone", &deleted, t0 + 2 * S),
+        verdict(
+            &before,
+            "bgp-gone",
+            &deleted,
+            &Writes::default(),
+            t0 + 2 * S
+        ),
         Verdict::ConfirmById
     );
     // Never deleted by us: by ID, however consistent the listing.
     assert_eq!(
-        verdict(&after, "bgp-gone", &PeerRecord::default(), t0 + 2 * S),
+        verdict(
+            &after,
+            "bgp-gone",
+            &PeerRecord::default(),
+            &Writes::default(),
+            t0 + 2 * S
+        ),
         Verdict::ConfirmById
     );
     // Inconsistent: wait, from the first such listing on, for ABSENCE_PATIENCE; then by ID.
     let racing = listing(Scope::Region, t0 + S, &[], false);
     assert_eq!(
-        verdict(&racing, "bgp-gone", &deleted, t0 + 2 * S),
+        verdict(
+            &racing,
+            "bgp-gone",
+            &deleted,
+            &Writes::default(),
+            t0 + 2 * S
+        ),
         Verdict::Unsure {
             absent_since: t0 + S
         }
@@ -359,13 +377,72 @@ fn absence_is_trusted_only_for_our_deletion_and_a_consistent_listing_started_aft
         ..deleted
     };
     assert_eq!(
-        verdict(&racing, "bgp-gone", &waited, t0 + S + ABSENCE_PATIENCE - S),
+        verdict(
+            &racing,
+            "bgp-gone",
+            &waited,
+            &Writes::default(),
+            t0 + S + ABSENCE_PATIENCE - S
+        ),
         Verdict::Unsure {
             absent_since: t0 + S
         }
     );
     assert_eq!(
-        verdict(&racing, "bgp-gone", &waited, t0 + S + ABSENCE_PATIENCE),
+        verdict(
+            &racing,
+            "bgp-gone",
+            &waited,
+            &Writes::default(),
+            t0 + S + ABSENCE_PATIENCE
+        ),
+        Verdict::ConfirmById
+    );
+}
+
+#[test]
+fn our_new_peer_absent_while_our_writes_go_on_waits_for_the_next_listing_bounded() {
+    let t0 = Instant::now();
+    let created = PeerRecord {
+        mutated_at: Some(t0),
+        ..Default::default()
+    };
+    let listing = listing(Scope::Region, t0 + S, &[], true);
+    let writing = Writes {
+        creates_in_flight: 3,
+        epoch: 9,
+        last_at: Some(t0 + 2 * S),
+    };
+    assert_eq!(
+        verdict(&listing, "bgp-new", &created, &writing, t0 + 2 * S),
+        Verdict::NotYetListed,
+        "no by-ID read for each new peer of a mass create"
+    );
+    // Once our writes stop, or after MAX_DEFER, its absence is confirmed by ID (and the
+    // plan's visibility grace decides what it means).
+    assert_eq!(
+        verdict(
+            &listing,
+            "bgp-new",
+            &created,
+            &Writes::default(),
+            t0 + 2 * S
+        ),
+        Verdict::ConfirmById
+    );
+    assert_eq!(
+        verdict(&listing, "bgp-new", &created, &writing, t0 + MAX_DEFER),
+        Verdict::ConfirmById
+    );
+    // Never changed by us: by ID.
+    assert_eq!(
+        verdict(
+            &listing,
+            "bgp-new",
+            &PeerRecord::default(),
+            &writing,
+            t0 + 2 * S
+        ),
         Verdict::ConfirmById
     );
 }

@@ -408,7 +408,8 @@ impl PeerObserver {
     ) -> Result<Lookup, CloudError> {
         let now = Instant::now();
         let record = lock(&self.peers).get(read.id);
-        let verdict = decide::verdict(listing, read.id, &record, now);
+        let writes = lock(&self.writes).of(read.region, &Scope::Region);
+        let verdict = decide::verdict(listing, read.id, &record, &writes, now);
         lock(&self.peers).update(read.id, |r| {
             r.answered_at = Some(listing.started_at);
             r.absent_since = match verdict {
@@ -419,6 +420,8 @@ impl PeerObserver {
         match verdict {
             Verdict::Found(peer) => Ok(Lookup::Found(Box::new(peer.clone()))),
             Verdict::Missing => Ok(Lookup::Missing),
+            // Our own new peer, not listed yet while our writes go on: the next listing.
+            Verdict::NotYetListed => Ok(Lookup::Pending),
             // Removals went on while the listing was paged (as in a mass deletion): wait for
             // a consistent one.
             Verdict::Unsure { .. } => Ok(Lookup::Pending),
