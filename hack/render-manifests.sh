@@ -31,8 +31,8 @@ esac
 die() { echo "render-manifests: ERROR: $*" >&2; exit 1; }
 
 CHART=charts/alicloud-bgp-operator
-# Every generated CRD (BgpPeer, CloudIdentity); the chart ships a copy of each.
-CRD_SRCS=(crds/vpc.alicloud.dev_bgppeers.yaml crds/vpc.alicloud.dev_cloudidentities.yaml)
+# Every generated CRD (BgpPeer, CloudIdentity, BgpGroup); the chart ships a copy of each.
+CRD_SRCS=(crds/vpc.alicloud.dev_bgppeers.yaml crds/vpc.alicloud.dev_cloudidentities.yaml crds/vpc.alicloud.dev_bgpgroups.yaml)
 CRD_CHARTS=()
 for f in "${CRD_SRCS[@]}"; do CRD_CHARTS+=("$CHART/crds/$(basename "$f")"); done
 MANIFEST=deploy/manifests/alicloud-bgp-operator.yaml
@@ -101,8 +101,11 @@ mkdir -p "$out/$(dirname "$ARGOCD_CM")"
   echo "    app.kubernetes.io/name: argocd-cm"
   echo "    app.kubernetes.io/part-of: argocd"
   echo "data:"
-  echo "  resource.customizations.health.vpc.alicloud.dev_BgpPeer: |"
-  sed -e 's/^/    /' -e 's/^ *$//' "$LUA"
+  # One script for both kinds (their status has the same kstatus conditions).
+  for kind in BgpPeer BgpGroup; do
+    echo "  resource.customizations.health.vpc.alicloud.dev_$kind: |"
+    sed -e 's/^/    /' -e 's/^ *$//' "$LUA"
+  done
 } >"$out/$ARGOCD_CM"
 
 outputs=("${CRD_CHARTS[@]}" "$MANIFEST" "$ARGOCD_CM")

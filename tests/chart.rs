@@ -375,6 +375,7 @@ const EVENTS: &str = "events.events.k8s.io";
 const LEASES: &str = "leases.coordination.k8s.io";
 const CRDS: &str = "customresourcedefinitions.apiextensions.k8s.io";
 const IDENTITIES: &str = "cloudidentities.vpc.alicloud.dev";
+const GROUPS: &str = "bgpgroups.vpc.alicloud.dev";
 
 /// The verbs the controller needs on namespaced objects in `ns`.
 fn needed_in(ns: &str) -> Vec<Check> {
@@ -385,6 +386,11 @@ fn needed_in(ns: &str) -> Vec<Check> {
         can("watch", PEERS, n),
         can("patch", PEERS, n),
         can_sub("patch", PEERS, "status", ns),
+        can("get", GROUPS, n),
+        can("list", GROUPS, n),
+        can("watch", GROUPS, n),
+        can("patch", GROUPS, n),
+        can_sub("patch", GROUPS, "status", ns),
         can("get", IDENTITIES, n),
         can("list", IDENTITIES, n),
         can("watch", IDENTITIES, n),
@@ -403,6 +409,8 @@ fn needed_everywhere() -> Vec<Check> {
     vec![
         can("list", PEERS, None),
         can("watch", PEERS, None),
+        can("list", GROUPS, None),
+        can("watch", GROUPS, None),
         can("list", IDENTITIES, None),
         can("watch", IDENTITIES, None),
     ]
@@ -417,6 +425,11 @@ fn forbidden_in(ns: &str) -> Vec<Check> {
         can("delete", PEERS, n),
         can("deletecollection", PEERS, n),
         can_sub("update", PEERS, "status", ns),
+        can("create", GROUPS, n),
+        can("update", GROUPS, n),
+        can("delete", GROUPS, n),
+        can_sub("update", GROUPS, "status", ns),
+        can_sub("update", GROUPS, "finalizers", ns),
         can("list", "secrets", n),
         can("watch", "secrets", n),
         can("create", "secrets", n),

@@ -15,11 +15,10 @@ use std::time::Duration;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
 };
-use kube::{Api, Client, CustomResourceExt, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
 use alicloud_bgp_operator::api::BgpPeer;
@@ -65,29 +64,9 @@ impl Write for Captured {
     }
 }
 
-/// Installs the BgpGroup CRD (from the types) and waits until it is served.
-async fn install_group_crd(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    crds.patch(
-        BgpGroup::crd_name(),
-        &PatchParams::apply("abo-tests").force(),
-        &Patch::Apply(&BgpGroup::crd()),
-    )
-    .await
-    .expect("apply BgpGroup CRD");
-    let groups: Api<BgpGroup> = Api::all(client.clone());
-    common::wait_for("BgpGroup served", Duration::from_secs(30), || {
-        let groups = groups.clone();
-        async move { groups.list(&Default::default()).await.ok().map(|_| ()) }
-    })
-    .await;
-}
-
-/// An operator whose controller starts once the BgpGroup CRD is served.
+/// An operator (the test CRDs include BgpGroup, so its controller runs), logs captured.
 async fn operator(test: &str) -> Operator {
     logs();
-    let client = common::client_with_crds().await;
-    install_group_crd(&client).await;
     Operator::start_with(test, test_emulator_config(), test_controller_config()).await
 }
 
@@ -610,7 +589,6 @@ fn with(mut base: Value, patch: Value) -> Value {
 #[tokio::test]
 async fn admission_refuses_what_the_api_would_with_clear_messages() {
     let client = common::client_with_crds().await;
-    install_group_crd(&client).await;
     let ns = common::namespace(&client, "group-admission").await;
     let api = dynamic_groups(&client, &ns);
     let cases: Vec<(&str, Value, &str)> = vec![
@@ -772,7 +750,6 @@ async fn admission_refuses_what_the_api_would_with_clear_messages() {
 #[tokio::test]
 async fn admission_keeps_placement_fields_immutable() {
     let client = common::client_with_crds().await;
-    install_group_crd(&client).await;
     let ns = common::namespace(&client, "group-immutable").await;
     let api = dynamic_groups(&client, &ns);
     api.create(&PostParams::default(), &group_object("g", minimal()))
@@ -824,7 +801,6 @@ async fn admission_keeps_placement_fields_immutable() {
 #[tokio::test]
 async fn the_group_sample_is_accepted() {
     let client = common::client_with_crds().await;
-    install_group_crd(&client).await;
     let ns = common::namespace(&client, "group-samples").await;
     let text = std::fs::read_to_string("deploy/samples/bgpgroup.yaml").expect("sample");
     let mut kinds = Vec::new();

@@ -1,12 +1,14 @@
--- Argo CD health check for vpc.alicloud.dev/BgpPeer (argocd-cm key
--- resource.customizations.health.vpc.alicloud.dev_BgpPeer; deploy/argocd/argocd-cm-patch.yaml
--- is generated from this file by hack/render-manifests.sh).
+-- Argo CD health check for vpc.alicloud.dev/BgpPeer and vpc.alicloud.dev/BgpGroup (argocd-cm
+-- keys resource.customizations.health.vpc.alicloud.dev_BgpPeer and ..._BgpGroup, the same
+-- script; deploy/argocd/argocd-cm-patch.yaml is generated from this file by
+-- hack/render-manifests.sh).
 --
 -- The operator writes the kstatus conditions Ready, Reconciling and Stalled, each with
 -- observedGeneration, and status.observedGeneration:
 --   Healthy      Ready=True and the status is for the current generation
 --   Progressing  no status yet, status for an older generation, Reconciling=True, or not
---                Ready for another reason (e.g. the cloud peer is Pending)
+--                Ready for another reason (e.g. the cloud peer is Pending, a peer waits for
+--                its BgpGroup, a group's deletion waits for its peers)
 --   Degraded     Stalled=True (the spec, a Secret, permissions or quota must change), or
 --                UpToDate=False with nothing in progress: the cloud differs from Git and the
 --                operator is not changing it (driftPolicy Report, managementPolicy Observe)
@@ -97,6 +99,10 @@ if ready ~= nil and ready.status == "True" then
   return hs
 end
 
+local noun = "BGP peer"
+if obj.kind == "BgpGroup" then
+  noun = "BGP group"
+end
 hs.status = "Progressing"
-hs.message = text(ready, "Waiting for the BGP peer to become Ready")
+hs.message = text(ready, "Waiting for the " .. noun .. " to become Ready")
 return hs

@@ -76,6 +76,21 @@ pub async fn install_crds(client: &Client) {
         async move { peers.list(&Default::default()).await.ok().map(|_| ()) }
     })
     .await;
+    // BgpGroup (issue 19): the controller starts its BgpGroup controller when it is served.
+    use alicloud_bgp_operator::api::group::BgpGroup;
+    crds.patch(
+        BgpGroup::crd_name(),
+        &PatchParams::apply("abo-tests").force(),
+        &Patch::Apply(&BgpGroup::crd()),
+    )
+    .await
+    .expect("apply BgpGroup CRD");
+    let groups: Api<BgpGroup> = Api::all(client.clone());
+    wait_for("BgpGroup served", Duration::from_secs(30), || {
+        let groups = groups.clone();
+        async move { groups.list(&Default::default()).await.ok().map(|_| ()) }
+    })
+    .await;
 }
 
 static NS_COUNTER: AtomicU32 = AtomicU32::new(0);

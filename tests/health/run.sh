@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GitOps health of BgpPeer, checked over the status fixtures in tests/health/fixtures
+# GitOps health of BgpPeer and BgpGroup, checked over the status fixtures in tests/health/fixtures
 # (each fixture names the expected Argo CD health and kstatus):
 #
 #   1. deploy/argocd/health.lua in gopher-lua, the way Argo CD runs it (hack/argocd);
@@ -71,11 +71,12 @@ if "$venv/bin/python" - "$CM" "$LUA" <<'PY'
 import sys, yaml
 cm = yaml.safe_load(open(sys.argv[1]))
 script = open(sys.argv[2]).read()
-embedded = cm["data"]["resource.customizations.health.vpc.alicloud.dev_BgpPeer"]
-# The block scalar drops the indentation of blank lines only; compare line by line.
-if [l.rstrip() for l in embedded.splitlines()] != [l.rstrip() for l in script.splitlines()]:
-    sys.exit("argocd-cm-patch.yaml differs from health.lua: run hack/render-manifests.sh")
-print("ok    argocd-cm-patch.yaml embeds health.lua")
+for kind in ("BgpPeer", "BgpGroup"):
+    embedded = cm["data"]["resource.customizations.health.vpc.alicloud.dev_" + kind]
+    # The block scalar drops the indentation of blank lines only; compare line by line.
+    if [l.rstrip() for l in embedded.splitlines()] != [l.rstrip() for l in script.splitlines()]:
+        sys.exit(f"argocd-cm-patch.yaml ({kind}) differs from health.lua: run hack/render-manifests.sh")
+    print(f"ok    argocd-cm-patch.yaml embeds health.lua for {kind}")
 PY
 then :; else status=1; fi
 
