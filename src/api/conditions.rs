@@ -60,6 +60,13 @@ pub mod reasons {
     /// The peer to adopt (or the one recorded in status) is already owned by another object
     /// of the cluster: a cloud peer has at most one owner.
     pub const ALREADY_OWNED: &str = "AlreadyOwned";
+    /// A BGP network with the object's identity (VBR, CIDR block) exists and the object did
+    /// not add it; a network has no ID, so ownership cannot be proved (`adopt: true` takes it
+    /// over).
+    pub const ALREADY_EXISTS: &str = "AlreadyExists";
+    /// The listing the decision needs changed while it was walked (offset paging): looking
+    /// again before concluding that something is absent.
+    pub const INCONSISTENT_LISTING: &str = "InconsistentListing";
     /// The credentials now in use belong to another Alibaba Cloud account than the one that
     /// owns the peer: nothing is created, recreated or released until they match again (or
     /// `deletionPolicy: Orphan` lets the object go).
@@ -125,6 +132,8 @@ pub mod events {
     pub const ADOPTED: &str = "Adopted";
     /// The peer vanished from the cloud and is created again.
     pub const PEER_VANISHED: &str = "PeerVanished";
+    /// An owned BGP network is no longer advertised and is added again.
+    pub const NETWORK_VANISHED: &str = "NetworkVanished";
     /// DeleteBgpPeer was accepted.
     pub const DELETING: &str = "Deleting";
     /// The peer is gone; the object is released.

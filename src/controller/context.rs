@@ -101,6 +101,8 @@ pub struct Context {
     pub store: OnceLock<Store<BgpPeer>>,
     /// The BgpGroup controller's cache, once running (absent without the BgpGroup CRD).
     pub groups: OnceLock<Store<crate::api::group::BgpGroup>>,
+    /// The BgpNetwork controller's cache, once running (two objects naming one network).
+    pub networks: OnceLock<Store<crate::api::network::BgpNetwork>>,
     /// CloudIdentity cache and per-identity STS credentials.
     pub identities: super::credentials::Identities,
     failures: Mutex<HashMap<String, u32>>,
@@ -122,6 +124,7 @@ impl Context {
             readiness: Arc::default(),
             store: OnceLock::new(),
             groups: OnceLock::new(),
+            networks: OnceLock::new(),
             identities: Default::default(),
             kube,
             vpc,

@@ -1,0 +1,762 @@
+//! The BgpNetwork kind on the shared skeleton ([`super::core`]): one advertised prefix of a
+//! VBR per object. A network has no ID; the rules that keep "never a duplicate, never a leak,
+//! never an unrequested deletion" true without one are in [`plan`] and argued in
+//! `docs/bgp-network-identity.md`.
+//!
+//! - [`plan`]: the pure decision (table-tested in `plan_tests.rs`), and [`plan::stronger_claim`]
+//!   for two objects naming one network.
+//! - this module: observe (one paged DescribeBgpNetworks walk of the VBR, in the owning
+//!   account), act (the intent recorded before AddBgpNetwork, the replay that settles an
+//!   unanswered Add, adoption, DeleteBgpNetwork, the release) and status.
+
+pub mod plan;
+#[cfg(test)]
+mod plan_tests;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::Store;
+use kube::{Api, ResourceExt};
+use tracing::info;
+
+use crate::api::conditions::{events, reasons};
+use crate::api::identity::CloudIdentityReference;
+use crate::api::network::{
+    AddObservation, BgpNetwork, BgpNetworkStatus, CloudNetworkView, NETWORK_FINALIZER,
+};
+use crate::api::{LastError, ManagementPolicy, SecretReference};
+use crate::cloud::{AddBgpNetworkRequest, CloudError, Credentials, DeleteBgpNetworkRequest};
+use crate::ops::events::EventType;
+
+use super::context::Context;
+use super::core::{self, CloudObject, ObjectStatus, is_paused};
+use super::credentials::{CredentialRefs, account_of, credentials};
+use super::error::Error;
+use super::status::Outcome;
+use super::timing::{jittered, next_tick};
+use super::{WatchScope, drive, scoped_api, triggers};
+use plan::{ClaimView, Found, Left, Listing, Plan, PlanInput, spec_cidr};
+
+/// The kind's name in metrics and logs.
+pub const KIND_BGP_NETWORK: &str = "BgpNetwork";
+
+/// API error code of an Add of a network that exists (documented).
+const ALREADY_EXISTS_CODE: &str = "InvalidParams.AlreadyExists";
+/// API error code of a Delete of a network that does not exist (assumed).
+const NOT_FOUND_CODE: &str = "InvalidParams.NotFound";
+
+/// At most this many plan steps per reconcile (each act is followed by a fresh plan).
+const MAX_STEPS: usize = 8;
+
+/// One reconcile of a BgpNetwork.
+pub(crate) type Reconciler<'a> = core::Reconciler<'a, BgpNetwork>;
+
+impl ObjectStatus for BgpNetworkStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+    fn observed_generation(&self) -> Option<i64> {
+        self.observed_generation
+    }
+    fn set_observed_generation(&mut self, generation: Option<i64>) {
+        self.observed_generation = generation;
+    }
+    fn last_error_mut(&mut self) -> &mut Option<LastError> {
+        &mut self.last_error
+    }
+    fn last_sync_time(&self) -> Option<&Time> {
+        self.last_sync_time.as_ref()
+    }
+    fn last_sync_time_mut(&mut self) -> &mut Option<Time> {
+        &mut self.last_sync_time
+    }
+}
+
+impl CredentialRefs for BgpNetwork {
+    fn cloud_identity_ref(&self) -> Option<&CloudIdentityReference> {
+        self.spec.cloud_identity_ref.as_ref()
+    }
+    fn credentials_secret_ref(&self) -> Option<&SecretReference> {
+        self.spec.credentials_secret_ref.as_ref()
+    }
+}
+
+impl CloudObject for BgpNetwork {
+    type Status = BgpNetworkStatus;
+    const KIND: &'static str = KIND_BGP_NETWORK;
+    const NOUN: &'static str = "BGP network";
+    const FINALIZER: &'static str = NETWORK_FINALIZER;
+
+    fn status(&self) -> Option<&BgpNetworkStatus> {
+        self.status.as_ref()
+    }
+
+    fn management_policy(&self) -> ManagementPolicy {
+        ManagementPolicy::Full
+    }
+
+    #[tracing::instrument(
+        name = "reconcile",
+        skip_all,
+        fields(
+            kind = KIND_BGP_NETWORK,
+            namespace = %r.obj.namespace().unwrap_or_default(),
+            name = %r.obj.name_any(),
+            router_id = %r.obj.spec.router_id,
+            dst_cidr_block = %r.obj.spec.dst_cidr_block,
+        )
+    )]
+    async fn ensure(r: &mut Reconciler<'_>) -> Result<Action, Error> {
+        ensure_network(r).await
+    }
+
+    #[tracing::instrument(
+        name = "reconcile",
+        skip_all,
+        fields(
+            kind = KIND_BGP_NETWORK,
+            namespace = %r.obj.namespace().unwrap_or_default(),
+            name = %r.obj.name_any(),
+            router_id = %r.obj.spec.router_id,
+            dst_cidr_block = %r.obj.spec.dst_cidr_block,
+            deleting = true,
+        )
+    )]
+    async fn ensure_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
+        ensure_network_absent(r).await
+    }
+}
+
+/// The credentials a reconcile acts with, and their account.
+struct Cloud {
+    creds: Credentials,
+    account: String,
+}
+
+/// How an AddBgpNetwork (first call or replay) was answered.
+enum AddAnswer {
+    /// Success: this token made the network (then or now).
+    Accepted,
+    /// `InvalidParams.AlreadyExists`: the token made nothing; the network is someone else's.
+    NotOurs,
+    /// A refusal that proves the token made nothing (parameters, a missing VBR or region,
+    /// the quota): the error, to report.
+    MadeNothing(Error),
+    /// An answer that proves nothing (throttling, transport, 5xx, credentials, unknown).
+    Unknown(Error),
+}
+
+impl Reconciler<'_> {
+    /// The region the network lives in: as recorded, else the spec's.
+    fn region(&self) -> String {
+        self.status
+            .region_id
+            .clone()
+            .unwrap_or_else(|| self.obj.spec.region_id.clone())
+    }
+
+    /// The VBR: as recorded, else the spec's.
+    fn router(&self) -> String {
+        self.status
+            .router_id
+            .clone()
+            .unwrap_or_else(|| self.obj.spec.router_id.clone())
+    }
+
+    /// The prefix: as recorded, else the spec's (canonical).
+    fn cidr(&self) -> Result<ipnet::IpNet, Error> {
+        match &self.status.dst_cidr_block {
+            Some(c) => c.parse().ok(),
+            None => spec_cidr(&self.obj.spec),
+        }
+        .ok_or_else(|| {
+            Error::InvalidSpec(format!(
+                "dstCidrBlock {:?} is not a CIDR block without host bits",
+                self.obj.spec.dst_cidr_block
+            ))
+        })
+    }
+
+    fn plan(
+        &self,
+        account: Option<&str>,
+        listing: Option<&Listing>,
+        claimed_by: Option<&str>,
+    ) -> Plan {
+        let uid = self.obj.uid().unwrap_or_default();
+        plan::plan(&PlanInput {
+            uid: &uid,
+            spec: &self.obj.spec,
+            status: &self.status,
+            account,
+            listing,
+            claimed_by,
+            deleting: self.obj.metadata.deletion_timestamp.is_some(),
+            paused: is_paused(self.obj),
+            replay_expired: self.replay_expired(),
+            now: self.now,
+            timing: self.ctx.config.timing,
+        })
+    }
+
+    /// The recorded Add is older than the replay window.
+    fn replay_expired(&self) -> bool {
+        let window = jiff::SignedDuration::try_from(self.ctx.config.create_replay_window)
+            .unwrap_or(jiff::SignedDuration::MAX);
+        self.status
+            .add_requested_at
+            .as_ref()
+            .and_then(|t| t.0.checked_add(window).ok())
+            .is_some_and(|until| until <= self.now)
+    }
+
+    /// Another object of the cluster with a stronger claim on this object's network.
+    fn claim(&self) -> Option<String> {
+        let store = self.ctx.networks.get()?;
+        let me = claim_view(self.obj, &self.status);
+        let mine = identity_key(self.obj, Some(&self.status))?;
+        let others: Vec<ClaimView> = store
+            .state()
+            .iter()
+            .filter(|o| identity_key(o, o.status.as_ref()).as_ref() == Some(&mine))
+            .map(|o| claim_view(o, &o.status.clone().unwrap_or_default()))
+            .collect();
+        plan::stronger_claim(&me, &others)
+    }
+
+    /// One walk of the VBR's networks in the owning account: is this object's network there?
+    async fn list(&mut self, cloud: &Cloud) -> Result<Listing, Error> {
+        let cidr = self.cidr()?;
+        let router = self.router();
+        let listing = self
+            .ctx
+            .vpc
+            .list_bgp_networks(&cloud.creds, &self.region(), &router)
+            .await
+            .map_err(Error::cloud("DescribeBgpNetworks"))?;
+        let found = listing.find(&router, &cidr).map(|n| {
+            self.status.cloud = Some(CloudNetworkView {
+                status: Some(n.status.to_string()),
+                dst_cidr_block: Some(n.dst_cidr_block.clone()),
+                vpc_id: n.vpc_id.clone(),
+            });
+            Found {
+                status: n.status.clone(),
+                vpc_id: n.vpc_id.clone(),
+            }
+        });
+        Ok(Listing {
+            found,
+            consistent: listing.consistent,
+        })
+    }
+
+    /// Records what binds the object to its network (account, region, VBR, prefix).
+    fn bind(&mut self, account: &str) -> Result<(), Error> {
+        let cidr = self.cidr()?.to_string();
+        let (region, router) = (self.region(), self.router());
+        let s = &mut self.status;
+        s.account_id.get_or_insert_with(|| account.to_owned());
+        s.region_id.get_or_insert(region);
+        s.router_id.get_or_insert(router);
+        s.dst_cidr_block.get_or_insert(cidr);
+        Ok(())
+    }
+
+    /// AddBgpNetwork with `token` (a first call or a replay), classified.
+    async fn add(&mut self, cloud: &Cloud, token: &str) -> Result<AddAnswer, Error> {
+        let req = AddBgpNetworkRequest {
+            region_id: self.region(),
+            router_id: self.router(),
+            dst_cidr_block: self.cidr()?.to_string(),
+            vpc_id: self.obj.spec.vpc_id.clone(),
+            client_token: Some(token.to_owned()),
+        };
+        Ok(
+            match self.ctx.vpc.add_bgp_network(&cloud.creds, &req).await {
+                Ok(_) => AddAnswer::Accepted,
+                Err(e) if e.code() == Some(ALREADY_EXISTS_CODE) => AddAnswer::NotOurs,
+                Err(e) if proves_nothing_made(&e) => {
+                    AddAnswer::MadeNothing(Error::cloud("AddBgpNetwork")(e))
+                }
+                Err(e) => AddAnswer::Unknown(Error::cloud("AddBgpNetwork")(e)),
+            },
+        )
+    }
+
+    /// Acts on an Add's answer: ownership on success, the intent cleared when the token made
+    /// nothing. `Ok(Some(err))`: stop with that error.
+    async fn settle(&mut self, cloud: &Cloud, answer: AddAnswer) -> Result<Option<Error>, Error> {
+        match answer {
+            AddAnswer::Accepted => {
+                // A simulated crash after a successful Add, before its result is recorded.
+                self.ctx.hooks.after_create()?;
+                self.bind(&cloud.account)?;
+                self.status.owned = true;
+                self.status.add_accepted_at = Some(self.stamp());
+                self.event(
+                    EventType::Normal,
+                    events::CREATED,
+                    "Add",
+                    format!(
+                        "AddBgpNetwork for {} accepted (ClientToken {})",
+                        self.describe(),
+                        self.status.client_token.as_deref().unwrap_or_default()
+                    ),
+                );
+                self.write_status(&Outcome::Progressing {
+                    reason: reasons::CREATING,
+                    message: format!("AddBgpNetwork for {} was accepted", self.describe()),
+                })
+                .await?;
+                Ok(None)
+            }
+            AddAnswer::NotOurs => {
+                let since = self
+                    .status
+                    .add_observation
+                    .as_ref()
+                    .map(|o| format!(" since the listing at {}", o.listed_at.0))
+                    .unwrap_or_default();
+                self.clear_intent();
+                if self.obj.spec.adopt {
+                    return Ok(None);
+                }
+                Ok(Some(Error::Refused {
+                    reason: reasons::ALREADY_EXISTS,
+                    message: format!(
+                        "The network {} appeared{since} and AddBgpNetwork was refused (InvalidParams.AlreadyExists): this object did not add it, and a BGP network has no ID to prove otherwise. Set adopt: true to take it over, or remove it from the VBR",
+                        self.describe()
+                    ),
+                }))
+            }
+            AddAnswer::MadeNothing(err) => {
+                self.clear_intent();
+                Ok(Some(err))
+            }
+            AddAnswer::Unknown(err) => Ok(Some(err)),
+        }
+    }
+
+    fn clear_intent(&mut self) {
+        let s = &mut self.status;
+        s.client_token = None;
+        s.add_requested_at = None;
+        s.add_observation = None;
+    }
+
+    fn describe(&self) -> String {
+        format!("{} on {}", self.obj.spec.dst_cidr_block, self.router())
+    }
+
+    /// Records the intent (token, time, what the listing showed, the binding) and writes it
+    /// **before** the Add.
+    async fn record_intent(
+        &mut self,
+        cloud: &Cloud,
+        token: &str,
+        incarnation: u32,
+        listing: &Listing,
+    ) -> Result<(), Error> {
+        self.bind(&cloud.account)?;
+        let stamp = self.stamp();
+        let s = &mut self.status;
+        s.client_token = Some(token.to_owned());
+        s.incarnation = incarnation;
+        s.add_requested_at = Some(stamp.clone());
+        s.add_observation = Some(AddObservation {
+            listed_at: stamp,
+            consistent: listing.consistent,
+        });
+        s.add_accepted_at = None;
+        s.cloud = None;
+        self.write_status(&Outcome::Progressing {
+            reason: reasons::CREATING,
+            message: format!("Adding the network {}", self.describe()),
+        })
+        .await
+    }
+
+    /// A wait on the cloud: Reconciling, or Stalled once overdue (with one Warning event).
+    async fn wait(
+        &mut self,
+        reason: &'static str,
+        message: String,
+        overdue: bool,
+    ) -> Result<Action, Error> {
+        if self.status.waiting_since.is_none() {
+            self.status.waiting_since = Some(self.stamp());
+        }
+        let outcome = if overdue {
+            let was =
+                super::status::stalled_reason(&self.status) == Some(reasons::TRANSITION_TIMEOUT);
+            if !was {
+                self.event(
+                    EventType::Warning,
+                    events::TRANSITION_TIMEOUT,
+                    "Wait",
+                    message.clone(),
+                );
+                self.ctx.metrics.transition_overdue();
+            }
+            Outcome::Stalled { reason, message }
+        } else {
+            Outcome::Progressing { reason, message }
+        };
+        self.write_status(&outcome).await?;
+        Ok(Action::requeue(next_tick(self.ctx.config.poll_interval)))
+    }
+
+    /// The network is advertised and owned: Ready.
+    async fn ready(&mut self) -> Result<Action, Error> {
+        let s = &mut self.status;
+        s.waiting_since = None;
+        s.last_error = None;
+        let resync = self.ctx.config.resync_period;
+        let stale = self.status.last_sync_time.as_ref().is_none_or(|t| {
+            jiff::SignedDuration::try_from(resync)
+                .ok()
+                .and_then(|d| t.0.checked_add(d).ok())
+                .is_none_or(|until| until <= self.now)
+        });
+        let was_ready = self.stored().is_some_and(|s| {
+            super::status::ready_condition(s)
+                .is_some_and(|c| c.status == crate::api::conditions::status::TRUE)
+        });
+        if stale || !was_ready {
+            self.status.last_sync_time = Some(self.stamp());
+        }
+        self.write_status(&Outcome::Ready).await?;
+        Ok(Action::requeue(jittered(resync)))
+    }
+}
+
+/// Whether a refused Add proves that its token made nothing: the API's parameter validation,
+/// a missing VBR or region, the quota (a replay of a token that had succeeded would have been
+/// answered with that success, not checked again).
+fn proves_nothing_made(e: &CloudError) -> bool {
+    use crate::cloud::ErrorClass;
+    matches!(e, CloudError::Api(_))
+        && matches!(
+            e.class(),
+            ErrorClass::Terminal | ErrorClass::DependencyMissing | ErrorClass::Quota
+        )
+}
+
+/// The (region, VBR, canonical prefix) an object names: as recorded in its status, else its
+/// spec's.
+fn identity_key(
+    obj: &BgpNetwork,
+    status: Option<&BgpNetworkStatus>,
+) -> Option<(String, String, String)> {
+    let cidr = status
+        .and_then(|s| s.dst_cidr_block.clone())
+        .or_else(|| spec_cidr(&obj.spec).map(|c| c.to_string()))?;
+    let region = status
+        .and_then(|s| s.region_id.clone())
+        .unwrap_or_else(|| obj.spec.region_id.clone());
+    let router = status
+        .and_then(|s| s.router_id.clone())
+        .unwrap_or_else(|| obj.spec.router_id.clone());
+    Some((region, router, cidr))
+}
+
+fn claim_view(obj: &BgpNetwork, status: &BgpNetworkStatus) -> ClaimView {
+    ClaimView {
+        key: format!("{}/{}", obj.namespace().unwrap_or_default(), obj.name_any()),
+        created: status.owned && !status.adopted,
+        adopted_at: status
+            .adopted_at
+            .as_ref()
+            .filter(|_| status.owned && status.adopted)
+            .map(|t| t.0),
+        add_requested_at: status
+            .add_requested_at
+            .as_ref()
+            .filter(|_| !status.owned && status.client_token.is_some())
+            .map(|t| t.0),
+        created_at: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        uid: obj.uid().unwrap_or_default(),
+    }
+}
+
+/// The object's credentials and their account.
+async fn connect(r: &Reconciler<'_>) -> Result<Cloud, Error> {
+    let creds = credentials(r.obj, r.ctx).await?;
+    let account = account_of(r.ctx, &creds).await?;
+    Ok(Cloud { creds, account })
+}
+
+async fn ensure_network(r: &mut Reconciler<'_>) -> Result<Action, Error> {
+    if is_paused(r.obj) {
+        r.write_status(&Outcome::Paused).await?;
+        return Ok(Action::await_change());
+    }
+    let cloud = connect(r).await?;
+    let mut listing: Option<Listing> = None;
+    for _ in 0..MAX_STEPS {
+        let claim = r.claim();
+        match r.plan(Some(&cloud.account), listing.as_ref(), claim.as_deref()) {
+            Plan::Paused => {
+                r.write_status(&Outcome::Paused).await?;
+                return Ok(Action::await_change());
+            }
+            Plan::Refuse { reason, message } => {
+                if reason == reasons::ALREADY_OWNED && r.status.owned {
+                    // Another object's claim is stronger: this one no longer owns it.
+                    r.status.owned = false;
+                    r.status.adopted = false;
+                    r.status.adopted_at = None;
+                }
+                return Err(Error::Refused { reason, message });
+            }
+            Plan::Observe | Plan::LookAgain if listing.is_none() => {
+                listing = Some(r.list(&cloud).await?);
+            }
+            Plan::LookAgain => {
+                r.write_status(&Outcome::Progressing {
+                    reason: reasons::INCONSISTENT_LISTING,
+                    message: format!(
+                        "The listing of {}'s networks changed while it was walked; looking again before concluding {} is absent",
+                        r.router(),
+                        r.obj.spec.dst_cidr_block
+                    ),
+                })
+                .await?;
+                return Ok(Action::requeue(next_tick(r.ctx.config.poll_interval)));
+            }
+            Plan::Observe => listing = Some(r.list(&cloud).await?),
+            Plan::Settle { client_token } => {
+                let answer = r.add(&cloud, &client_token).await?;
+                if let Some(err) = r.settle(&cloud, answer).await? {
+                    return Err(err);
+                }
+            }
+            Plan::Add {
+                client_token,
+                incarnation,
+            } => {
+                let seen = listing.clone().unwrap_or(Listing {
+                    found: None,
+                    consistent: false,
+                });
+                r.record_intent(&cloud, &client_token, incarnation, &seen)
+                    .await?;
+                let answer = r.add(&cloud, &client_token).await?;
+                if let Some(err) = r.settle(&cloud, answer).await? {
+                    return Err(err);
+                }
+                // Look again: the new network (or someone else's) decides the next step.
+                listing = None;
+            }
+            Plan::Adopt => {
+                r.bind(&cloud.account)?;
+                r.status.owned = true;
+                r.status.adopted = true;
+                r.status.adopted_at = Some(r.stamp());
+                r.clear_intent();
+                r.event(
+                    EventType::Normal,
+                    events::ADOPTED,
+                    "Adopt",
+                    format!(
+                        "Took over the existing network {} (adopt: true)",
+                        r.describe()
+                    ),
+                );
+            }
+            Plan::AlreadyExists { message } => {
+                return Err(Error::Refused {
+                    reason: reasons::ALREADY_EXISTS,
+                    message,
+                });
+            }
+            Plan::Unverified { message } => return Err(Error::CreateUnverified(message)),
+            Plan::Wait {
+                reason,
+                message,
+                overdue,
+            } => return r.wait(reason, message, overdue).await,
+            Plan::Ready => return r.ready().await,
+            Plan::Vanished => {
+                r.event(
+                    EventType::Warning,
+                    events::NETWORK_VANISHED,
+                    "Add",
+                    format!(
+                        "The network {} is no longer advertised although this object was not deleted; adding it again",
+                        r.describe()
+                    ),
+                );
+                let s = &mut r.status;
+                s.owned = false;
+                s.adopted = false;
+                s.adopted_at = None;
+                s.add_accepted_at = None;
+                s.cloud = None;
+                s.incarnation = s.incarnation.saturating_add(1);
+                // The next Add uses the new incarnation's token.
+                s.client_token = None;
+                s.add_requested_at = None;
+                s.add_observation = None;
+            }
+            Plan::Delete | Plan::WaitGone { .. } | Plan::Release(_) => {
+                // Only during deletion.
+                return Ok(Action::requeue(next_tick(r.ctx.config.poll_interval)));
+            }
+        }
+    }
+    Ok(Action::requeue(next_tick(r.ctx.config.poll_interval)))
+}
+
+async fn ensure_network_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
+    // What needs no cloud call (pause, Orphan, nothing of ours) is decided before credentials.
+    let claim = r.claim();
+    match r.plan(None, None, claim.as_deref()) {
+        Plan::Paused => {
+            r.write_status(&Outcome::Paused).await?;
+            return Err(Error::CleanupPending(
+                "paused: the deletion waits until the pause annotation is removed".into(),
+            ));
+        }
+        Plan::Release(left) => return Ok(release(r, left)),
+        _ => {}
+    }
+    let cloud = connect(r).await?;
+    let mut listing: Option<Listing> = None;
+    for _ in 0..MAX_STEPS {
+        let claim = r.claim();
+        match r.plan(Some(&cloud.account), listing.as_ref(), claim.as_deref()) {
+            Plan::Release(left) => return Ok(release(r, left)),
+            Plan::Refuse { reason, message } => return Err(Error::Refused { reason, message }),
+            Plan::Observe => listing = Some(r.list(&cloud).await?),
+            Plan::Settle { client_token } => match r.add(&cloud, &client_token).await? {
+                AddAnswer::Accepted => {
+                    r.settle(&cloud, AddAnswer::Accepted).await?;
+                }
+                AddAnswer::NotOurs | AddAnswer::MadeNothing(_) => {
+                    r.clear_intent();
+                    return Ok(release(r, Left::Nothing));
+                }
+                AddAnswer::Unknown(err) => return Err(err),
+            },
+            Plan::Delete => {
+                delete(r, &cloud).await?;
+                return Err(Error::CleanupPending(format!(
+                    "DeleteBgpNetwork for {} accepted",
+                    r.describe()
+                )));
+            }
+            Plan::WaitGone { message } => {
+                r.write_status(&Outcome::Progressing {
+                    reason: reasons::DELETING,
+                    message: message.clone(),
+                })
+                .await?;
+                return Err(Error::CleanupPending(message));
+            }
+            Plan::LookAgain if listing.is_none() => listing = Some(r.list(&cloud).await?),
+            Plan::LookAgain => {
+                return Err(Error::CleanupPending(format!(
+                    "the listing of {}'s networks changed while it was walked; looking again",
+                    r.router()
+                )));
+            }
+            Plan::Unverified { message } => return Err(Error::CreateUnverified(message)),
+            Plan::Paused
+            | Plan::Add { .. }
+            | Plan::Adopt
+            | Plan::AlreadyExists { .. }
+            | Plan::Wait { .. }
+            | Plan::Ready
+            | Plan::Vanished => break,
+        }
+    }
+    Err(Error::CleanupPending(format!(
+        "withdrawing the network {}",
+        r.describe()
+    )))
+}
+
+/// DeleteBgpNetwork; "not there" counts as accepted (the listing confirms the absence).
+async fn delete(r: &mut Reconciler<'_>, cloud: &Cloud) -> Result<(), Error> {
+    let uid = r.obj.uid().unwrap_or_default();
+    let req = DeleteBgpNetworkRequest {
+        region_id: r.region(),
+        router_id: r.router(),
+        dst_cidr_block: r.cidr()?.to_string(),
+        client_token: Some(plan::delete_token(&uid, r.status.incarnation)),
+    };
+    match r.ctx.vpc.delete_bgp_network(&cloud.creds, &req).await {
+        Ok(_) => {}
+        Err(e) if e.code() == Some(NOT_FOUND_CODE) => {}
+        Err(e) => return Err(Error::cloud("DeleteBgpNetwork")(e)),
+    }
+    if r.status.delete_requested_at.is_none() {
+        r.status.delete_requested_at = Some(r.stamp());
+        r.event(
+            EventType::Normal,
+            events::DELETING,
+            "Delete",
+            format!("DeleteBgpNetwork for {} accepted", r.describe()),
+        );
+    }
+    r.write_status(&Outcome::Progressing {
+        reason: reasons::DELETING,
+        message: format!(
+            "DeleteBgpNetwork for {} was accepted; waiting until the VBR no longer lists it",
+            r.describe()
+        ),
+    })
+    .await
+}
+
+/// Releases the object with an event saying what is left.
+fn release(r: &Reconciler<'_>, left: Left) -> Action {
+    let (reason, note) = match left {
+        Left::Nothing if r.status.delete_requested_at.is_some() => (
+            events::DELETED,
+            format!("The network {} is withdrawn", r.describe()),
+        ),
+        Left::Nothing => (
+            events::RELEASED,
+            "Released: no network of this object's is advertised".to_owned(),
+        ),
+        Left::Orphaned => (
+            events::ORPHANED,
+            format!(
+                "deletionPolicy: Orphan: the network {} stays advertised",
+                r.describe()
+            ),
+        ),
+        Left::OwnedByOther => (
+            events::RELEASED,
+            format!(
+                "Released without touching {}: another object owns it",
+                r.describe()
+            ),
+        ),
+    };
+    r.event(EventType::Normal, reason, "Release", note);
+    Action::await_change()
+}
+
+/// Runs the BgpNetwork controller until `shutdown` (the BgpNetwork CRD must be installed).
+/// The cache it fills (`Context::networks`) is what [`plan::stronger_claim`] compares with.
+pub async fn run(
+    ctx: Arc<Context>,
+    scope: WatchScope,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let api: Api<BgpNetwork> = scoped_api(ctx.kube.clone(), &scope);
+    let (trigger, store): (_, Store<BgpNetwork>) = triggers(api, &scope);
+    let _ = ctx.networks.set(store.clone());
+    info!("BgpNetwork controller starting");
+    drive(Controller::for_stream(trigger, store), ctx, shutdown).await;
+}
