@@ -13,8 +13,8 @@
 
 pub mod claims;
 pub mod context;
-pub mod core;
 pub mod convert;
+pub mod core;
 pub mod create;
 pub mod credentials;
 pub mod docs;
@@ -22,7 +22,6 @@ pub mod error;
 pub mod finalizer;
 pub mod group;
 pub mod key;
-pub mod network;
 pub mod observe;
 pub mod plan;
 pub mod reconcile;
@@ -37,8 +36,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::ops::events::{Recorder, Reporter};
-use futures::{FutureExt, StreamExt};
 use futures::TryStreamExt;
+use futures::{FutureExt, StreamExt};
 use kube::api::ListParams;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
@@ -48,8 +47,8 @@ use tracing::{debug, info, warn};
 
 use crate::api::BgpPeer;
 use crate::api::group::BgpGroup;
-use core::CloudObject;
 use crate::api::identity::CloudIdentity;
+use core::{CloudObject, ObjectStatus};
 
 pub use context::{Context, ControllerConfig};
 
@@ -109,32 +108,63 @@ pub async fn check_crd(client: &kube::Client, scope: &WatchScope) -> anyhow::Res
 /// (`CredentialsError`, `AccountMismatch`): the bounded re-read that replaces a Secret
 /// watch. One reconcile of such an object costs one Secret `get` (or none, for a cached
 /// identity failure) and no cloud call.
-fn credentials_recheck(
-    store: reflector::Store<BgpPeer>,
+fn credentials_recheck<K: CloudObject>(
+    store: reflector::Store<K>,
     every: Duration,
-) -> impl futures::Stream<Item = ObjectRef<BgpPeer>> + Send {
+) -> impl futures::Stream<Item = ObjectRef<K>> + Send {
     let ticks = tokio_stream_interval(every.max(Duration::from_secs(1)));
     ticks.flat_map(move |_| {
-        let stalled: Vec<ObjectRef<BgpPeer>> = store
+        let stalled: Vec<ObjectRef<K>> = store
             .state()
             .into_iter()
-            .filter(|p| stalled_on_credentials(p))
-            .map(|p| ObjectRef::from_obj(&*p))
+            .filter(|o| stalled_on_credentials(&**o))
+            .map(|o| ObjectRef::from_obj(&*o))
             .collect();
         futures::stream::iter(stalled)
     })
 }
 
-fn stalled_on_credentials(obj: &BgpPeer) -> bool {
-    obj.status.as_ref().is_some_and(|s| {
-        s.conditions.iter().any(|c| {
-            c.type_ == crate::api::conditions::types::STALLED
-                && c.status == "True"
-                && (c.reason == crate::api::conditions::reasons::CREDENTIALS_ERROR
+fn stalled_on_credentials<K: CloudObject>(obj: &K) -> bool {
+    use crate::api::conditions::{reasons, status, types};
+    obj.status().is_some_and(|s| {
+        s.conditions().iter().any(|c| {
+            c.type_ == types::STALLED
+                && c.status == status::TRUE
+                && (c.reason == reasons::CREDENTIALS_ERROR
                     // Restoring the owning account's credentials must be noticed as soon.
-                    || c.reason == crate::api::conditions::reasons::ACCOUNT_MISMATCH)
+                    || c.reason == reasons::ACCOUNT_MISMATCH)
         })
     })
+}
+
+/// `controller` with the triggers of credentials: the recheck of objects stalled on them
+/// (Secrets are not watched: that needs list/watch on Secrets in every namespace that uses
+/// them), and the changes of the CloudIdentities they use (by name, or as their namespace's
+/// `default`). `identity_changes` is a watch of CloudIdentities.
+pub(crate) fn with_credential_triggers<K, S>(
+    controller: Controller<K>,
+    store: reflector::Store<K>,
+    ctx: &Context,
+    identity_changes: S,
+) -> Controller<K>
+where
+    K: CloudObject + credentials::CredentialRefs,
+    S: futures::Stream<Item = Result<CloudIdentity, watcher::Error>> + Send + 'static,
+{
+    let recheck = credentials_recheck(store.clone(), ctx.config.tenancy.credentials_recheck);
+    controller.reconcile_on(recheck).watches_stream(
+        identity_changes,
+        move |identity: CloudIdentity| {
+            let ns = identity.namespace();
+            let name = identity.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|o| credentials::refers_to_identity(&**o, ns.as_deref(), &name))
+                .map(|o| ObjectRef::from_obj(&*o))
+                .collect::<Vec<_>>()
+        },
+    )
 }
 
 /// A stream that yields every `every` (the first after one period).
@@ -149,7 +179,7 @@ fn tokio_stream_interval(every: Duration) -> impl futures::Stream<Item = ()> + S
 }
 
 /// The API of kind `K` in `scope`.
-fn scoped_api<K>(client: kube::Client, scope: &WatchScope) -> Api<K>
+pub(crate) fn scoped_api<K>(client: kube::Client, scope: &WatchScope) -> Api<K>
 where
     K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
 {
@@ -164,7 +194,7 @@ where
 /// finalizers and the deletion mark. Our own status writes do not trigger, so an error's
 /// requeue delay is never cut short by the status write that reports it. Also the cache
 /// (reflector store) the watch fills.
-fn triggers<K: CloudObject>(
+pub(crate) fn triggers<K: CloudObject>(
     api: Api<K>,
     scope: &WatchScope,
 ) -> (
@@ -189,7 +219,7 @@ fn triggers<K: CloudObject>(
 }
 
 /// Runs `controller` with the skeleton's reconcile and error policy until `shutdown`.
-async fn drive<K: CloudObject>(
+pub(crate) async fn drive<K: CloudObject>(
     controller: Controller<K>,
     ctx: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
@@ -251,36 +281,24 @@ pub async fn run(
             }
         });
     }
-    // Secrets are not watched (that needs list/watch on Secrets in every namespace that
-    // uses them): an object stalled on credentials re-reads its Secret or identity every
-    // recheck interval instead, and a Ready one at its next resync.
-    let recheck = credentials_recheck(store.clone(), ctx.config.tenancy.credentials_recheck);
-    let controller = controller.reconcile_on(recheck);
     // CloudIdentities (specs hold no secret) are cached, and a change re-triggers the
-    // objects that use the identity (by name, or as their namespace's `default`).
+    // objects that use the identity.
     let (identity_store, identity_writer) = reflector::store();
     ctx.identities.set_store(identity_store);
     let identities_synced = ctx.clone();
-    let identity_changes = watcher(identities, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .inspect_ok(move |event| {
-            if matches!(event, watcher::Event::InitDone) {
-                identities_synced.identities.mark_synced();
-            }
-        })
-        .reflect(identity_writer)
-        .touched_objects();
-    let peer_store = store.clone();
-    let controller = controller.watches_stream(identity_changes, move |identity: CloudIdentity| {
-        let ns = identity.namespace();
-        let name = identity.name_any();
-        peer_store
-            .state()
-            .into_iter()
-            .filter(|p| credentials::uses_identity(p, ns.as_deref(), &name))
-            .map(|p| ObjectRef::from_obj(&*p))
-            .collect::<Vec<_>>()
-    });
+    let identity_changes = watcher(
+        identities.clone(),
+        watcher::Config::default().any_semantic(),
+    )
+    .default_backoff()
+    .inspect_ok(move |event| {
+        if matches!(event, watcher::Event::InitDone) {
+            identities_synced.identities.mark_synced();
+        }
+    })
+    .reflect(identity_writer)
+    .touched_objects();
+    let controller = with_credential_triggers(controller, store.clone(), &ctx, identity_changes);
     // Peers that refer to a BgpGroup are woken by its changes (it became Ready, got its
     // cloud ID), not left on a backoff. The watch's cache is what their references are
     // resolved from: it is updated before the peers are woken.
@@ -295,11 +313,14 @@ pub async fn run(
     }
     let (group_store, group_writer) = reflector::store();
     let _ = ctx.groups.set(group_store);
-    let group_changes = watcher(groups_api.clone(), watcher::Config::default().any_semantic())
-        .default_backoff()
-        .modify(|g: &mut BgpGroup| g.managed_fields_mut().clear())
-        .reflect(group_writer)
-        .touched_objects();
+    let group_changes = watcher(
+        groups_api.clone(),
+        watcher::Config::default().any_semantic(),
+    )
+    .default_backoff()
+    .modify(|g: &mut BgpGroup| g.managed_fields_mut().clear())
+    .reflect(group_writer)
+    .touched_objects();
     let peers_of_group = store.clone();
     let controller = controller.watches_stream(group_changes, move |group: BgpGroup| {
         let ns = group.namespace();
@@ -315,7 +336,16 @@ pub async fn run(
     // when one of them changes or goes.
     let (group_trigger, groups) = triggers(groups_api, &scope);
     let peers_api: Api<BgpPeer> = scoped_api(ctx.kube.clone(), &scope);
-    let group_controller = Controller::for_stream(group_trigger, groups.clone()).watches(
+    let identity_changes = watcher(identities, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .touched_objects();
+    let group_controller = with_credential_triggers(
+        Controller::for_stream(group_trigger, groups.clone()),
+        groups.clone(),
+        &ctx,
+        identity_changes,
+    )
+    .watches(
         peers_api,
         watcher::Config::default().any_semantic(),
         move |peer: BgpPeer| {
@@ -343,7 +373,7 @@ pub async fn run(
 }
 
 /// Whether the apiserver serves (and lets this identity list) the kind of `api`.
-async fn served<K>(api: &Api<K>) -> bool
+pub(crate) async fn served<K>(api: &Api<K>) -> bool
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
