@@ -55,6 +55,8 @@ export KUBECONFIG="$demo_dir/cp/kubeconfig"
 say "Installing the BgpPeer CRD"
 "$kubectl" apply --server-side -f crds/
 "$kubectl" wait --for=condition=Established crd/bgppeers.vpc.alicloud.dev --timeout=60s
+# The BgpGroup controller starts only if its CRD is served when the controller starts.
+"$kubectl" wait --for=condition=Established crd/bgpgroups.vpc.alicloud.dev --timeout=60s
 
 say "Starting the controller"
 # The emulator's well-known demo key (emulator-only; a real install uses a Secret or RRSA).
@@ -80,7 +82,19 @@ if ! "$kubectl" wait --for=condition=Ready bgppeer/onprem-router-a --timeout=120
   exit 1
 fi
 
-say "kubectl get bgppeers -o wide"
+say "Applying deploy/samples/bgpgroup.yaml (a BgpGroup with an MD5 key Secret, and 3 BgpPeers in it)"
+"$kubectl" apply -f deploy/samples/bgpgroup.yaml
+for obj in bgpgroup/onprem-dc1 bgppeer/dc1-router-a bgppeer/dc1-router-b bgppeer/dc1-router-c; do
+  if ! "$kubectl" wait --for=condition=Ready "$obj" --timeout=120s; then
+    echo "$obj did not become Ready; controller log:" >&2
+    tail -n 40 "$demo_dir/controller.log" >&2
+    "$kubectl" get "$obj" -o yaml >&2 || true
+    exit 1
+  fi
+done
+
+say "kubectl get bgpgroups,bgppeers -o wide"
+"$kubectl" get bgpgroups -o wide
 "$kubectl" get bgppeers -o wide
 
 say "The cloud's view (DescribeBgpPeers through the emulator)"
