@@ -1,23 +1,23 @@
 //! `alicloud-bgp-operator cloud …` as a user runs it: the real binary, a clean environment
 //! holding only what each case sets, and the emulator as the API.
 
+mod common;
+
 use std::time::Duration;
 
 use alicloud_bgp_operator::emulator::config::{
     DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, DEMO_GROUP_V4, DEMO_REGION,
 };
 use alicloud_bgp_operator::emulator::{EmulatorConfig, EmulatorHandle, Latency};
+use common::emulator::start_emulator;
 
 async fn emulator() -> EmulatorHandle {
-    alicloud_bgp_operator::install_crypto_provider();
     let config = EmulatorConfig {
         pending_delay: Duration::from_millis(50),
         latency: Latency::fixed(Duration::ZERO),
         ..EmulatorConfig::demo()
     };
-    alicloud_bgp_operator::emulator::start(config, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("emulator starts")
+    start_emulator(config).await
 }
 
 struct Output {

@@ -2,6 +2,8 @@
 //! signature versions independently): the full peer lifecycle, idempotency, classified
 //! errors, STS credentials and retries on injected faults.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -11,12 +13,12 @@ use alicloud_bgp_operator::cloud::{
     ModifyBgpPeerAttributeRequest, RetryConfig, SignatureVersion, VpcClient,
 };
 use alicloud_bgp_operator::emulator::config::{
-    DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, DEMO_GROUP_V4, DEMO_GROUP_V6, DEMO_REGION,
+    DEMO_ACCESS_KEY_ID, DEMO_GROUP_V4, DEMO_GROUP_V6, DEMO_REGION,
 };
 use alicloud_bgp_operator::emulator::{EmulatorConfig, EmulatorHandle, Fault, Latency};
+use common::emulator::{demo_credentials as demo_creds, start_emulator};
 
 async fn emulator() -> EmulatorHandle {
-    alicloud_bgp_operator::install_crypto_provider();
     let config = EmulatorConfig {
         pending_delay: Duration::from_millis(100),
         modify_delay: Duration::from_millis(100),
@@ -24,9 +26,7 @@ async fn emulator() -> EmulatorHandle {
         latency: Latency::fixed(Duration::ZERO),
         ..EmulatorConfig::demo()
     };
-    alicloud_bgp_operator::emulator::start(config, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("emulator starts")
+    start_emulator(config).await
 }
 
 fn client(emu: &EmulatorHandle, version: SignatureVersion) -> VpcClient {
@@ -41,10 +41,6 @@ fn client(emu: &EmulatorHandle, version: SignatureVersion) -> VpcClient {
         ..ClientConfig::default()
     })
     .expect("client")
-}
-
-fn demo_creds() -> Credentials {
-    Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None)
 }
 
 async fn wait_for_status(

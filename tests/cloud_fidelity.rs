@@ -1,19 +1,23 @@
 //! The client against the stricter emulator (issue 16, docs/cloud-fidelity.md): it does not
 //! lean on leniency the real API lacks. Over HTTP, with both signature versions.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
 use alicloud_bgp_operator::cloud::{
-    ClientConfig, CloudError, CreateBgpPeerRequest, CredentialChain, Credentials,
-    DescribeBgpPeersRequest, ErrorClass, ModifyBgpPeerAttributeRequest, RetryConfig,
-    SignatureVersion, VpcClient,
+    CloudError, CreateBgpPeerRequest, CredentialChain, Credentials, DescribeBgpPeersRequest,
+    ErrorClass, ModifyBgpPeerAttributeRequest, SignatureVersion, VpcClient,
 };
 use alicloud_bgp_operator::emulator::config::{
-    AccessKeyConfig, AccountConfig, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, DEMO_ACCOUNT_UID,
-    DEMO_GROUP_V4, DEMO_REGION, TotalCountMode,
+    AccessKeyConfig, AccountConfig, DEMO_ACCESS_KEY_ID, DEMO_ACCOUNT_UID, DEMO_GROUP_V4,
+    DEMO_REGION, TotalCountMode,
 };
-use alicloud_bgp_operator::emulator::{EmulatorConfig, EmulatorHandle, Secret};
+use alicloud_bgp_operator::emulator::{EmulatorConfig, Secret};
+use common::emulator::{
+    demo_credentials as demo, start_emulator as emulator, vpc_client as client,
+};
 
 fn config() -> EmulatorConfig {
     let mut c = EmulatorConfig::demo();
@@ -30,32 +34,6 @@ fn config() -> EmulatorConfig {
         roles: vec!["acs:ram::5555000011112222:role/bgp-operator".to_owned()],
     });
     c
-}
-
-async fn emulator(config: EmulatorConfig) -> EmulatorHandle {
-    alicloud_bgp_operator::emulator::start(config, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("emulator starts")
-}
-
-fn client(emu: &EmulatorHandle, version: SignatureVersion) -> VpcClient {
-    VpcClient::new(ClientConfig {
-        endpoint: Some(emu.endpoint()),
-        sts_endpoint: Some(emu.endpoint()),
-        signature_version: version,
-        rate_limit: None,
-        retry: RetryConfig {
-            base_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(20),
-            ..RetryConfig::default()
-        },
-        ..ClientConfig::default()
-    })
-    .expect("client")
-}
-
-fn demo() -> Credentials {
-    Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None)
 }
 
 #[tokio::test]

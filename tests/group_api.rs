@@ -3,19 +3,22 @@
 //! the per-VBR group quota, the documented validation codes, `DependencyViolation.BgpPeer`,
 //! and the auth key: redacted when decoded, never in an error or a log line.
 
+mod common;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alicloud_bgp_operator::cloud::{
-    AuthKey, ClientConfig, CloudError, CreateBgpGroupRequest, CreateBgpPeerRequest, Credentials,
+    AuthKey, ClientConfig, CloudError, CreateBgpGroupRequest, CreateBgpPeerRequest,
     DeleteBgpGroupRequest, DeleteBgpPeerRequest, DescribeBgpGroupsRequest, ErrorClass,
     ModifyBgpGroupAttributeRequest, RetryConfig, SignatureVersion, VpcClient,
 };
-use alicloud_bgp_operator::emulator::config::{
-    DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, DEMO_REGION, DEMO_VBR, VbrConfig,
-};
+use alicloud_bgp_operator::emulator::config::{DEMO_REGION, DEMO_VBR, VbrConfig};
 use alicloud_bgp_operator::emulator::{EmulatorConfig, EmulatorHandle};
+use common::emulator::{
+    demo_credentials as demo, start_emulator as emulator, vpc_client as client,
+};
 
 const KEY: &str = "Md5-GroupKey-7f3c91";
 
@@ -29,31 +32,6 @@ fn config() -> EmulatorConfig {
         ..VbrConfig::new("vbr-onegroup", DEMO_REGION, false)
     });
     c
-}
-
-async fn emulator(config: EmulatorConfig) -> EmulatorHandle {
-    alicloud_bgp_operator::emulator::start(config, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("emulator starts")
-}
-
-fn client(emu: &EmulatorHandle, version: SignatureVersion) -> VpcClient {
-    VpcClient::new(ClientConfig {
-        endpoint: Some(emu.endpoint()),
-        signature_version: version,
-        rate_limit: None,
-        retry: RetryConfig {
-            base_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(20),
-            ..RetryConfig::default()
-        },
-        ..ClientConfig::default()
-    })
-    .expect("client")
-}
-
-fn demo() -> Credentials {
-    Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None)
 }
 
 fn create(router: &str, token: Option<&str>) -> CreateBgpGroupRequest {

@@ -3,6 +3,8 @@
 //! per-VBR quota and its admin API, status transitions, read-after-write lag, ClientToken
 //! idempotency, faults, paging and account ownership of VBRs.
 
+mod common;
+
 use std::time::Duration;
 
 use alicloud_bgp_operator::cloud::{
@@ -10,10 +12,11 @@ use alicloud_bgp_operator::cloud::{
     DescribeBgpNetworksRequest, ErrorClass, NetworkStatus, RetryConfig, VpcClient,
 };
 use alicloud_bgp_operator::emulator::config::{
-    AccessKeyConfig, AccountConfig, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, DEMO_ACCOUNT_UID,
-    DEMO_REGION, DEMO_VBR, TotalCountMode, VbrConfig,
+    AccessKeyConfig, AccountConfig, DEMO_ACCOUNT_UID, DEMO_REGION, DEMO_VBR, TotalCountMode,
+    VbrConfig,
 };
 use alicloud_bgp_operator::emulator::{EmulatorConfig, EmulatorHandle, Fault, Secret};
+use common::emulator::{demo_credentials as demo, start_emulator as emulator};
 use serde_json::{Value, json};
 
 const OTHER_UID: &str = "5555000011112222";
@@ -45,12 +48,6 @@ fn config() -> EmulatorConfig {
     c
 }
 
-async fn emulator(config: EmulatorConfig) -> EmulatorHandle {
-    alicloud_bgp_operator::emulator::start(config, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("emulator starts")
-}
-
 fn client(emu: &EmulatorHandle) -> VpcClient {
     VpcClient::new(ClientConfig {
         endpoint: Some(emu.endpoint()),
@@ -64,10 +61,6 @@ fn client(emu: &EmulatorHandle) -> VpcClient {
         ..ClientConfig::default()
     })
     .expect("client")
-}
-
-fn demo() -> Credentials {
-    Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None)
 }
 
 fn other() -> Credentials {

@@ -28,8 +28,9 @@ use alicloud_bgp_operator::emulator::config::{
     AccessKeyConfig, AccountConfig, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, DEMO_GROUP_V4,
     DEMO_REGION, EmulatorConfig, Secret,
 };
-use alicloud_bgp_operator::emulator::server::{self, EmulatorHandle};
+use alicloud_bgp_operator::emulator::server::EmulatorHandle;
 
+use common::emulator::start_emulator as emulator;
 use common::operator::{ContextOptions, GROUP, Operator, REGION, test_controller_config};
 
 const THROTTLED: &str = "Throttling.User";
@@ -56,12 +57,6 @@ fn world(rules: &str) -> EmulatorConfig {
     }
     cfg.api_quotas = serde_saphyr::from_str(rules).expect("quota rules");
     cfg
-}
-
-async fn emulator(cfg: EmulatorConfig) -> EmulatorHandle {
-    server::start(cfg, "127.0.0.1:0".parse().expect("addr"))
-        .await
-        .expect("emulator")
 }
 
 fn account_a() -> Credentials {

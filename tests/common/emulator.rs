@@ -6,6 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use alicloud_bgp_operator::cloud::{
+    ClientConfig, Credentials, RetryConfig, SignatureVersion, VpcClient,
+};
 use alicloud_bgp_operator::emulator::config::{
     DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, DEMO_REGION,
 };
@@ -313,12 +316,42 @@ pub fn instant_config() -> EmulatorConfig {
     c
 }
 
-pub async fn emulator(config: EmulatorConfig) -> (EmulatorHandle, Api) {
-    let emu = start(config, "127.0.0.1:0".parse().expect("addr"))
+/// Starts an emulator with `config` on a free loopback port.
+pub async fn start_emulator(config: EmulatorConfig) -> EmulatorHandle {
+    alicloud_bgp_operator::install_crypto_provider();
+    start(config, "127.0.0.1:0".parse().expect("addr"))
         .await
-        .expect("emulator starts");
+        .expect("emulator starts")
+}
+
+/// An emulator and the hand-signing client pointed at it.
+pub async fn emulator(config: EmulatorConfig) -> (EmulatorHandle, Api) {
+    let emu = start_emulator(config).await;
     let api = Api::new(&emu);
     (emu, api)
+}
+
+/// The product's own VPC client against the emulator (and its STS): no client-side rate limit,
+/// retries after 5–20 ms.
+pub fn vpc_client(emu: &EmulatorHandle, version: SignatureVersion) -> VpcClient {
+    VpcClient::new(ClientConfig {
+        endpoint: Some(emu.endpoint()),
+        sts_endpoint: Some(emu.endpoint()),
+        signature_version: version,
+        rate_limit: None,
+        retry: RetryConfig {
+            base_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(20),
+            ..RetryConfig::default()
+        },
+        ..ClientConfig::default()
+    })
+    .expect("client")
+}
+
+/// The demo access key as the client's credentials.
+pub fn demo_credentials() -> Credentials {
+    Credentials::new(DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, None)
 }
 
 pub async fn create_peer(api: &Api, group: &str, ip: &str, token: Option<&str>) -> String {
