@@ -572,3 +572,78 @@ async fn a_modify_without_is_fake_asn_switches_it_off() {
     assert_eq!((g.peer_asn, g.is_fake), (Some(65030), Some(false)));
     emu.shutdown().await;
 }
+
+#[tokio::test]
+async fn groups_belong_to_the_account_of_their_vbr() {
+    use alicloud_bgp_operator::emulator::Secret;
+    use alicloud_bgp_operator::emulator::config::{AccessKeyConfig, AccountConfig};
+    let mut c = config();
+    c.accounts.push(AccountConfig {
+        uid: "5555000011119999".to_owned(),
+        access_keys: vec![AccessKeyConfig {
+            id: "LTAIgroupaccountb".to_owned(),
+            secret: Secret::new("account-b-secret"),
+            user: None,
+        }],
+        roles: Vec::new(),
+    });
+    c.vbrs.push(VbrConfig {
+        owner: Some("5555000011119999".to_owned()),
+        ..VbrConfig::new("vbr-ofaccountb", DEMO_REGION, false)
+    });
+    let emu = emulator(c).await;
+    let vpc = client(&emu, SignatureVersion::V3);
+    let b = alicloud_bgp_operator::cloud::Credentials::new(
+        "LTAIgroupaccountb",
+        "account-b-secret",
+        None,
+    );
+    // Account A cannot see account B's VBR, so it cannot make a group there.
+    let err = vpc
+        .create_bgp_group(&demo(), &create("vbr-ofaccountb", None))
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(&err), "InvalidVbrNetwork");
+    let id = vpc
+        .create_bgp_group(&b, &create("vbr-ofaccountb", None))
+        .await
+        .expect("account B's group")
+        .bgp_group_id;
+    // A neither lists, reads, modifies nor deletes it.
+    assert!(
+        vpc.describe_bgp_group(&demo(), DEMO_REGION, &id)
+            .await
+            .expect("describe")
+            .is_none()
+    );
+    let modify = ModifyBgpGroupAttributeRequest {
+        region_id: DEMO_REGION.into(),
+        bgp_group_id: id.clone(),
+        peer_asn: Some(65099),
+        ..Default::default()
+    };
+    let err = vpc
+        .modify_bgp_group_attribute(&demo(), &modify)
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(&err), "InvalidBgpGroup");
+    let delete = DeleteBgpGroupRequest {
+        region_id: DEMO_REGION.into(),
+        bgp_group_id: id.clone(),
+        client_token: None,
+    };
+    let err = vpc.delete_bgp_group(&demo(), &delete).await.unwrap_err();
+    assert_eq!(api_code(&err), "InvalidBgpGroup");
+    // B does all of it.
+    assert!(
+        vpc.describe_bgp_group(&b, DEMO_REGION, &id)
+            .await
+            .expect("describe")
+            .is_some()
+    );
+    vpc.modify_bgp_group_attribute(&b, &modify)
+        .await
+        .expect("B modifies");
+    vpc.delete_bgp_group(&b, &delete).await.expect("B deletes");
+    emu.shutdown().await;
+}

@@ -471,7 +471,7 @@ fn create_bgp_group(
     let route_quota = p.int_in::<u32>("RouteQuota", 1..=u32::MAX)?.unwrap_or(110);
     let vbr = res
         .vbr(router_id)
-        .filter(|v| v.region_id == region)
+        .filter(|v| v.region_id == region && owned_by(v, ctx.account))
         .ok_or_else(|| ApiError::from_code("InvalidVbrNetwork"))?;
     if version == IpVersion::Ipv6 && !vbr.ipv6_enabled {
         return Err(vbr_without_ipv6());
@@ -531,6 +531,9 @@ fn modify_bgp_group(
     let is_fake_asn = p.bool("IsFakeAsn")?.unwrap_or(false);
     let clear_auth_key = p.bool("ClearAuthKey")?.unwrap_or(false);
     let route_quota = p.int_in::<u32>("RouteQuota", 1..=u32::MAX)?;
+    if !group_visible(res, group_id, ctx.account) {
+        return Err(missing_group());
+    }
     let Some(group) = res.group_mut(group_id).filter(|g| g.region_id == region) else {
         return Err(missing_group());
     };
@@ -574,6 +577,9 @@ fn delete_bgp_group(
     let region = region(ctx, p)?;
     let group_id = p.required("BgpGroupId")?;
     let has_peers = res.bgp_peers.iter().any(|x| x.bgp_group_id == group_id);
+    if !group_visible(res, group_id, ctx.account) {
+        return Err(missing_group());
+    }
     let Some(group) = res.group_mut(group_id).filter(|g| g.region_id == region) else {
         return Err(missing_group());
     };
@@ -589,6 +595,19 @@ fn delete_bgp_group(
     group.gmt_modified = ctx.now;
     res.settle(ctx.now);
     done(json!({}))
+}
+
+/// Whether `account` may see `vbr` and its groups: a VBR with an `owner` belongs to that
+/// account alone (a resource is visible only to its owner); one without is everyone's.
+fn owned_by(vbr: &super::model::VbrSnapshot, account: &str) -> bool {
+    vbr.owner.as_deref().is_none_or(|o| o == account)
+}
+
+/// Whether `account` may see group `id` (the group is as visible as its VBR).
+fn group_visible(res: &Resources, id: &str, account: &str) -> bool {
+    res.group(id)
+        .and_then(|g| res.vbr(&g.router_id))
+        .is_none_or(|v| owned_by(v, account))
 }
 
 /// `PageNumber` (default 1, ≥ 1) and `PageSize` (default 10, 1..=50).
@@ -725,6 +744,7 @@ fn describe_bgp_groups(
         .bgp_groups
         .iter()
         .filter(|g| g.region_id == region && g.visible_at.is_none_or(|t| t <= ctx.now))
+        .filter(|g| res.vbr(&g.router_id).is_none_or(|v| owned_by(v, ctx.account)))
         .filter(|g| group_id.is_none_or(|i| g.bgp_group_id == i))
         .filter(|g| router_id.is_none_or(|r| g.router_id == r))
         .filter(|g| is_default.is_none_or(|d| g.is_default == d))
