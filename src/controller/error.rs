@@ -264,6 +264,26 @@ pub const ACTION_RULES: &[(&str, ErrorClass, &str)] = &[
         "proves nothing (nor do credentials, gateway or unknown errors): the token is kept and the replay retried",
     ),
     (
+        "AddBgpNetwork",
+        ErrorClass::Terminal,
+        "`InvalidParams.AlreadyExists`: the network exists and this object did not add it (a network has no ID): `Stalled`, reason `AlreadyExists`, never deleted by this object; `adopt: true` takes it over. Any other refusal of the parameters proves the recorded token made nothing: it is cleared",
+    ),
+    (
+        "AddBgpNetwork (replay of a recorded add)",
+        ErrorClass::Quota,
+        "proves the token made nothing (a token that had succeeded is answered with that success): retried with the same token; during deletion the object is released",
+    ),
+    (
+        "AddBgpNetwork (replay of a recorded add)",
+        ErrorClass::Transient,
+        "proves nothing (nor do throttling, credentials or unknown errors): the token is kept and the replay retried; only a success makes the network this object's",
+    ),
+    (
+        "DeleteBgpNetwork",
+        ErrorClass::DependencyMissing,
+        "`InvalidParams.NotFound`: not a failure; recorded like an accepted delete, and the finalizer goes once a consistent listing of the VBR in the owning account no longer shows the network",
+    ),
+    (
         "DescribeBgpPeers (group listing during deletion)",
         ErrorClass::DependencyMissing,
         "does not prove the peer gone: it is read by ID in the owning account, and any error of that read keeps the finalizer",
