@@ -3,7 +3,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::api::conditions::{reasons, types};
+use crate::api::conditions::{reasons, status, types};
 
 use super::core::ObjectStatus;
 
@@ -50,34 +50,34 @@ fn desired(outcome: &Outcome, noun: &str) -> [Desired; 3] {
         Outcome::Ready => [
             d(
                 types::READY,
-                "True",
+                status::TRUE,
                 reasons::AVAILABLE,
                 &format!("The {noun} is Available and matches the spec"),
             ),
-            d(types::RECONCILING, "False", reasons::AVAILABLE, ""),
-            d(types::STALLED, "False", reasons::AVAILABLE, ""),
+            d(types::RECONCILING, status::FALSE, reasons::AVAILABLE, ""),
+            d(types::STALLED, status::FALSE, reasons::AVAILABLE, ""),
         ],
         Outcome::Progressing { reason, message } => [
-            d(types::READY, "False", reason, message),
-            d(types::RECONCILING, "True", reason, message),
-            d(types::STALLED, "False", reason, ""),
+            d(types::READY, status::FALSE, reason, message),
+            d(types::RECONCILING, status::TRUE, reason, message),
+            d(types::STALLED, status::FALSE, reason, ""),
         ],
         Outcome::Stalled { reason, message } => [
-            d(types::READY, "False", reason, message),
-            d(types::RECONCILING, "False", reason, ""),
-            d(types::STALLED, "True", reason, message),
+            d(types::READY, status::FALSE, reason, message),
+            d(types::RECONCILING, status::FALSE, reason, ""),
+            d(types::STALLED, status::TRUE, reason, message),
         ],
         Outcome::Observed => [
             d(
                 types::READY,
-                "True",
+                status::TRUE,
                 reasons::OBSERVED,
                 &format!(
                     "The {noun} exists (managementPolicy: Observe: the operator only reads it; see UpToDate for drift)"
                 ),
             ),
-            d(types::RECONCILING, "False", reasons::OBSERVED, ""),
-            d(types::STALLED, "False", reasons::OBSERVED, ""),
+            d(types::RECONCILING, status::FALSE, reasons::OBSERVED, ""),
+            d(types::STALLED, status::FALSE, reasons::OBSERVED, ""),
         ],
         Outcome::Paused => {
             let msg = format!(
@@ -85,9 +85,9 @@ fn desired(outcome: &Outcome, noun: &str) -> [Desired; 3] {
                 crate::api::PAUSED_ANNOTATION
             );
             [
-                d(types::READY, "Unknown", reasons::PAUSED, &msg),
-                d(types::RECONCILING, "False", reasons::PAUSED, ""),
-                d(types::STALLED, "False", reasons::PAUSED, ""),
+                d(types::READY, status::UNKNOWN, reasons::PAUSED, &msg),
+                d(types::RECONCILING, status::FALSE, reasons::PAUSED, ""),
+                d(types::STALLED, status::FALSE, reasons::PAUSED, ""),
             ]
         }
     }
