@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::duration;
 use crate::emulator::config::{ConfigError, TotalCountMode};
-use crate::emulator::{self, EmulatorConfig, Latency, Secret};
+use crate::emulator::{self, ConfigChange, EmulatorConfig, Latency, Secret};
 
 /// An `--access-key ID:SECRET` value (the secret is redacted in `Debug`).
 #[derive(Clone)]
@@ -112,49 +112,29 @@ impl EmulatorArgs {
         for key in &self.access_keys {
             config.add_access_key(key.id.clone(), key.secret.clone());
         }
-        if let Some(d) = self.pending_delay {
-            config.pending_delay = d;
+        // The run-time knobs, exactly as `POST /__admin/config` changes them.
+        ConfigChange {
+            visibility_lag: self.visibility_lag,
+            deleted_linger: self.deleted_linger,
+            pending_delay: self.pending_delay,
+            modify_delay: self.modify_delay,
+            delete_delay: self.delete_delay,
+            session_connect_delay: self.session_connect_delay,
+            session_establish_delay: self.session_establish_delay,
+            token_retention: self.token_retention,
+            throttle_retry_after: self.throttle_retry_after,
+            qps_per_key: self.qps_per_key,
+            total_count: self.total_count,
+            ..ConfigChange::default()
         }
-        if let Some(d) = self.modify_delay {
-            config.modify_delay = d;
-        }
-        if let Some(d) = self.delete_delay {
-            config.delete_delay = d;
-        }
+        .apply(&mut config);
         if let Some(l) = self.latency {
             config.latency = l;
-        }
-        if let Some(q) = self.qps_per_key {
-            config.qps_per_key = (q > 0).then_some(q);
         }
         if let Some(q) = self.peer_quota {
             for vbr in &mut config.vbrs {
                 vbr.peer_quota = q;
             }
-        }
-        let durations = [
-            (self.visibility_lag, &mut config.visibility_lag),
-            (self.deleted_linger, &mut config.deleted_linger),
-            (
-                self.session_connect_delay,
-                &mut config.session_connect_delay,
-            ),
-            (
-                self.session_establish_delay,
-                &mut config.session_establish_delay,
-            ),
-            (self.token_retention, &mut config.token_retention),
-        ];
-        for (value, target) in durations {
-            if let Some(v) = value {
-                *target = v;
-            }
-        }
-        if let Some(t) = self.total_count {
-            config.total_count = t;
-        }
-        if self.throttle_retry_after.is_some() {
-            config.throttle_retry_after = self.throttle_retry_after;
         }
         if let Some(p) = &self.state_file {
             config.state_file = Some(p.clone());
