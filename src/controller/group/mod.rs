@@ -334,6 +334,18 @@ async fn ensure_group(r: &mut Reconciler<'_>) -> Result<Action, Error> {
         GroupPlan::Refuse { reason, message } => return Err(Error::Refused { reason, message }),
         _ => {}
     }
+    if let Some(wait) = plan::fresh_for(
+        &r.status,
+        r.obj.metadata.generation,
+        r.now,
+        resync_period(r.obj, r.ctx),
+    ) {
+        debug!(
+            ?wait,
+            "settled and confirmed within the resync period: no cloud read"
+        );
+        return Ok(Action::requeue(jittered(wait)));
+    }
     let cloud = connect(r, false, claim.as_deref()).await?;
     let poll = r.ctx.config.poll_interval;
     let observed = observe::observe(r, &cloud.creds, false).await?;

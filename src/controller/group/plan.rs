@@ -626,6 +626,32 @@ pub fn describe_diff(spec: &BgpGroupSpec, g: &ObservedGroup, fields: &[Field]) -
         .collect()
 }
 
+/// How long a settled group may go without a cloud read: `Some(remaining)` when it is Ready
+/// for `generation`, has a cloud ID, and was confirmed against the cloud (`lastSyncTime`) less
+/// than `resync` ago. Wake-ups that change nothing of the group (its peers' status changes,
+/// which the BgpGroup controller watches) then cost no DescribeBgpGroups call; a spec change
+/// (new generation) or the resync period always reads.
+pub fn fresh_for(
+    status: &BgpGroupStatus,
+    generation: Option<i64>,
+    now: Timestamp,
+    resync: Duration,
+) -> Option<Duration> {
+    use crate::api::conditions::{status as cond, types};
+    status.bgp_group_id.as_ref()?;
+    let ready = status.observed_generation == generation
+        && status.conditions.iter().any(|c| {
+            c.type_ == types::READY && c.status == cond::TRUE && c.observed_generation == generation
+        });
+    if !ready {
+        return None;
+    }
+    let synced = status.last_sync_time.as_ref()?;
+    resync
+        .checked_sub(elapsed(synced.0, now))
+        .filter(|d| !d.is_zero())
+}
+
 /// A recorded but never seen group is still within its visibility grace.
 fn within_grace(input: &GroupPlanInput<'_>) -> bool {
     input

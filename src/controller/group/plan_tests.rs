@@ -632,3 +632,45 @@ fn drift_is_described_without_the_key() {
         "peerAsn: 65099 → 65010; authKey: another key → the key of spec.authKeySecretRef"
     );
 }
+
+#[test]
+fn a_settled_group_is_not_read_again_before_its_resync() {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+    let now = jiff::Timestamp::from_second(NOW).expect("now");
+    let resync = Duration::from_secs(600);
+    let ready = |generation: i64| Condition {
+        type_: "Ready".into(),
+        status: "True".into(),
+        reason: "Available".into(),
+        message: String::new(),
+        observed_generation: Some(generation),
+        last_transition_time: at(NOW - 100),
+    };
+    let settled = BgpGroupStatus {
+        observed_generation: Some(1),
+        last_sync_time: Some(at(NOW - 100)),
+        conditions: vec![ready(1)],
+        ..with_id()
+    };
+    assert_eq!(
+        fresh_for(&settled, Some(1), now, resync),
+        Some(Duration::from_secs(500))
+    );
+    // A new generation, an old confirmation, not Ready, or no ID: read now.
+    assert_eq!(fresh_for(&settled, Some(2), now, resync), None);
+    let old = BgpGroupStatus {
+        last_sync_time: Some(at(NOW - 600)),
+        ..settled.clone()
+    };
+    assert_eq!(fresh_for(&old, Some(1), now, resync), None);
+    let pending = BgpGroupStatus {
+        conditions: Vec::new(),
+        ..settled.clone()
+    };
+    assert_eq!(fresh_for(&pending, Some(1), now, resync), None);
+    let no_id = BgpGroupStatus {
+        bgp_group_id: None,
+        ..settled
+    };
+    assert_eq!(fresh_for(&no_id, Some(1), now, resync), None);
+}
