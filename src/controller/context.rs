@@ -105,6 +105,8 @@ pub struct Context {
     pub networks: OnceLock<Store<crate::api::network::BgpNetwork>>,
     /// CloudIdentity cache and per-identity STS credentials.
     pub identities: super::credentials::Identities,
+    /// The pace of BgpPeers in motion (first look after a create, follow-ups, shared tick).
+    pub pace: super::timing::Pace,
     failures: Mutex<HashMap<String, u32>>,
     accounts: Mutex<HashMap<String, (String, std::time::Instant)>>,
 }
@@ -126,6 +128,7 @@ impl Context {
             groups: OnceLock::new(),
             networks: OnceLock::new(),
             identities: Default::default(),
+            pace: Default::default(),
             kube,
             vpc,
             credentials,

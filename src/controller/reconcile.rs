@@ -472,6 +472,15 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
         r.status.waiting_since = None;
     }
     let creds = &cloud.creds;
+    let pace_key = super::core::object_key(r.obj);
+    match step {
+        ApplyStep::Create { .. } | ApplyStep::Wait { .. } | ApplyStep::Modify(_) => {}
+        // Available: a create's Pending duration is learned.
+        ApplyStep::UpToDate | ApplyStep::Drifted(_) | ApplyStep::Observed(_) => {
+            r.ctx.pace.settled(&pace_key);
+        }
+        _ => r.ctx.pace.forget(&pace_key),
+    }
     match step {
         ApplyStep::Create {
             client_token,
@@ -490,7 +499,9 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
                 );
             }
             start_create(r, creds, &cloud.account, client_token, incarnation).await?;
-            Ok(Action::requeue(next_tick(poll)))
+            // First look when the peer is likely Available (learned), or at the shared tick
+            // when many are in motion.
+            Ok(Action::requeue(r.ctx.pace.created(&pace_key, poll)))
         }
         ApplyStep::ReplayCreate { client_token } => {
             match replay(r, creds, &client_token, false).await? {
@@ -573,13 +584,13 @@ async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error> {
             };
             r.write_status(&Outcome::Progressing { reason, message })
                 .await?;
-            Ok(Action::requeue(next_tick(poll)))
+            Ok(Action::requeue(r.ctx.pace.in_motion(&pace_key, poll)))
         }
         ApplyStep::Modify(diff) => {
             if let Observation::Found(peer) = &observation {
                 modify(r, creds, peer, &diff).await?;
             }
-            Ok(Action::requeue(next_tick(poll)))
+            Ok(Action::requeue(r.ctx.pace.in_motion(&pace_key, poll)))
         }
         ApplyStep::UpToDate => {
             let (stamp, resync) = (r.stamp(), resync_period(r.obj, r.ctx));

@@ -116,8 +116,11 @@ struct Motion {
     seen: Instant,
 }
 
-/// Objects in motion longer than this without a look are forgotten.
-const MOTION_STALE: Duration = Duration::from_secs(900);
+/// Objects in motion not looked at for this long are forgotten (deleted meanwhile, or in an
+/// error backoff: either way they make no looks).
+const MOTION_STALE: Duration = Duration::from_secs(60);
+/// How often stale objects are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
 /// Objects in motion tracked at most (more are all on the shared tick anyway).
 const MAX_MOTION: usize = 4096;
 
@@ -132,6 +135,7 @@ pub struct Pace {
 struct PaceState {
     motion: HashMap<String, Motion>,
     pending: PendingEstimate,
+    pruned: Option<Instant>,
 }
 
 impl Pace {
@@ -181,6 +185,14 @@ impl Pace {
         });
     }
 
+    /// `key` is not in motion for another reason (paused, refused, adopted…): it no longer
+    /// counts, and nothing is learned.
+    pub fn forget(&self, key: &str) {
+        self.with(|s| {
+            s.motion.remove(key);
+        });
+    }
+
     /// The current Pending estimate.
     pub fn pending_estimate(&self, poll: Duration) -> Duration {
         self.with(|s| s.pending.estimate(poll))
@@ -189,9 +201,13 @@ impl Pace {
 
 impl PaceState {
     fn track(&mut self, key: &str, now: Instant, created: bool) {
-        if self.motion.len() >= MAX_MOTION && !self.motion.contains_key(key) {
+        let due = self
+            .pruned
+            .is_none_or(|t| now.saturating_duration_since(t) >= PRUNE_EVERY);
+        if due || self.motion.len() >= MAX_MOTION {
             self.motion
                 .retain(|_, m| now.saturating_duration_since(m.seen) < MOTION_STALE);
+            self.pruned = Some(now);
         }
         let m = self.motion.entry(key.to_owned()).or_insert(Motion {
             created: None,
@@ -353,6 +369,12 @@ mod tests {
         assert_eq!(pace.pending_estimate(poll), ms(2750));
         // Two in motion ("b", and "d" now): follow-ups every 1 s.
         assert_eq!(pace.in_motion("d", poll), ms(1000));
+        // An object that stops being in motion for another reason no longer counts …
+        pace.forget("d");
+        assert_eq!(pace.in_motion("e", poll), ms(1000));
+        // … nor does one never looked at again (deleted meanwhile).
+        tokio::time::advance(MOTION_STALE).await;
+        assert_eq!(pace.in_motion("e", poll), ms(500));
     }
 
     #[test]
