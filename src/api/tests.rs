@@ -46,7 +46,7 @@ fn identity_of_the_resource() {
 }
 
 #[test]
-fn required_fields_are_exactly_region_and_group() {
+fn required_fields_are_the_region_and_one_of_the_group_fields() {
     let crd = crd_json();
     let required: Vec<&str> = spec_schema(&crd)["required"]
         .as_array()
@@ -54,7 +54,18 @@ fn required_fields_are_exactly_region_and_group() {
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert_eq!(required, vec!["bgpGroupId", "regionId"]);
+    assert_eq!(required, vec!["regionId"]);
+    // The group is required as exactly one of bgpGroupId and bgpGroupRef (CEL).
+    let rules: Vec<&str> = spec_schema(&crd)["x-kubernetes-validations"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(|r| r["rule"].as_str())
+        .collect();
+    assert!(
+        rules.contains(&"has(self.bgpGroupId) != has(self.bgpGroupRef)"),
+        "{rules:?}"
+    );
     let top: Vec<&str> = version(&crd)["schema"]["openAPIV3Schema"]["required"]
         .as_array()
         .expect("top-level required")
