@@ -8,15 +8,15 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use alicloud_bgp_operator::cloud::{
-    ClientConfig, CreateBgpPeerRequest, CredentialChain, CredentialSource, Credentials,
-    DeleteBgpPeerRequest, DescribeBgpGroupsRequest, DescribeBgpPeersRequest, ErrorClass,
-    ModifyBgpPeerAttributeRequest, RetryConfig, SignatureVersion, VpcClient,
+    CreateBgpPeerRequest, CredentialChain, CredentialSource, Credentials, DeleteBgpPeerRequest,
+    DescribeBgpGroupsRequest, DescribeBgpPeersRequest, ErrorClass, ModifyBgpPeerAttributeRequest,
+    SignatureVersion, VpcClient,
 };
 use alicloud_bgp_operator::emulator::config::{
     DEMO_ACCESS_KEY_ID, DEMO_GROUP_V4, DEMO_GROUP_V6, DEMO_REGION,
 };
 use alicloud_bgp_operator::emulator::{EmulatorConfig, EmulatorHandle, Fault, Latency};
-use common::emulator::{demo_credentials as demo_creds, start_emulator};
+use common::emulator::{demo_credentials as demo_creds, start_emulator, vpc_client as client};
 
 async fn emulator() -> EmulatorHandle {
     let config = EmulatorConfig {
@@ -27,20 +27,6 @@ async fn emulator() -> EmulatorHandle {
         ..EmulatorConfig::demo()
     };
     start_emulator(config).await
-}
-
-fn client(emu: &EmulatorHandle, version: SignatureVersion) -> VpcClient {
-    VpcClient::new(ClientConfig {
-        endpoint: Some(emu.endpoint()),
-        signature_version: version,
-        retry: RetryConfig {
-            base_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(20),
-            ..RetryConfig::default()
-        },
-        ..ClientConfig::default()
-    })
-    .expect("client")
 }
 
 async fn wait_for_status(
