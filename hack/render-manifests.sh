@@ -32,7 +32,7 @@ die() { echo "render-manifests: ERROR: $*" >&2; exit 1; }
 
 CHART=charts/alicloud-bgp-operator
 # Every generated CRD (BgpPeer, CloudIdentity, BgpGroup); the chart ships a copy of each.
-CRD_SRCS=(crds/vpc.alicloud.dev_bgppeers.yaml crds/vpc.alicloud.dev_cloudidentities.yaml crds/vpc.alicloud.dev_bgpgroups.yaml)
+CRD_SRCS=(crds/vpc.alicloud.dev_bgppeers.yaml crds/vpc.alicloud.dev_cloudidentities.yaml crds/vpc.alicloud.dev_bgpgroups.yaml crds/vpc.alicloud.dev_bgpnetworks.yaml)
 CRD_CHARTS=()
 for f in "${CRD_SRCS[@]}"; do CRD_CHARTS+=("$CHART/crds/$(basename "$f")"); done
 MANIFEST=deploy/manifests/alicloud-bgp-operator.yaml

@@ -376,6 +376,7 @@ const LEASES: &str = "leases.coordination.k8s.io";
 const CRDS: &str = "customresourcedefinitions.apiextensions.k8s.io";
 const IDENTITIES: &str = "cloudidentities.vpc.alicloud.dev";
 const GROUPS: &str = "bgpgroups.vpc.alicloud.dev";
+const NETWORKS: &str = "bgpnetworks.vpc.alicloud.dev";
 
 /// The verbs the controller needs on namespaced objects in `ns`.
 fn needed_in(ns: &str) -> Vec<Check> {
@@ -391,6 +392,11 @@ fn needed_in(ns: &str) -> Vec<Check> {
         can("watch", GROUPS, n),
         can("patch", GROUPS, n),
         can_sub("patch", GROUPS, "status", ns),
+        can("get", NETWORKS, n),
+        can("list", NETWORKS, n),
+        can("watch", NETWORKS, n),
+        can("patch", NETWORKS, n),
+        can_sub("patch", NETWORKS, "status", ns),
         can("get", IDENTITIES, n),
         can("list", IDENTITIES, n),
         can("watch", IDENTITIES, n),
@@ -411,6 +417,8 @@ fn needed_everywhere() -> Vec<Check> {
         can("watch", PEERS, None),
         can("list", GROUPS, None),
         can("watch", GROUPS, None),
+        can("list", NETWORKS, None),
+        can("watch", NETWORKS, None),
         can("list", IDENTITIES, None),
         can("watch", IDENTITIES, None),
     ]
@@ -430,6 +438,11 @@ fn forbidden_in(ns: &str) -> Vec<Check> {
         can("delete", GROUPS, n),
         can_sub("update", GROUPS, "status", ns),
         can_sub("update", GROUPS, "finalizers", ns),
+        can("create", NETWORKS, n),
+        can("update", NETWORKS, n),
+        can("delete", NETWORKS, n),
+        can_sub("update", NETWORKS, "status", ns),
+        can_sub("update", NETWORKS, "finalizers", ns),
         can("list", "secrets", n),
         can("watch", "secrets", n),
         can("create", "secrets", n),

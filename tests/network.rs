@@ -6,9 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
-use kube::{Api, Client, CustomResourceExt, ResourceExt};
+use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -19,25 +18,9 @@ use alicloud_bgp_operator::emulator::config::DEMO_VBR;
 use alicloud_bgp_operator::emulator::{Fault, NetworkChange, NetworkSnapshot};
 use common::operator::{Operator, PATIENCE, test_controller_config, test_emulator_config};
 
-/// The admin client with the BgpNetwork CRD installed and served.
+/// The admin client with the CRDs (BgpNetwork's included) installed and served.
 async fn client() -> Client {
-    let client = common::client_with_crds().await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = BgpNetwork::crd();
-    crds.patch(
-        BgpNetwork::crd_name(),
-        &PatchParams::apply("abo-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("apply BgpNetwork CRD");
-    let all: Api<BgpNetwork> = Api::all(client.clone());
-    common::wait_for("BgpNetwork served", Duration::from_secs(30), || {
-        let all = all.clone();
-        async move { all.list(&Default::default()).await.ok().map(|_| ()) }
-    })
-    .await;
-    client
+    common::client_with_crds().await
 }
 
 fn object(name: &str, spec: Value) -> DynamicObject {

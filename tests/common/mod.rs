@@ -91,6 +91,21 @@ pub async fn install_crds(client: &Client) {
         async move { groups.list(&Default::default()).await.ok().map(|_| ()) }
     })
     .await;
+    // BgpNetwork (issue 20).
+    use alicloud_bgp_operator::api::network::BgpNetwork;
+    crds.patch(
+        BgpNetwork::crd_name(),
+        &PatchParams::apply("abo-tests").force(),
+        &Patch::Apply(&BgpNetwork::crd()),
+    )
+    .await
+    .expect("apply BgpNetwork CRD");
+    let networks: Api<BgpNetwork> = Api::all(client.clone());
+    wait_for("BgpNetwork served", Duration::from_secs(30), || {
+        let networks = networks.clone();
+        async move { networks.list(&Default::default()).await.ok().map(|_| ()) }
+    })
+    .await;
 }
 
 static NS_COUNTER: AtomicU32 = AtomicU32::new(0);
