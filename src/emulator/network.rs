@@ -540,9 +540,9 @@ mod tests {
     use super::*;
     use crate::emulator::action::Action;
     use crate::emulator::config::{DEMO_REGION, DEMO_VBR, EmulatorConfig, TotalCountMode};
+    use crate::emulator::params::params;
     use crate::emulator::vpc::execute;
     use std::time::Duration;
-    use crate::emulator::params::params;
 
     #[test]
     fn cidr_blocks_must_be_prefixes() {
