@@ -23,6 +23,10 @@ use serde_json::{Value, json};
 
 use alicloud_bgp_operator::api::BgpPeer;
 use alicloud_bgp_operator::api::group::BgpGroup;
+use alicloud_bgp_operator::cloud::{
+    AuthKey, CreateBgpGroupRequest, ModifyBgpGroupAttributeRequest,
+};
+use alicloud_bgp_operator::emulator::Status;
 use alicloud_bgp_operator::emulator::config::DEMO_VBR;
 
 use common::operator::{Operator, PATIENCE, REGION, test_controller_config, test_emulator_config};
@@ -830,4 +834,146 @@ async fn the_group_sample_is_accepted() {
         kinds,
         vec!["Secret", "BgpGroup", "BgpPeer", "BgpPeer", "BgpPeer"]
     );
+}
+
+/// A change made behind the operator's back (the console), with the demo account's key.
+async fn console_modify(op: &Operator, req: ModifyBgpGroupAttributeRequest) {
+    common::operator::vpc_client(&op.emu)
+        .modify_bgp_group_attribute(&common::emulator::demo_credentials(), &req)
+        .await
+        .expect("console modify");
+}
+
+#[tokio::test]
+async fn drift_made_in_the_console_is_repaired_the_key_included() {
+    let op = operator("group-drift").await;
+    create_key_secret(&op, "bgp-md5", KEY).await;
+    create_group(&op, "edge", group_spec(json!({}))).await;
+    let g = wait_group(&op, "edge", "Ready", ready).await;
+    let id = g.group_id().expect("id").to_owned();
+    let modifies = op.emu.counters().count("ModifyBgpGroupAttribute", "OK");
+    console_modify(
+        &op,
+        ModifyBgpGroupAttributeRequest {
+            region_id: REGION.into(),
+            bgp_group_id: id.clone(),
+            peer_asn: Some(65333),
+            auth_key: Some(AuthKey::new("set-in-the-console")),
+            is_fake_asn: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    // Repaired at the next resync: the spec's ASN and the Secret's key are back.
+    common::wait_for("drift repaired", PATIENCE, || {
+        let cloud = op.emu.groups().into_iter().find(|g| g.bgp_group_id == id);
+        async move {
+            cloud
+                .filter(|g| g.peer_asn == 65010 && g.auth_key == KEY)
+                .map(|_| ())
+        }
+    })
+    .await;
+    assert_eq!(
+        op.emu.counters().count("ModifyBgpGroupAttribute", "OK"),
+        modifies + 2,
+        "one console change, one repair"
+    );
+    let events: Api<Event> = Api::namespaced(op.client.clone(), &op.ns);
+    let updated: Vec<String> = events
+        .list(&ListParams::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("Updated"))
+        .filter_map(|e| e.note)
+        .collect();
+    assert!(
+        updated.iter().any(|n| n.contains("peerAsn: 65333 → 65010")
+            && n.contains("authKey: another key → the key of spec.authKeySecretRef")),
+        "{updated:?}"
+    );
+    assert!(
+        updated
+            .iter()
+            .all(|n| !n.contains("set-in-the-console") && !n.contains(KEY))
+    );
+}
+
+#[tokio::test]
+async fn an_existing_group_is_adopted_without_a_create() {
+    let op = operator("group-adopt").await;
+    create_key_secret(&op, "bgp-md5", KEY).await;
+    // A group made outside the cluster (Terraform, the console).
+    let existing = common::operator::vpc_client(&op.emu)
+        .create_bgp_group(
+            &common::emulator::demo_credentials(),
+            &CreateBgpGroupRequest {
+                region_id: REGION.into(),
+                router_id: DEMO_VBR.into(),
+                peer_asn: 65010,
+                local_asn: Some(64512),
+                name: Some("edge-a".into()),
+                description: Some("Edge routers".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("existing group")
+        .bgp_group_id;
+    common::wait_for("existing group Available", PATIENCE, || {
+        let available = op
+            .emu
+            .groups()
+            .iter()
+            .any(|g| g.bgp_group_id == existing && g.status == Status::Available);
+        async move { available.then_some(()) }
+    })
+    .await;
+    op.emu.reset_counters();
+    create_group(
+        &op,
+        "edge",
+        group_spec(json!({"adoptBgpGroupId": existing})),
+    )
+    .await;
+    let g = wait_group(&op, "edge", "Ready", ready).await;
+    let status = g.status.expect("status");
+    assert_eq!(status.bgp_group_id.as_deref(), Some(existing.as_str()));
+    assert!(status.adopted);
+    assert_eq!(op.emu.counters().calls("CreateBgpGroup"), 0);
+    // The spec's key was set on the adopted group.
+    let cloud = op
+        .emu
+        .groups()
+        .into_iter()
+        .find(|g| g.bgp_group_id == existing)
+        .expect("group");
+    assert_eq!(cloud.auth_key, KEY);
+    // A second object adopting the same group is refused: one owner.
+    create_group(
+        &op,
+        "edge-twin",
+        group_spec(json!({"adoptBgpGroupId": existing})),
+    )
+    .await;
+    wait_group(&op, "edge-twin", "AlreadyOwned", |g| {
+        reason(g).as_deref() == Some("AlreadyOwned")
+    })
+    .await;
+    // Deleting the twin leaves the group alone; deleting the owner deletes it.
+    groups(&op)
+        .delete("edge-twin", &DeleteParams::default())
+        .await
+        .expect("delete twin");
+    wait_group_gone(&op, "edge-twin").await;
+    assert_eq!(op.emu.counters().calls("DeleteBgpGroup"), 0);
+    groups(&op)
+        .delete("edge", &DeleteParams::default())
+        .await
+        .expect("delete");
+    wait_group_gone(&op, "edge").await;
+    assert_eq!(op.emu.counters().count("DeleteBgpGroup", "OK"), 1);
+    assert!(op.emu.groups().iter().all(|g| g.bgp_group_id != existing));
 }
