@@ -31,7 +31,7 @@ esac
 die() { echo "render-manifests: ERROR: $*" >&2; exit 1; }
 
 CHART=charts/alicloud-bgp-operator
-# Every generated CRD (BgpPeer, CloudIdentity, BgpGroup); the chart ships a copy of each.
+# Every generated CRD (BgpPeer, CloudIdentity, BgpGroup, BgpNetwork); the chart ships a copy of each.
 CRD_SRCS=(crds/vpc.alicloud.dev_bgppeers.yaml crds/vpc.alicloud.dev_cloudidentities.yaml crds/vpc.alicloud.dev_bgpgroups.yaml crds/vpc.alicloud.dev_bgpnetworks.yaml)
 CRD_CHARTS=()
 for f in "${CRD_SRCS[@]}"; do CRD_CHARTS+=("$CHART/crds/$(basename "$f")"); done
@@ -101,8 +101,8 @@ mkdir -p "$out/$(dirname "$ARGOCD_CM")"
   echo "    app.kubernetes.io/name: argocd-cm"
   echo "    app.kubernetes.io/part-of: argocd"
   echo "data:"
-  # One script for both kinds (their status has the same kstatus conditions).
-  for kind in BgpPeer BgpGroup; do
+  # One script for every kind (their status has the same kstatus conditions).
+  for kind in BgpPeer BgpGroup BgpNetwork; do
     echo "  resource.customizations.health.vpc.alicloud.dev_$kind: |"
     sed -e 's/^/    /' -e 's/^ *$//' "$LUA"
   done

@@ -620,3 +620,25 @@ async fn deleting_every_object_empties_the_listing_and_orphan_leaves_its_network
     assert_eq!(listing.networks.len(), 1);
     n.stop().await;
 }
+
+#[tokio::test]
+async fn the_samples_are_accepted_and_reach_ready() {
+    let n = Networks::start("network-samples").await;
+    let text = std::fs::read_to_string("deploy/samples/bgpnetwork.yaml").expect("sample");
+    let mut names = Vec::new();
+    for doc in text.split("\n---\n") {
+        let obj: BgpNetwork = serde_saphyr::from_str(doc).expect("sample parses");
+        let name = obj.name_any();
+        n.api()
+            .create(&PostParams::default(), &obj)
+            .await
+            .unwrap_or_else(|e| panic!("sample {name} refused: {e}"));
+        names.push(name);
+    }
+    assert_eq!(names, ["vpc-prod", "vpc-prod-v6"]);
+    for name in &names {
+        n.wait_ready(name).await;
+    }
+    assert_eq!(n.networks().len(), 2);
+    n.stop().await;
+}

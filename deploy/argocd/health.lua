@@ -1,6 +1,6 @@
--- Argo CD health check for vpc.alicloud.dev/BgpPeer and vpc.alicloud.dev/BgpGroup (argocd-cm
--- keys resource.customizations.health.vpc.alicloud.dev_BgpPeer and ..._BgpGroup, the same
--- script; deploy/argocd/argocd-cm-patch.yaml is generated from this file by
+-- Argo CD health check for vpc.alicloud.dev/BgpPeer, BgpGroup and BgpNetwork (argocd-cm keys
+-- resource.customizations.health.vpc.alicloud.dev_BgpPeer, ..._BgpGroup and ..._BgpNetwork,
+-- the same script; deploy/argocd/argocd-cm-patch.yaml is generated from this file by
 -- hack/render-manifests.sh).
 --
 -- The operator writes the kstatus conditions Ready, Reconciling and Stalled, each with
@@ -102,6 +102,8 @@ end
 local noun = "BGP peer"
 if obj.kind == "BgpGroup" then
   noun = "BGP group"
+elseif obj.kind == "BgpNetwork" then
+  noun = "BGP network"
 end
 hs.status = "Progressing"
 hs.message = text(ready, "Waiting for the " .. noun .. " to become Ready")

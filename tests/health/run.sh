@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GitOps health of BgpPeer and BgpGroup, checked over the status fixtures in tests/health/fixtures
+# GitOps health of BgpPeer, BgpGroup and BgpNetwork, checked over the status fixtures in tests/health/fixtures
 # (each fixture names the expected Argo CD health and kstatus):
 #
 #   1. deploy/argocd/health.lua in gopher-lua, the way Argo CD runs it (hack/argocd);
@@ -71,7 +71,7 @@ if "$venv/bin/python" - "$CM" "$LUA" <<'PY'
 import sys, yaml
 cm = yaml.safe_load(open(sys.argv[1]))
 script = open(sys.argv[2]).read()
-for kind in ("BgpPeer", "BgpGroup"):
+for kind in ("BgpPeer", "BgpGroup", "BgpNetwork"):
     embedded = cm["data"]["resource.customizations.health.vpc.alicloud.dev_" + kind]
     # The block scalar drops the indentation of blank lines only; compare line by line.
     if [l.rstrip() for l in embedded.splitlines()] != [l.rstrip() for l in script.splitlines()]:
