@@ -22,6 +22,7 @@ pub mod error;
 pub mod finalizer;
 pub mod group;
 pub mod key;
+pub mod network;
 pub mod observe;
 pub mod plan;
 pub mod reconcile;

@@ -19,11 +19,12 @@ use std::sync::Arc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::Store;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use tracing::info;
 
 use crate::api::conditions::{events, reasons};
-use crate::api::identity::CloudIdentityReference;
+use crate::api::identity::{CloudIdentity, CloudIdentityReference};
 use crate::api::network::{
     AddObservation, BgpNetwork, BgpNetworkStatus, CloudNetworkView, NETWORK_FINALIZER,
 };
@@ -37,7 +38,7 @@ use super::credentials::{CredentialRefs, account_of, credentials};
 use super::error::Error;
 use super::status::Outcome;
 use super::timing::{jittered, next_tick};
-use super::{WatchScope, drive, scoped_api, triggers};
+use super::{WatchScope, drive, scoped_api, served, triggers, with_credential_triggers};
 use plan::{ClaimView, Found, Left, Listing, Plan, PlanInput, spec_cidr};
 
 /// The kind's name in metrics and logs.
@@ -747,16 +748,33 @@ fn release(r: &Reconciler<'_>, left: Left) -> Action {
     Action::await_change()
 }
 
-/// Runs the BgpNetwork controller until `shutdown` (the BgpNetwork CRD must be installed).
-/// The cache it fills (`Context::networks`) is what [`plan::stronger_claim`] compares with.
+/// Runs the BgpNetwork controller until `shutdown`; returns at once (with a log line) when the
+/// BgpNetwork CRD is not served. The cache it fills (`Context::networks`) is what
+/// [`plan::stronger_claim`] compares with; objects stalled on credentials are rechecked and
+/// woken by their CloudIdentity's changes as every kind's are. To run it beside the other
+/// controllers: `futures::join!(…, network::run(ctx.clone(), scope.clone(), shutdown.clone()))`.
 pub async fn run(
     ctx: Arc<Context>,
     scope: WatchScope,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let api: Api<BgpNetwork> = scoped_api(ctx.kube.clone(), &scope);
+    if !served(&api).await {
+        info!("the BgpNetwork CRD is not served: no BgpNetwork controller runs");
+        return;
+    }
     let (trigger, store): (_, Store<BgpNetwork>) = triggers(api, &scope);
     let _ = ctx.networks.set(store.clone());
+    let identities: Api<CloudIdentity> = scoped_api(ctx.kube.clone(), &scope);
+    let identity_changes = watcher(identities, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .touched_objects();
+    let controller = with_credential_triggers(
+        Controller::for_stream(trigger, store.clone()),
+        store,
+        &ctx,
+        identity_changes,
+    );
     info!("BgpNetwork controller starting");
-    drive(Controller::for_stream(trigger, store), ctx, shutdown).await;
+    drive(controller, ctx, shutdown).await;
 }
