@@ -19,6 +19,7 @@ use crate::api::conditions::reasons;
 use crate::api::{BgpPeerSpec, BgpPeerStatus, DeletionPolicy, DriftPolicy, ManagementPolicy};
 use crate::cloud::PeerStatus;
 
+use super::key::same_ip;
 use super::token::client_token_for;
 
 /// The cloud's view of a peer, reduced to what planning needs.
@@ -833,15 +834,6 @@ pub fn describe_drift(spec: &BgpPeerSpec, peer: &ObservedPeer, diff: &PeerDiff) 
         out.push(format!("bgpGroupId: {} → {group}", peer.bgp_group_id));
     }
     out
-}
-
-/// Compares two IP addresses by value (`2408:4000::2` equals `2408:4000:0::2`), or as text
-/// (case-insensitive) when either is not an address.
-pub fn same_ip(a: &str, b: &str) -> bool {
-    match (a.parse::<std::net::IpAddr>(), b.parse::<std::net::IpAddr>()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a.eq_ignore_ascii_case(b),
-    }
 }
 
 #[cfg(test)]

@@ -128,14 +128,7 @@ pub trait CloudObject:
     ) -> impl Future<Output = Result<Action, Error>> + Send;
 }
 
-/// `namespace/name` of an object (the key of its backoff and of log lines).
-pub fn object_key<K: Resource>(obj: &K) -> String {
-    format!(
-        "{}/{}",
-        obj.meta().namespace.as_deref().unwrap_or_default(),
-        obj.meta().name.as_deref().unwrap_or_default()
-    )
-}
+pub use super::key::object_key;
 
 /// Whether the object carries the pause annotation (`vpc.alicloud.dev/paused: "true"`).
 pub fn is_paused<K: Resource>(obj: &K) -> bool {
