@@ -879,25 +879,35 @@ async fn drift_made_in_the_console_is_repaired_the_key_included() {
         modifies + 2,
         "one console change, one repair"
     );
+    // Events are published in the background: wait for the repair's.
     let events: Api<Event> = Api::namespaced(op.client.clone(), &op.ns);
-    let updated: Vec<String> = events
-        .list(&ListParams::default())
-        .await
-        .expect("events")
-        .items
-        .into_iter()
-        .filter(|e| e.reason.as_deref() == Some("Updated"))
-        .filter_map(|e| e.note)
-        .collect();
-    assert!(
-        updated.iter().any(|n| n.contains("peerAsn: 65333 → 65010")
-            && n.contains("authKey: another key → the key of spec.authKeySecretRef")),
-        "{updated:?}"
-    );
+    let updated: Vec<String> = common::wait_for("the repair's Updated event", PATIENCE, || {
+        let events = events.clone();
+        async move {
+            let notes: Vec<String> = events
+                .list(&ListParams::default())
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .filter(|e| e.reason.as_deref() == Some("Updated"))
+                .filter_map(|e| e.note)
+                .collect();
+            notes
+                .iter()
+                .any(|n| {
+                    n.contains("peerAsn: 65333 → 65010")
+                        && n.contains("authKey: another key → the key of spec.authKeySecretRef")
+                })
+                .then_some(notes)
+        }
+    })
+    .await;
     assert!(
         updated
             .iter()
-            .all(|n| !n.contains("set-in-the-console") && !n.contains(KEY))
+            .all(|n| !n.contains("set-in-the-console") && !n.contains(KEY)),
+        "{updated:?}"
     );
 }
 

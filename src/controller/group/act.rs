@@ -11,7 +11,7 @@
 //!    clears the token; anything else keeps it for the next replay.
 
 use kube::ResourceExt;
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::api::conditions::{events, reasons};
 use crate::api::group::GroupCreateParams;
@@ -19,7 +19,7 @@ use crate::cloud::{
     AuthKey, CreateBgpGroupRequest, Credentials, DeleteBgpGroupRequest, ErrorClass,
     ModifyBgpGroupAttributeRequest,
 };
-use crate::controller::error::{Error, delete_found_nothing};
+use crate::controller::error::{Error, Step, delete_found_nothing};
 use crate::controller::status::Outcome;
 use crate::ops::events::EventType;
 
@@ -39,6 +39,23 @@ async fn spec_key(r: &Reconciler<'_>) -> Result<Option<AuthKey>, Error> {
     }
 }
 
+/// Whether the object as stored now is the copy this reconcile works from. The controller's
+/// cache can lag behind our own last status write (the one that recorded the group's ID): a
+/// create or replay from such a copy would call CreateBgpGroup again (the token makes it the
+/// same group, but it is a call nobody needs), so both look at the stored object first.
+async fn copy_is_current(r: &Reconciler<'_>) -> Result<bool, Error> {
+    let stored = r
+        .api
+        .get(&r.obj.name_any())
+        .await
+        .map_err(Error::kube(Step::WriteObject))?;
+    let current = stored.metadata.resource_version == r.obj.metadata.resource_version;
+    if !current {
+        debug!("the cached copy is older than the stored object; looking again");
+    }
+    Ok(current)
+}
+
 /// Records the token and everything the create depends on, then creates.
 pub(super) async fn start_create(
     r: &mut Reconciler<'_>,
@@ -46,6 +63,9 @@ pub(super) async fn start_create(
     client_token: String,
     incarnation: u32,
 ) -> Result<(), Error> {
+    if !copy_is_current(r).await? {
+        return Ok(());
+    }
     let key = spec_key(r).await?;
     let spec = &r.obj.spec;
     let stamp = r.stamp();
@@ -79,6 +99,9 @@ pub(super) async fn replay(
     cloud: &Cloud,
     client_token: &str,
 ) -> Result<(), Error> {
+    if !copy_is_current(r).await? {
+        return Ok(());
+    }
     let sent_key = r
         .status
         .create_params
