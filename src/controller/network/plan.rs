@@ -204,6 +204,17 @@ pub fn plan(i: &PlanInput<'_>) -> Plan {
     if let Some(refusal) = bound_elsewhere(i) {
         return refusal;
     }
+    // Settling a recorded Add needs no listing (the replay's answer decides) and comes before
+    // the claims of other objects: if the token succeeded this object is the network's
+    // creator, which no other claim beats; if it did not, the replay makes nothing.
+    if !s.owned
+        && !i.replay_expired
+        && let Some(token) = &s.client_token
+    {
+        return Plan::Settle {
+            client_token: token.clone(),
+        };
+    }
     if let Some(other) = i.claimed_by {
         if i.deleting {
             return Plan::Release(Left::OwnedByOther);
@@ -218,15 +229,6 @@ pub fn plan(i: &PlanInput<'_>) -> Plan {
     }
     if i.deleting && !s.owned && s.client_token.is_none() {
         return Plan::Release(Left::Nothing);
-    }
-    // Settling a recorded Add needs no listing: the replay's answer decides.
-    if !s.owned
-        && !i.replay_expired
-        && let Some(token) = &s.client_token
-    {
-        return Plan::Settle {
-            client_token: token.clone(),
-        };
     }
     let Some(listing) = i.listing else {
         return Plan::Observe;

@@ -387,6 +387,15 @@ fn safety_rules_refuse_before_any_call() {
         Case {
             claimed_by: Some("ns/first"),
             ..case(
+                "a recorded Add is settled before other objects' claims (if it succeeded, this object is the creator)",
+                intent(900),
+                settle(),
+            )
+            .deleting()
+        },
+        Case {
+            claimed_by: Some("ns/first"),
+            ..case(
                 "another object owns it and this one is deleted: released, the network untouched",
                 Default::default(),
                 Want::Exactly(Plan::Release(Left::OwnedByOther)),
