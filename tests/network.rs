@@ -9,11 +9,9 @@ use std::time::Duration;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use alicloud_bgp_operator::api::conditions::reasons;
 use alicloud_bgp_operator::api::network::BgpNetwork;
-use alicloud_bgp_operator::controller::{self, WatchScope};
 use alicloud_bgp_operator::emulator::config::DEMO_VBR;
 use alicloud_bgp_operator::emulator::{Fault, NetworkChange, NetworkSnapshot};
 use common::operator::{Operator, PATIENCE, test_controller_config, test_emulator_config};
@@ -193,49 +191,23 @@ async fn admission_refuses_bad_networks_and_identity_changes() {
 // The controller against the emulator.
 // ---------------------------------------------------------------------------------------------
 
-/// An operator running the BgpNetwork controller (beside the BgpPeer one the harness starts).
+/// An operator whose `controller::run` runs the BgpNetwork controller beside the others (the
+/// test CRD install serves the BgpNetwork CRD).
 struct Networks {
     op: Operator,
-    cancel: CancellationToken,
-    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Networks {
     async fn start(test: &str) -> Self {
         client().await;
         let op = Operator::start_with(test, test_emulator_config(), test_controller_config()).await;
-        let mut n = Networks {
-            op,
-            cancel: CancellationToken::new(),
-            task: None,
-        };
-        n.spawn();
-        n
+        Networks { op }
     }
 
-    fn spawn(&mut self) {
-        self.cancel = CancellationToken::new();
-        let scope = WatchScope {
-            namespace: Some(self.op.ns.clone()),
-            label_selector: None,
-        };
-        let shutdown = self.cancel.clone().cancelled_owned();
-        self.task = Some(tokio::spawn(controller::network::run(
-            self.op.ctx.clone(),
-            scope,
-            shutdown,
-        )));
-    }
-
-    /// Kills both controllers at once and starts them again with fresh contexts.
+    /// Kills the controllers at once and starts them again with a fresh context.
     async fn crash_and_restart(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-            let _ = task.await;
-        }
         self.op.crash_controller().await;
         self.op.start_controller();
-        self.spawn();
     }
 
     fn api(&self) -> Api<BgpNetwork> {
@@ -326,10 +298,6 @@ impl Networks {
     }
 
     async fn stop(mut self) {
-        self.cancel.cancel();
-        if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
-        }
         self.op.stop_controller().await;
     }
 }

@@ -309,7 +309,10 @@ pub async fn run(
         info!(
             "the BgpGroup CRD is not served: bgpGroupRef cannot resolve, and no BgpGroup controller runs"
         );
-        drive(controller, ctx, shutdown).await;
+        futures::join!(
+            drive(controller, ctx.clone(), shutdown.clone()),
+            network::run(ctx, scope, shutdown)
+        );
         return;
     }
     let (group_store, group_writer) = reflector::store();
@@ -369,7 +372,8 @@ pub async fn run(
     );
     futures::join!(
         drive(controller, ctx.clone(), shutdown.clone()),
-        drive(group_controller, ctx, shutdown)
+        drive(group_controller, ctx.clone(), shutdown.clone()),
+        network::run(ctx, scope, shutdown)
     );
 }
 
