@@ -414,26 +414,23 @@ impl Reconciler<'_> {
         Ok(Action::requeue(next_tick(self.ctx.config.poll_interval)))
     }
 
-    /// The network is advertised and owned: Ready.
+    /// The network is advertised and owned: Ready (`lastSyncTime` and time-to-ready as every
+    /// kind records them).
     async fn ready(&mut self) -> Result<Action, Error> {
-        let s = &mut self.status;
-        s.waiting_since = None;
-        s.last_error = None;
-        let resync = self.ctx.config.resync_period;
-        let stale = self.status.last_sync_time.as_ref().is_none_or(|t| {
-            jiff::SignedDuration::try_from(resync)
-                .ok()
-                .and_then(|d| t.0.checked_add(d).ok())
-                .is_none_or(|until| until <= self.now)
-        });
-        let was_ready = self.stored().is_some_and(|s| {
-            super::status::ready_condition(s)
-                .is_some_and(|c| c.status == crate::api::conditions::status::TRUE)
-        });
-        if stale || !was_ready {
-            self.status.last_sync_time = Some(self.stamp());
-        }
+        self.status.waiting_since = None;
+        let (stamp, resync) = (self.stamp(), self.ctx.config.resync_period);
+        let first_ready = crate::ops::report::note_synced(
+            &mut self.status,
+            self.stored.as_ref(),
+            BgpNetwork::NOUN,
+            self.obj.metadata.generation,
+            &stamp,
+            resync,
+        );
         self.write_status(&Outcome::Ready).await?;
+        self.ctx
+            .metrics
+            .ready(KIND_BGP_NETWORK, &self.obj.metadata, first_ready, self.now);
         Ok(Action::requeue(jittered(resync)))
     }
 }
