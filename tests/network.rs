@@ -610,3 +610,35 @@ async fn the_samples_are_accepted_and_reach_ready() {
     assert_eq!(n.networks().len(), 2);
     n.stop().await;
 }
+
+#[tokio::test]
+async fn an_object_deleted_while_its_add_is_unsettled_withdraws_the_network_it_made() {
+    let mut n = Networks::start("network-crash-delete").await;
+    n.op.ctx
+        .hooks
+        .crash_after_create
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    n.create("lan", net("192.168.80.0/24")).await;
+    common::wait_for("the Add reached the cloud", PATIENCE, || async {
+        (!n.networks().is_empty()).then_some(())
+    })
+    .await;
+    n.wait("lan", "the intent recorded, unsettled", |o| {
+        o.status
+            .as_ref()
+            .is_some_and(|s| s.client_token.is_some() && !s.owned)
+    })
+    .await;
+    // The controller is down when the object is deleted; when it is back, the token's replay
+    // says the network is this object's, so it is withdrawn rather than leaked (or released
+    // as someone else's).
+    n.op.crash_controller().await;
+    n.delete("lan").await;
+    n.crash_and_restart().await;
+    n.wait_gone("lan").await;
+    assert!(n.networks().is_empty(), "{:?}", n.networks());
+    let c = n.op.emu.counters();
+    assert_eq!(c.count("AddBgpNetwork", "OK"), 2, "the Add and its replay");
+    assert_eq!(c.count("DeleteBgpNetwork", "OK"), 1);
+    n.stop().await;
+}
