@@ -15,7 +15,7 @@ use serde_json::json;
 
 use alicloud_bgp_operator::api::conditions::reasons;
 use alicloud_bgp_operator::api::{BgpPeer, FINALIZER, PAUSED_ANNOTATION};
-use alicloud_bgp_operator::controller::plan::Timing;
+use alicloud_bgp_operator::controller::timing::Timing;
 use alicloud_bgp_operator::emulator::config::{
     AccessKeyConfig, AccountConfig, DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, Secret as EmuSecret,
 };

@@ -175,6 +175,14 @@ fn conditions_are_a_list_map_keyed_by_type() {
 #[test]
 fn printer_columns() {
     let crd = crd_json();
+    // The group as the peer is bound to it (also for bgpGroupRef peers, whose spec has no ID).
+    let group = version(&crd)["additionalPrinterColumns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .find(|c| c["name"] == "Group")
+        .expect("Group column");
+    assert_eq!(group["jsonPath"], ".status.bgpGroupId");
     let names: Vec<&str> = version(&crd)["additionalPrinterColumns"]
         .as_array()
         .expect("columns")
@@ -186,6 +194,7 @@ fn printer_columns() {
         vec![
             "Peer IP",
             "Group",
+            "Group Ref",
             "Peer ID",
             "Ready",
             "Reason",

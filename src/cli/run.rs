@@ -199,7 +199,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         poll_interval: args.poll_interval,
         concurrency: args.concurrency,
         create_replay_window: args.create_replay_window,
-        timing: controller::plan::Timing {
+        timing: controller::timing::Timing {
             visibility_grace: args.visibility_grace,
             transition_timeout: args.transition_timeout,
         },

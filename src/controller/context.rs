@@ -17,7 +17,7 @@ use crate::ops::metrics::Metrics;
 
 use super::error::{Error, backoff};
 use super::observe::PeerObserver;
-use super::plan::Timing;
+use super::timing::Timing;
 use crate::api::BgpPeer;
 
 /// Tunables of the controller.
@@ -224,13 +224,13 @@ impl Context {
     }
 
     /// The BgpPeers (`ns/name`, sorted) that still hold or may make a cloud peer in `group`
-    /// (see [`super::references::dependents`]); empty before the peer cache exists.
+    /// (see [`super::peer::references::dependents`]); empty before the peer cache exists.
     pub fn dependents_of_group(&self, group: &crate::api::group::BgpGroup) -> Vec<String> {
         let Some(store) = self.store.get() else {
             return Vec::new();
         };
         let peers = store.state();
-        super::references::dependents(group, peers.iter().map(|p| &**p))
+        super::peer::references::dependents(group, peers.iter().map(|p| &**p))
     }
 
     /// Counts BgpPeers by condition for the `bgppeers` gauge.

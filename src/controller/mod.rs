@@ -3,19 +3,19 @@
 //!
 //! - [`core`]: the skeleton every kind shares, and the [`core::CloudObject`] trait a kind
 //!   implements (its observe → plan → act → status).
-//! - [`reconcile`]: the BgpPeer kind's steps (`ensure_peer`, `ensure_peer_absent`).
-//! - [`plan`]: the BgpPeer's pure decision (observe → **plan** → act → status).
+//! - [`peer`], [`group`], [`network`]: the kinds (`BgpPeer`, `BgpGroup`, `BgpNetwork`), a
+//!   folder each: the kind's `CloudObject` impl, its pure plan, its observe and act steps.
+//! - [`credentials`]: where an object's credentials come from (Secret, CloudIdentity, the
+//!   operator's chain) and which account they belong to.
+//! - [`timing`]: durations, ticks, jitter, the pace of objects in motion.
 //! - [`status`]: conditions as data.
 //! - [`error`]: error classes and their requeue rules.
 //! - [`observe`]: coalesced, cached reads of the cloud.
 //! - [`token`]: the deterministic ClientToken.
 //! - [`key`]: an object's `namespace/name` key and [`key::same_ip`], for every kind.
 
-pub mod claims;
 pub mod context;
-pub mod convert;
 pub mod core;
-pub mod create;
 pub mod credentials;
 pub mod docs;
 pub mod error;
@@ -24,9 +24,7 @@ pub mod group;
 pub mod key;
 pub mod network;
 pub mod observe;
-pub mod plan;
-pub mod reconcile;
-pub mod references;
+pub mod peer;
 pub mod status;
 pub mod timing;
 pub mod token;
@@ -132,8 +130,10 @@ fn stalled_on_credentials<K: CloudObject>(obj: &K) -> bool {
             c.type_ == types::STALLED
                 && c.status == status::TRUE
                 && (c.reason == reasons::CREDENTIALS_ERROR
-                    // Restoring the owning account's credentials must be noticed as soon.
-                    || c.reason == reasons::ACCOUNT_MISMATCH)
+                    // Restoring the owning account's credentials must be noticed as soon,
+                    // and so must a BgpGroup's key Secret that appears.
+                    || c.reason == reasons::ACCOUNT_MISMATCH
+                    || c.reason == reasons::AUTH_KEY_UNAVAILABLE)
         })
     })
 }
@@ -332,7 +332,7 @@ pub async fn run(
         peers_of_group
             .state()
             .into_iter()
-            .filter(|p| references::refers_to(p, ns.as_deref(), &name))
+            .filter(|p| peer::references::refers_to(p, ns.as_deref(), &name))
             .map(|p| ObjectRef::from_obj(&*p))
             .collect::<Vec<_>>()
     });

@@ -16,6 +16,26 @@ use crate::api::{BgpPeer, RESYNC_ANNOTATION};
 
 use super::context::Context;
 
+/// Timing rules of the plans of every kind (from the controller's flags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// How long a peer whose ID the operator recorded but has never seen may stay invisible
+    /// before its absence means "deleted outside Kubernetes".
+    pub visibility_grace: Duration,
+    /// How long a transition (Pending, Modifying, Deleting, unknown status) may last before
+    /// it is reported as stuck.
+    pub transition_timeout: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            visibility_grace: Duration::from_secs(120),
+            transition_timeout: Duration::from_secs(900),
+        }
+    }
+}
+
 /// The wait until the next poll tick: wall-clock multiples of the poll interval, shared by
 /// every object in motion, so that they look at the same moment and one fresh group listing
 /// answers all of them (instead of listings taken moments apart, each too early for some).

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use alicloud_bgp_operator::api::BgpPeer;
 use alicloud_bgp_operator::cloud::{ClientConfig, CredentialChain, RetryConfig, VpcClient};
-use alicloud_bgp_operator::controller::plan::Timing;
+use alicloud_bgp_operator::controller::timing::Timing;
 use alicloud_bgp_operator::controller::{self, Context, ControllerConfig, WatchScope};
 use alicloud_bgp_operator::emulator::config::{
     DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET, EmulatorConfig,

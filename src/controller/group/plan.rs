@@ -20,7 +20,7 @@ use crate::api::conditions::reasons;
 use crate::api::group::{BgpGroupSpec, BgpGroupStatus, DEFAULT_LOCAL_ASN};
 use crate::cloud::PeerStatus;
 
-use super::super::plan::Timing;
+use super::super::timing::Timing;
 use super::super::token::client_token_for;
 
 /// The cloud's view of a group, reduced to what planning needs. The auth key is not here:

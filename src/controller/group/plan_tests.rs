@@ -9,7 +9,7 @@ use crate::api::conditions::reasons;
 use crate::api::group::{BgpGroupSpec, BgpGroupStatus, SecretKeyReference};
 use crate::api::{DeletionPolicy, IpVersion};
 use crate::cloud::PeerStatus;
-use crate::controller::plan::Timing;
+use crate::controller::timing::Timing;
 use crate::controller::token::client_token_for;
 
 const UID: &str = "7d1e2f3a-4b5c-4d6e-8f70-81a2b3c4d5e6";

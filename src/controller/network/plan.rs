@@ -30,7 +30,7 @@ use crate::api::conditions::reasons;
 use crate::api::network::{BgpNetworkSpec, BgpNetworkStatus};
 use crate::cloud::NetworkStatus;
 
-use super::super::plan::Timing;
+use super::super::timing::Timing;
 use super::super::token::client_token_for;
 
 /// The network as the listing showed it.

@@ -10,7 +10,7 @@ use crate::api::conditions::reasons;
 use crate::api::network::{BgpNetworkSpec, BgpNetworkStatus, CloudNetworkView};
 use crate::cloud::NetworkStatus;
 
-use super::super::plan::Timing;
+use super::super::timing::Timing;
 use super::plan::{
     ClaimView, Found, Left, Listing, Plan, PlanInput, add_token, delete_token, plan, stronger_claim,
 };

@@ -37,7 +37,7 @@ pub fn stronger_claim<'a>(
             !o_adopted || recorded.is_none() || older(o, me)
         })
         .map(|o| Claim {
-            owner: super::key::object_key(o),
+            owner: super::super::key::object_key(o),
         })
 }
 

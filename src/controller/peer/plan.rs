@@ -19,8 +19,9 @@ use crate::api::conditions::reasons;
 use crate::api::{BgpPeerSpec, BgpPeerStatus, DeletionPolicy, DriftPolicy, ManagementPolicy};
 use crate::cloud::PeerStatus;
 
-use super::key::same_ip;
-use super::token::client_token_for;
+use super::super::key::same_ip;
+pub use super::super::timing::Timing;
+use super::super::token::client_token_for;
 
 /// The cloud's view of a peer, reduced to what planning needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,26 +52,6 @@ pub enum Observation {
     /// The cloud says there is no such peer, in the owning account (a by-ID read, or a
     /// consistent listing after our own deletion).
     NotFound,
-}
-
-/// Timing rules of the plan (from the controller's flags).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Timing {
-    /// How long a peer whose ID the operator recorded but has never seen may stay invisible
-    /// before its absence means "deleted outside Kubernetes".
-    pub visibility_grace: Duration,
-    /// How long a transition (Pending, Modifying, Deleting, unknown status) may last before
-    /// it is reported as stuck.
-    pub transition_timeout: Duration,
-}
-
-impl Default for Timing {
-    fn default() -> Self {
-        Timing {
-            visibility_grace: Duration::from_secs(120),
-            transition_timeout: Duration::from_secs(900),
-        }
-    }
 }
 
 /// Another object of the cluster that owns the peer this object names.

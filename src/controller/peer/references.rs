@@ -20,8 +20,8 @@ use crate::api::conditions::{reasons, status, types};
 use crate::api::group::BgpGroup;
 use crate::api::{BgpGroupReference, BgpPeer};
 
-use super::context::Context;
-use super::error::{Error, Step};
+use super::super::context::Context;
+use super::super::error::{Error, Step};
 
 /// What a peer's reference resolves to.
 #[derive(Clone, Debug, PartialEq, Eq)]

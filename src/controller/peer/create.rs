@@ -27,10 +27,10 @@ use crate::cloud::{
 };
 use crate::ops::events::EventType;
 
-use super::error::Error;
-use super::key::same_ip;
-use super::reconcile::Reconciler;
-use super::status::Outcome;
+use super::super::error::Error;
+use super::super::key::same_ip;
+use super::super::status::Outcome;
+use super::Reconciler;
 
 /// What a replay or a verification settled.
 #[derive(Debug, PartialEq, Eq)]

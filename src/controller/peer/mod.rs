@@ -1,0 +1,405 @@
+//! The BgpPeer kind on the shared skeleton ([`super::core`]): one BGP peer of a BGP group
+//! per object.
+//!
+//! - [`plan`]: the pure decision (`plan_apply` → [`plan::ApplyStep`], `plan_cleanup` →
+//!   [`plan::CleanupStep`]), table-tested in `plan_tests.rs`.
+//! - `observation`: the read of the cloud (through the shared [`super::observe`] observer).
+//! - `apply` / `cleanup`: the steps carried out (`ensure_peer`, `ensure_peer_absent`).
+//! - [`create`]: the token-before-create protocol, replay and verification.
+//! - [`claims`]: one owner per cloud peer. [`references`]: `bgpGroupRef`.
+//! - [`convert`]: the cloud's answer as status.
+//! - this file: the kind's `CloudObject` impl and what every step of a peer shares
+//!   (credentials and account, plan inputs, pause, waits).
+
+mod apply;
+pub mod claims;
+mod cleanup;
+pub mod convert;
+pub mod create;
+mod observation;
+pub mod plan;
+pub mod references;
+
+use apply::ensure_peer;
+use cleanup::ensure_peer_absent;
+use observation::observe;
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use tracing::debug;
+
+use crate::api::conditions::{events, reasons, status};
+use crate::api::{
+    BgpPeer, BgpPeerStatus, CreateParams, DELETION_PROTECTION_ANNOTATION, DeletionPolicy,
+    DriftPolicy, FINALIZER, IpVersion, LastError, ManagementPolicy,
+};
+use crate::cloud::{
+    BgpPeerInfo, Credentials, DeleteBgpPeerRequest, ErrorClass, ModifyBgpPeerAttributeRequest,
+};
+use crate::ops::events::EventType;
+
+use super::context::Context;
+use super::core::{self, CloudObject, ObjectStatus, is_paused};
+use super::credentials::{account_of, credentials};
+use super::error::{Error, delete_found_nothing};
+use super::observe::{Lookup, ReadRequest};
+use super::status::{Outcome, Sync, set_up_to_date};
+use super::timing::{jittered, next_tick, resync_period};
+use create::{Settled, replay, replay_expired, start_create, verify_create};
+use plan::{
+    ApplyStep, Claim, CleanupStep, Left, Observation, ObservedPeer, PeerDiff, PlanInput,
+    describe_drift, diff, modify_call, plan_apply, plan_cleanup,
+};
+
+/// One reconcile of a BgpPeer.
+pub(super) type Reconciler<'a> = core::Reconciler<'a, BgpPeer>;
+
+impl ObjectStatus for BgpPeerStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+    fn observed_generation(&self) -> Option<i64> {
+        self.observed_generation
+    }
+    fn set_observed_generation(&mut self, generation: Option<i64>) {
+        self.observed_generation = generation;
+    }
+    fn last_error_mut(&mut self) -> &mut Option<LastError> {
+        &mut self.last_error
+    }
+    fn last_sync_time(&self) -> Option<&Time> {
+        self.last_sync_time.as_ref()
+    }
+    fn last_sync_time_mut(&mut self) -> &mut Option<Time> {
+        &mut self.last_sync_time
+    }
+    /// `SessionEstablished`, from the cloud view (see [`crate::ops::report`]).
+    fn derived_conditions(
+        &self,
+        existing: &[Condition],
+        generation: Option<i64>,
+        now: &Time,
+    ) -> Vec<Condition> {
+        vec![crate::ops::report::session_condition(
+            existing,
+            self.cloud.as_ref(),
+            generation,
+            now,
+        )]
+    }
+}
+
+impl CloudObject for BgpPeer {
+    type Status = BgpPeerStatus;
+    const KIND: &'static str = crate::ops::metrics::KIND_BGP_PEER;
+    const NOUN: &'static str = "BGP peer";
+    const FINALIZER: &'static str = FINALIZER;
+
+    fn status(&self) -> Option<&BgpPeerStatus> {
+        self.status.as_ref()
+    }
+
+    fn management_policy(&self) -> ManagementPolicy {
+        self.spec.management_policy
+    }
+
+    async fn dereference(
+        obj: &BgpPeer,
+        ctx: &Context,
+        deleting: bool,
+    ) -> Result<Option<BgpPeer>, Error> {
+        references::dereference(obj, ctx, deleting).await
+    }
+
+    /// One span per reconcile carries the object and its cloud peer ID, so every log line
+    /// (cloud request IDs on errors included) can be traced to its object.
+    #[tracing::instrument(
+        name = "reconcile",
+        skip_all,
+        fields(
+            namespace = %r.obj.namespace().unwrap_or_default(),
+            name = %r.obj.name_any(),
+            bgp_peer_id = r.obj.peer_id().unwrap_or(""),
+            generation = r.obj.metadata.generation.unwrap_or_default(),
+        )
+    )]
+    async fn ensure(r: &mut Reconciler<'_>) -> Result<Action, Error> {
+        ensure_peer(r).await
+    }
+
+    #[tracing::instrument(
+        name = "reconcile",
+        skip_all,
+        fields(
+            namespace = %r.obj.namespace().unwrap_or_default(),
+            name = %r.obj.name_any(),
+            bgp_peer_id = r.obj.peer_id().unwrap_or(""),
+            generation = r.obj.metadata.generation.unwrap_or_default(),
+            deleting = true,
+        )
+    )]
+    async fn ensure_absent(r: &mut Reconciler<'_>) -> Result<Action, Error> {
+        ensure_peer_absent(r).await
+    }
+}
+
+impl Reconciler<'_> {
+    /// The parameters of the create in flight: as recorded with its token, or from the spec.
+    pub(super) fn create_params(&self) -> CreateParams {
+        self.status
+            .create_params
+            .clone()
+            .unwrap_or_else(|| CreateParams::from_spec(&self.obj.spec))
+    }
+
+    /// The region the peer lives in: as recorded when it was made, else the spec's.
+    pub(super) fn region(&self) -> &str {
+        self.status
+            .region_id
+            .as_deref()
+            .unwrap_or(&self.obj.spec.region_id)
+    }
+
+    /// The group the peer was made in: as recorded, else the spec's.
+    pub(super) fn group(&self) -> &str {
+        self.status
+            .bgp_group_id
+            .as_deref()
+            .unwrap_or(&self.obj.spec.bgp_group_id)
+    }
+
+    /// The IP version the peer was made with: as recorded, else the spec's.
+    pub(super) fn ip_version(&self) -> IpVersion {
+        self.status.ip_version.unwrap_or(self.obj.spec.ip_version)
+    }
+}
+
+/// The credentials a reconcile acts with, and the account they belong to.
+struct Cloud {
+    creds: Credentials,
+    account: String,
+}
+
+/// The object's credentials and their account, refused (`AccountMismatch`) before anything is
+/// read with credentials of another account than the one the peer is bound to.
+async fn connect(
+    r: &Reconciler<'_>,
+    claim: Option<&Claim>,
+    deleting: bool,
+) -> Result<Cloud, Error> {
+    let creds = credentials(r.obj, r.ctx).await?;
+    let account = account_of(r.ctx, &creds).await?;
+    let refused = if deleting {
+        match r.plan_cleanup(&Observation::NotLookedUp, Some(&account), claim) {
+            CleanupStep::Refuse { reason, message } => Some((reason, message)),
+            _ => None,
+        }
+    } else {
+        match r.plan_apply(&Observation::NotLookedUp, Some(&account), claim) {
+            ApplyStep::Refuse { reason, message } => Some((reason, message)),
+            _ => None,
+        }
+    };
+    if let Some((reason, message)) = refused {
+        return Err(Error::Refused { reason, message });
+    }
+    Ok(Cloud { creds, account })
+}
+
+impl Reconciler<'_> {
+    /// The apply plan for what is known now.
+    fn plan_apply(
+        &self,
+        observed: &Observation,
+        account: Option<&str>,
+        claim: Option<&Claim>,
+    ) -> ApplyStep {
+        let uid = self.obj.uid().unwrap_or_default();
+        plan_apply(&self.plan_input(&uid, observed, account, claim, false))
+    }
+
+    /// The cleanup plan for what is known now.
+    fn plan_cleanup(
+        &self,
+        observed: &Observation,
+        account: Option<&str>,
+        claim: Option<&Claim>,
+    ) -> CleanupStep {
+        let uid = self.obj.uid().unwrap_or_default();
+        plan_cleanup(&self.plan_input(&uid, observed, account, claim, true))
+    }
+
+    fn plan_input<'i>(
+        &'i self,
+        uid: &'i str,
+        observed: &'i Observation,
+        account: Option<&'i str>,
+        claim: Option<&'i Claim>,
+        deleting: bool,
+    ) -> PlanInput<'i> {
+        PlanInput {
+            uid,
+            spec: &self.obj.spec,
+            status: &self.status,
+            observed,
+            deleting,
+            paused: is_paused(self.obj),
+            replay_expired: replay_expired(self),
+            account,
+            claimed_by: claim,
+            now: self.now,
+            timing: self.ctx.config.timing,
+            deletion_protected: self
+                .obj
+                .annotations()
+                .get(DELETION_PROTECTION_ANNOTATION)
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+        }
+    }
+
+    /// Records in `UpToDate` whether the observed peer matches the spec; one Warning event
+    /// per transition into drift.
+    fn note_sync(&mut self, sync: Sync) {
+        let now = self.stamp();
+        let generation = self.obj.metadata.generation;
+        if set_up_to_date(&mut self.status.conditions, &sync, generation, &now)
+            && let Sync::Drifted(fields) = &sync
+        {
+            let action = match self.obj.spec.drift_policy {
+                DriftPolicy::Repair
+                    if self.obj.spec.management_policy == ManagementPolicy::Full =>
+                {
+                    "repairing"
+                }
+                _ => "reporting only",
+            };
+            self.event(
+                EventType::Warning,
+                events::DRIFTED,
+                "Compare",
+                format!(
+                    "The cloud differs from the spec ({action}): {}",
+                    fields.join("; ")
+                ),
+            );
+        }
+    }
+
+    /// Another object's stronger claim on the peer this object names.
+    fn claim(&self) -> Option<Claim> {
+        let others = self.ctx.other_objects(self.obj);
+        claims::stronger_claim(self.obj, others.iter().map(|o| &**o))
+    }
+
+    /// Keeps `pausedSince`, and moves the replay window's start by the time spent paused.
+    fn track_pause(&mut self, paused: bool) {
+        let stamp = self.stamp();
+        track_pause(&mut self.status, paused, &stamp);
+    }
+
+    /// Records what an observation that found the peer says: the cloud view, and (for
+    /// objects written by an older version) the account and placement it is bound to.
+    fn note_seen(&mut self, info: &BgpPeerInfo, account: &str) {
+        let spec = &self.obj.spec;
+        let status = &mut self.status;
+        status.cloud = Some(info.into());
+        status.account_id.get_or_insert_with(|| account.to_owned());
+        status
+            .region_id
+            .get_or_insert_with(|| spec.region_id.clone());
+        status
+            .bgp_group_id
+            .get_or_insert_with(|| spec.bgp_group_id.clone());
+        status.ip_version.get_or_insert(spec.ip_version);
+    }
+
+    /// Starts (or keeps) the clock of a wait on a transition.
+    fn start_waiting(&mut self) {
+        if self.status.waiting_since.is_none() {
+            self.status.waiting_since = Some(self.stamp());
+        }
+    }
+
+    /// Reports a wait that lasted longer than the transition timeout: Stalled, with the
+    /// cloud status and how long; a Warning event when it becomes overdue. Polling goes on.
+    async fn report_overdue(&mut self, cloud_status: &str, waited: Duration) -> Result<(), Error> {
+        let was_overdue =
+            super::status::stalled_reason(&self.status) == Some(reasons::TRANSITION_TIMEOUT);
+        let minutes = waited.as_secs() / 60;
+        let message = format!(
+            "The cloud has reported the peer as {cloud_status} for {minutes} min, longer than the transition timeout ({} min); still polling, and this clears by itself when the cloud moves on. If it does not, check the peer in the console or open a ticket with Alibaba Cloud",
+            self.ctx.config.timing.transition_timeout.as_secs() / 60
+        );
+        if !was_overdue {
+            self.event(
+                EventType::Warning,
+                events::TRANSITION_TIMEOUT,
+                "Wait",
+                message.clone(),
+            );
+            self.ctx.metrics.transition_overdue();
+        }
+        self.write_status(&Outcome::Stalled {
+            reason: reasons::TRANSITION_TIMEOUT,
+            message,
+        })
+        .await
+    }
+}
+
+/// Records when a pause began and, when it ends, moves `createRequestedAt` forward by the
+/// time paused, so that time spent paused never counts against the create replay window.
+fn track_pause(status: &mut BgpPeerStatus, paused: bool, now: &Time) {
+    match (paused, &status.paused_since) {
+        (true, None) => status.paused_since = Some(now.clone()),
+        (false, Some(since)) => {
+            let paused_for = (now.0.as_millisecond() - since.0.as_millisecond()).max(0);
+            if let Some(at) = &status.create_requested_at
+                && let Ok(shifted) =
+                    jiff::Timestamp::from_millisecond(at.0.as_millisecond() + paused_for)
+            {
+                status.create_requested_at = Some(Time(shifted));
+            }
+            status.paused_since = None;
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Time {
+        Time(jiff::Timestamp::from_second(secs).expect("timestamp"))
+    }
+
+    #[test]
+    fn time_paused_does_not_count_against_the_replay_window() {
+        let mut status = BgpPeerStatus {
+            create_requested_at: Some(at(1_000)),
+            ..Default::default()
+        };
+        track_pause(&mut status, true, &at(1_100));
+        assert_eq!(status.paused_since, Some(at(1_100)));
+        // Still paused: nothing moves.
+        track_pause(&mut status, true, &at(5_000));
+        assert_eq!(status.paused_since, Some(at(1_100)));
+        // Resumed after 3,900 s: the create counts as requested 3,900 s later.
+        track_pause(&mut status, false, &at(5_000));
+        assert_eq!(status.paused_since, None);
+        assert_eq!(status.create_requested_at, Some(at(4_900)));
+        // No create in flight: only the pause mark goes.
+        let mut idle = BgpPeerStatus::default();
+        track_pause(&mut idle, true, &at(1));
+        track_pause(&mut idle, false, &at(9));
+        assert_eq!(idle, BgpPeerStatus::default());
+    }
+}
