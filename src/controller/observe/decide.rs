@@ -342,8 +342,9 @@ pub enum Verdict<'a> {
 
 /// What `listing` proves about peer `id` with `record`, at `now`, with our `writes` in the
 /// region: found; absent, trusted only for a peer we deleted before the listing started and
-/// only from a consistent listing; absent moments after our own create or change while our
-/// writes go on, not yet listed (bounded by [`MAX_DEFER`]); otherwise a by-ID read decides
+/// only from a consistent listing; absent moments after our own create or change, while our
+/// writes go on or from a region listing, not yet listed (bounded by [`MAX_DEFER`]);
+/// otherwise a by-ID read decides
 /// (a false absence would create a second peer or release a finalizer over a live one).
 pub fn verdict<'a>(
     listing: &'a Listing,
@@ -360,7 +361,12 @@ pub fn verdict<'a>(
         let recent_change = record
             .mutated_at
             .is_some_and(|t| now.saturating_duration_since(t) < MAX_DEFER);
-        if recent_change && writes.ongoing(now) {
+        // A region listing was the cheapest read because many objects want one: the next
+        // will come soon, and a by-ID read per new peer (the last seconds of a mass create,
+        // hidden by read-after-write lag) would cost more than it. A group listing (few
+        // readers) is followed by the by-ID read, whose answer the plan's visibility grace
+        // reads.
+        if recent_change && (writes.ongoing(now) || listing.scope == Scope::Region) {
             return Verdict::NotYetListed;
         }
         return Verdict::ConfirmById;

@@ -335,8 +335,8 @@ fn absence_is_trusted_only_for_our_deletion_and_a_consistent_listing_started_aft
         verdict(&listed, "bgp-gone", &deleted, &Writes::default(), t0 + 2 * S),
         Verdict::Found(p) if p.bgp_peer_id == "bgp-gone"
     ));
-    // A listing started before (or at) our delete proves nothing: by ID.
-    let before = listing(Scope::Region, t0, &[], true);
+    // A group listing started before (or at) our delete proves nothing: by ID.
+    let before = listing(Scope::Group("bgpg-0".into()), t0, &[], true);
     assert_eq!(
         verdict(
             &before,
@@ -418,8 +418,8 @@ fn our_new_peer_absent_while_our_writes_go_on_waits_for_the_next_listing_bounded
         Verdict::NotYetListed,
         "no by-ID read for each new peer of a mass create"
     );
-    // Once our writes stop, or after MAX_DEFER, its absence is confirmed by ID (and the
-    // plan's visibility grace decides what it means).
+    // A region listing answers many readers, and another comes soon: not yet listed, even
+    // once our writes stopped.
     assert_eq!(
         verdict(
             &listing,
@@ -428,6 +428,16 @@ fn our_new_peer_absent_while_our_writes_go_on_waits_for_the_next_listing_bounded
             &Writes::default(),
             t0 + 2 * S
         ),
+        Verdict::NotYetListed
+    );
+    // From a group listing once our writes stop, or after MAX_DEFER, its absence is
+    // confirmed by ID (and the plan's visibility grace decides what it means).
+    let group = Listing {
+        scope: Scope::Group("bgpg-0".into()),
+        ..listing.clone()
+    };
+    assert_eq!(
+        verdict(&group, "bgp-new", &created, &Writes::default(), t0 + 2 * S),
         Verdict::ConfirmById
     );
     assert_eq!(
