@@ -465,7 +465,7 @@ async fn run_one(
     let mut last_print = Instant::now();
     // When the emulator has answered N creates (polled with the Ready count): separates the
     // create throughput from the time to see the peers Available.
-    let creates_before = emu.counters().count("CreateBgpPeer", "OK");
+    let creates_before = c0.count("CreateBgpPeer", "OK");
     let mut all_created_in_cloud_s = None;
     let all_ready = tracker
         .wait_until(timeout, |ready, _| {
