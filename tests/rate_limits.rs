@@ -452,3 +452,75 @@ async fn a_burst_at_the_quotas_is_never_throttled() {
     assert_eq!(throttled(&op.emu), 0, "{:?}", op.emu.counters().by_code);
     op.stop_controller().await;
 }
+
+/// Objects of two accounts in one controller (the second by per-object Secrets): each
+/// account has its own budgets, so neither account's creates wait for the other's; nothing
+/// is throttled. (One budget for both would make half the creates wait.)
+#[tokio::test]
+async fn two_accounts_in_one_controller_do_not_slow_each_other() {
+    const PER_ACCOUNT: u32 = 4;
+    let waits = Arc::new(Waits::default());
+    let mut op = Operator::new_with_client(
+        "rate-accounts",
+        common::client_with_crds().await,
+        world("[{ default: 4/1s }]"),
+        test_controller_config(),
+    )
+    .await;
+    op.start_controller_with(ContextOptions {
+        rate_limit: Some(RateLimitConfig {
+            qps: f64::from(PER_ACCOUNT),
+            burst: PER_ACCOUNT,
+            ..RateLimitConfig::default()
+        }),
+        observer: waits.clone(),
+        ..ContextOptions::default()
+    });
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(op.client.clone(), &op.ns);
+    let secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "account-b"},
+        "stringData": {"accessKeyId": KEY_B, "accessKeySecret": SECRET_B},
+    }))
+    .expect("secret");
+    secrets
+        .create(&Default::default(), &secret)
+        .await
+        .expect("create secret");
+    for i in 0..PER_ACCOUNT {
+        let ip = |n: u32| format!("10.79.{n}.{}", i + 2);
+        op.create(
+            &format!("a{i}"),
+            json!({"regionId": REGION, "bgpGroupId": GROUP, "peerIpAddress": ip(0)}),
+        )
+        .await;
+        op.create(
+            &format!("b{i}"),
+            json!({"regionId": REGION, "bgpGroupId": GROUP, "peerIpAddress": ip(1),
+                   "credentialsSecretRef": {"name": "account-b"}}),
+        )
+        .await;
+    }
+    for i in 0..PER_ACCOUNT {
+        op.wait_ready(&format!("a{i}")).await;
+        op.wait_ready(&format!("b{i}")).await;
+    }
+    let counters = op.emu.counters();
+    let creates = |key: &str| {
+        counters
+            .by_access_key
+            .get(key)
+            .and_then(|k| k.by_action.get("CreateBgpPeer").copied())
+            .unwrap_or(0)
+    };
+    assert_eq!(creates(DEMO_ACCESS_KEY_ID), u64::from(PER_ACCOUNT));
+    assert_eq!(creates(KEY_B), u64::from(PER_ACCOUNT));
+    assert_eq!(throttled(&op.emu), 0, "{:?}", counters.by_code);
+    assert!(
+        waits.of("CreateBgpPeer").is_empty(),
+        "creates waited: {:?}",
+        waits.of("CreateBgpPeer")
+    );
+    op.stop_controller().await;
+}
