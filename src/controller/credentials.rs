@@ -186,14 +186,7 @@ pub trait CredentialRefs: ResourceExt {
     fn credentials_secret_ref(&self) -> Option<&SecretReference>;
 }
 
-impl CredentialRefs for BgpPeer {
-    fn cloud_identity_ref(&self) -> Option<&CloudIdentityReference> {
-        self.spec.cloud_identity_ref.as_ref()
-    }
-    fn credentials_secret_ref(&self) -> Option<&SecretReference> {
-        self.spec.credentials_secret_ref.as_ref()
-    }
-}
+super::core::credential_refs!(BgpPeer);
 
 /// The credentials of `obj` (see the module docs for the precedence).
 pub async fn credentials<O: CredentialRefs>(obj: &O, ctx: &Context) -> Result<Credentials, Error> {

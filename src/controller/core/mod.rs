@@ -78,6 +78,69 @@ pub trait ObjectStatus:
     }
 }
 
+/// Implements [`ObjectStatus`] for a kind's status with the fields every kind has
+/// (`conditions`, `observed_generation`, `last_error`, `last_sync_time`);
+/// `derived = f` adds [`ObjectStatus::derived_conditions`] from `f(status, existing,
+/// generation, now)`.
+macro_rules! object_status {
+    ($status:ty $(, derived = $derived:expr)?) => {
+        impl $crate::controller::core::ObjectStatus for $status {
+            fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+                &self.conditions
+            }
+            fn conditions_mut(
+                &mut self,
+            ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+                &mut self.conditions
+            }
+            fn observed_generation(&self) -> Option<i64> {
+                self.observed_generation
+            }
+            fn set_observed_generation(&mut self, generation: Option<i64>) {
+                self.observed_generation = generation;
+            }
+            fn last_error_mut(&mut self) -> &mut Option<$crate::api::LastError> {
+                &mut self.last_error
+            }
+            fn last_sync_time(&self) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {
+                self.last_sync_time.as_ref()
+            }
+            fn last_sync_time_mut(
+                &mut self,
+            ) -> &mut Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {
+                &mut self.last_sync_time
+            }
+            $(
+            fn derived_conditions(
+                &self,
+                existing: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+                generation: Option<i64>,
+                now: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+            ) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+                ($derived)(self, existing, generation, now)
+            }
+            )?
+        }
+    };
+}
+pub(crate) use object_status;
+
+/// Implements [`super::credentials::CredentialRefs`] for a kind whose spec has
+/// `cloud_identity_ref` and `credentials_secret_ref`.
+macro_rules! credential_refs {
+    ($kind:ty) => {
+        impl $crate::controller::credentials::CredentialRefs for $kind {
+            fn cloud_identity_ref(&self) -> Option<&$crate::api::identity::CloudIdentityReference> {
+                self.spec.cloud_identity_ref.as_ref()
+            }
+            fn credentials_secret_ref(&self) -> Option<&$crate::api::SecretReference> {
+                self.spec.credentials_secret_ref.as_ref()
+            }
+        }
+    };
+}
+pub(crate) use credential_refs;
+
 /// A kind whose objects each stand for one cloud resource.
 pub trait CloudObject:
     Resource<DynamicType = (), Scope = NamespaceResourceScope>

@@ -23,22 +23,19 @@ mod plan_tests;
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use tracing::debug;
 
-use crate::api::SecretReference;
 use crate::api::conditions::{events, reasons};
 use crate::api::group::{BgpGroup, BgpGroupStatus, CloudGroupView, GROUP_FINALIZER};
-use crate::api::identity::CloudIdentityReference;
-use crate::api::{CREATE_RESULT_ANNOTATION, LastError, ManagementPolicy, RESYNC_ANNOTATION};
+use crate::api::{CREATE_RESULT_ANNOTATION, ManagementPolicy, RESYNC_ANNOTATION};
 use crate::cloud::{BgpGroupInfo, Credentials};
 use crate::ops::events::EventType;
 
 use super::context::Context;
-use super::core::{self, CloudObject, ObjectStatus, is_paused};
-use super::credentials::{CredentialRefs, account_of, credentials};
+use super::core::{self, CloudObject, is_paused};
+use super::credentials::{account_of, credentials};
 use super::error::Error;
 use super::status::Outcome;
 use super::timing::{jittered, next_tick};
@@ -50,38 +47,9 @@ pub const KIND_BGP_GROUP: &str = "BgpGroup";
 /// One reconcile of a BgpGroup.
 pub(crate) type Reconciler<'a> = core::Reconciler<'a, BgpGroup>;
 
-impl ObjectStatus for BgpGroupStatus {
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.conditions
-    }
-    fn observed_generation(&self) -> Option<i64> {
-        self.observed_generation
-    }
-    fn set_observed_generation(&mut self, generation: Option<i64>) {
-        self.observed_generation = generation;
-    }
-    fn last_error_mut(&mut self) -> &mut Option<LastError> {
-        &mut self.last_error
-    }
-    fn last_sync_time(&self) -> Option<&Time> {
-        self.last_sync_time.as_ref()
-    }
-    fn last_sync_time_mut(&mut self) -> &mut Option<Time> {
-        &mut self.last_sync_time
-    }
-}
+core::object_status!(BgpGroupStatus);
 
-impl CredentialRefs for BgpGroup {
-    fn cloud_identity_ref(&self) -> Option<&CloudIdentityReference> {
-        self.spec.cloud_identity_ref.as_ref()
-    }
-    fn credentials_secret_ref(&self) -> Option<&SecretReference> {
-        self.spec.credentials_secret_ref.as_ref()
-    }
-}
+core::credential_refs!(BgpGroup);
 
 impl CloudObject for BgpGroup {
     type Status = BgpGroupStatus;

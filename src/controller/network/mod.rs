@@ -16,25 +16,24 @@ mod plan_tests;
 use std::future::Future;
 use std::sync::Arc;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
 use tracing::info;
 
+use crate::api::ManagementPolicy;
 use crate::api::conditions::{events, reasons};
-use crate::api::identity::{CloudIdentity, CloudIdentityReference};
+use crate::api::identity::CloudIdentity;
 use crate::api::network::{
     AddObservation, BgpNetwork, BgpNetworkStatus, CloudNetworkView, NETWORK_FINALIZER,
 };
-use crate::api::{LastError, ManagementPolicy, SecretReference};
 use crate::cloud::{AddBgpNetworkRequest, CloudError, Credentials, DeleteBgpNetworkRequest};
 use crate::ops::events::EventType;
 
 use super::context::Context;
-use super::core::{self, CloudObject, ObjectStatus, is_paused};
-use super::credentials::{CredentialRefs, account_of, credentials};
+use super::core::{self, CloudObject, is_paused};
+use super::credentials::{account_of, credentials};
 use super::error::Error;
 use super::status::Outcome;
 use super::timing::{jittered, next_tick};
@@ -55,38 +54,9 @@ const MAX_STEPS: usize = 8;
 /// One reconcile of a BgpNetwork.
 pub(crate) type Reconciler<'a> = core::Reconciler<'a, BgpNetwork>;
 
-impl ObjectStatus for BgpNetworkStatus {
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.conditions
-    }
-    fn observed_generation(&self) -> Option<i64> {
-        self.observed_generation
-    }
-    fn set_observed_generation(&mut self, generation: Option<i64>) {
-        self.observed_generation = generation;
-    }
-    fn last_error_mut(&mut self) -> &mut Option<LastError> {
-        &mut self.last_error
-    }
-    fn last_sync_time(&self) -> Option<&Time> {
-        self.last_sync_time.as_ref()
-    }
-    fn last_sync_time_mut(&mut self) -> &mut Option<Time> {
-        &mut self.last_sync_time
-    }
-}
+core::object_status!(BgpNetworkStatus);
 
-impl CredentialRefs for BgpNetwork {
-    fn cloud_identity_ref(&self) -> Option<&CloudIdentityReference> {
-        self.spec.cloud_identity_ref.as_ref()
-    }
-    fn credentials_secret_ref(&self) -> Option<&SecretReference> {
-        self.spec.credentials_secret_ref.as_ref()
-    }
-}
+core::credential_refs!(BgpNetwork);
 
 impl CloudObject for BgpNetwork {
     type Status = BgpNetworkStatus;

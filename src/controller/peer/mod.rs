@@ -26,7 +26,7 @@ use observation::observe;
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
@@ -35,7 +35,7 @@ use tracing::debug;
 use crate::api::conditions::{events, reasons, status};
 use crate::api::{
     BgpPeer, BgpPeerStatus, CreateParams, DELETION_PROTECTION_ANNOTATION, DeletionPolicy,
-    DriftPolicy, FINALIZER, IpVersion, LastError, ManagementPolicy,
+    DriftPolicy, FINALIZER, IpVersion, ManagementPolicy,
 };
 use crate::cloud::{
     BgpPeerInfo, Credentials, DeleteBgpPeerRequest, ErrorClass, ModifyBgpPeerAttributeRequest,
@@ -43,7 +43,7 @@ use crate::cloud::{
 use crate::ops::events::EventType;
 
 use super::context::Context;
-use super::core::{self, CloudObject, ObjectStatus, is_paused};
+use super::core::{self, CloudObject, is_paused};
 use super::credentials::{account_of, credentials};
 use super::error::{Error, delete_found_nothing};
 use super::observe::{Lookup, ReadRequest};
@@ -58,43 +58,18 @@ use plan::{
 /// One reconcile of a BgpPeer.
 pub(super) type Reconciler<'a> = core::Reconciler<'a, BgpPeer>;
 
-impl ObjectStatus for BgpPeerStatus {
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.conditions
-    }
-    fn observed_generation(&self) -> Option<i64> {
-        self.observed_generation
-    }
-    fn set_observed_generation(&mut self, generation: Option<i64>) {
-        self.observed_generation = generation;
-    }
-    fn last_error_mut(&mut self) -> &mut Option<LastError> {
-        &mut self.last_error
-    }
-    fn last_sync_time(&self) -> Option<&Time> {
-        self.last_sync_time.as_ref()
-    }
-    fn last_sync_time_mut(&mut self) -> &mut Option<Time> {
-        &mut self.last_sync_time
-    }
-    /// `SessionEstablished`, from the cloud view (see [`crate::ops::report`]).
-    fn derived_conditions(
-        &self,
-        existing: &[Condition],
-        generation: Option<i64>,
-        now: &Time,
-    ) -> Vec<Condition> {
+core::object_status!(
+    BgpPeerStatus,
+    // `SessionEstablished`, from the cloud view (see [`crate::ops::report`]).
+    derived = |s: &BgpPeerStatus, existing, generation, now| {
         vec![crate::ops::report::session_condition(
             existing,
-            self.cloud.as_ref(),
+            s.cloud.as_ref(),
             generation,
             now,
         )]
     }
-}
+);
 
 impl CloudObject for BgpPeer {
     type Status = BgpPeerStatus;
