@@ -184,8 +184,9 @@ pub fn v3_authorization(access_key_id: &str, signed_headers: &str, signature: &s
     )
 }
 
-/// Everything that varies per attempt and goes into a signature.
-#[derive(Debug, Clone)]
+/// Everything that varies per attempt and goes into a signature. Its `Debug` names the
+/// parameters but never shows their values (a BGP group's `AuthKey` is one of them).
+#[derive(Clone)]
 pub struct SigningInput<'a> {
     /// Signature scheme.
     pub version: SignatureVersion,
@@ -203,6 +204,22 @@ pub struct SigningInput<'a> {
     pub nonce: &'a str,
     /// The UTC timestamp of this attempt, `yyyy-MM-ddTHH:mm:ssZ`.
     pub timestamp: &'a str,
+}
+
+impl std::fmt::Debug for SigningInput<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.params.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("SigningInput")
+            .field("version", &self.version)
+            .field("action", &self.action)
+            .field("api_version", &self.api_version)
+            .field("method", &self.method)
+            .field("host", &self.host)
+            .field("params", &names)
+            .field("nonce", &self.nonce)
+            .field("timestamp", &self.timestamp)
+            .finish()
+    }
 }
 
 /// The wire form of a signed request: the encoded query string (without `?`) and the extra
@@ -305,6 +322,24 @@ fn sign_v3(input: &SigningInput<'_>, creds: &Credentials) -> SignedRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_names_parameters_but_never_shows_their_values() {
+        let params = vec![("AuthKey".to_owned(), "s3cret-md5".to_owned())];
+        let input = SigningInput {
+            version: SignatureVersion::V3,
+            action: "CreateBgpGroup",
+            api_version: "2016-04-28",
+            method: "POST",
+            host: "vpc.aliyuncs.com",
+            params: &params,
+            nonce: "n",
+            timestamp: "2026-12-01T00:00:00Z",
+        };
+        let shown = format!("{input:?}");
+        assert!(shown.contains("AuthKey"), "{shown}");
+        assert!(!shown.contains("s3cret-md5"), "{shown}");
+    }
     use proptest::prelude::*;
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
