@@ -139,6 +139,45 @@ impl<'a, K: CloudObject> Reconciler<'a, K> {
         });
     }
 
+    /// Reports a wait on a cloud transition (`cloud_status`) that lasted `waited`, longer than
+    /// the transition timeout: `Stalled`/`TransitionTimeout` with the cloud status and how
+    /// long, and one Warning event (and `transitions_overdue`) when it becomes overdue.
+    /// Polling goes on; the condition clears by itself when the cloud moves on.
+    pub async fn report_overdue(
+        &mut self,
+        cloud_status: &str,
+        waited: std::time::Duration,
+    ) -> Result<(), Error> {
+        use crate::api::conditions::reasons;
+        let was_overdue =
+            super::super::status::stalled_reason(&self.status) == Some(reasons::TRANSITION_TIMEOUT);
+        let message = format!(
+            "The cloud has reported the {} as {cloud_status} for {} min, longer than the transition timeout ({} min); still polling, and this clears by itself when the cloud moves on. If it does not, check it in the console or open a ticket with Alibaba Cloud",
+            K::NOUN,
+            waited.as_secs() / 60,
+            self.ctx.config.timing.transition_timeout.as_secs() / 60
+        );
+        self.note_overdue(&message, was_overdue);
+        self.write_status(&Outcome::Stalled {
+            reason: reasons::TRANSITION_TIMEOUT,
+            message,
+        })
+        .await
+    }
+
+    /// The event and metric of a wait that became overdue (`was_overdue`: it already was).
+    pub fn note_overdue(&self, message: &str, was_overdue: bool) {
+        if !was_overdue {
+            self.event(
+                EventType::Warning,
+                crate::api::conditions::events::TRANSITION_TIMEOUT,
+                "Wait",
+                message.to_owned(),
+            );
+            self.ctx.metrics.transition_overdue();
+        }
+    }
+
     /// Writes a failed step into the conditions and `lastError`, and publishes a Warning
     /// event (best effort: the error itself is what the controller acts on).
     pub async fn report_error(&mut self, err: &Error) {

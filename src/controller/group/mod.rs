@@ -172,32 +172,6 @@ impl Reconciler<'_> {
         }
     }
 
-    /// `Stalled`/`TransitionTimeout` for a wait longer than the transition timeout, with one
-    /// Warning event when it becomes overdue. Polling goes on.
-    async fn report_overdue(&mut self, cloud_status: &str, waited: Duration) -> Result<(), Error> {
-        let was_overdue =
-            super::status::stalled_reason(&self.status) == Some(reasons::TRANSITION_TIMEOUT);
-        let message = format!(
-            "The cloud has reported the BGP group as {cloud_status} for {} min, longer than the transition timeout ({} min); still polling, and this clears by itself when the cloud moves on",
-            waited.as_secs() / 60,
-            self.ctx.config.timing.transition_timeout.as_secs() / 60
-        );
-        if !was_overdue {
-            self.event(
-                EventType::Warning,
-                events::TRANSITION_TIMEOUT,
-                "Wait",
-                message.clone(),
-            );
-            self.ctx.metrics.transition_overdue();
-        }
-        self.write_status(&Outcome::Stalled {
-            reason: reasons::TRANSITION_TIMEOUT,
-            message,
-        })
-        .await
-    }
-
     /// Another BgpGroup of the cluster that owns the cloud group this object names: one that
     /// recorded it (when both did, the older object).
     fn claimed_by(&self) -> Option<String> {

@@ -367,15 +367,7 @@ impl Reconciler<'_> {
         let outcome = if overdue {
             let was =
                 super::status::stalled_reason(&self.status) == Some(reasons::TRANSITION_TIMEOUT);
-            if !was {
-                self.event(
-                    EventType::Warning,
-                    events::TRANSITION_TIMEOUT,
-                    "Wait",
-                    message.clone(),
-                );
-                self.ctx.metrics.transition_overdue();
-            }
+            self.note_overdue(&message, was);
             Outcome::Stalled { reason, message }
         } else {
             Outcome::Progressing { reason, message }

@@ -301,32 +301,6 @@ impl Reconciler<'_> {
             self.status.waiting_since = Some(self.stamp());
         }
     }
-
-    /// Reports a wait that lasted longer than the transition timeout: Stalled, with the
-    /// cloud status and how long; a Warning event when it becomes overdue. Polling goes on.
-    async fn report_overdue(&mut self, cloud_status: &str, waited: Duration) -> Result<(), Error> {
-        let was_overdue =
-            super::status::stalled_reason(&self.status) == Some(reasons::TRANSITION_TIMEOUT);
-        let minutes = waited.as_secs() / 60;
-        let message = format!(
-            "The cloud has reported the peer as {cloud_status} for {minutes} min, longer than the transition timeout ({} min); still polling, and this clears by itself when the cloud moves on. If it does not, check the peer in the console or open a ticket with Alibaba Cloud",
-            self.ctx.config.timing.transition_timeout.as_secs() / 60
-        );
-        if !was_overdue {
-            self.event(
-                EventType::Warning,
-                events::TRANSITION_TIMEOUT,
-                "Wait",
-                message.clone(),
-            );
-            self.ctx.metrics.transition_overdue();
-        }
-        self.write_status(&Outcome::Stalled {
-            reason: reasons::TRANSITION_TIMEOUT,
-            message,
-        })
-        .await
-    }
 }
 
 /// Records when a pause began and, when it ends, moves `createRequestedAt` forward by the
