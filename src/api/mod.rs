@@ -209,7 +209,10 @@ pub struct BgpPeerSpec {
 #[serde(rename_all = "camelCase")]
 pub struct BgpGroupReference {
     /// Name of the BgpGroup.
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
     pub name: String,
 }
 

@@ -102,7 +102,10 @@ fn push_bfd(params: &mut Params, enable_bfd: bool, hop: Option<i32>) {
     }
 }
 
-pub(crate) fn check_paging(page_number: Option<u32>, page_size: Option<u32>) -> Result<(), CloudError> {
+pub(crate) fn check_paging(
+    page_number: Option<u32>,
+    page_size: Option<u32>,
+) -> Result<(), CloudError> {
     if page_number == Some(0) {
         return Err(CloudError::invalid_request("PageNumber starts at 1"));
     }

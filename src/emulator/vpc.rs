@@ -744,7 +744,10 @@ fn describe_bgp_groups(
         .bgp_groups
         .iter()
         .filter(|g| g.region_id == region && g.visible_at.is_none_or(|t| t <= ctx.now))
-        .filter(|g| res.vbr(&g.router_id).is_none_or(|v| owned_by(v, ctx.account)))
+        .filter(|g| {
+            res.vbr(&g.router_id)
+                .is_none_or(|v| owned_by(v, ctx.account))
+        })
         .filter(|g| group_id.is_none_or(|i| g.bgp_group_id == i))
         .filter(|g| router_id.is_none_or(|r| g.router_id == r))
         .filter(|g| is_default.is_none_or(|d| g.is_default == d))
