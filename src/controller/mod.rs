@@ -377,16 +377,40 @@ pub async fn run(
     );
 }
 
-/// Whether the apiserver serves (and lets this identity list) the kind of `api`.
+/// Whether the apiserver serves (and lets this identity list) the kind of `api`: `false` for a
+/// CRD that is not installed (404) or not readable (403), said in a log line. Any other
+/// failure (the apiserver still starting, a network blip) is retried for up to
+/// [`SERVED_PATIENCE`] before the kind is taken as served, so a transient error at start-up
+/// never silently leaves a kind without its controller (its watch then retries on its own).
 pub(crate) async fn served<K>(api: &Api<K>) -> bool
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    K::DynamicType: Default,
 {
-    match api.list_metadata(&ListParams::default().limit(1)).await {
-        Ok(_) => true,
-        Err(e) => {
-            debug!(error = %e, "kind not served");
-            false
+    let kind = K::kind(&K::DynamicType::default()).into_owned();
+    let started = std::time::Instant::now();
+    loop {
+        match api.list_metadata(&ListParams::default().limit(1)).await {
+            Ok(_) => return true,
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                debug!(kind, "kind not served (no CRD)");
+                return false;
+            }
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                warn!(kind, message = %s.message, "this identity may not list the kind: its controller does not run");
+                return false;
+            }
+            Err(e) if started.elapsed() < SERVED_PATIENCE => {
+                debug!(kind, error = %e, "cannot tell yet whether the kind is served; asking again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => {
+                warn!(kind, error = %e, "cannot tell whether the kind is served; running its controller");
+                return true;
+            }
         }
     }
 }
+
+/// How long [`served`] asks again after failures that say nothing about the kind.
+const SERVED_PATIENCE: Duration = Duration::from_secs(30);
