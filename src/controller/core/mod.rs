@@ -230,8 +230,12 @@ pub async fn reconcile<K: CloudObject>(obj: Arc<K>, ctx: Arc<Context>) -> Result
             ctx.record_success(&key);
             ctx.metrics.reconciled(None, started.elapsed());
         }
-        // Waiting in cleanup is progress, not a failure.
-        Err(Error::CleanupPending(_)) => ctx.metrics.reconciled(None, started.elapsed()),
+        // Waiting in cleanup, or for a dependency, is progress, not a failure (no error
+        // metric, so an alert on reconcile errors does not fire for a group and its peers
+        // applied together).
+        Err(Error::CleanupPending(_) | Error::DependencyNotReady(_)) => {
+            ctx.metrics.reconciled(None, started.elapsed())
+        }
         Err(e) => ctx
             .metrics
             .reconciled(Some(e.class().as_str()), started.elapsed()),
