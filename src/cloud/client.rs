@@ -263,18 +263,14 @@ impl VpcClient {
         creds: &Credentials,
         req: &ModifyBgpPeerAttributeRequest,
     ) -> Result<RequestId, CloudError> {
-        let params = req.to_params()?;
-        let wire: RequestIdWire = self
-            .call(
-                creds,
-                Api::Vpc,
-                "ModifyBgpPeerAttribute",
-                &req.region_id,
-                params,
-                RetryPolicy::mutating(&req.client_token),
-            )
-            .await?;
-        Ok(RequestId(wire.request_id))
+        self.request_id_call(
+            creds,
+            "ModifyBgpPeerAttribute",
+            &req.region_id,
+            req.to_params()?,
+            &req.client_token,
+        )
+        .await
     }
 
     /// `DeleteBgpPeer`. Same retry rule as [`VpcClient::create_bgp_peer`].
@@ -283,18 +279,14 @@ impl VpcClient {
         creds: &Credentials,
         req: &DeleteBgpPeerRequest,
     ) -> Result<RequestId, CloudError> {
-        let params = req.to_params()?;
-        let wire: RequestIdWire = self
-            .call(
-                creds,
-                Api::Vpc,
-                "DeleteBgpPeer",
-                &req.region_id,
-                params,
-                RetryPolicy::mutating(&req.client_token),
-            )
-            .await?;
-        Ok(RequestId(wire.request_id))
+        self.request_id_call(
+            creds,
+            "DeleteBgpPeer",
+            &req.region_id,
+            req.to_params()?,
+            &req.client_token,
+        )
+        .await
     }
 
     /// STS `GetCallerIdentity`: the account, ARN and user id `creds` act as. Sent to the STS
@@ -460,6 +452,30 @@ impl VpcClient {
         .try_filter(|g| futures::future::ready(seen.insert(g.bgp_group_id.clone())))
         .try_collect()
         .await
+    }
+
+    /// A mutating VPC call whose answer is only a RequestId (Modify, Delete, AddBgpNetwork):
+    /// retried with the same ClientToken only if one is set and the failure was a transport
+    /// error or 5xx.
+    pub(crate) async fn request_id_call(
+        &self,
+        creds: &Credentials,
+        action: &'static str,
+        region: &str,
+        params: Params,
+        client_token: &Option<String>,
+    ) -> Result<RequestId, CloudError> {
+        let wire: RequestIdWire = self
+            .call(
+                creds,
+                Api::Vpc,
+                action,
+                region,
+                params,
+                RetryPolicy::mutating(client_token),
+            )
+            .await?;
+        Ok(RequestId(wire.request_id))
     }
 
     /// Runs `action` with retries per `policy` and decodes the JSON answer.

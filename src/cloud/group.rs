@@ -21,8 +21,8 @@ use super::client::{Api, RetryPolicy, VpcClient};
 use super::credentials::Credentials;
 use super::error::CloudError;
 use super::model::{
-    BgpGroupInfo, DescribeBgpGroupsRequest, Params, RequestId, RequestIdWire, check_client_token,
-    push, push_str, require,
+    BgpGroupInfo, DescribeBgpGroupsRequest, Params, RequestId, check_client_token, push, push_str,
+    require,
 };
 
 /// A BGP MD5 authentication key. Never printed (`Debug` shows `AuthKey(<redacted>)`), never
@@ -266,18 +266,14 @@ impl VpcClient {
         creds: &Credentials,
         req: &ModifyBgpGroupAttributeRequest,
     ) -> Result<RequestId, CloudError> {
-        let params = req.to_params()?;
-        let wire: RequestIdWire = self
-            .call(
-                creds,
-                Api::Vpc,
-                "ModifyBgpGroupAttribute",
-                &req.region_id,
-                params,
-                RetryPolicy::mutating(&req.client_token),
-            )
-            .await?;
-        Ok(RequestId(wire.request_id))
+        self.request_id_call(
+            creds,
+            "ModifyBgpGroupAttribute",
+            &req.region_id,
+            req.to_params()?,
+            &req.client_token,
+        )
+        .await
     }
 
     /// `DeleteBgpGroup`. Same retry rule as [`VpcClient::create_bgp_group`].
@@ -286,18 +282,14 @@ impl VpcClient {
         creds: &Credentials,
         req: &DeleteBgpGroupRequest,
     ) -> Result<RequestId, CloudError> {
-        let params = req.to_params()?;
-        let wire: RequestIdWire = self
-            .call(
-                creds,
-                Api::Vpc,
-                "DeleteBgpGroup",
-                &req.region_id,
-                params,
-                RetryPolicy::mutating(&req.client_token),
-            )
-            .await?;
-        Ok(RequestId(wire.request_id))
+        self.request_id_call(
+            creds,
+            "DeleteBgpGroup",
+            &req.region_id,
+            req.to_params()?,
+            &req.client_token,
+        )
+        .await
     }
 
     /// One group by ID (`DescribeBgpGroups` filtered by `BgpGroupId`); `None` when the answer

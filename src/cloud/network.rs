@@ -25,8 +25,8 @@ use super::client::{Api, RetryPolicy, VpcClient, Walk, WalkStep};
 use super::credentials::Credentials;
 use super::error::CloudError;
 use super::model::{
-    MAX_PAGE_SIZE, Params, RequestId, RequestIdWire, check_client_token, check_paging, clamp_u32,
-    de, push, push_str, require,
+    MAX_PAGE_SIZE, Params, RequestId, check_client_token, check_paging, clamp_u32, de, push,
+    push_str, require,
 };
 
 /// A `DstCidrBlock` as the API expects it: a prefix without host bits (`10.1.0.0/16`).
@@ -307,18 +307,14 @@ impl VpcClient {
         creds: &Credentials,
         req: &AddBgpNetworkRequest,
     ) -> Result<RequestId, CloudError> {
-        let params = req.to_params()?;
-        let wire: RequestIdWire = self
-            .call(
-                creds,
-                Api::Vpc,
-                "AddBgpNetwork",
-                &req.region_id,
-                params,
-                RetryPolicy::mutating(&req.client_token),
-            )
-            .await?;
-        Ok(RequestId(wire.request_id))
+        self.request_id_call(
+            creds,
+            "AddBgpNetwork",
+            &req.region_id,
+            req.to_params()?,
+            &req.client_token,
+        )
+        .await
     }
 
     /// `DeleteBgpNetwork`. Same retry rule as [`VpcClient::add_bgp_network`].
@@ -327,18 +323,14 @@ impl VpcClient {
         creds: &Credentials,
         req: &DeleteBgpNetworkRequest,
     ) -> Result<RequestId, CloudError> {
-        let params = req.to_params()?;
-        let wire: RequestIdWire = self
-            .call(
-                creds,
-                Api::Vpc,
-                "DeleteBgpNetwork",
-                &req.region_id,
-                params,
-                RetryPolicy::mutating(&req.client_token),
-            )
-            .await?;
-        Ok(RequestId(wire.request_id))
+        self.request_id_call(
+            creds,
+            "DeleteBgpNetwork",
+            &req.region_id,
+            req.to_params()?,
+            &req.client_token,
+        )
+        .await
     }
 
     /// One page of `DescribeBgpNetworks`.
