@@ -1,7 +1,12 @@
 //! Crash-chaos run: `cargo bench --bench chaos -- --seed 1 --peers 500 --kills 50` (or
 //! `hack/chaos.sh`). Starts its own control plane (the apiserver is restarted once), the
 //! emulator in this process and the controller as a process; see `harness::chaos` for the
-//! scenario. Prints the results table and writes `benches/results/chaos-seed<S>.md`; exits
+//! scenario. `--topology fleet` (the default) runs it on issue 18's fleet: groups of 4 on a VBR
+//! each, 3 regions, account A (the operator-wide key) in two and account B (per-object
+//! credentials Secrets) in the third, 20 % other owners' peers, per-operation quotas per
+//! account; `--topology quota-layout` on the older one (one region and account, 2 groups per
+//! VBR with 2 of our peers and 1 of another owner each, one per-key limit). Prints the results table and writes
+//! `benches/results/chaos-fleet-seed<S>.md` (`chaos-seed<S>.md` for `quota-layout`); exits
 //! non-zero when an invariant is violated.
 //!
 //! Under `cargo test` (no `--bench` argument) it does nothing; the CI variant is
@@ -14,14 +19,27 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use harness::chaos::{self, ChaosConfig, ChaosEnv};
+use harness::chaos::{self, ChaosConfig, ChaosEnv, ChaosTopology, CloudLimit};
 use harness::cluster::{self, ControlPlane};
 use harness::secs;
 use harness::world::{CloudOpts, VbrLayout};
 
+/// Where the objects go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Topology {
+    /// Issue 18: groups of 4 (a VBR each), 3 regions, 2 accounts, 20 % foreign peers,
+    /// per-operation quotas per account.
+    Fleet,
+    /// One region and account, 2 groups per VBR (2 of ours + 1 foreign each), a per-key limit.
+    QuotaLayout,
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "chaos", about = "BgpPeer crash-chaos run")]
 struct Args {
+    /// Where the objects go (see the module documentation).
+    #[arg(long, value_enum, default_value_t = Topology::Fleet)]
+    topology: Topology,
     /// Seed of the schedule.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -82,6 +100,17 @@ async fn main_async(args: Args) -> anyhow::Result<bool> {
     cluster::install_crd(&client).await?;
     let namespace = cluster::create_namespace(&client, &format!("chaos-s{}", args.seed)).await?;
     let window = Duration::from_secs(args.window.unwrap_or((args.kills as u64 * 4).max(120)));
+    // The fleet: the issue's 20 calls/s per operation and account, the controller at it; the
+    // older topology: 50 calls/s per key, the controller at 40.
+    let (topology, limit, account_qps, cloud_qps) = match args.topology {
+        Topology::Fleet => (ChaosTopology::Fleet, CloudLimit::PerOperation, 20, 20.0),
+        Topology::QuotaLayout => (
+            ChaosTopology::QuotaLayout(VbrLayout::CHAOS),
+            CloudLimit::PerKey,
+            50,
+            40.0,
+        ),
+    };
     let cfg = ChaosConfig {
         seed: args.seed,
         peers: args.peers,
@@ -97,15 +126,16 @@ async fn main_async(args: Args) -> anyhow::Result<bool> {
         throttle_qps: 5,
         converge_timeout: Duration::from_secs(args.converge_timeout),
         cloud: CloudOpts {
-            // Placement comes from `layout`.
+            // Placement comes from `topology`.
             groups: 0,
             pending: Duration::from_secs(2),
             delete_delay: Duration::from_secs(1),
             latency: (Duration::from_millis(20), Duration::from_millis(60)),
-            account_qps: Some(50),
+            account_qps: Some(account_qps),
             foreign_peers_per_group: 0,
         },
-        layout: VbrLayout::CHAOS,
+        topology,
+        limit,
         visibility_lag: Duration::from_secs_f64(args.lag),
         second_controller_share: args.second_controller,
         switch_objects: args.switch_objects,
@@ -113,13 +143,18 @@ async fn main_async(args: Args) -> anyhow::Result<bool> {
             .switch_period
             .map(Duration::from_secs)
             .unwrap_or(window.mul_f64(0.35)),
-        cloud_qps: 40.0,
+        cloud_qps,
         cloud_burst: 10,
         poll_secs: 1,
         resync_secs: 60,
         log_level: "info".into(),
     };
-    let log = args.work.join(format!("controller-seed{}.log", args.seed));
+    // `chaos-fleet-seed1`; the older topology keeps its file names (`chaos-seed1`).
+    let tag = match args.topology {
+        Topology::Fleet => format!("fleet-seed{}", args.seed),
+        Topology::QuotaLayout => format!("seed{}", args.seed),
+    };
+    let log = args.work.join(format!("controller-{tag}.log"));
     let _ = std::fs::remove_file(&log);
     let _ = std::fs::remove_file(log.with_extension("second.log"));
     let env = ChaosEnv {
@@ -132,23 +167,31 @@ async fn main_async(args: Args) -> anyhow::Result<bool> {
     };
     let report = chaos::run(&cfg, env).await?;
     let table = format!(
-        "Command: `hack/chaos.sh --seed {} --peers {} --kills {}` (window {} s, {} groups on {} VBRs at the 8-peer quota, lag {} s, controller --cloud-qps {} against an account limit of {}/s, Pending {} s, latency 20–60 ms)\n\n{}",
+        "Command: `hack/chaos.sh --topology {} --seed {} --peers {} --kills {}` (window {} s; {}; lag {} s, controller --cloud-qps {} against a limit of {}/s {}, Pending {} s, latency 20–60 ms; load average at the end {})\n\n{}",
+        cfg.topology.name(),
         args.seed,
         args.peers,
         args.kills,
         window.as_secs(),
-        cfg.groups(),
-        cfg.layout.vbrs(cfg.groups()),
+        cfg.topology.describe(cfg.peers),
         secs(cfg.visibility_lag),
         cfg.cloud_qps,
         cfg.cloud.account_qps.unwrap_or(0),
+        cfg.limit.describe(),
         cfg.cloud.pending.as_secs(),
+        load_avg(),
         report.markdown(&cfg)
     );
-    std::fs::write(args.out.join(format!("chaos-seed{}.md", args.seed)), &table)?;
+    std::fs::write(args.out.join(format!("chaos-{tag}.md")), &table)?;
     println!("{table}");
     cp.stop();
     Ok(report.ok())
+}
+
+fn load_avg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }
 
 fn main() -> anyhow::Result<()> {

@@ -19,7 +19,7 @@ mod harness;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use harness::chaos::{self, ChaosConfig, ChaosEnv};
+use harness::chaos::{self, ChaosConfig, ChaosEnv, ChaosTopology, CloudLimit};
 use harness::world::{CloudOpts, VbrLayout};
 
 fn seed() -> u64 {
@@ -45,7 +45,7 @@ async fn kill9_and_cloud_faults_leave_no_duplicate_leak_or_stuck_finalizer() {
         throttle_qps: 3,
         converge_timeout: Duration::from_secs(120),
         cloud: CloudOpts {
-            // Placement comes from `layout`.
+            // Placement comes from `topology`.
             groups: 0,
             pending: Duration::from_secs(1),
             delete_delay: Duration::from_millis(500),
@@ -53,7 +53,8 @@ async fn kill9_and_cloud_faults_leave_no_duplicate_leak_or_stuck_finalizer() {
             account_qps: Some(50),
             foreign_peers_per_group: 0,
         },
-        layout: VbrLayout::CHAOS,
+        topology: ChaosTopology::QuotaLayout(VbrLayout::CHAOS),
+        limit: CloudLimit::PerKey,
         visibility_lag: Duration::from_secs(2),
         second_controller_share: 0.35,
         switch_objects: 8,

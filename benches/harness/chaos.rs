@@ -27,6 +27,8 @@ use rand::{Rng, SeedableRng};
 
 use alicloud_bgp_operator::api::BgpPeer;
 use alicloud_bgp_operator::api::conditions::{reasons, types};
+use alicloud_bgp_operator::emulator::config::{DEMO_ACCOUNT_UID, EmulatorConfig};
+use alicloud_bgp_operator::emulator::throttle::QuotaModel;
 use alicloud_bgp_operator::emulator::{EmulatorHandle, Fault};
 
 use super::cluster::ControlPlane;
@@ -35,8 +37,250 @@ use super::invariants::{self, Expected, Verdict};
 use super::secs;
 use super::world::{self, CloudOpts, VbrLayout};
 
-/// The Secret the credentials-switch objects name.
+/// The Secret the credentials-switch objects name (on the fleet: those of account A).
 pub const SWITCH_SECRET: &str = "chaos-credentials";
+/// On the fleet, the Secret account B's credentials-switch objects name.
+pub const SWITCH_SECRET_B: &str = "chaos-credentials-b";
+
+/// Where the objects go.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ChaosTopology {
+    /// One region and one account: `VbrLayout` groups per VBR under the 8-peer quota, each
+    /// with our peers and other owners' (the chaos run's topology before issue 18).
+    QuotaLayout(VbrLayout),
+    /// Issue 18's fleet ([`world::Fleet::new`] of the run's objects): groups of 4 on a VBR
+    /// each under the 8-peer quota, 3 regions, account A (the operator-wide key) in two and
+    /// account B (per-object credentials Secrets) in the third, 20 % other owners' peers in
+    /// every region.
+    Fleet,
+}
+
+/// How the emulated cloud limits calls (at `CloudOpts::account_qps`, and at `throttle_qps`
+/// during the throttling period).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloudLimit {
+    /// One token bucket per access key for all operations (the emulator's `qps_per_key`).
+    PerKey,
+    /// Quota Center's model (`api_quotas`): every operation of every account has its own
+    /// quota, all regions together.
+    PerOperation,
+}
+
+impl CloudLimit {
+    /// Sets the emulator's limit to `qps` calls/s (None: unlimited).
+    pub fn apply(self, c: &mut EmulatorConfig, qps: Option<u32>) {
+        match self {
+            Self::PerKey => {
+                c.qps_per_key = qps;
+                c.api_quotas.clear();
+            }
+            Self::PerOperation => {
+                c.qps_per_key = None;
+                c.api_quotas = qps
+                    .map(|q| vec![world::quota_rule(QuotaModel::PerOperation, q)])
+                    .unwrap_or_default();
+            }
+        }
+    }
+
+    /// "per access key" or "per operation and account".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::PerKey => "per access key",
+            Self::PerOperation => "per operation and account",
+        }
+    }
+}
+
+/// A credentials Secret of the switch: the keys it holds (`own`, of the account its objects'
+/// peers are in) and the other account's it is switched to (`other`: a key nothing else uses,
+/// so every write with it is a violation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SwitchSecret {
+    /// Secret name.
+    pub name: &'static str,
+    /// (access key id, secret) it holds normally.
+    pub own: (&'static str, &'static str),
+    /// (access key id, secret) of the other account, held during the switch.
+    pub other: (&'static str, &'static str),
+}
+
+const A_SECRET_KEY: (&str, &str) = (
+    world::ACCOUNT_A_SECRET_KEY_ID,
+    world::ACCOUNT_A_SECRET_KEY_SECRET,
+);
+const B_KEY: (&str, &str) = (world::ACCOUNT_B_KEY_ID, world::ACCOUNT_B_KEY_SECRET);
+
+impl ChaosTopology {
+    /// `quota-layout` or `fleet`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::QuotaLayout(_) => "quota-layout",
+            Self::Fleet => "fleet",
+        }
+    }
+
+    /// Groups holding our objects.
+    pub fn groups(&self, peers: usize) -> usize {
+        match self {
+            Self::QuotaLayout(layout) => layout.groups(peers),
+            Self::Fleet => world::Fleet::new(peers).own_groups(),
+        }
+    }
+
+    /// VBRs of the topology (ours and other owners').
+    pub fn vbrs(&self, peers: usize) -> usize {
+        match self {
+            Self::QuotaLayout(layout) => layout.vbrs(layout.groups(peers)),
+            Self::Fleet => world::Fleet::new(peers).total_groups(),
+        }
+    }
+
+    /// Other owners' peers seeded in the cloud.
+    pub fn foreign(&self, peers: usize) -> usize {
+        match self {
+            Self::QuotaLayout(layout) => layout.groups(peers) * layout.foreign_per_group,
+            Self::Fleet => world::Fleet::new(peers).foreign_total(),
+        }
+    }
+
+    /// The credentials Secrets of the switch: on one account, one (account A's second key,
+    /// switched to account B's); on the fleet, one per account (A's objects: A's second key,
+    /// switched to a second key of B; B's objects: B's key, switched to a third key of A).
+    pub fn switch_secrets(&self) -> Vec<SwitchSecret> {
+        match self {
+            Self::QuotaLayout(_) => vec![SwitchSecret {
+                name: SWITCH_SECRET,
+                own: A_SECRET_KEY,
+                other: B_KEY,
+            }],
+            Self::Fleet => vec![
+                SwitchSecret {
+                    name: SWITCH_SECRET,
+                    own: A_SECRET_KEY,
+                    other: (
+                        world::ACCOUNT_B_SWITCH_KEY_ID,
+                        world::ACCOUNT_B_SWITCH_KEY_SECRET,
+                    ),
+                },
+                SwitchSecret {
+                    name: SWITCH_SECRET_B,
+                    own: B_KEY,
+                    other: (
+                        world::ACCOUNT_A_SWITCH_KEY_ID,
+                        world::ACCOUNT_A_SWITCH_KEY_SECRET,
+                    ),
+                },
+            ],
+        }
+    }
+
+    /// The switch Secret object `i` names when it is a credentials-switch object: the one of
+    /// the account its region belongs to.
+    pub fn switch_secret_of(&self, i: usize, peers: usize) -> &'static str {
+        match self {
+            Self::QuotaLayout(_) => SWITCH_SECRET,
+            Self::Fleet => {
+                let region = world::Fleet::new(peers).place(i).region;
+                if world::Fleet::is_account_b(region) {
+                    SWITCH_SECRET_B
+                } else {
+                    SWITCH_SECRET
+                }
+            }
+        }
+    }
+
+    /// The emulator of a run with `peers` objects: the topology, account A's second key and
+    /// account B (on the fleet also the switch keys nothing else uses). The limit is set by
+    /// [`CloudLimit::apply`].
+    pub fn emulator_config(
+        &self,
+        cloud: &CloudOpts,
+        peers: usize,
+    ) -> anyhow::Result<EmulatorConfig> {
+        match self {
+            Self::QuotaLayout(layout) => {
+                world::quota_emulator_config(cloud, layout, layout.groups(peers))
+            }
+            Self::Fleet => {
+                let mut c = world::fleet_emulator_config(cloud, &world::Fleet::new(peers))?;
+                for (uid, (id, secret)) in [
+                    (DEMO_ACCOUNT_UID, A_SECRET_KEY),
+                    (
+                        DEMO_ACCOUNT_UID,
+                        (
+                            world::ACCOUNT_A_SWITCH_KEY_ID,
+                            world::ACCOUNT_A_SWITCH_KEY_SECRET,
+                        ),
+                    ),
+                    (
+                        world::ACCOUNT_B_UID,
+                        (
+                            world::ACCOUNT_B_SWITCH_KEY_ID,
+                            world::ACCOUNT_B_SWITCH_KEY_SECRET,
+                        ),
+                    ),
+                ] {
+                    world::add_account_key(&mut c, uid, id, secret)?;
+                }
+                c.validate()?;
+                Ok(c)
+            }
+        }
+    }
+
+    /// Object `i` of a run with `peers` objects; a credentials-switch object names its
+    /// [`Self::switch_secret_of`].
+    pub fn object(&self, i: usize, peers: usize, switch: bool) -> anyhow::Result<BgpPeer> {
+        let secret = switch.then(|| self.switch_secret_of(i, peers));
+        match self {
+            Self::QuotaLayout(layout) => {
+                world::quota_peer_object(i, layout, layout.groups(peers), secret)
+            }
+            Self::Fleet => world::fleet_peer_object_with(i, &world::Fleet::new(peers), secret),
+        }
+    }
+
+    /// One line on the topology (results table).
+    pub fn describe(&self, peers: usize) -> String {
+        match self {
+            Self::QuotaLayout(layout) => format!(
+                "one region and account, {} groups on {} VBRs at the 8-peer quota (per group {} of ours + {} other owners')",
+                self.groups(peers),
+                self.vbrs(peers),
+                layout.slots_per_group,
+                layout.foreign_per_group
+            ),
+            Self::Fleet => {
+                let fleet = world::Fleet::new(peers);
+                let regions: Vec<String> = world::FLEET_REGIONS
+                    .iter()
+                    .enumerate()
+                    .map(|(r, name)| {
+                        format!(
+                            "{name} (account {}) {} + {}",
+                            if world::Fleet::is_account_b(r) {
+                                "B by Secret"
+                            } else {
+                                "A"
+                            },
+                            fleet.own_in(r),
+                            fleet.foreign_in(r)
+                        )
+                    })
+                    .collect();
+                format!(
+                    "fleet: {} groups of ≤ {} on a VBR each at the 8-peer quota, {} VBRs in all; own + other owners' peers per region: {}",
+                    fleet.own_groups(),
+                    fleet.per_group,
+                    fleet.total_groups(),
+                    regions.join(", ")
+                )
+            }
+        }
+    }
+}
 
 /// What a chaos run does.
 #[derive(Clone, Debug)]
@@ -61,11 +305,13 @@ pub struct ChaosConfig {
     pub throttle_qps: u32,
     /// How long the healed system may take to converge.
     pub converge_timeout: Duration,
-    /// The emulator (its `groups` and `foreign_peers_per_group` are not used: `layout`
-    /// places the objects).
+    /// The emulator (its `groups` and `foreign_peers_per_group` are not used: `topology`
+    /// places the objects; `account_qps` is the limit of kind `limit`).
     pub cloud: CloudOpts,
-    /// VBRs and groups under the real 8-peer quota.
-    pub layout: VbrLayout,
+    /// Where the objects go (under the real 8-peer quota).
+    pub topology: ChaosTopology,
+    /// How the cloud limits calls.
+    pub limit: CloudLimit,
     /// Read-after-write lag of the cloud for the whole run (`visibility_lag`).
     pub visibility_lag: Duration,
     /// Share of the window during which a second controller process runs next to the first
@@ -141,8 +387,10 @@ pub struct ChaosReport {
 /// What the credentials switch did and what was seen during it.
 #[derive(Debug, Default)]
 pub struct SwitchReport {
-    /// Objects naming the switched Secret.
+    /// Objects naming a switched Secret.
     pub objects: usize,
+    /// Of them, account B's (fleet).
+    pub objects_b: usize,
     /// How long the Secret held account B's keys (None: the switch did not happen).
     pub switched_for: Option<Duration>,
     /// Of them, present and not being deleted when the Secret was switched.
@@ -159,11 +407,13 @@ pub struct SwitchReport {
     pub held: usize,
     /// Deleted while switched and released before the switch back (a violation).
     pub released: Vec<String>,
-    /// Creates, modifications and deletions sent with account B's key (must be 0).
+    /// Creates, modifications and deletions sent with the other account's key a switch
+    /// Secret held (must be 0).
     pub b_writes: u64,
-    /// All calls with account B's key (GetCallerIdentity, reads).
+    /// All calls with those keys (GetCallerIdentity, reads).
     pub b_calls: u64,
-    /// Calls with account A's Secret key.
+    /// Calls with the switch Secrets' own keys (on the fleet, account B's other objects share
+    /// B's).
     pub a_secret_calls: u64,
 }
 
@@ -214,9 +464,13 @@ impl ChaosReport {
         );
         let _ = writeln!(
             s,
-            "| throttling period: {} s at {} calls/s (controller at {}) | {} calls answered Throttling |",
+            "| throttling period: {} s at {} calls/s {} (else {}; controller --cloud-qps {}) | {} calls answered Throttling |",
             secs(cfg.fault_period),
             cfg.throttle_qps,
+            cfg.limit.describe(),
+            cfg.cloud
+                .account_qps
+                .map_or_else(|| "unlimited".to_owned(), |q| format!("{q}/s")),
             cfg.cloud_qps,
             self.throttled
         );
@@ -225,14 +479,7 @@ impl ChaosReport {
             "| read-after-write lag (new peer hidden from DescribeBgpPeers) | {} s, whole run |",
             secs(cfg.visibility_lag)
         );
-        let _ = writeln!(
-            s,
-            "| VBRs × groups (8-peer quota; per group {} of ours + {} foreign) | {} × {} |",
-            cfg.layout.slots_per_group,
-            cfg.layout.foreign_per_group,
-            cfg.layout.vbrs(cfg.groups()),
-            cfg.groups()
-        );
+        let _ = writeln!(s, "| topology | {} |", cfg.topology.describe(cfg.peers));
         let _ = writeln!(
             s,
             "| second controller at the same time (no leader election) | {} |",
@@ -248,8 +495,16 @@ impl ChaosReport {
         let w = &self.switch;
         let _ = writeln!(
             s,
-            "| credentials switch A → B → A | {} objects, {} (waited {} s for accounts recorded) |",
+            "| credentials switch to the other account's keys and back | {} objects{}, {} (waited {} s for accounts recorded) |",
             w.objects,
+            match cfg.topology {
+                ChaosTopology::Fleet => format!(
+                    " ({} of account A → B, {} of account B → A)",
+                    w.objects - w.objects_b,
+                    w.objects_b
+                ),
+                ChaosTopology::QuotaLayout(_) => String::new(),
+            },
             w.switched_for
                 .map(|d| format!("{} s on account B", secs(d)))
                 .unwrap_or_else(|| "**not switched**".to_owned()),
@@ -272,7 +527,7 @@ impl ChaosReport {
         );
         let _ = writeln!(
             s,
-            "| writes (Create/Modify/Delete) with account B's key | {} ({} calls in all with it; {} with account A's Secret key) |",
+            "| writes (Create/Modify/Delete) with the switched-to account's keys | {} ({} calls in all with them; {} with the Secrets' own keys) |",
             if w.b_writes == 0 {
                 "0".to_owned()
             } else {
@@ -313,7 +568,7 @@ impl ChaosReport {
 impl ChaosConfig {
     /// Groups the objects are spread over.
     pub fn groups(&self) -> usize {
-        self.layout.groups(self.peers)
+        self.topology.groups(self.peers)
     }
 }
 
@@ -400,11 +655,33 @@ fn schedule(cfg: &ChaosConfig) -> Plan {
     let mut switch_objects = BTreeSet::new();
     if cfg.switch_objects > 0 {
         let early: Vec<usize> = (0..cfg.peers).filter(|&i| created[i] < 0.3 * w).collect();
+        // Each switch Secret (on the fleet, one per account) gets its share of the objects,
+        // so every account's switch is exercised.
+        let mut by_secret: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for &i in &early {
+            by_secret
+                .entry(cfg.topology.switch_secret_of(i, cfg.peers))
+                .or_default()
+                .push(i);
+        }
         let n = cfg.switch_objects.min(early.len());
-        switch_objects = sample(&mut rng, early.len(), n)
-            .into_iter()
-            .map(|k| early[k])
-            .collect();
+        let mut left = n;
+        let last = by_secret.len().saturating_sub(1);
+        for (k, candidates) in by_secret.values().enumerate() {
+            let share = if k == last {
+                left
+            } else {
+                (n * candidates.len()).div_ceil(early.len().max(1))
+            }
+            .min(left)
+            .min(candidates.len());
+            left -= share;
+            switch_objects.extend(
+                sample(&mut rng, candidates.len(), share)
+                    .into_iter()
+                    .map(|j| candidates[j]),
+            );
+        }
         let period = cfg.switch_period.as_secs_f64().min(0.45 * w);
         let on = rng.random_range(0.4 * w..0.5 * w);
         steps.push((at(on), Step::SwitchToB));
@@ -470,17 +747,34 @@ fn watch_mismatch(
     })
 }
 
-/// Calls with access key `key`: (all, Create/Modify/Delete).
-fn key_calls(emu: &EmulatorHandle, key: &str) -> (u64, u64) {
+/// Calls with the access keys `keys`: (all, Create/Modify/Delete).
+fn key_calls<'a>(emu: &EmulatorHandle, keys: impl IntoIterator<Item = &'a str>) -> (u64, u64) {
     let counters = emu.counters();
-    let Some(k) = counters.by_access_key.get(key) else {
-        return (0, 0);
-    };
-    let writes = ["CreateBgpPeer", "ModifyBgpPeerAttribute", "DeleteBgpPeer"]
-        .iter()
-        .map(|a| k.by_action.get(*a).copied().unwrap_or(0))
-        .sum();
-    (k.total, writes)
+    let mut out = (0, 0);
+    for key in keys {
+        let Some(k) = counters.by_access_key.get(key) else {
+            continue;
+        };
+        out.0 += k.total;
+        out.1 += ["CreateBgpPeer", "ModifyBgpPeerAttribute", "DeleteBgpPeer"]
+            .iter()
+            .map(|a| k.by_action.get(*a).copied().unwrap_or(0))
+            .sum::<u64>();
+    }
+    out
+}
+
+/// Writes every switch Secret with its own keys (`other` false) or the other account's.
+async fn put_switch_secrets(
+    env: &ChaosEnv<'_>,
+    secrets: &[SwitchSecret],
+    other: bool,
+) -> anyhow::Result<()> {
+    for s in secrets {
+        let (id, secret) = if other { s.other } else { s.own };
+        world::put_credentials_secret(&env.client, &env.namespace, s.name, id, secret).await?;
+    }
+    Ok(())
 }
 
 /// Runs the scenario in `env` and checks the end state.
@@ -492,19 +786,29 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
         ..ChaosReport::default()
     };
     let groups = cfg.groups();
-    let mut emu_cfg = world::quota_emulator_config(&cfg.cloud, &cfg.layout, groups)?;
+    let mut emu_cfg = cfg.topology.emulator_config(&cfg.cloud, cfg.peers)?;
     emu_cfg.visibility_lag = cfg.visibility_lag;
+    cfg.limit.apply(&mut emu_cfg, cfg.cloud.account_qps);
     let emu =
         alicloud_bgp_operator::emulator::server::start(emu_cfg, "127.0.0.1:0".parse()?).await?;
     let plan = schedule(cfg);
+    let switch_secrets = cfg.topology.switch_secrets();
     report.switch.objects = plan.switch_objects.len();
+    report.switch.objects_b = plan
+        .switch_objects
+        .iter()
+        .filter(|i| cfg.topology.switch_secret_of(**i, cfg.peers) == SWITCH_SECRET_B)
+        .count();
     if !plan.switch_objects.is_empty() {
+        put_switch_secrets(&env, &switch_secrets, false).await?;
+    }
+    if cfg.topology == ChaosTopology::Fleet {
         world::put_credentials_secret(
             &env.client,
             &env.namespace,
-            SWITCH_SECRET,
-            world::ACCOUNT_A_SECRET_KEY_ID,
-            world::ACCOUNT_A_SECRET_KEY_SECRET,
+            world::ACCOUNT_B_SECRET,
+            world::ACCOUNT_B_KEY_ID,
+            world::ACCOUNT_B_KEY_SECRET,
         )
         .await?;
     }
@@ -542,7 +846,7 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
     let mut restart_task = None;
     let start = Instant::now();
     eprintln!(
-        "chaos: seed {} — {} creates, {} deletes, {} kills in a {} s window; {} groups on {} VBRs, lag {} s, {} objects on the credentials Secret",
+        "chaos: seed {} — {} creates, {} deletes, {} kills in a {} s window; {} topology, {} groups on {} VBRs, lag {} s, {} objects on the credentials Secrets",
         cfg.seed,
         cfg.peers,
         steps
@@ -551,8 +855,9 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
             .count(),
         cfg.kills,
         secs(cfg.window),
+        cfg.topology.name(),
         groups,
-        cfg.layout.vbrs(groups),
+        cfg.topology.vbrs(cfg.peers),
         secs(cfg.visibility_lag),
         plan.switch_objects.len()
     );
@@ -577,8 +882,9 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
             Step::Create(i) => {
                 let api = api.clone();
                 let uids = uids.clone();
-                let secret = plan.switch_objects.contains(&i).then_some(SWITCH_SECRET);
-                let obj = world::quota_peer_object(i, &cfg.layout, groups, secret)?;
+                let obj = cfg
+                    .topology
+                    .object(i, cfg.peers, plan.switch_objects.contains(&i))?;
                 tasks.push(tokio::spawn(async move {
                     let (name, uid) = world::create_object(&api, &obj).await?;
                     if let Ok(mut m) = uids.lock() {
@@ -634,16 +940,14 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
                 eprintln!("chaos: t={} s 503 period ends", secs(start.elapsed()));
             }
             Step::ThrottleOn => {
-                let q = cfg.throttle_qps;
-                emu.update_config(|c| c.qps_per_key = Some(q));
+                emu.update_config(|c| cfg.limit.apply(c, Some(cfg.throttle_qps)));
                 eprintln!(
                     "chaos: t={} s throttling period starts",
                     secs(start.elapsed())
                 );
             }
             Step::ThrottleOff => {
-                let q = cfg.cloud.account_qps;
-                emu.update_config(|c| c.qps_per_key = q);
+                emu.update_config(|c| cfg.limit.apply(c, cfg.cloud.account_qps));
                 eprintln!(
                     "chaos: t={} s throttling period ends",
                     secs(start.elapsed())
@@ -668,8 +972,8 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
                 );
             }
             Step::SwitchToB => {
-                // Only objects whose peer is bound to account A may see account B's keys:
-                // an object that never started its create would rightly create there.
+                // Only objects whose peer is bound to its account may see the other account's
+                // keys: an object that never started its create would rightly create there.
                 let wait_started = Instant::now();
                 loop {
                     if !controller.is_running() {
@@ -716,14 +1020,7 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 }
                 report.switch.waited_before = wait_started.elapsed();
-                world::put_credentials_secret(
-                    &env.client,
-                    &env.namespace,
-                    SWITCH_SECRET,
-                    world::ACCOUNT_B_KEY_ID,
-                    world::ACCOUNT_B_KEY_SECRET,
-                )
-                .await?;
+                put_switch_secrets(&env, &switch_secrets, true).await?;
                 let names: BTreeSet<String> = plan
                     .switch_objects
                     .iter()
@@ -778,14 +1075,7 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
                         }
                     }
                 }
-                world::put_credentials_secret(
-                    &env.client,
-                    &env.namespace,
-                    SWITCH_SECRET,
-                    world::ACCOUNT_A_SECRET_KEY_ID,
-                    world::ACCOUNT_A_SECRET_KEY_SECRET,
-                )
-                .await?;
+                put_switch_secrets(&env, &switch_secrets, false).await?;
                 report.switch.switched_for = Some(sw.since.elapsed());
                 sw.stop.store(true, Ordering::SeqCst);
                 let (seen, observations) = sw.monitor.await.context("mismatch monitor")?;
@@ -811,8 +1101,7 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
     }
     // Heal: no faults, the account limit back, one running controller.
     emu.clear_faults();
-    let q = cfg.cloud.account_qps;
-    emu.update_config(|c| c.qps_per_key = q);
+    emu.update_config(|c| cfg.limit.apply(c, cfg.cloud.account_qps));
     if let Some(mut c) = second.take() {
         c.kill9();
         report.second_controller = second_since.map(|s| s.elapsed());
@@ -864,7 +1153,7 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
     // pass, before the cloud is inspected (the emulator's own view ignores the lag).
     tokio::time::sleep(Duration::from_secs(2) + cfg.visibility_lag).await;
     objects = invariants::list_objects(&env.client, &env.namespace).await?;
-    let foreign = groups * cfg.layout.foreign_per_group;
+    let foreign = cfg.topology.foreign(cfg.peers);
     report.verdict = invariants::check(&expected, &objects, &emu.peers(), foreign);
     // Evidence for a failed check: the cloud's and the apiserver's end state next to the log.
     let dump = |suffix: &str, value: serde_json::Value| {
@@ -875,8 +1164,9 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
     };
     dump("emulator.json", serde_json::to_value(emu.state())?);
     dump("objects.json", serde_json::to_value(&objects)?);
-    (report.switch.b_calls, report.switch.b_writes) = key_calls(&emu, world::ACCOUNT_B_KEY_ID);
-    report.switch.a_secret_calls = key_calls(&emu, world::ACCOUNT_A_SECRET_KEY_ID).0;
+    (report.switch.b_calls, report.switch.b_writes) =
+        key_calls(&emu, switch_secrets.iter().map(|s| s.other.0));
+    report.switch.a_secret_calls = key_calls(&emu, switch_secrets.iter().map(|s| s.own.0)).0;
     let counters = emu.counters();
     report.total_calls = counters.total;
     report.injected_503 = counters.by_code.get("HTTP503").copied().unwrap_or(0);
@@ -922,7 +1212,8 @@ mod tests {
                 account_qps: Some(50),
                 foreign_peers_per_group: 0,
             },
-            layout: VbrLayout::CHAOS,
+            topology: ChaosTopology::QuotaLayout(VbrLayout::CHAOS),
+            limit: CloudLimit::PerKey,
             visibility_lag: Duration::from_secs(3),
             second_controller_share: 0.3,
             switch_objects: 8,
@@ -966,7 +1257,7 @@ mod tests {
     #[test]
     fn every_object_fits_the_quota_layout() {
         let c = cfg(7);
-        let emu = world::quota_emulator_config(&c.cloud, &c.layout, c.groups()).unwrap();
+        let emu = c.topology.emulator_config(&c.cloud, c.peers).unwrap();
         assert!(emu.vbrs.iter().all(|v| v.peer_quota == 8));
         let mut per_vbr: BTreeMap<String, usize> = BTreeMap::new();
         for p in &emu.peers {
@@ -974,7 +1265,7 @@ mod tests {
             *per_vbr.entry(g.vbr.clone()).or_default() += 1;
         }
         for i in 0..c.peers {
-            let obj = world::quota_peer_object(i, &c.layout, c.groups(), None).unwrap();
+            let obj = c.topology.object(i, c.peers, false).unwrap();
             let g = emu
                 .groups
                 .iter()
@@ -996,5 +1287,77 @@ mod tests {
             *per_vbr.entry(g.vbr.clone()).or_default() += 1;
         }
         assert!(per_vbr.values().all(|n| *n <= 6), "{per_vbr:?}");
+    }
+
+    #[test]
+    fn fleet_switch_objects_name_the_secret_of_their_account() {
+        let c = ChaosConfig {
+            topology: ChaosTopology::Fleet,
+            limit: CloudLimit::PerOperation,
+            ..cfg(7)
+        };
+        let fleet = world::Fleet::new(c.peers);
+        let plan = schedule(&c);
+        let mut secrets = BTreeSet::new();
+        for i in 0..c.peers {
+            let switch = plan.switch_objects.contains(&i);
+            let obj = c.topology.object(i, c.peers, switch).unwrap();
+            let named = obj
+                .spec
+                .credentials_secret_ref
+                .as_ref()
+                .map(|r| r.name.clone());
+            let account_b = world::Fleet::is_account_b(fleet.place(i).region);
+            let want = match (switch, account_b) {
+                (true, false) => Some(SWITCH_SECRET),
+                (true, true) => Some(SWITCH_SECRET_B),
+                (false, true) => Some(world::ACCOUNT_B_SECRET),
+                (false, false) => None,
+            };
+            assert_eq!(named.as_deref(), want, "object {i}");
+            if switch {
+                secrets.insert(named);
+            }
+        }
+        assert_eq!(secrets.len(), 2, "switch objects in both accounts");
+        // Every key a Secret holds or is switched to exists, in the account the switch says.
+        let emu = c.topology.emulator_config(&c.cloud, c.peers).unwrap();
+        let account_of = |key: &str| {
+            emu.accounts
+                .iter()
+                .find(|a| a.access_keys.iter().any(|k| k.id == key))
+                .map(|a| a.uid.clone())
+                .unwrap()
+        };
+        for s in c.topology.switch_secrets() {
+            assert_ne!(account_of(s.own.0), account_of(s.other.0), "{s:?}");
+        }
+        let others: BTreeSet<&str> = c
+            .topology
+            .switch_secrets()
+            .iter()
+            .map(|s| s.other.0)
+            .collect();
+        assert!(!others.contains(world::ACCOUNT_B_KEY_ID));
+        assert!(!others.contains(alicloud_bgp_operator::emulator::config::DEMO_ACCESS_KEY_ID));
+        assert_eq!(c.topology.foreign(c.peers), emu.peers.len());
+    }
+
+    #[test]
+    fn the_throttling_period_lowers_the_per_operation_quota() {
+        let mut emu = EmulatorConfig::demo();
+        CloudLimit::PerOperation.apply(&mut emu, Some(20));
+        assert_eq!(emu.qps_per_key, None);
+        assert_eq!(
+            emu.api_quotas,
+            vec![world::quota_rule(QuotaModel::PerOperation, 20)]
+        );
+        CloudLimit::PerOperation.apply(&mut emu, Some(5));
+        assert_eq!(
+            emu.api_quotas,
+            vec![world::quota_rule(QuotaModel::PerOperation, 5)]
+        );
+        CloudLimit::PerKey.apply(&mut emu, Some(5));
+        assert_eq!((emu.qps_per_key, emu.api_quotas.len()), (Some(5), 0));
     }
 }

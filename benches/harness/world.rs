@@ -12,10 +12,11 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
 use alicloud_bgp_operator::api::BgpPeer;
+use alicloud_bgp_operator::cloud::ratelimit::Rate;
 use alicloud_bgp_operator::emulator::config::{
     AccessKeyConfig, AccountConfig, DEFAULT_PEER_QUOTA, DEMO_REGION, EmulatorConfig, Latency,
 };
-use alicloud_bgp_operator::emulator::{Counters, EmulatorHandle, Secret};
+use alicloud_bgp_operator::emulator::{Counters, EmulatorHandle, Secret, throttle};
 
 /// Realism knobs of the emulator for a run.
 #[derive(Clone, Debug)]
@@ -268,6 +269,48 @@ pub fn code_total(calls: &BTreeMap<(String, String), u64>, prefix: &str) -> u64 
         .map(|(_, n)| n)
         .sum()
 }
+
+/// The emulator's quota rule of a run: `qps` calls/s per account (all regions together), for
+/// each operation (`PerOperation`) or for all of them (`Shared`).
+pub fn quota_rule(model: throttle::QuotaModel, qps: u32) -> throttle::QuotaRule {
+    throttle::QuotaRule {
+        model,
+        scope: throttle::QuotaScope::Account,
+        default: Some(throttle::Quota(Rate::per_second(f64::from(qps.max(1))))),
+        operations: BTreeMap::new(),
+    }
+}
+
+/// Adds access key `id` to account `uid` of `cfg` (which must exist).
+pub fn add_account_key(
+    cfg: &mut EmulatorConfig,
+    uid: &str,
+    id: &str,
+    secret: &str,
+) -> anyhow::Result<()> {
+    let account = cfg
+        .accounts
+        .iter_mut()
+        .find(|a| a.uid == uid)
+        .with_context(|| format!("no account {uid} in the emulator configuration"))?;
+    account.access_keys.push(AccessKeyConfig {
+        id: id.to_owned(),
+        secret: Secret::new(secret),
+        user: None,
+    });
+    Ok(())
+}
+
+/// A third key of account A that the chaos run's account-B credentials Secret is switched to
+/// on the fleet: never used otherwise, so any write with it is a violation.
+pub const ACCOUNT_A_SWITCH_KEY_ID: &str = "LTAI5tChaosAccountAKey03";
+/// Its secret.
+pub const ACCOUNT_A_SWITCH_KEY_SECRET: &str = "ChaosAccountASecretNotForProduction03";
+/// A second key of account B that the chaos run's account-A credentials Secret is switched
+/// to on the fleet (account B's own objects use [`ACCOUNT_B_KEY_ID`]).
+pub const ACCOUNT_B_SWITCH_KEY_ID: &str = "LTAI5tChaosAccountBKey02";
+/// Its secret.
+pub const ACCOUNT_B_SWITCH_KEY_SECRET: &str = "ChaosAccountBSecretNotForProduction02";
 
 /// Access key of account A (the operator-wide account, [`DEMO_ACCOUNT_UID`]) that the
 /// credentials Secret of the chaos run holds: a second key of the same account, so its calls
@@ -585,6 +628,11 @@ impl Fleet {
         }
     }
 
+    /// Other owners' peers in all regions.
+    pub fn foreign_total(&self) -> usize {
+        (0..FLEET_REGIONS.len()).map(|r| self.foreign_in(r)).sum()
+    }
+
     /// Whether region `r` belongs to account B.
     pub fn is_account_b(r: usize) -> bool {
         r + 1 == FLEET_REGIONS.len()
@@ -683,6 +731,16 @@ pub fn fleet_emulator_config(opts: &CloudOpts, fleet: &Fleet) -> anyhow::Result<
 /// Object `i` of the fleet: its region, group and slot from [`Fleet::place`], a peer IP in its
 /// VBR's subnet, BFD on; account B's objects name [`ACCOUNT_B_SECRET`].
 pub fn fleet_peer_object(i: usize, fleet: &Fleet) -> anyhow::Result<BgpPeer> {
+    fleet_peer_object_with(i, fleet, None)
+}
+
+/// Like [`fleet_peer_object`]; with `secret`, `spec.credentialsSecretRef` names it instead
+/// (whatever the region's account).
+pub fn fleet_peer_object_with(
+    i: usize,
+    fleet: &Fleet,
+    secret: Option<&str>,
+) -> anyhow::Result<BgpPeer> {
     let p = fleet.place(i);
     let mut spec = json!({
         "regionId": FLEET_REGIONS[p.region],
@@ -692,8 +750,9 @@ pub fn fleet_peer_object(i: usize, fleet: &Fleet) -> anyhow::Result<BgpPeer> {
         "bfdMultiHop": 3,
         "deletionPolicy": "Delete",
     });
-    if Fleet::is_account_b(p.region) {
-        spec["credentialsSecretRef"] = json!({ "name": ACCOUNT_B_SECRET });
+    let secret = secret.or(Fleet::is_account_b(p.region).then_some(ACCOUNT_B_SECRET));
+    if let Some(name) = secret {
+        spec["credentialsSecretRef"] = json!({ "name": name });
     }
     Ok(serde_json::from_value(json!({
         "apiVersion": "vpc.alicloud.dev/v1alpha1",
