@@ -498,23 +498,28 @@ impl VpcClient {
         };
         let mut attempt: u32 = 0;
         loop {
-            // Wait for the rate limiter first, so the observed call latency excludes it.
+            // Wait for the rate limiter first, so the observed call latency excludes it. The
+            // permit is held until the answer is back: the call counts in the budget's window
+            // from its grant to a window after its answer.
+            let mut permit = None;
             if let Some(limiter) = &self.inner.limiter {
                 let kind = match policy {
                     RetryPolicy::Read => CallKind::Read,
                     _ => CallKind::Write,
                 };
-                let waited = limiter
+                let granted = limiter
                     .acquire(creds.access_key_id(), region, action, kind)
                     .await;
-                if !waited.is_zero()
+                if !granted.waited().is_zero()
                     && let Some(observer) = &self.inner.config.observer
                 {
-                    observer.on_rate_limit_wait_of(action, waited);
+                    observer.on_rate_limit_wait_of(action, granted.waited());
                 }
+                permit = Some(granted);
             }
             let started = Instant::now();
             let result = self.attempt::<T>(creds, api, action, region, &params).await;
+            drop(permit);
             let elapsed = started.elapsed();
             let outcome = match &result {
                 Ok(_) => "Success",

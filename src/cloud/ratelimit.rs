@@ -12,15 +12,22 @@
 //! one account-wide rate); only there do reads pass the `read_share` gate while writes queue.
 //!
 //! Each budget is `calls` per `window` ([`Rate`]) and enforces two things:
-//! - a **window log**: at most `calls` grants in any `window + window_margin`, so the calls
-//!   arrive within the quota whether the server counts in a sliding window, fixed windows or
-//!   a token bucket (the margin absorbs the jitter between the grant here and the arrival
-//!   there);
+//! - a **window log** of the calls granted: a call holds its place from its grant until a
+//!   `window` (plus `window_margin`) after **its answer came back**, and a new call is
+//!   granted only while fewer than `calls` places are held. The server counts a call when it
+//!   arrives, some time between the grant here and the answer there, so whatever the network
+//!   and scheduling delays, no `window`-long span of arrivals holds more than `calls` calls:
+//!   within the quota whether the server counts in a sliding window, fixed windows or a
+//!   token bucket. (A limit on grant times alone is not: a call delayed on its way lets the
+//!   next window's first call land in the same server window.) The price is the answer
+//!   time: `calls` per `window + latency`;
 //! - a **token bucket** of `burst` tokens refilled at `calls / window`, which spreads a
 //!   large window's calls out instead of sending them all at once.
 //!
 //! A caller that finds no room reserves its slot and sleeps until it is due (async; waiters
-//! are served in arrival order). [`RateLimiter::slow_down`] halves one budget when the API
+//! are served in arrival order); when every place is held by a call still in flight, it
+//! waits for an answer. [`RateLimiter::acquire`] returns a [`Permit`] that the caller holds
+//! while the call is in flight. [`RateLimiter::slow_down`] halves one budget when the API
 //! throttles that operation; it then doubles back every `recovery`. Time is tokio's, so
 //! tests can pause it.
 
@@ -30,6 +37,7 @@ use std::str::FromStr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// A quota: `calls` per `window`. Parsed from `20` (per second), `2.5`, `200/60s`, `5/1s`.
@@ -183,7 +191,8 @@ pub struct RateLimitConfig {
     pub model: QuotaModel,
     /// Per account, or per account and region.
     pub scope: QuotaScope,
-    /// Added to every window: calls granted a window apart here may arrive closer together.
+    /// Added to every window after a call's answer (clock granularity between here and the
+    /// server; the answer time already bounds the arrival time).
     pub window_margin: Duration,
     /// After a slow-down, the time for the rate to double back (up to the configured rate).
     pub recovery: Duration,
@@ -201,7 +210,7 @@ impl Default for RateLimitConfig {
             burst: 20,
             model: QuotaModel::PerOperation,
             scope: QuotaScope::Account,
-            window_margin: Duration::from_millis(50),
+            window_margin: Duration::from_millis(10),
             recovery: Duration::from_secs(30),
             min_factor: 1.0 / 32.0,
             read_share: 0.1,
@@ -228,8 +237,13 @@ struct Bucket {
     rate: Rate,
     tokens: f64,
     last_refill: Instant,
-    /// The last `rate.calls` grant times (reservations may lie in the future), ascending.
-    log: VecDeque<Instant>,
+    /// The calls that may still count in the server's window: reserved, in flight, or
+    /// answered less than a window ago; in grant order.
+    log: VecDeque<Grant>,
+    /// The latest grant (reservations may lie in the future): grants are in arrival order.
+    last_slot: Option<Instant>,
+    /// Id of the next grant.
+    next_id: u64,
     /// Rate factor right after the last slow-down.
     factor_base: f64,
     /// When the last slow-down happened.
@@ -248,6 +262,8 @@ impl Bucket {
             tokens: f64::from(burst.min(rate.calls)),
             last_refill: now,
             log: VecDeque::new(),
+            last_slot: None,
+            next_id: 0,
             factor_base: 1.0,
             factor_since: now,
             read_tokens: 1.0,
@@ -281,30 +297,57 @@ impl Bucket {
         self.last_refill = now;
     }
 
-    /// Reserves the next slot: the wait until it is due.
-    fn reserve(&mut self, cfg: &RateLimitConfig, now: Instant) -> Duration {
+    /// The window a call holds its place for after its answer, stretched while slowed down.
+    fn window(&self, cfg: &RateLimitConfig, factor: f64) -> Duration {
+        secs((self.rate.window + cfg.window_margin).as_secs_f64() / factor)
+    }
+
+    /// Reserves the next slot, or `None` when every place of the window is held by a call
+    /// still in flight (the caller waits for an answer and tries again).
+    fn reserve(&mut self, cfg: &RateLimitConfig, now: Instant) -> Option<(u64, Duration)> {
         let factor = self.factor(cfg, now);
-        self.tokens -= 1.0;
-        let mut slot = if self.tokens >= 0.0 {
-            now
-        } else {
-            now + secs((-self.tokens) / (self.rate.qps() * factor))
-        };
+        let window = self.window(cfg, factor);
+        self.forget_answered(now, window);
         let calls = self.rate.calls as usize;
-        if self.log.len() >= calls
-            && let Some(oldest) = self.log.get(self.log.len() - calls)
-        {
-            let window = (self.rate.window + cfg.window_margin).as_secs_f64() / factor;
-            slot = slot.max(*oldest + secs(window));
+        let mut slot = now;
+        if self.log.len() >= calls {
+            // Places free as answered calls leave the window: the earliest slot is when
+            // enough of them have, counting calls in flight as holding theirs.
+            let mut answered: Vec<Instant> = self.log.iter().filter_map(|g| g.answered).collect();
+            let must_leave = self.log.len() + 1 - calls;
+            if answered.len() < must_leave {
+                return None;
+            }
+            answered.sort_unstable();
+            slot = slot.max(answered[must_leave - 1] + window);
         }
-        if let Some(last) = self.log.back() {
-            slot = slot.max(*last);
+        self.tokens -= 1.0;
+        if self.tokens < 0.0 {
+            slot = slot.max(now + secs((-self.tokens) / (self.rate.qps() * factor)));
         }
-        self.log.push_back(slot);
-        while self.log.len() > calls {
-            self.log.pop_front();
+        if let Some(last) = self.last_slot {
+            slot = slot.max(last);
         }
-        slot.saturating_duration_since(now)
+        self.last_slot = Some(slot);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.log.push_back(Grant { id, answered: None });
+        Some((id, slot.saturating_duration_since(now)))
+    }
+
+    /// Drops the calls answered more than `window` ago: the server has stopped counting them.
+    fn forget_answered(&mut self, now: Instant, window: Duration) {
+        self.log.retain(|g| {
+            g.answered
+                .is_none_or(|t| now.saturating_duration_since(t) < window)
+        });
+    }
+
+    /// The call of grant `id` was answered (or given up) at `now`.
+    fn answered(&mut self, id: u64, now: Instant) {
+        if let Some(g) = self.log.iter_mut().find(|g| g.id == id) {
+            g.answered = Some(now);
+        }
     }
 
     /// Idle and whole: nothing would change if it were forgotten.
@@ -312,11 +355,58 @@ impl Bucket {
         let window = self.rate.window + cfg.window_margin;
         self.tokens >= self.capacity(cfg)
             && self.factor(cfg, now) >= 1.0
-            && self
-                .log
-                .back()
-                .is_none_or(|t| now.saturating_duration_since(*t) > window)
+            && self.log.iter().all(|g| {
+                g.answered
+                    .is_some_and(|t| now.saturating_duration_since(t) > window)
+            })
     }
+}
+
+/// One granted call in a budget's window log.
+#[derive(Debug)]
+struct Grant {
+    id: u64,
+    /// When its answer came back (`None`: reserved or in flight).
+    answered: Option<Instant>,
+}
+
+/// A granted call: hold it while the call is in flight and drop it when the answer is back
+/// (or the call was given up). Until then the call holds its place in the budget's window.
+#[derive(Debug)]
+#[must_use = "the call holds its place until the permit is dropped"]
+pub struct Permit<'a> {
+    limiter: &'a RateLimiter,
+    key: Key,
+    id: u64,
+    waited: Duration,
+}
+
+impl Permit<'_> {
+    /// How long the limiter made the caller wait.
+    pub fn waited(&self) -> Duration {
+        self.waited
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        if let Some(b) = self
+            .limiter
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get_mut(&self.key)
+        {
+            b.answered(self.id, now);
+        }
+        self.limiter.answers.notify_waiters();
+    }
+}
+
+/// One window of `action`'s budget (the longest a caller waits between two looks).
+fn cfg_window(cfg: &RateLimitConfig, action: &str) -> Duration {
+    cfg.rate_of(action).window + cfg.window_margin
 }
 
 fn secs(s: f64) -> Duration {
@@ -333,6 +423,8 @@ pub struct RateLimiter {
     buckets: Mutex<HashMap<Key, Bucket>>,
     /// Access key id → account id, from `GetCallerIdentity`.
     accounts: Mutex<HashMap<String, String>>,
+    /// Told whenever a call's answer is back (a place of a window may have freed).
+    answers: Notify,
 }
 
 /// Buckets kept before idle, whole ones are dropped.
@@ -362,6 +454,7 @@ impl RateLimiter {
             cfg,
             buckets: Mutex::new(HashMap::new()),
             accounts: Mutex::new(HashMap::new()),
+            answers: Notify::new(),
         }
     }
 
@@ -416,6 +509,10 @@ impl RateLimiter {
         f: impl FnOnce(&mut Bucket, Instant) -> R,
     ) -> R {
         let key = self.key(access_key_id, region, action);
+        self.with_key(&key, action, f)
+    }
+
+    fn with_key<R>(&self, key: &Key, action: &str, f: impl FnOnce(&mut Bucket, Instant) -> R) -> R {
         let now = Instant::now();
         let cfg = &self.cfg;
         let mut buckets = self
@@ -429,21 +526,22 @@ impl RateLimiter {
             });
         }
         let bucket = buckets
-            .entry(key)
+            .entry(key.clone())
             .or_insert_with(|| Bucket::new(cfg.rate_of(action), cfg.burst, now));
         bucket.refill(cfg, now);
         f(bucket, now)
     }
 
     /// Takes a slot of the budget of `action` for (access key id, region), sleeping until it
-    /// is due. Returns how long the caller waited.
+    /// is due. Hold the permit while the call is in flight: its place in the window is held
+    /// until a window after the permit is dropped.
     pub async fn acquire(
         &self,
         access_key_id: &str,
         region: &str,
         action: &str,
         kind: CallKind,
-    ) -> Duration {
+    ) -> Permit<'_> {
         let gate = if kind == CallKind::Read && self.cfg.model == QuotaModel::Shared {
             self.read_gate(access_key_id, region, action)
         } else {
@@ -453,17 +551,41 @@ impl RateLimiter {
             tokio::time::sleep(gate).await;
         }
         let cfg = &self.cfg;
-        let wait = self.with_bucket(access_key_id, region, action, |b, now| {
-            let wait = b.reserve(cfg, now);
-            if kind == CallKind::Write && !wait.is_zero() {
-                b.write_queued_at = Some(now);
+        let key = self.key(access_key_id, region, action);
+        let mut waited = gate;
+        loop {
+            // Listen before looking, so an answer between the look and the wait is not missed.
+            let answer = self.answers.notified();
+            tokio::pin!(answer);
+            answer.as_mut().enable();
+            let reserved = self.with_key(&key, action, |b, now| {
+                let reserved = b.reserve(cfg, now);
+                if kind == CallKind::Write && reserved.is_none_or(|(_, w)| !w.is_zero()) {
+                    b.write_queued_at = Some(now);
+                }
+                reserved
+            });
+            match reserved {
+                Some((id, wait)) => {
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    return Permit {
+                        limiter: self,
+                        key,
+                        id,
+                        waited: waited + wait,
+                    };
+                }
+                // Every place is held by a call in flight: wait for an answer (or look again
+                // after a window, whatever happens).
+                None => {
+                    let since = Instant::now();
+                    let _ = tokio::time::timeout(cfg_window(cfg, action), answer).await;
+                    waited += since.elapsed();
+                }
             }
-            wait
-        });
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
         }
-        gate + wait
     }
 
     /// Shared model: while writes are queued, a read first passes a gate of `read_share` of
@@ -585,14 +707,14 @@ mod tests {
         let start = Instant::now();
         // The burst never exceeds a window's calls: 2 at once, not 3.
         for _ in 0..2 {
-            assert_eq!(l.acquire("ak", "r", OP, W).await, Duration::ZERO);
+            assert_eq!(l.acquire("ak", "r", OP, W).await.waited(), Duration::ZERO);
         }
         assert_eq!(Instant::now(), start);
         // Then 2 per second: the window log lets the next two go a window after the first
         // two (the bucket alone would space them 500 ms apart).
         let mut times = Vec::new();
         for _ in 0..4 {
-            l.acquire("ak", "r", OP, W).await;
+            l.acquire("ak", "r", OP, W).await.waited();
             times.push(Instant::now() - start);
         }
         assert_eq!(
@@ -616,7 +738,7 @@ mod tests {
         for _ in 0..23 {
             let l = l.clone();
             tasks.push(tokio::spawn(async move {
-                l.acquire("ak", "r", OP, W).await;
+                l.acquire("ak", "r", OP, W).await.waited();
                 Instant::now() - start
             }));
         }
@@ -636,20 +758,135 @@ mod tests {
         assert_eq!(times[22], Duration::from_millis(4200));
     }
 
+    /// A call holds its place in the window until a window after its answer: the server may
+    /// have counted it as late as that.
+    #[tokio::test(start_paused = true)]
+    async fn a_call_holds_its_place_until_a_window_after_its_answer() {
+        let l = RateLimiter::new(RateLimitConfig {
+            operations: [(OP.to_owned(), "2/1s".parse().unwrap())].into(),
+            ..cfg(1.0, 2)
+        });
+        let start = Instant::now();
+        let first = l.acquire("ak", "r", OP, W).await;
+        let second = l.acquire("ak", "r", OP, W).await;
+        assert_eq!(Instant::now(), start);
+        // The second call is answered after 100 ms, the first after 300 ms.
+        tokio::time::advance(Duration::from_millis(100)).await;
+        drop(second);
+        tokio::time::advance(Duration::from_millis(200)).await;
+        drop(first);
+        // A limit on grant times would send both at 1 s; the first place frees at 1.1 s, the
+        // second at 1.3 s.
+        l.acquire("ak", "r", OP, W).await.waited();
+        assert_eq!(Instant::now() - start, Duration::from_millis(1100));
+        l.acquire("ak", "r", OP, W).await.waited();
+        assert_eq!(Instant::now() - start, Duration::from_millis(1300));
+    }
+
+    /// Calls still in flight hold their places however long they take.
+    #[tokio::test(start_paused = true)]
+    async fn calls_in_flight_hold_their_places() {
+        let l = Arc::new(RateLimiter::new(RateLimitConfig {
+            operations: [(OP.to_owned(), "2/1s".parse().unwrap())].into(),
+            ..cfg(1.0, 2)
+        }));
+        let start = Instant::now();
+        let a = l.acquire("ak", "r", OP, W).await;
+        let b = l.acquire("ak", "r", OP, W).await;
+        let third = {
+            let l = l.clone();
+            tokio::spawn(async move {
+                l.acquire("ak", "r", OP, W).await.waited();
+                Instant::now() - start
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(
+            !third.is_finished(),
+            "granted while both places are in flight"
+        );
+        drop(a);
+        assert_eq!(third.await.unwrap(), Duration::from_secs(6));
+        drop(b);
+    }
+
+    /// Against the emulator's sliding-window quota, with calls that arrive anywhere between
+    /// their grant and their answer (0–400 ms later): never refused, and not slower than a
+    /// window plus the longest answer per `calls` calls.
+    #[tokio::test(start_paused = true)]
+    async fn never_refused_by_a_sliding_window_whatever_the_delays() {
+        use crate::emulator::throttle::{Quota, QuotaCall, QuotaRule, Throttle};
+        use rand::{Rng, SeedableRng};
+
+        let rate: Rate = "5/1s".parse().unwrap();
+        let l = Arc::new(RateLimiter::new(RateLimitConfig {
+            operations: [(OP.to_owned(), rate)].into(),
+            ..cfg(1.0, 5)
+        }));
+        let start = Instant::now();
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let mut workers = Vec::new();
+        for seed in 0..12u64 {
+            let (l, arrivals) = (l.clone(), arrivals.clone());
+            workers.push(tokio::spawn(async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+                for _ in 0..10 {
+                    let permit = l.acquire("ak", "r", OP, W).await;
+                    let latency = Duration::from_millis(rng.random_range(0..=400));
+                    let arrival = Instant::now() + latency.mul_f64(rng.random::<f64>());
+                    arrivals.lock().unwrap().push(arrival - start);
+                    tokio::time::sleep(latency).await;
+                    drop(permit);
+                }
+            }));
+        }
+        for w in workers {
+            w.await.unwrap();
+        }
+        let took = Instant::now() - start;
+        let mut arrivals = arrivals.lock().unwrap().clone();
+        arrivals.sort();
+        let rule = QuotaRule {
+            operations: [(OP.to_owned(), Quota(rate))].into(),
+            ..QuotaRule::default()
+        };
+        let call = QuotaCall {
+            product: "Vpc",
+            account: "a",
+            access_key_id: "ak",
+            region: "r",
+            action: OP,
+        };
+        let mut server = Throttle::default();
+        for (i, t) in arrivals.iter().enumerate() {
+            let at = jiff::Timestamp::UNIX_EPOCH + jiff::SignedDuration::try_from(*t).unwrap();
+            assert!(
+                server.admit(std::slice::from_ref(&rule), &call, at),
+                "call {i} arriving at {t:?} refused"
+            );
+        }
+        // 120 calls at 5 per (1 s + at most 0.4 s + margin): between 23 s and 34 s.
+        assert!(took >= Duration::from_secs(23), "{took:?}");
+        assert!(took <= Duration::from_secs(34), "{took:?}");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn each_operation_has_its_own_budget() {
         let l = RateLimiter::new(RateLimitConfig {
             operations: [("DescribeBgpPeers".to_owned(), "3/1s".parse().unwrap())].into(),
             ..cfg(1.0, 10)
         });
-        assert_eq!(l.acquire("ak", "r", OP, W).await, Duration::ZERO);
+        assert_eq!(l.acquire("ak", "r", OP, W).await.waited(), Duration::ZERO);
         // Creates wait for their own budget (1/s) …
-        assert_eq!(l.acquire("ak", "r", OP, W).await, Duration::from_secs(1));
+        assert_eq!(
+            l.acquire("ak", "r", OP, W).await.waited(),
+            Duration::from_secs(1)
+        );
         // … and reads do not wait behind them: their budget (3/s) is untouched.
         let start = Instant::now();
         for _ in 0..3 {
             assert_eq!(
-                l.acquire("ak", "r", "DescribeBgpPeers", R).await,
+                l.acquire("ak", "r", "DescribeBgpPeers", R).await.waited(),
                 Duration::ZERO
             );
         }
@@ -661,16 +898,22 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn by_default_a_budget_spans_regions() {
         let l = limiter(1.0, 1);
-        assert_eq!(l.acquire("ak", "r1", OP, W).await, Duration::ZERO);
+        assert_eq!(l.acquire("ak", "r1", OP, W).await.waited(), Duration::ZERO);
         // Same account, same operation, another region: the same budget.
-        assert_eq!(l.acquire("ak", "r2", OP, W).await, Duration::from_secs(1));
+        assert_eq!(
+            l.acquire("ak", "r2", OP, W).await.waited(),
+            Duration::from_secs(1)
+        );
         let l = RateLimiter::new(RateLimitConfig {
             scope: QuotaScope::Region,
             ..cfg(1.0, 1)
         });
-        assert_eq!(l.acquire("ak", "r1", OP, W).await, Duration::ZERO);
-        assert_eq!(l.acquire("ak", "r2", OP, W).await, Duration::ZERO);
-        assert_eq!(l.acquire("ak", "r1", OP, W).await, Duration::from_secs(1));
+        assert_eq!(l.acquire("ak", "r1", OP, W).await.waited(), Duration::ZERO);
+        assert_eq!(l.acquire("ak", "r2", OP, W).await.waited(), Duration::ZERO);
+        assert_eq!(
+            l.acquire("ak", "r1", OP, W).await.waited(),
+            Duration::from_secs(1)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -679,12 +922,15 @@ mod tests {
         l.bind_account("ak1", "acct-a");
         l.bind_account("ak2", "acct-a");
         l.bind_account("ak3", "acct-b");
-        assert_eq!(l.acquire("ak1", "r", OP, W).await, Duration::ZERO);
+        assert_eq!(l.acquire("ak1", "r", OP, W).await.waited(), Duration::ZERO);
         // Another key of the same account: the account's budget is spent.
-        assert_eq!(l.acquire("ak2", "r", OP, W).await, Duration::from_secs(1));
+        assert_eq!(
+            l.acquire("ak2", "r", OP, W).await.waited(),
+            Duration::from_secs(1)
+        );
         // Another account, and a key whose account is not known: their own budgets.
-        assert_eq!(l.acquire("ak3", "r", OP, W).await, Duration::ZERO);
-        assert_eq!(l.acquire("ak4", "r", OP, W).await, Duration::ZERO);
+        assert_eq!(l.acquire("ak3", "r", OP, W).await.waited(), Duration::ZERO);
+        assert_eq!(l.acquire("ak4", "r", OP, W).await.waited(), Duration::ZERO);
         // A throttled account slows only itself.
         l.slow_down("ak3", "r", OP);
         assert_eq!(l.current_rate("ak3", "r", OP), 0.5);
@@ -700,7 +946,7 @@ mod tests {
         for _ in 0..5 {
             let l = l.clone();
             tasks.push(tokio::spawn(async move {
-                l.acquire("ak", "r", OP, W).await;
+                l.acquire("ak", "r", OP, W).await.waited();
                 Instant::now() - start
             }));
         }
@@ -716,12 +962,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn refill_is_capped_at_burst() {
         let l = limiter(10.0, 2);
-        l.acquire("ak", "r", OP, W).await;
+        l.acquire("ak", "r", OP, W).await.waited();
         tokio::time::advance(Duration::from_secs(60)).await;
-        assert_eq!(l.acquire("ak", "r", OP, W).await, Duration::ZERO);
-        assert_eq!(l.acquire("ak", "r", OP, W).await, Duration::ZERO);
+        assert_eq!(l.acquire("ak", "r", OP, W).await.waited(), Duration::ZERO);
+        assert_eq!(l.acquire("ak", "r", OP, W).await.waited(), Duration::ZERO);
         assert_eq!(
-            l.acquire("ak", "r", OP, W).await,
+            l.acquire("ak", "r", OP, W).await.waited(),
             Duration::from_millis(100)
         );
     }
@@ -754,11 +1000,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn slowed_bucket_makes_callers_wait_longer() {
         let l = limiter(10.0, 1);
-        l.acquire("ak", "r", OP, W).await;
+        l.acquire("ak", "r", OP, W).await.waited();
         l.slow_down("ak", "r", OP);
         // Rate 5/s: the next slot takes 200 ms, not 100 ms.
         assert_eq!(
-            l.acquire("ak", "r", OP, W).await,
+            l.acquire("ak", "r", OP, W).await.waited(),
             Duration::from_millis(200)
         );
     }
@@ -774,7 +1020,7 @@ mod tests {
         // Half the rate: 2 calls per 2 s (the slow-down keeps one token).
         let start = Instant::now();
         for _ in 0..5 {
-            l.acquire("ak", "r", OP, W).await;
+            l.acquire("ak", "r", OP, W).await.waited();
         }
         // (The rate recovers very slowly meanwhile: a hair under 4 s.)
         let took = (Instant::now() - start).as_secs_f64();
@@ -790,7 +1036,7 @@ mod tests {
         // Alone, reads use the whole rate: 8 reads take 7 × 250 ms after the burst of one.
         let start = Instant::now();
         for _ in 0..8 {
-            l.acquire("ak", "r", "DescribeBgpPeers", R).await;
+            l.acquire("ak", "r", "DescribeBgpPeers", R).await.waited();
         }
         assert_eq!(Instant::now() - start, Duration::from_millis(1750));
 
@@ -802,7 +1048,7 @@ mod tests {
             let l = l.clone();
             tokio::spawn(async move {
                 for _ in 0..40 {
-                    l.acquire("ak", "r", OP, W).await;
+                    l.acquire("ak", "r", OP, W).await.waited();
                 }
                 Instant::now()
             })
@@ -810,7 +1056,7 @@ mod tests {
         tokio::task::yield_now().await;
         let mut reads = 0;
         while Instant::now() - start < Duration::from_secs(10) {
-            l.acquire("ak", "r", "DescribeBgpPeers", R).await;
+            l.acquire("ak", "r", "DescribeBgpPeers", R).await.waited();
             reads += 1;
         }
         let writes_done = writer.await.expect("writer");
@@ -830,11 +1076,11 @@ mod tests {
     async fn per_operation_reads_pass_no_gate() {
         let l = limiter(4.0, 1);
         // A write waits: writes are queued …
-        l.acquire("ak", "r", OP, W).await;
-        l.acquire("ak", "r", OP, W).await;
+        l.acquire("ak", "r", OP, W).await.waited();
+        l.acquire("ak", "r", OP, W).await.waited();
         // … yet reads have their own budget and no gate.
         assert_eq!(
-            l.acquire("ak", "r", "DescribeBgpPeers", R).await,
+            l.acquire("ak", "r", "DescribeBgpPeers", R).await.waited(),
             Duration::ZERO
         );
     }
