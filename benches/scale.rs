@@ -127,7 +127,7 @@ struct Args {
     #[arg(long, default_value_t = 600)]
     resync: u64,
     /// Controller `--concurrency`.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 64)]
     concurrency: u16,
     /// Short resync used to measure the steady state (s).
     #[arg(long, default_value_t = 60)]

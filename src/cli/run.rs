@@ -90,8 +90,10 @@ pub struct RunArgs {
     /// the object reports Stalled (TransitionTimeout) and a Warning event; polling goes on.
     #[arg(long, env = "ABO_TRANSITION_TIMEOUT", default_value = "15m", value_parser = duration::parse)]
     pub transition_timeout: Duration,
-    /// Objects reconciled at once.
-    #[arg(long, env = "ABO_CONCURRENCY", default_value_t = 16)]
+    /// Objects reconciled at once (one object is never reconciled twice at once). A reconcile
+    /// mostly waits, on the apiserver and on the rate limiter, so keep it well above the
+    /// cloud rate: a create holds its slot for two status writes and the call.
+    #[arg(long, env = "ABO_CONCURRENCY", default_value_t = 64)]
     pub concurrency: u16,
     /// Watch only this namespace (default: all).
     #[arg(long, env = "ABO_WATCH_NAMESPACE")]

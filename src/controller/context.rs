@@ -46,7 +46,7 @@ impl Default for ControllerConfig {
             resync_period: Duration::from_secs(600),
             poll_interval: Duration::from_secs(5),
             field_manager: "alicloud-bgp-operator".to_owned(),
-            concurrency: 16,
+            concurrency: 64,
             create_replay_window: Duration::from_secs(3600),
             timing: Timing::default(),
             tenancy: Default::default(),
