@@ -208,6 +208,9 @@ struct RunResult {
     steady_cpu_s: f64,
     delete_floor_s: f64,
     all_deleted_s: f64,
+    /// When the emulator had answered N DeleteBgpPeer calls.
+    #[serde(default)]
+    all_deletes_answered_s: f64,
     delete_calls: BTreeMap<String, u64>,
     #[serde(default)]
     delete_describe_by_filter: BTreeMap<String, u64>,
@@ -424,7 +427,8 @@ async fn run_one(
         poll_secs: args.poll,
         concurrency: args.concurrency,
         log: logs.join(format!("controller-{tag}.log")),
-        log_level: "warn".into(),
+        // `ABO_BENCH_LOG` (an `ABO_LOG` filter) for a closer look at one run.
+        log_level: std::env::var("ABO_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
         extra_args: vec!["--cloud-quota-model".into(), args.quota_model.name().into()],
     };
     let _ = std::fs::remove_file(&opts.log);
@@ -542,9 +546,44 @@ async fn run_one(
     let d0 = Instant::now();
     let gone_before = tracker.gone_count();
     world::delete_all(client, &ns, uids.keys().cloned(), args.create_parallel).await?;
+    // Once a second: deletes answered, Describe calls, objects gone (why a deletion is slow:
+    // the deletes themselves, or the releases after them).
+    let deletes_before = c3.count("DeleteBgpPeer", "OK");
+    let describes_before: u64 = c3
+        .by_action_code
+        .get("DescribeBgpPeers")
+        .map_or(0, |m| m.values().sum());
+    let mut timeline = String::from("seconds,deletes_answered,describes,gone\n");
+    let mut all_deletes_answered_s = None;
+    let mut next_sample = Duration::ZERO;
     let all_gone = tracker
-        .wait_until(timeout, |_, gone| gone >= gone_before + n)
+        .wait_until(timeout, |_, gone| {
+            let at = d0.elapsed();
+            let counters = emu.counters();
+            let deleted = counters
+                .count("DeleteBgpPeer", "OK")
+                .saturating_sub(deletes_before);
+            if all_deletes_answered_s.is_none() && deleted >= n as u64 {
+                all_deletes_answered_s = Some(at.as_secs_f64());
+            }
+            if at >= next_sample {
+                let describes: u64 = counters
+                    .by_action_code
+                    .get("DescribeBgpPeers")
+                    .map_or(0, |m| m.values().sum());
+                let _ = writeln!(
+                    timeline,
+                    "{:.1},{deleted},{},{}",
+                    at.as_secs_f64(),
+                    describes.saturating_sub(describes_before),
+                    gone - gone_before
+                );
+                next_sample += Duration::from_secs(1);
+            }
+            gone >= gone_before + n
+        })
         .await;
+    std::fs::write(args.out.join(format!("delete-{tag}.csv")), &timeline)?;
     anyhow::ensure!(
         all_gone,
         "only {} of {n} deleted after {timeout:?}",
@@ -594,7 +633,8 @@ async fn run_one(
     controller.terminate(Duration::from_secs(20));
     emu.shutdown().await;
     eprintln!(
-        "   all deleted after {all_deleted_s:.1} s; calls {:?}",
+        "   all deleted after {all_deleted_s:.1} s (all deletes answered after {:.1} s); calls {:?}",
+        all_deletes_answered_s.unwrap_or(all_deleted_s),
         by_action(&delete)
     );
 
@@ -647,6 +687,7 @@ async fn run_one(
             args.delete_delay,
         ),
         all_deleted_s,
+        all_deletes_answered_s: all_deletes_answered_s.unwrap_or(all_deleted_s),
         delete_calls: by_action(&delete),
         delete_describe_by_filter: filters_between(&c3, &c4),
         throttled_delete_phase: world::code_total(&delete, "Throttling"),
