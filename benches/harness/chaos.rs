@@ -1033,7 +1033,7 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
                     stop,
                 });
                 eprintln!(
-                    "chaos: t={} s credentials Secret switched to account B (waited {} s)",
+                    "chaos: t={} s credentials Secrets switched to the other account (waited {} s)",
                     secs(start.elapsed()),
                     secs(report.switch.waited_before)
                 );
@@ -1082,7 +1082,7 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
                 report.switch.mismatch_objects = seen.len();
                 report.switch.mismatch_observations = observations;
                 eprintln!(
-                    "chaos: t={} s credentials Secret switched back to account A ({} objects seen AccountMismatch, {} of {} deletions held)",
+                    "chaos: t={} s credentials Secrets switched back to their own account ({} objects seen AccountMismatch, {} of {} deletions held)",
                     secs(start.elapsed()),
                     seen.len(),
                     report.switch.held,

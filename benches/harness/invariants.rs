@@ -131,7 +131,7 @@ impl Verdict {
         );
         let _ = writeln!(
             s,
-            "| other owners' peers in the same groups untouched | {} of {} |",
+            "| other owners' peers (in our groups or regions) untouched | {} of {} |",
             self.foreign_peers.0, self.foreign_peers.1
         );
         s
