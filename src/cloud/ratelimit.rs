@@ -567,15 +567,18 @@ impl RateLimiter {
             });
             match reserved {
                 Some((id, wait)) => {
-                    if !wait.is_zero() {
-                        tokio::time::sleep(wait).await;
-                    }
-                    return Permit {
+                    // The permit exists before the sleep: if this future is dropped while it
+                    // waits, the place is given back (a window later) instead of held forever.
+                    let permit = Permit {
                         limiter: self,
                         key,
                         id,
                         waited: waited + wait,
                     };
+                    if !wait.is_zero() {
+                        tokio::time::sleep(wait).await;
+                    }
+                    return permit;
                 }
                 // Every place is held by a call in flight: wait for an answer (or look again
                 // after a window, whatever happens).
@@ -808,6 +811,29 @@ mod tests {
         drop(a);
         assert_eq!(third.await.unwrap(), Duration::from_secs(6));
         drop(b);
+    }
+
+    /// A caller that gives up while it waits for its slot gives its place back.
+    #[tokio::test(start_paused = true)]
+    async fn a_cancelled_wait_gives_its_place_back() {
+        let l = RateLimiter::new(RateLimitConfig {
+            operations: [(OP.to_owned(), "1/1s".parse().unwrap())].into(),
+            ..cfg(1.0, 1)
+        });
+        let start = Instant::now();
+        l.acquire("ak", "r", OP, W).await.waited();
+        // This caller's slot is at 1 s; it gives up at 0.5 s.
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(500), l.acquire("ak", "r", OP, W)).await;
+        assert!(gave_up.is_err());
+        // Its place is free a window after it gave up (1.5 s), not never; the bucket, which
+        // keeps the token it took, spaces the next call to 2 s.
+        let next = tokio::time::timeout(Duration::from_secs(60), l.acquire("ak", "r", OP, W)).await;
+        assert!(
+            next.is_ok(),
+            "the cancelled caller's place was never given back"
+        );
+        assert_eq!(Instant::now() - start, Duration::from_secs(2));
     }
 
     /// Against the emulator's sliding-window quota, with calls that arrive anywhere between
