@@ -1,10 +1,13 @@
 //! The CI variant of the crash-chaos run (the full run is `hack/chaos.sh`): 40 BgpPeers are
 //! created and a share deleted while the controller *process* is `kill -9`ed 8 times at
 //! seeded random moments and restarted, the emulator answers 503 to ~30 % of calls for a
-//! period and throttles for another. The cloud hides a new peer for 2 s (read-after-write
-//! lag) and holds at most 8 peers per VBR (the objects spread over 20 groups on 10 VBRs); a
-//! second controller process runs next to the first for a third of the window; 8 objects use
-//! a credentials Secret that is switched to another account's keys for 12 s and back.
+//! period and lowers its per-operation quotas for another. The topology is issue 18's fleet
+//! (groups of 4 on a VBR each under the 8-peer quota, 3 regions, account A by the
+//! operator-wide key in two and account B by a per-object Secret in the third, 20 % other
+//! owners' peers, 20 calls/s per operation and account). The cloud hides a new peer for 2 s
+//! (read-after-write lag); a second controller process runs next to the first for a third of
+//! the window; 8 objects of both accounts use a credentials Secret that is switched to the
+//! other account's keys for 12 s and back.
 //! Afterwards: every surviving object Ready with exactly the one cloud peer its status names,
 //! every deleted object gone with its peer, no duplicate, no leak, no stuck finalizer, no
 //! write with the other account's key, and the switched objects seen `AccountMismatch`.
@@ -20,7 +23,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use harness::chaos::{self, ChaosConfig, ChaosEnv, ChaosTopology, CloudLimit};
-use harness::world::{CloudOpts, VbrLayout};
+use harness::world::CloudOpts;
 
 fn seed() -> u64 {
     std::env::var("ABO_CHAOS_SEED")
@@ -50,16 +53,16 @@ async fn kill9_and_cloud_faults_leave_no_duplicate_leak_or_stuck_finalizer() {
             pending: Duration::from_secs(1),
             delete_delay: Duration::from_millis(500),
             latency: (Duration::from_millis(5), Duration::from_millis(20)),
-            account_qps: Some(50),
+            account_qps: Some(20),
             foreign_peers_per_group: 0,
         },
-        topology: ChaosTopology::QuotaLayout(VbrLayout::CHAOS),
-        limit: CloudLimit::PerKey,
+        topology: ChaosTopology::Fleet,
+        limit: CloudLimit::PerOperation,
         visibility_lag: Duration::from_secs(2),
         second_controller_share: 0.35,
         switch_objects: 8,
         switch_period: Duration::from_secs(12),
-        cloud_qps: 40.0,
+        cloud_qps: 20.0,
         cloud_burst: 10,
         poll_secs: 1,
         resync_secs: 30,
@@ -88,8 +91,13 @@ async fn kill9_and_cloud_faults_leave_no_duplicate_leak_or_stuck_finalizer() {
         "the second controller ran\n{table}"
     );
     assert!(
-        report.switch.mismatch_objects > 0,
-        "the credentials switch was seen (AccountMismatch)\n{table}"
+        report.switch.objects_b > 0 && report.switch.objects_b < report.switch.objects,
+        "switch objects in both accounts\n{table}"
+    );
+    assert!(
+        report.switch.mismatch_objects > report.switch.mismatch_objects_b
+            && report.switch.mismatch_objects_b > 0,
+        "the credentials switch was seen in both accounts (AccountMismatch)\n{table}"
     );
     assert!(
         report.ok(),

@@ -399,6 +399,8 @@ pub struct SwitchReport {
     pub waited_before: Duration,
     /// Those objects seen `Stalled`/`AccountMismatch` while switched.
     pub mismatch_objects: usize,
+    /// Of them, account B's (fleet).
+    pub mismatch_objects_b: usize,
     /// Observations of that (object × poll of the namespace, about one per second).
     pub mismatch_observations: u64,
     /// Of those objects, deletions requested while switched.
@@ -418,12 +420,17 @@ pub struct SwitchReport {
 }
 
 impl SwitchReport {
-    /// True when nothing was written in account B, nothing released with its keys, and the
-    /// switch was exercised (the objects were seen refusing).
+    /// True when nothing was written with the other account's keys, nothing released with
+    /// them, and the switch was exercised in every account that has switch objects (objects
+    /// were seen refusing).
     pub fn ok(&self) -> bool {
+        let objects_a = self.objects - self.objects_b;
+        let mismatch_a = self.mismatch_objects - self.mismatch_objects_b;
         self.b_writes == 0
             && self.released.is_empty()
-            && (self.objects == 0 || (self.switched_for.is_some() && self.mismatch_objects > 0))
+            && (self.objects == 0 || self.switched_for.is_some())
+            && (objects_a == 0 || mismatch_a > 0)
+            && (self.objects_b == 0 || self.mismatch_objects_b > 0)
     }
 }
 
@@ -506,14 +513,22 @@ impl ChaosReport {
                 ChaosTopology::QuotaLayout(_) => String::new(),
             },
             w.switched_for
-                .map(|d| format!("{} s on account B", secs(d)))
+                .map(|d| format!("{} s on the other account's keys", secs(d)))
                 .unwrap_or_else(|| "**not switched**".to_owned()),
             secs(w.waited_before)
         );
         let _ = writeln!(
             s,
-            "| AccountMismatch seen during the switch | {} of {} objects ({} live at the switch), {} observations |",
-            w.mismatch_objects, w.objects, w.live_at_switch, w.mismatch_observations
+            "| AccountMismatch seen during the switch | {} of {} objects{} ({} live at the switch), {} observations |",
+            w.mismatch_objects,
+            w.objects,
+            if w.objects_b > 0 {
+                format!(" ({} of account B's {})", w.mismatch_objects_b, w.objects_b)
+            } else {
+                String::new()
+            },
+            w.live_at_switch,
+            w.mismatch_observations
         );
         let released = if w.released.is_empty() {
             "0".to_owned()
@@ -1080,6 +1095,14 @@ pub async fn run(cfg: &ChaosConfig, env: ChaosEnv<'_>) -> anyhow::Result<ChaosRe
                 sw.stop.store(true, Ordering::SeqCst);
                 let (seen, observations) = sw.monitor.await.context("mismatch monitor")?;
                 report.switch.mismatch_objects = seen.len();
+                report.switch.mismatch_objects_b = plan
+                    .switch_objects
+                    .iter()
+                    .filter(|i| {
+                        cfg.topology.switch_secret_of(**i, cfg.peers) == SWITCH_SECRET_B
+                            && seen.contains(&format!("peer-{i:05}"))
+                    })
+                    .count();
                 report.switch.mismatch_observations = observations;
                 eprintln!(
                     "chaos: t={} s credentials Secrets switched back to their own account ({} objects seen AccountMismatch, {} of {} deletions held)",
@@ -1341,6 +1364,40 @@ mod tests {
         assert!(!others.contains(world::ACCOUNT_B_KEY_ID));
         assert!(!others.contains(alicloud_bgp_operator::emulator::config::DEMO_ACCESS_KEY_ID));
         assert_eq!(c.topology.foreign(c.peers), emu.peers.len());
+    }
+
+    #[test]
+    fn the_switch_must_be_seen_in_every_account_it_covers() {
+        let seen_in_a_only = SwitchReport {
+            objects: 10,
+            objects_b: 3,
+            switched_for: Some(Duration::from_secs(70)),
+            mismatch_objects: 6,
+            mismatch_objects_b: 0,
+            ..SwitchReport::default()
+        };
+        assert!(!seen_in_a_only.ok());
+        let seen_in_both = SwitchReport {
+            mismatch_objects_b: 2,
+            ..seen_in_a_only
+        };
+        assert!(seen_in_both.ok());
+        let b_only = SwitchReport {
+            objects: 3,
+            objects_b: 3,
+            switched_for: Some(Duration::from_secs(70)),
+            mismatch_objects: 2,
+            mismatch_objects_b: 2,
+            ..SwitchReport::default()
+        };
+        assert!(b_only.ok());
+        assert!(
+            !SwitchReport {
+                b_writes: 1,
+                ..b_only
+            }
+            .ok()
+        );
     }
 
     #[test]
