@@ -144,6 +144,32 @@ fn throttled(emu: &EmulatorHandle) -> u64 {
     emu.counters().code(THROTTLED)
 }
 
+/// Calls delayed on their way in (0–400 ms before the emulator counts them, in any order) are
+/// never throttled by a sliding-window quota the limiter is set to: a call holds its place until
+/// a window after its answer. (A limit on grant times alone, with its 50 ms margin, let a delayed
+/// call and the next window's first one land in one server window.)
+#[tokio::test]
+async fn calls_delayed_on_their_way_in_are_never_throttled() {
+    let mut cfg = world("[{ operations: { DescribeBgpPeers: 4/1s } }]");
+    cfg.request_latency = "0ms..400ms".parse().expect("latency");
+    let emu = emulator(cfg).await;
+    let rate_limit = RateLimitConfig {
+        operations: [("DescribeBgpPeers".to_owned(), "4/1s".parse().expect("rate"))].into(),
+        burst: 4,
+        ..RateLimitConfig::default()
+    };
+    let vpc = client(&emu, Some(rate_limit), None);
+    let a = account_a();
+    let calls = (0..24).map(|_| {
+        let (vpc, a) = (vpc.clone(), a.clone());
+        async move { code(&vpc.describe_bgp_peers(&a, &describe(REGION)).await) }
+    });
+    let codes = futures::future::join_all(calls).await;
+    assert!(codes.iter().all(|c| c == "OK"), "{codes:?}");
+    assert_eq!(throttled(&emu), 0);
+    assert_eq!(emu.counters().count("DescribeBgpPeers", "OK"), 24);
+}
+
 #[tokio::test]
 async fn the_emulator_throttles_each_operation_per_account_across_regions() {
     let emu = emulator(world(

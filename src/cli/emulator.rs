@@ -64,9 +64,12 @@ pub struct EmulatorArgs {
     /// Deleting → gone delay.
     #[arg(long, value_parser = duration::parse)]
     pub delete_delay: Option<Duration>,
-    /// Added latency per call: fixed (`20ms`) or uniform (`10ms..50ms`).
+    /// Added latency per call, on the way out: fixed (`20ms`) or uniform (`10ms..50ms`).
     #[arg(long)]
     pub latency: Option<Latency>,
+    /// Added latency per call on the way in, before the call is counted against the quotas.
+    #[arg(long)]
+    pub request_latency: Option<Latency>,
     /// Calls per second per access key before `Throttling.User`.
     #[arg(long)]
     pub qps_per_key: Option<u32>,
@@ -130,6 +133,9 @@ impl EmulatorArgs {
         .apply(&mut config);
         if let Some(l) = self.latency {
             config.latency = l;
+        }
+        if let Some(l) = self.request_latency {
+            config.request_latency = l;
         }
         if let Some(q) = self.peer_quota {
             for vbr in &mut config.vbrs {

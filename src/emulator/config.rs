@@ -36,7 +36,8 @@
 //! pending_delay: 2s        # Pending -> Available (also for groups)
 //! modify_delay: 1s         # Modifying -> Available
 //! delete_delay: 1s         # Deleting -> gone
-//! latency: 10ms..50ms      # or a fixed "5ms"
+//! latency: 10ms..50ms      # or a fixed "5ms": added to every answer, after the call is carried out
+//! request_latency: 0ms..30ms  # added on the way in, before the call is counted and carried out
 //! qps_per_key: 20          # Throttling.User above this rate (per access key); absent = unlimited
 //! api_quotas:              # Throttling.User above a quota (see `throttle`); every rule must admit
 //!   - { scope: account, default: 20/1s, operations: { CreateBgpPeer: 10/1s, DescribeBgpPeers: 200/60s } }
@@ -108,8 +109,13 @@ pub struct EmulatorConfig {
     /// Deleting → gone after this delay.
     #[serde(deserialize_with = "de_duration")]
     pub delete_delay: Duration,
-    /// Added latency of every API call.
+    /// Added latency of every API call, on the way out (after it is counted against the
+    /// quotas and carried out).
     pub latency: Latency,
+    /// Added latency of every API call on the way in, before it is counted against the quotas
+    /// and carried out (the network between the client and the gateway): calls sent in one
+    /// order may arrive closer together, or in another order.
+    pub request_latency: Latency,
     /// Calls per second allowed per access key; `None` = unlimited.
     pub qps_per_key: Option<u32>,
     /// API rate quotas (per account and operation, or shared), each of which must admit a
@@ -167,6 +173,7 @@ impl Default for EmulatorConfig {
             modify_delay: Duration::from_secs(1),
             delete_delay: Duration::from_secs(1),
             latency: Latency::default(),
+            request_latency: Latency::default(),
             qps_per_key: None,
             api_quotas: Vec::new(),
             token_retention: Duration::from_secs(24 * 3600),

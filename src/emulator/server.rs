@@ -307,6 +307,10 @@ async fn api(AxumState(shared): AxumState<Arc<Shared>>, request: Request) -> Res
         .await
         .unwrap_or_else(|_| Bytes::new());
     let req = ApiRequest::parse(parts.method, &parts.uri, parts.headers, body);
+    let on_the_way_in = shared.lock().config.request_latency.sample();
+    if !on_the_way_in.is_zero() {
+        tokio::time::sleep(on_the_way_in).await;
+    }
     let call = process(&shared, &req).await;
     let (latency, retry_after) = {
         let state = shared.lock();
