@@ -38,6 +38,7 @@ fn read(id: &str, max_age: Duration) -> ReadRequest<'_> {
         max_age,
         demand_window: Duration::from_secs(60),
         newer_than_last: false,
+        removals_settle: Duration::ZERO,
         waiter: None,
     }
 }

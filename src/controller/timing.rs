@@ -62,6 +62,10 @@ fn tick_after(now_ms: u128, poll: Duration) -> Duration {
     Duration::from_millis(u64::try_from(wait).unwrap_or(u64::MAX))
 }
 
+/// Added to the learned Deleting duration (at most a tenth of the poll interval) for the first
+/// look after a delete: a look just before the removal would fetch a listing that the
+/// removal makes inconsistent, a look just after costs only the margin.
+const DELETION_MARGIN: Duration = Duration::from_millis(500);
 /// Pending durations remembered by [`PendingEstimate`].
 const PENDING_SAMPLES: usize = 9;
 /// The shortest wait of a look of an object in motion.
@@ -107,30 +111,51 @@ impl PendingEstimate {
 /// listing answers many objects. While few are in motion, a freshly created peer is first
 /// looked at when it is likely Available (`estimate` after its create), and then every
 /// follow-up interval.
+///
+/// After our delete the first look comes when the peer is likely gone (`estimate` after the
+/// delete) however many are in motion: while our deletes go on in its region, a look costs no
+/// read (the observer defers it: a paged listing would be inconsistent), and after the last
+/// one the first look of the last peer deleted is the one that fetches the listing that
+/// confirms them all, at once instead of at the next tick.
 pub fn next_look(
     now_ms: u128,
     poll: Duration,
     in_motion: usize,
-    since_create: Option<Duration>,
+    since: Option<(Duration, Write)>,
     estimate: Duration,
 ) -> Duration {
+    if let Some((elapsed, Write::Delete)) = since
+        && elapsed < estimate
+    {
+        return (estimate - elapsed).max(MIN_LOOK);
+    }
     let follow_up = (poll / 10).saturating_mul(u32::try_from(in_motion.max(1)).unwrap_or(u32::MAX));
     if follow_up >= poll {
         return tick_after(now_ms, poll);
     }
     let follow_up = follow_up.max(MIN_LOOK);
-    match since_create {
-        Some(elapsed) if elapsed < estimate => (estimate - elapsed).max(MIN_LOOK),
+    match since {
+        Some((elapsed, Write::Create)) if elapsed < estimate => (estimate - elapsed).max(MIN_LOOK),
         _ => follow_up,
     }
+}
+
+/// The write an object in motion waits on: its Pending (or invisible) time after a create,
+/// its Deleting time after a delete, each learned on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// `CreateBgpPeer` was accepted.
+    Create,
+    /// `DeleteBgpPeer` was accepted.
+    Delete,
 }
 
 /// One object in motion.
 #[derive(Debug, Clone, Copy)]
 struct Motion {
-    /// When its create was sent (learning applies only to creates).
-    created: Option<Instant>,
-    /// The last look that found it Pending or not yet visible, after the create.
+    /// When its create or delete was accepted (learning applies only to those).
+    since: Option<(Instant, Write)>,
+    /// The last look that found it Pending, not yet visible or still Deleting, after it.
     last_pending: Duration,
     /// When it was last seen in motion (for pruning).
     seen: Instant,
@@ -145,7 +170,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(10);
 const MAX_MOTION: usize = 4096;
 
 /// The pace of objects in motion, shared by all reconciles: who is in motion, since when, and
-/// what Pending durations were seen. The decisions are [`next_look`] and [`PendingEstimate`].
+/// what Pending and Deleting durations were seen. The decisions are [`next_look`] and
+/// [`PendingEstimate`].
 #[derive(Debug, Default)]
 pub struct Pace {
     inner: Mutex<PaceState>,
@@ -155,6 +181,7 @@ pub struct Pace {
 struct PaceState {
     motion: HashMap<String, Motion>,
     pending: PendingEstimate,
+    deleting: PendingEstimate,
     pruned: Option<Instant>,
 }
 
@@ -169,9 +196,20 @@ impl Pace {
 
     /// The create of `key` was sent: the wait before its first look.
     pub fn created(&self, key: &str, poll: Duration) -> Duration {
+        self.wrote(key, poll, Write::Create)
+    }
+
+    /// The cloud accepted our delete of `key`'s peer: it counts as in motion until it is
+    /// released, and its Deleting time is learned. The wait before its first look is the
+    /// one of [`next_look`] (the learned Deleting time while few are in motion).
+    pub fn deleted(&self, key: &str, poll: Duration) -> Duration {
+        self.wrote(key, poll, Write::Delete)
+    }
+
+    fn wrote(&self, key: &str, poll: Duration, write: Write) -> Duration {
         let now = Instant::now();
         self.with(|s| {
-            s.track(key, now, true);
+            s.track(key, now, Some(write));
             s.next(key, now, poll)
         })
     }
@@ -181,26 +219,45 @@ impl Pace {
     pub fn in_motion(&self, key: &str, poll: Duration) -> Duration {
         let now = Instant::now();
         self.with(|s| {
-            s.track(key, now, false);
-            if let Some(m) = s.motion.get_mut(key)
-                && let Some(created) = m.created
-            {
-                m.last_pending = now.saturating_duration_since(created);
+            s.track(key, now, None);
+            s.looked(key, now);
+            s.next(key, now, poll)
+        })
+    }
+
+    /// A look of `key` gave no answer yet: its own new peer was not listed yet (`looked`:
+    /// read-after-write lag, which counts as "still Pending" for the estimate), or it waits
+    /// for a listing (woken when it lands). An object in motion looks again at its pace —
+    /// quickly while few are in motion, at the shared tick when many are — instead of always
+    /// at the next tick; one not in motion (a settled object waiting for a listing) at the
+    /// shared tick, without being counted as in motion.
+    pub fn not_yet(&self, key: &str, poll: Duration, looked: bool) -> Duration {
+        let now = Instant::now();
+        self.with(|s| {
+            if !s.motion.contains_key(key) {
+                return tick_after(wall_ms(), poll);
+            }
+            s.track(key, now, None);
+            if looked {
+                s.looked(key, now);
             }
             s.next(key, now, poll)
         })
     }
 
-    /// `key` settled (Available, gone, or no longer waited for): a create's Pending duration
-    /// is learned, and it no longer counts as in motion.
+    /// `key` settled (Available, gone, or no longer waited for): a create's Pending or a
+    /// delete's Deleting duration is learned, and it no longer counts as in motion.
     pub fn settled(&self, key: &str) {
         let now = Instant::now();
         self.with(|s| {
             if let Some(m) = s.motion.remove(key)
-                && let Some(created) = m.created
+                && let Some((since, write)) = m.since
             {
-                s.pending
-                    .record(m.last_pending, now.saturating_duration_since(created));
+                let took = now.saturating_duration_since(since);
+                match write {
+                    Write::Create => s.pending.record(m.last_pending, took),
+                    Write::Delete => s.deleting.record(m.last_pending, took),
+                }
             }
         });
     }
@@ -217,10 +274,17 @@ impl Pace {
     pub fn pending_estimate(&self, poll: Duration) -> Duration {
         self.with(|s| s.pending.estimate(poll))
     }
+
+    /// How long after our accepted delete its peer is likely gone from listings: the learned
+    /// Deleting duration and a margin ([`DELETION_MARGIN`]). Until then after our last delete
+    /// in a region, a paged listing of it is likely inconsistent.
+    pub fn deletion_settle(&self, poll: Duration) -> Duration {
+        self.with(|s| s.deletion_settle(poll))
+    }
 }
 
 impl PaceState {
-    fn track(&mut self, key: &str, now: Instant, created: bool) {
+    fn track(&mut self, key: &str, now: Instant, write: Option<Write>) {
         let due = self
             .pruned
             .is_none_or(|t| now.saturating_duration_since(t) >= PRUNE_EVERY);
@@ -230,30 +294,42 @@ impl PaceState {
             self.pruned = Some(now);
         }
         let m = self.motion.entry(key.to_owned()).or_insert(Motion {
-            created: None,
+            since: None,
             last_pending: Duration::ZERO,
             seen: now,
         });
         m.seen = now;
-        if created {
-            m.created = Some(now);
+        if let Some(write) = write {
+            m.since = Some((now, write));
             m.last_pending = Duration::ZERO;
         }
     }
 
+    /// A look at `key` found it still in motion.
+    fn looked(&mut self, key: &str, now: Instant) {
+        if let Some(m) = self.motion.get_mut(key)
+            && let Some((since, _)) = m.since
+        {
+            m.last_pending = now.saturating_duration_since(since);
+        }
+    }
+
     fn next(&self, key: &str, now: Instant, poll: Duration) -> Duration {
-        let since_create = self
-            .motion
-            .get(key)
-            .and_then(|m| m.created)
-            .map(|c| now.saturating_duration_since(c));
+        let since = self.motion.get(key).and_then(|m| m.since);
         next_look(
             wall_ms(),
             poll,
             self.motion.len(),
-            since_create,
-            self.pending.estimate(poll),
+            since.map(|(t, write)| (now.saturating_duration_since(t), write)),
+            match since {
+                Some((_, Write::Delete)) => self.deletion_settle(poll),
+                _ => self.pending.estimate(poll),
+            },
         )
+    }
+
+    fn deletion_settle(&self, poll: Duration) -> Duration {
+        self.deleting.estimate(poll) + DELETION_MARGIN.min(poll / 10)
     }
 }
 
@@ -332,15 +408,24 @@ mod tests {
     fn few_in_motion_look_when_likely_available_then_quickly() {
         let now = 1_000_000_000_123;
         // One object just created, Pending usually takes 3 s: its first look is at 3 s.
-        assert_eq!(next_look(now, POLL, 1, Some(ms(10)), ms(3000)), ms(2990));
+        assert_eq!(
+            next_look(now, POLL, 1, Some((ms(10), Write::Create)), ms(3000)),
+            ms(2990)
+        );
         // Past the estimate (still Pending): follow-ups every tenth of the poll interval.
-        assert_eq!(next_look(now, POLL, 1, Some(ms(3100)), ms(3000)), ms(500));
+        assert_eq!(
+            next_look(now, POLL, 1, Some((ms(3100), Write::Create)), ms(3000)),
+            ms(500)
+        );
         // Not a create (Modifying, Deleting): follow-ups too.
         assert_eq!(next_look(now, POLL, 1, None, ms(3000)), ms(500));
         // More in motion: slower follow-ups (quick looks stay ~10 reads per poll in all).
         assert_eq!(next_look(now, POLL, 4, None, ms(3000)), ms(2000));
         // Never below the shortest look.
-        assert_eq!(next_look(now, POLL, 1, Some(ms(2990)), ms(3000)), MIN_LOOK);
+        assert_eq!(
+            next_look(now, POLL, 1, Some((ms(2990), Write::Create)), ms(3000)),
+            MIN_LOOK
+        );
         assert_eq!(
             next_look(now, Duration::from_millis(200), 1, None, ms(3000)),
             MIN_LOOK
@@ -348,10 +433,65 @@ mod tests {
     }
 
     #[test]
+    fn the_first_look_after_a_delete_comes_when_the_peer_is_likely_gone() {
+        let now = 1_000_000_000_123;
+        // However many are in motion: during a mass deletion the looks before the last
+        // removal cost no read, and the first look after it confirms everyone.
+        for in_motion in [1, 10, 1000] {
+            assert_eq!(
+                next_look(
+                    now,
+                    POLL,
+                    in_motion,
+                    Some((ms(500), Write::Delete)),
+                    ms(2500)
+                ),
+                ms(2000)
+            );
+        }
+        // Past it (still Deleting): follow-ups at the pace, the shared tick when many.
+        assert_eq!(
+            next_look(now, POLL, 1, Some((ms(2600), Write::Delete)), ms(2500)),
+            ms(500)
+        );
+        assert_eq!(
+            next_look(now, POLL, 10, Some((ms(2600), Write::Delete)), ms(2500)),
+            tick_after(now, POLL)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pace_learns_deleting_durations_apart_from_pending_ones() {
+        let pace = Pace::default();
+        let poll = POLL;
+        // Nothing learned: half the poll interval, and the margin.
+        assert_eq!(pace.deletion_settle(poll), ms(3000));
+        assert_eq!(pace.deleted("a", poll), ms(3000));
+        tokio::time::advance(ms(3000)).await;
+        // Gone at the first look, 3 s after the delete: bounded above, learned as 1.5 s.
+        pace.settled("a");
+        assert_eq!(pace.deletion_settle(poll), ms(2000));
+        assert_eq!(pace.pending_estimate(poll), ms(2500));
+        // Still Deleting at the first look 2 s after, gone at the next 0.5 s later: 2.25 s
+        // (the median of 1.5 s and 2.25 s is the upper one).
+        assert_eq!(pace.deleted("b", poll), ms(2000));
+        tokio::time::advance(ms(2000)).await;
+        assert_eq!(pace.in_motion("b", poll), ms(500));
+        tokio::time::advance(ms(500)).await;
+        pace.settled("b");
+        assert_eq!(pace.deletion_settle(poll), ms(2750));
+        assert_eq!(pace.pending_estimate(poll), ms(2500));
+    }
+
+    #[test]
     fn many_in_motion_share_the_tick() {
         // Ten or more in motion: the shared tick, whatever the estimate, for all of them.
         for now in [1_000_000_000_000u128, 1_000_000_001_234, 1_000_000_004_999] {
-            for since in [None, Some(ms(10)), Some(ms(9000))] {
+            for since in [
+                None,
+                Some((ms(10), Write::Create)),
+                Some((ms(9000), Write::Delete)),
+            ] {
                 assert_eq!(
                     next_look(now, POLL, 10, since, ms(3000)),
                     tick_after(now, POLL)
@@ -395,6 +535,52 @@ mod tests {
         // … nor does one never looked at again (deleted meanwhile).
         tokio::time::advance(MOTION_STALE).await;
         assert_eq!(pace.in_motion("e", poll), ms(500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_new_peer_not_yet_listed_is_looked_at_again_at_its_pace() {
+        let pace = Pace::default();
+        let poll = POLL;
+        // Learned: Pending (or invisible) about 3 s.
+        for _ in 0..PENDING_SAMPLES {
+            pace.with(|s| s.pending.record(ms(2900), ms(3100)));
+        }
+        assert_eq!(pace.created("a", poll), ms(3000));
+        tokio::time::advance(ms(3000)).await;
+        // Its first look found it not yet listed (read-after-write lag): alone in motion, it
+        // looks again a tenth of the poll interval later, not at the next shared tick.
+        assert_eq!(pace.not_yet("a", poll, true), ms(500));
+        tokio::time::advance(ms(500)).await;
+        // That look counted as "still invisible at 3 s": Available at 3.5 s brackets 3.25 s.
+        pace.settled("a");
+        let mut expected = PendingEstimate::default();
+        for _ in 0..PENDING_SAMPLES - 1 {
+            expected.record(ms(2900), ms(3100));
+        }
+        expected.record(ms(3000), ms(3500));
+        assert_eq!(pace.pending_estimate(poll), expected.estimate(poll));
+        // Waiting for a listing (not a look): the pace (here its first look, when likely
+        // Available), and nothing learned from it.
+        pace.created("b", poll);
+        tokio::time::advance(ms(100)).await;
+        assert_eq!(pace.not_yet("b", poll, false), ms(2900));
+        assert_eq!(pace.with(|s| s.motion["b"].last_pending), Duration::ZERO);
+        // An object not in motion (a settled one waiting for a listing) waits for the shared
+        // tick and is not counted as in motion.
+        // (Wall-clock ticks: the wait ends on a multiple of the poll interval.)
+        let on_tick = |wait: Duration| {
+            let at = (wall_ms() + wait.as_millis()) % poll.as_millis();
+            at < 50 || at > poll.as_millis() - 50
+        };
+        let wait = pace.not_yet("settled", poll, false);
+        assert!(on_tick(wait), "{wait:?}");
+        assert!(!pace.with(|s| s.motion.contains_key("settled")));
+        // Many in motion: the shared tick for a new peer not yet listed too.
+        for i in 0..20 {
+            pace.created(&format!("m{i}"), poll);
+        }
+        let wait = pace.not_yet("b", poll, true);
+        assert!(on_tick(wait), "{wait:?}");
     }
 
     #[test]

@@ -320,8 +320,17 @@ pub const DEPENDENCY_RECHECK: Duration = Duration::from_secs(60);
 /// reset on success.
 pub fn error_policy<K: CloudObject>(obj: Arc<K>, err: &Error, ctx: Arc<Context>) -> Action {
     match err {
-        // Not a failure: cleanup waits for the cloud.
-        Error::CleanupPending(_) => return Action::requeue(next_tick(ctx.config.poll_interval)),
+        // Not a failure: cleanup waits for the cloud. A peer whose delete we sent looks
+        // again at its pace (first when it is likely gone; quickly while few are in motion),
+        // anything else at the shared tick.
+        Error::CleanupPending(_) => {
+            let poll = ctx.config.poll_interval;
+            return Action::requeue(if K::KIND == crate::ops::metrics::KIND_BGP_PEER {
+                ctx.pace.not_yet(&object_key(&*obj), poll, false)
+            } else {
+                next_tick(poll)
+            });
+        }
         // Stalled, but the stray resources may be deleted in the console meanwhile.
         Error::CreateUnverified(_) => return Action::requeue(CREATE_UNVERIFIED_RECHECK),
         // Stalled by a safety rule; what lifts it (another object's deletion, credentials

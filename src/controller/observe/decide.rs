@@ -111,6 +111,9 @@ pub struct ReadFacts<'a> {
     pub demand_window: Duration,
     /// The object waits on a transition: each look must see newer data.
     pub newer_than_last: bool,
+    /// How long after our last accepted delete in the region its removals may still go on
+    /// (learned): until then a paged listing of the region is likely inconsistent.
+    pub removals_settle: Duration,
 }
 
 /// One group of a region.
@@ -138,6 +141,9 @@ pub struct Writes {
     pub epoch: u64,
     /// When our last create or delete in the region started or ended.
     pub last_at: Option<Instant>,
+    /// When the cloud last accepted a delete of ours in the region: its removal comes later
+    /// (see [`ReadFacts::removals_settle`]).
+    pub last_delete_at: Option<Instant>,
 }
 
 impl Writes {
@@ -275,7 +281,10 @@ pub fn choose(
         if state.fetching.is_some() {
             return Choice::Wait(Scope::Region);
         }
-        if read.newer_than_last && defer(state, writes, region_cost, asked_at, now) {
+        if read.newer_than_last
+            && (defer(state, writes, region_cost, asked_at, now)
+                || await_removals(state, writes, record, read, region_cost, asked_at, now))
+        {
             return Choice::Defer;
         }
         return Choice::Fetch(Scope::Region);
@@ -310,13 +319,40 @@ fn defer(
     }
     // This reader included (it may not be in `deferred` yet).
     let waiting = state.deferred.len() + 1;
-    let first = state
+    waiting < READERS_PER_PAGE * region_cost
+        && now.saturating_duration_since(first_deferred(state, asked_at)) < MAX_DEFER
+}
+
+/// When the first reader deferred in the region (this one included) asked.
+fn first_deferred(state: &RegionState, asked_at: Instant) -> Instant {
+    state
         .deferred
         .values()
         .copied()
         .min()
-        .map_or(asked_at, |t| t.min(asked_at));
-    waiting < READERS_PER_PAGE * region_cost && now.saturating_duration_since(first) < MAX_DEFER
+        .map_or(asked_at, |t| t.min(asked_at))
+}
+
+/// Whether a region listing for a reader awaiting the confirmation of our delete waits: until
+/// our removals in the region have had their time (`removals_settle` after our last accepted
+/// delete there), a paged listing is likely inconsistent (each removal shifts the pages), and
+/// absence from it confirms nobody, however many want it. Bounded by [`MAX_DEFER`] like any
+/// deferral; a one-page listing is consistent whatever moves, and is not held.
+fn await_removals(
+    state: &RegionState,
+    writes: &Writes,
+    record: &PeerRecord,
+    read: &ReadFacts<'_>,
+    region_cost: usize,
+    asked_at: Instant,
+    now: Instant,
+) -> bool {
+    record.deleted_at.is_some()
+        && region_cost > 1
+        && writes
+            .last_delete_at
+            .is_some_and(|t| now.saturating_duration_since(t) < read.removals_settle)
+        && now.saturating_duration_since(first_deferred(state, asked_at)) < MAX_DEFER
 }
 
 /// What a listing says about one peer.

@@ -39,6 +39,7 @@ fn settled(group: &str) -> ReadFacts<'_> {
         max_age: Duration::from_secs(600),
         demand_window: Duration::from_secs(600),
         newer_than_last: false,
+        removals_settle: Duration::from_millis(2500),
     }
 }
 
@@ -48,6 +49,7 @@ fn in_motion(group: &str) -> ReadFacts<'_> {
         max_age: Duration::from_secs(5),
         demand_window: Duration::from_secs(30),
         newer_than_last: true,
+        removals_settle: Duration::from_millis(2500),
     }
 }
 
@@ -270,6 +272,7 @@ fn while_our_writes_go_on_objects_in_motion_wait_for_enough_of_them_or_a_bounded
         creates_in_flight: 2,
         epoch: 7,
         last_at: Some(now),
+        ..Default::default()
     };
     let record = PeerRecord::default();
     assert_eq!(
@@ -412,6 +415,7 @@ fn our_new_peer_absent_while_our_writes_go_on_waits_for_the_next_listing_bounded
         creates_in_flight: 3,
         epoch: 9,
         last_at: Some(t0 + 2 * S),
+        ..Default::default()
     };
     assert_eq!(
         verdict(&listing, "bgp-new", &created, &writing, t0 + 2 * S),
@@ -470,6 +474,7 @@ fn writes_make_listings_inconsistent_and_count_as_ongoing_briefly() {
         creates_in_flight: 1,
         epoch: 5,
         last_at: Some(t0),
+        ..Default::default()
     };
     assert!(started.overlapped(&quiet));
     let came_and_went = Writes { epoch: 6, ..quiet };
@@ -483,4 +488,51 @@ fn writes_make_listings_inconsistent_and_count_as_ongoing_briefly() {
     assert_eq!(pages(0), 1);
     assert_eq!(pages(50), 1);
     assert_eq!(pages(51), 2);
+}
+
+#[test]
+fn readers_awaiting_our_deletes_do_not_list_a_paged_region_while_our_removals_go_on() {
+    let now = Instant::now();
+    // 100 groups of 4 all asking (8 region pages): every one awaits our delete of its peer.
+    let mut state = busy_region(100, 4, now);
+    state.size = Some(400);
+    let deleted = PeerRecord {
+        mutated_at: Some(now - 3 * S),
+        deleted_at: Some(now - 3 * S),
+        ..Default::default()
+    };
+    let deleting = |last_delete: Instant| Writes {
+        last_at: Some(last_delete),
+        last_delete_at: Some(last_delete),
+        ..Default::default()
+    };
+    // Our last delete in the region 2 s ago (the learned removal time is 2.5 s): a paged
+    // listing now would be inconsistent (removals shift the pages) and confirm nobody,
+    // however many want it: deferred, not fetched.
+    let during = deleting(now - 2 * S);
+    assert!(!during.ongoing(now), "past the write settle time");
+    let choice = choose(&state, &during, &deleted, &in_motion("bgpg-3"), now);
+    assert_eq!(choice, Choice::Defer);
+    // Once the removals have had their time: fetched, and it confirms everyone at once.
+    let after = deleting(now - 3 * S);
+    let choice = choose(&state, &after, &deleted, &in_motion("bgpg-3"), now);
+    assert_eq!(choice, Choice::Fetch(Scope::Region));
+    // Bounded: the first reader deferred a minute ago, fetched anyway.
+    let mut waited = busy_region(100, 4, now);
+    waited.size = Some(400);
+    waited.deferred.insert("bgp-0-0".into(), now - MAX_DEFER);
+    let choice = choose(&waited, &during, &deleted, &in_motion("bgpg-3"), now);
+    assert_eq!(choice, Choice::Fetch(Scope::Region));
+    // A one-page region listing is consistent whatever moves: fetched.
+    let mut small = busy_region(10, 4, now);
+    small.size = Some(40);
+    let choice = choose(&small, &during, &deleted, &in_motion("bgpg-3"), now);
+    assert_eq!(choice, Choice::Fetch(Scope::Region));
+    // A reader not awaiting a delete (its peer is still to be deleted) is not held by it.
+    let before = PeerRecord {
+        answered_at: Some(now - 10 * S),
+        ..Default::default()
+    };
+    let choice = choose(&state, &during, &before, &in_motion("bgpg-3"), now);
+    assert_eq!(choice, Choice::Fetch(Scope::Region));
 }

@@ -61,6 +61,10 @@ pub enum Lookup {
     /// No answer yet: a listing is in flight or due soon (the caller's waiter is woken when
     /// it lands), or the peer's absence is not yet certain. Look again at the next poll tick.
     Pending,
+    /// Looked, and our own peer, created or changed moments ago, is not listed yet
+    /// (read-after-write lag): "not yet", never "missing". Look again soon (at the object's
+    /// pace: quickly while few objects are in motion).
+    NotYetListed,
 }
 
 /// One read request.
@@ -79,6 +83,10 @@ pub struct ReadRequest<'a> {
     /// Only data fetched after the data of this peer's previous read will do (for objects
     /// waiting on a transition: each look must be able to see progress).
     pub newer_than_last: bool,
+    /// How long after our last accepted delete in the region its removals may still go on
+    /// (the learned Deleting time): readers awaiting a delete of ours do not list a paged
+    /// region before then (see [`decide::ReadFacts::removals_settle`]).
+    pub removals_settle: Duration,
     /// The object to wake when a listing in flight lands. Without one, the lookup waits for
     /// that listing instead of answering [`Lookup::Pending`].
     pub waiter: Option<&'a ObjectRef<BgpPeer>>,
@@ -227,6 +235,7 @@ impl PeerObserver {
             max_age: read.max_age,
             demand_window: read.demand_window,
             newer_than_last: read.newer_than_last,
+            removals_settle: read.removals_settle,
         };
         {
             let mut peers = lock(&self.peers);
@@ -420,8 +429,8 @@ impl PeerObserver {
         match verdict {
             Verdict::Found(peer) => Ok(Lookup::Found(Box::new(peer.clone()))),
             Verdict::Missing => Ok(Lookup::Missing),
-            // Our own new peer, not listed yet while our writes go on: the next listing.
-            Verdict::NotYetListed => Ok(Lookup::Pending),
+            // Our own new peer, not listed yet (read-after-write lag): the next look.
+            Verdict::NotYetListed => Ok(Lookup::NotYetListed),
             // Removals went on while the listing was paged (as in a mass deletion): wait for
             // a consistent one.
             Verdict::Unsure { .. } => Ok(Lookup::Pending),
@@ -497,11 +506,10 @@ impl PeerObserver {
             peers.region_of.get(id).cloned()
         };
         if let Some(region) = region {
-            lock(&self.writes)
-                .regions
-                .entry(region)
-                .or_default()
-                .last_at = Some(now);
+            let mut writes = lock(&self.writes);
+            let w = writes.regions.entry(region).or_default();
+            w.last_at = Some(now);
+            w.last_delete_at = Some(now);
         }
     }
 

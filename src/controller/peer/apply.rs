@@ -15,8 +15,14 @@ pub(super) async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error>
     }
     let cloud = connect(r, claim.as_ref(), false).await?;
     let poll = r.ctx.config.poll_interval;
-    let Some((observation, info)) = observe(r, &cloud.creds, false).await? else {
-        return Ok(Action::requeue(next_tick(poll)));
+    let pace_key = super::super::core::object_key(r.obj);
+    let (observation, info) = match observe(r, &cloud.creds, false).await? {
+        Look::Seen(seen) => *seen,
+        // An object in motion looks again at its pace (a new peer hidden by read-after-write
+        // lag is looked at again soon while few are in motion), others at the shared tick.
+        Look::Later { looked } => {
+            return Ok(Action::requeue(r.ctx.pace.not_yet(&pace_key, poll, looked)));
+        }
     };
     if let Some(info) = &info
         && r.status.bgp_peer_id.is_some()
@@ -37,7 +43,6 @@ pub(super) async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error>
         r.status.waiting_since = None;
     }
     let creds = &cloud.creds;
-    let pace_key = super::super::core::object_key(r.obj);
     match step {
         ApplyStep::Create { .. } | ApplyStep::Wait { .. } | ApplyStep::Modify(_) => {}
         // Available: a create's Pending duration is learned.

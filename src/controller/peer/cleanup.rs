@@ -18,11 +18,14 @@ pub(super) async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action,
     }
     let cloud = connect(r, claim.as_ref(), true).await?;
     let creds = &cloud.creds;
-    let Some((observation, info)) = observe(r, creds, true).await? else {
-        return Err(Error::CleanupPending(format!(
-            "waiting for a listing of BGP group {}",
-            r.group()
-        )));
+    let (observation, info) = match observe(r, creds, true).await? {
+        Look::Seen(seen) => *seen,
+        Look::Later { .. } => {
+            return Err(Error::CleanupPending(format!(
+                "waiting for a listing of BGP group {}",
+                r.group()
+            )));
+        }
     };
     if let Some(info) = &info {
         r.note_seen(info, &cloud.account);
@@ -34,6 +37,16 @@ pub(super) async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action,
         CleanupStep::Wait { .. } | CleanupStep::WaitGone { .. }
     ) {
         r.status.waiting_since = None;
+    }
+    let pace_key = super::super::core::object_key(r.obj);
+    match step {
+        // Each look after our delete that still finds the peer counts for the learned
+        // Deleting time; the next look's wait is the pace's (`core::error_policy`).
+        CleanupStep::WaitGone { .. } | CleanupStep::Wait { .. } => {
+            r.ctx.pace.in_motion(&pace_key, r.ctx.config.poll_interval);
+        }
+        CleanupStep::ReleaseFinalizer { .. } => r.ctx.pace.settled(&pace_key),
+        _ => {}
     }
     match step {
         CleanupStep::ReleaseFinalizer { left } => release(r, left),
@@ -128,6 +141,11 @@ async fn delete(r: &mut Reconciler<'_>, creds: &Credentials, id: &str) -> Result
         }
     };
     r.ctx.observer.note_deleted(id);
+    // In motion until released: its first look comes when the peer is likely gone.
+    r.ctx.pace.deleted(
+        &super::super::core::object_key(r.obj),
+        r.ctx.config.poll_interval,
+    );
     r.status.delete_requested_at = Some(r.stamp());
     r.event(EventType::Normal, events::DELETING, "Delete", note);
     r.write_status(&Outcome::Progressing {

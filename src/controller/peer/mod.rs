@@ -22,7 +22,7 @@ pub mod references;
 
 use apply::ensure_peer;
 use cleanup::ensure_peer_absent;
-use observation::observe;
+use observation::{Look, observe};
 
 use std::time::Duration;
 

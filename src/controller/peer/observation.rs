@@ -10,20 +10,30 @@ pub(super) async fn observe(
     r: &Reconciler<'_>,
     creds: &Credentials,
     for_deletion: bool,
-) -> Result<Option<Observed>, Error> {
+) -> Result<Look, Error> {
     let id = r
         .status
         .bgp_peer_id
         .clone()
         .or_else(|| r.obj.spec.adopt_bgp_peer_id.clone());
     let Some(id) = id else {
-        return Ok(Some((Observation::NotLookedUp, None)));
+        return Ok(Look::Seen(Box::new((Observation::NotLookedUp, None))));
     };
-    let settled = !for_deletion
-        && r.status.bgp_peer_id.is_some()
+    let ready = r.status.bgp_peer_id.is_some()
         && r.status.observed_generation == r.obj.metadata.generation
         && super::super::status::ready_condition(&r.status)
             .is_some_and(|c| c.status == status::TRUE);
+    // A Ready object being deleted is answered like a settled one until our delete is
+    // accepted: from a listing this process holds (up to a resync period old, started after
+    // our last change to the peer) if there is one, so a mass deletion sends its deletes
+    // without waiting for fresh listings. That is safe: the cloud refuses a delete in a state
+    // that does not allow it, a peer already gone answers "not found" (recorded like an
+    // accepted delete, then confirmed), and after our delete every look must see newer data
+    // (absence trusted only as `observe::decide::verdict` allows). After a failed attempt
+    // (`lastError`) the next look is fresh.
+    let settled = ready
+        && (!for_deletion
+            || (r.status.delete_requested_at.is_none() && r.status.last_error.is_none()));
     let poll = r.ctx.config.poll_interval;
     let lookup = if r.status.bgp_peer_id.is_none() {
         // Adoption: the peer may be in another group; ask by ID.
@@ -52,6 +62,7 @@ pub(super) async fn observe(
             max_age,
             demand_window,
             newer_than_last: !settled,
+            removals_settle: r.ctx.pace.deletion_settle(poll),
             waiter: Some(&waiter),
         };
         match r.ctx.observer.lookup(&r.ctx.vpc, creds, read).await {
@@ -72,19 +83,40 @@ pub(super) async fn observe(
         }
     };
     match lookup {
-        Ok(Lookup::Found(p)) => Ok(Some((Observation::Found((&*p).into()), Some(*p)))),
-        Ok(Lookup::Missing) => Ok(Some((Observation::NotFound, None))),
+        Ok(Lookup::Found(p)) => Ok(Look::Seen(Box::new((
+            Observation::Found((&*p).into()),
+            Some(*p),
+        )))),
+        Ok(Lookup::Missing) => Ok(Look::Seen(Box::new((Observation::NotFound, None)))),
         // Nothing changes until the cloud has been looked at: no status write, and the
-        // object is woken when the listing it waits for lands (or at the next poll tick).
+        // object is woken when the listing it waits for lands (or looks again at its pace).
         Ok(Lookup::Pending) => {
             debug!(group = r.group(), "waiting for a listing of the BGP group");
-            Ok(None)
+            Ok(Look::Later { looked: false })
+        }
+        // Our own peer of moments ago, not listed yet: never "missing", look again soon.
+        Ok(Lookup::NotYetListed) => {
+            debug!(group = r.group(), "our new peer is not listed yet");
+            Ok(Look::Later { looked: true })
         }
         Err(source) => Err(Error::Cloud {
             action: "DescribeBgpPeers",
             source,
         }),
     }
+}
+
+/// What one observation gave.
+pub(super) enum Look {
+    /// What it found: the plan's view, and the cloud's answer when the peer exists.
+    Seen(Box<Observed>),
+    /// No answer yet: a listing to wait for (`looked` false: the object is woken when it
+    /// lands), or our own peer of moments ago not listed yet (`looked`: read-after-write
+    /// lag). Either way nothing is decided; the object looks again.
+    Later {
+        /// A look happened and did not list the peer yet.
+        looked: bool,
+    },
 }
 
 /// What an observation found: the plan's view, and the cloud's answer when the peer exists.
