@@ -254,7 +254,7 @@ async fn readers_do_not_wait_for_a_listing_in_flight_and_are_woken_when_it_lands
     let (first, answers) = tokio::join!(fetcher, others);
     assert!(matches!(first, Ok(Lookup::Found(_))), "{first:?}");
     for a in &answers {
-        assert!(matches!(a, Ok(Lookup::Pending)), "{a:?}");
+        assert!(matches!(a, Ok(Lookup::Waiting)), "{a:?}");
     }
     let mut woke = Vec::new();
     for _ in 1..4 {

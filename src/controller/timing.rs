@@ -66,6 +66,9 @@ fn tick_after(now_ms: u128, poll: Duration) -> Duration {
 /// look after a delete: a look just before the removal would fetch a listing that the
 /// removal makes inconsistent, a look just after costs only the margin.
 const DELETION_MARGIN: Duration = Duration::from_millis(500);
+/// The fallback look of an object in motion that waits for a listing to wake it
+/// ([`Pace::park`]): shorter than `observe::decide::MAX_DEFER`, which bounds the deferral.
+pub const PARKED_FALLBACK: Duration = Duration::from_secs(30);
 /// Pending durations remembered by [`PendingEstimate`].
 const PENDING_SAMPLES: usize = 9;
 /// The shortest wait of a look of an object in motion.
@@ -159,6 +162,8 @@ struct Motion {
     last_pending: Duration,
     /// When it was last seen in motion (for pruning).
     seen: Instant,
+    /// It waits for a listing that will wake it ([`Pace::park`]).
+    parked: bool,
 }
 
 /// Objects in motion not looked at for this long are forgotten (deleted meanwhile, or in an
@@ -234,8 +239,12 @@ impl Pace {
     pub fn not_yet(&self, key: &str, poll: Duration, looked: bool) -> Duration {
         let now = Instant::now();
         self.with(|s| {
-            if !s.motion.contains_key(key) {
+            let Some(m) = s.motion.get_mut(key) else {
                 return tick_after(wall_ms(), poll);
+            };
+            if std::mem::take(&mut m.parked) {
+                m.seen = now;
+                return PARKED_FALLBACK;
             }
             s.track(key, now, None);
             if looked {
@@ -243,6 +252,19 @@ impl Pace {
             }
             s.next(key, now, poll)
         })
+    }
+
+    /// `key`, in motion, waits for a listing that wakes it when it lands (during a mass
+    /// deletion: the one after our last removal in its region, fetched by the first look of
+    /// the last peer deleted): its next look of its own ([`Pace::not_yet`]) is only a
+    /// fallback, [`PARKED_FALLBACK`] later, instead of at every tick (thousands of deferred
+    /// objects would otherwise take reconcile slots at each tick for nothing).
+    pub fn park(&self, key: &str) {
+        self.with(|s| {
+            if let Some(m) = s.motion.get_mut(key) {
+                m.parked = true;
+            }
+        });
     }
 
     /// `key` settled (Available, gone, or no longer waited for): a create's Pending or a
@@ -297,6 +319,7 @@ impl PaceState {
             since: None,
             last_pending: Duration::ZERO,
             seen: now,
+            parked: false,
         });
         m.seen = now;
         if let Some(write) = write {
@@ -481,6 +504,24 @@ mod tests {
         pace.settled("b");
         assert_eq!(pace.deletion_settle(poll), ms(2750));
         assert_eq!(pace.pending_estimate(poll), ms(2500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_object_woken_by_the_listing_it_waits_for_looks_again_only_as_a_fallback() {
+        let pace = Pace::default();
+        let poll = POLL;
+        assert_eq!(pace.deleted("a", poll), ms(3000));
+        tokio::time::advance(ms(3000)).await;
+        // Its look was deferred (our deletes go on in its region) and it is registered for
+        // the listing: a fallback look only.
+        pace.park("a");
+        assert_eq!(pace.not_yet("a", poll, false), PARKED_FALLBACK);
+        // Once: the next no-answer without a registration follows the pace again.
+        assert_eq!(pace.not_yet("a", poll, false), ms(500));
+        // Parking something not in motion changes nothing: the shared tick.
+        pace.park("settled");
+        let wait = pace.not_yet("settled", poll, false);
+        assert_ne!(wait, PARKED_FALLBACK);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //!
 //! Only one listing per scope is in flight at a time, and nobody waits for it while holding
 //! a reconcile slot: a reader that finds a listing in flight registers itself and gets
-//! [`Lookup::Pending`]; when the listing lands, every registered reader is woken (through
+//! [`Lookup::Waiting`]; when the listing lands, every registered reader is woken (through
 //! [`PeerObserver::set_waker`]) and answered from it.
 //!
 //! Offset paging can skip peers while others are removed, so absence from a listing is
@@ -58,8 +58,12 @@ pub enum Lookup {
     /// Errors, including "region not found", are returned as errors: only the caller knows
     /// whether they mean "gone".
     Missing,
-    /// No answer yet: a listing is in flight or due soon (the caller's waiter is woken when
-    /// it lands), or the peer's absence is not yet certain. Look again at the next poll tick.
+    /// No answer yet: a listing is in flight or due (deferred), and the caller's waiter is
+    /// registered: it is woken when the listing lands.
+    Waiting,
+    /// No answer yet and nobody will wake the caller: the peer's absence is not yet certain
+    /// (an inconsistent listing), or a listing is deferred for a caller without a waiter.
+    /// Look again.
     Pending,
     /// Looked, and our own peer, created or changed moments ago, is not listed yet
     /// (read-after-write lag): "not yet", never "missing". Look again soon (at the object's
@@ -88,7 +92,7 @@ pub struct ReadRequest<'a> {
     /// region before then (see [`decide::ReadFacts::removals_settle`]).
     pub removals_settle: Duration,
     /// The object to wake when a listing in flight lands. Without one, the lookup waits for
-    /// that listing instead of answering [`Lookup::Pending`].
+    /// that listing instead of answering [`Lookup::Waiting`].
     pub waiter: Option<&'a ObjectRef<BgpPeer>>,
 }
 
@@ -284,8 +288,10 @@ impl PeerObserver {
                         return self.answer(vpc, creds, read, &listing).await;
                     }
                 }
+                Choice::Defer | Choice::Wait(_) if read.waiter.is_some() => {
+                    return Ok(Lookup::Waiting);
+                }
                 Choice::Defer => return Ok(Lookup::Pending),
-                Choice::Wait(_) if read.waiter.is_some() => return Ok(Lookup::Pending),
                 Choice::Wait(scope) => {
                     let notified = slot.landed.notified();
                     tokio::pin!(notified);

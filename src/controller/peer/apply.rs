@@ -20,7 +20,7 @@ pub(super) async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error>
         Look::Seen(seen) => *seen,
         // An object in motion looks again at its pace (a new peer hidden by read-after-write
         // lag is looked at again soon while few are in motion), others at the shared tick.
-        Look::Later { looked } => {
+        Look::Later { looked, .. } => {
             return Ok(Action::requeue(r.ctx.pace.not_yet(&pace_key, poll, looked)));
         }
     };

@@ -90,14 +90,27 @@ pub(super) async fn observe(
         Ok(Lookup::Missing) => Ok(Look::Seen(Box::new((Observation::NotFound, None)))),
         // Nothing changes until the cloud has been looked at: no status write, and the
         // object is woken when the listing it waits for lands (or looks again at its pace).
+        Ok(Lookup::Waiting) => {
+            debug!(group = r.group(), "waiting for a listing of the BGP peers");
+            Ok(Look::Later {
+                looked: false,
+                woken: true,
+            })
+        }
         Ok(Lookup::Pending) => {
-            debug!(group = r.group(), "waiting for a listing of the BGP group");
-            Ok(Look::Later { looked: false })
+            debug!(group = r.group(), "the peer's absence is not certain yet");
+            Ok(Look::Later {
+                looked: false,
+                woken: false,
+            })
         }
         // Our own peer of moments ago, not listed yet: never "missing", look again soon.
         Ok(Lookup::NotYetListed) => {
             debug!(group = r.group(), "our new peer is not listed yet");
-            Ok(Look::Later { looked: true })
+            Ok(Look::Later {
+                looked: true,
+                woken: false,
+            })
         }
         Err(source) => Err(Error::Cloud {
             action: "DescribeBgpPeers",
@@ -110,12 +123,14 @@ pub(super) async fn observe(
 pub(super) enum Look {
     /// What it found: the plan's view, and the cloud's answer when the peer exists.
     Seen(Box<Observed>),
-    /// No answer yet: a listing to wait for (`looked` false: the object is woken when it
-    /// lands), or our own peer of moments ago not listed yet (`looked`: read-after-write
-    /// lag). Either way nothing is decided; the object looks again.
+    /// No answer yet: a listing to wait for (`woken`: the object is woken when it lands), an
+    /// absence not certain yet, or our own peer of moments ago not listed yet (`looked`:
+    /// read-after-write lag). Either way nothing is decided; the object looks again.
     Later {
         /// A look happened and did not list the peer yet.
         looked: bool,
+        /// The object is registered for the listing it waits for: woken when it lands.
+        woken: bool,
     },
 }
 
