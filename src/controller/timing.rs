@@ -164,6 +164,9 @@ struct Motion {
     seen: Instant,
     /// It waits for a listing that will wake it ([`Pace::park`]).
     parked: bool,
+    /// It was parked since its write: its settling time includes a deferral, and is not
+    /// learned as a Pending or Deleting duration.
+    deferred: bool,
 }
 
 /// Objects in motion not looked at for this long are forgotten (deleted meanwhile, or in an
@@ -263,6 +266,7 @@ impl Pace {
         self.with(|s| {
             if let Some(m) = s.motion.get_mut(key) {
                 m.parked = true;
+                m.deferred = true;
             }
         });
     }
@@ -274,6 +278,7 @@ impl Pace {
         self.with(|s| {
             if let Some(m) = s.motion.remove(key)
                 && let Some((since, write)) = m.since
+                && !m.deferred
             {
                 let took = now.saturating_duration_since(since);
                 match write {
@@ -320,11 +325,13 @@ impl PaceState {
             last_pending: Duration::ZERO,
             seen: now,
             parked: false,
+            deferred: false,
         });
         m.seen = now;
         if let Some(write) = write {
             m.since = Some((now, write));
             m.last_pending = Duration::ZERO;
+            m.deferred = false;
         }
     }
 
@@ -518,6 +525,11 @@ mod tests {
         assert_eq!(pace.not_yet("a", poll, false), PARKED_FALLBACK);
         // Once: the next no-answer without a registration follows the pace again.
         assert_eq!(pace.not_yet("a", poll, false), ms(500));
+        // Released when the listing it waited for came: that time includes the deferral,
+        // and is not learned as a Deleting duration.
+        tokio::time::advance(ms(20_000)).await;
+        pace.settled("a");
+        assert_eq!(pace.deletion_settle(poll), ms(3000));
         // Parking something not in motion changes nothing: the shared tick.
         pace.park("settled");
         let wait = pace.not_yet("settled", poll, false);

@@ -337,7 +337,8 @@ fn first_deferred(state: &RegionState, asked_at: Instant) -> Instant {
 /// our removals in the region have had their time (`removals_settle` after our last accepted
 /// delete there), a paged listing is likely inconsistent (each removal shifts the pages), and
 /// absence from it confirms nobody, however many want it. Bounded by [`MAX_DEFER`] like any
-/// deferral; a one-page listing is consistent whatever moves, and is not held.
+/// deferral; a one-page listing is consistent whatever moves, and is not held; nor is the
+/// reader of the region's last delete.
 fn await_removals(
     state: &RegionState,
     writes: &Writes,
@@ -347,7 +348,9 @@ fn await_removals(
     asked_at: Instant,
     now: Instant,
 ) -> bool {
-    record.deleted_at.is_some()
+    // The reader whose delete was the region's last is never held by it: its first look,
+    // at the learned removal time, is the one that fetches the listing that wakes the rest.
+    record.deleted_at.is_some_and(|t| writes.last_delete_at != Some(t))
         && region_cost > 1
         && writes
             .last_delete_at

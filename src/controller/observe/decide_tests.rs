@@ -528,6 +528,16 @@ fn readers_awaiting_our_deletes_do_not_list_a_paged_region_while_our_removals_go
     small.size = Some(40);
     let choice = choose(&small, &during, &deleted, &in_motion("bgpg-3"), now);
     assert_eq!(choice, Choice::Fetch(Scope::Region));
+    // The reader of the region's last delete is not held either (the learned removal time
+    // may have grown since its first look was planned): its look fetches the listing that
+    // wakes everyone deferred.
+    let last = PeerRecord {
+        mutated_at: Some(now - 2 * S),
+        deleted_at: Some(now - 2 * S),
+        ..Default::default()
+    };
+    let choice = choose(&state, &during, &last, &in_motion("bgpg-3"), now);
+    assert_eq!(choice, Choice::Fetch(Scope::Region));
     // A reader not awaiting a delete (its peer is still to be deleted) is not held by it.
     let before = PeerRecord {
         answered_at: Some(now - 10 * S),
