@@ -350,7 +350,9 @@ fn await_removals(
 ) -> bool {
     // The reader whose delete was the region's last is never held by it: its first look,
     // at the learned removal time, is the one that fetches the listing that wakes the rest.
-    record.deleted_at.is_some_and(|t| writes.last_delete_at != Some(t))
+    record
+        .deleted_at
+        .is_some_and(|t| writes.last_delete_at != Some(t))
         && region_cost > 1
         && writes
             .last_delete_at
