@@ -239,11 +239,19 @@ pub(crate) trait Compact: kube::Resource {
             annotations.remove(LAST_APPLIED_ANNOTATION);
         }
         if let Some(finalizers) = meta.finalizers.as_mut() {
-            finalizers.shrink_to_fit();
+            fit(finalizers);
         }
         if let Some(conditions) = self.cached_conditions_mut() {
-            conditions.shrink_to_fit();
+            fit(conditions);
         }
+    }
+}
+
+/// Moves `v`'s elements into an allocation of exactly their number. `shrink_to_fit` may keep
+/// the block where it is (mimalloc keeps a block that shrinks by less than half).
+fn fit<T>(v: &mut Vec<T>) {
+    if v.capacity() > v.len() {
+        *v = v.drain(..).collect();
     }
 }
 
