@@ -34,7 +34,7 @@ use super::model::{
     DescribeBgpPeersRequest, DescribeBgpPeersWire, MAX_PAGE_SIZE, ModifyBgpPeerAttributeRequest,
     Params, PeerListing, RequestId, RequestIdWire, VPC_API_VERSION, decode_json,
 };
-use super::ratelimit::{CallKind, RateLimitConfig, RateLimiter};
+use super::ratelimit::{CallKind, Permit, RateLimitConfig, RateLimiter};
 use super::signing::{SignatureVersion, SigningInput, sign_request};
 
 /// Hook for metrics: told about every attempt and every rate-limiter wait.
@@ -499,8 +499,8 @@ impl VpcClient {
         let mut attempt: u32 = 0;
         loop {
             // Wait for the rate limiter first, so the observed call latency excludes it. The
-            // permit is held until the answer is back: the call counts in the budget's window
-            // from its grant to a window after its answer.
+            // permit is held until the answer is back (`attempt`): the call counts in the
+            // budget's window from its grant to a window after its answer.
             let mut permit = None;
             if let Some(limiter) = &self.inner.limiter {
                 let kind = match policy {
@@ -518,8 +518,9 @@ impl VpcClient {
                 permit = Some(granted);
             }
             let started = Instant::now();
-            let result = self.attempt::<T>(creds, api, action, region, &params).await;
-            drop(permit);
+            let result = self
+                .attempt::<T>(creds, api, action, region, &params, permit)
+                .await;
             let elapsed = started.elapsed();
             let outcome = match &result {
                 Ok(_) => "Success",
@@ -558,7 +559,9 @@ impl VpcClient {
         }
     }
 
-    /// One signed attempt.
+    /// One signed attempt. The rate limiter's `permit` is given back as soon as the answer's
+    /// headers are in (the server counted the call before it answered), before its body is
+    /// read and decoded.
     async fn attempt<T: serde::de::DeserializeOwned>(
         &self,
         creds: &Credentials,
@@ -566,6 +569,7 @@ impl VpcClient {
         action: &'static str,
         region: &str,
         params: &Params,
+        permit: Option<Permit<'_>>,
     ) -> Result<T, CloudError> {
         let config = &self.inner.config;
         let (base, api_version) = match api {
@@ -609,10 +613,9 @@ impl VpcClient {
         for (name, value) in &signed.headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| CloudError::transport(action, e))?;
+        let response = request.send().await;
+        drop(permit);
+        let response = response.map_err(|e| CloudError::transport(action, e))?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
