@@ -107,6 +107,8 @@ pub struct Context {
     pub identities: super::credentials::Identities,
     /// The pace of BgpPeers in motion (first look after a create, follow-ups, shared tick).
     pub pace: super::timing::Pace,
+    /// This process's last write of each object (a reconcile waits for a cache behind it).
+    pub writes: super::freshness::LastWrites,
     failures: Mutex<HashMap<String, u32>>,
     accounts: Mutex<HashMap<String, (String, std::time::Instant)>>,
 }
@@ -129,6 +131,7 @@ impl Context {
             networks: OnceLock::new(),
             identities: Default::default(),
             pace: Default::default(),
+            writes: Default::default(),
             kube,
             vpc,
             credentials,

@@ -20,6 +20,7 @@ pub mod credentials;
 pub mod docs;
 pub mod error;
 pub mod finalizer;
+pub mod freshness;
 pub mod group;
 pub mod key;
 pub mod network;

@@ -211,6 +211,20 @@ pub async fn reconcile<K: CloudObject>(obj: Arc<K>, ctx: Arc<Context>) -> Result
     ctx.metrics.saw(obj.meta(), observed);
     let holds_finalizer = obj.finalizers().iter().any(|f| f == K::FINALIZER);
     let deleting = obj.meta().deletion_timestamp.is_some();
+    let (uid, version) = (
+        obj.meta().uid.as_deref(),
+        obj.meta().resource_version.as_deref(),
+    );
+    if ctx.writes.is_behind(uid, version) {
+        // The cache has not caught up with our own last write of this object: acting on this
+        // copy would repeat work already recorded (see `freshness`). The write's watch event
+        // wakes it with the fresh copy.
+        tracing::debug!(
+            resource_version = version,
+            "cache behind our last write; waiting for it"
+        );
+        return Ok(Action::requeue(super::freshness::RECHECK));
+    }
     let result = if obj.management_policy() == ManagementPolicy::Observe && !holds_finalizer {
         // An Observe object never gets a finalizer (deleting it touches nothing); one that has
         // ours (it was Full before) keeps it until its deletion releases it.

@@ -109,6 +109,10 @@ impl<'a, K: CloudObject> Reconciler<'a, K> {
                     // A finalizer removal later in this reconcile is conditional on this
                     // version of the object, and so is the next status write.
                     finalizer::saw(&written);
+                    self.ctx.writes.wrote(
+                        written.meta().uid.as_deref(),
+                        written.meta().resource_version.as_deref(),
+                    );
                     self.resource_version = written.meta().resource_version.clone();
                     // Later writes in this reconcile compare against what is stored now.
                     self.stored = Some(self.status.clone());
