@@ -252,7 +252,9 @@ pub(crate) trait Compact: kube::Resource {
 /// the block where it is (mimalloc keeps a block that shrinks by less than half).
 fn fit<T>(v: &mut Vec<T>) {
     if v.capacity() > v.len() {
-        *v = v.drain(..).collect();
+        let mut exact = Vec::with_capacity(v.len());
+        exact.append(v);
+        *v = exact;
     }
 }
 
