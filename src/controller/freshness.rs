@@ -64,16 +64,6 @@ impl LastWrites {
         let writes = self.writes.lock().unwrap_or_else(|e| e.into_inner());
         behind(writes.get(uid).copied(), resource_version, Instant::now())
     }
-
-    /// Forgets object `uid` (it is gone).
-    pub fn forget(&self, uid: Option<&str>) {
-        if let Some(uid) = uid {
-            self.writes
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(uid);
-        }
-    }
 }
 
 /// The decision: a copy at `resource_version` is behind `written` (revision, when) at `now`.
@@ -141,7 +131,5 @@ mod tests {
         assert!(!w.is_behind(None, Some("1")));
         w.wrote(Some("d"), Some("x"));
         assert!(!w.is_behind(Some("d"), Some("1")));
-        w.forget(Some("a"));
-        assert!(!w.is_behind(Some("a"), Some("9")));
     }
 }
