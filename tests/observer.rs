@@ -39,6 +39,7 @@ fn read(id: &str, max_age: Duration) -> ReadRequest<'_> {
         demand_window: Duration::from_secs(60),
         newer_than_last: false,
         removals_settle: Duration::ZERO,
+        creates_settle: Duration::ZERO,
         waiter: None,
     }
 }

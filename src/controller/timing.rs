@@ -107,21 +107,91 @@ impl PendingEstimate {
     }
 }
 
+/// Looks of created peers remembered by [`ListedAfter`].
+const LISTED_SAMPLES: usize = 64;
+/// Added to [`ListedAfter`]'s estimate for the listing that must show a region's newest peer
+/// (at most a tenth of the poll interval): a listing a little late costs the margin, one a
+/// little early a second listing of the region.
+const LISTING_MARGIN: Duration = Duration::from_millis(300);
+
+/// How long after its create a peer is listed Available, learned across objects: every look
+/// at a created peer is a sample, "not yet" (Pending or not listed) at its age or
+/// "Available" at its age, and the estimate is the age that best separates the two, the
+/// middle of the gap between them (fewest samples on the wrong side; the later such age when
+/// several tie). Unlike [`PendingEstimate`]'s per-object brackets, it needs no object to be
+/// looked at twice in quick succession: during a mass create, objects wait for shared
+/// listings many seconds apart, so their brackets are wide, but each listing shows peers of
+/// every age, some not yet listed and some Available, which bracket the duration from both
+/// sides.
+#[derive(Debug, Clone, Default)]
+pub struct ListedAfter {
+    /// (age at the look, Available).
+    samples: VecDeque<(Duration, bool)>,
+}
+
+impl ListedAfter {
+    /// A look at a peer `age` after its create found it `available` (or not yet).
+    pub fn record(&mut self, age: Duration, available: bool) {
+        if self.samples.len() >= LISTED_SAMPLES {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((age, available));
+    }
+
+    /// The separating age, bounded to `[MIN_LOOK, 3 × poll]`; `None` until a look of each
+    /// kind was made.
+    pub fn estimate(&self, poll: Duration) -> Option<Duration> {
+        let mut sorted: Vec<(Duration, bool)> = self.samples.iter().copied().collect();
+        if !sorted.iter().any(|s| s.1) || sorted.iter().all(|s| s.1) {
+            return None;
+        }
+        sorted.sort();
+        // A threshold between sorted[i - 1] and sorted[i] misplaces the "Available" samples
+        // below it and the "not yet" ones above it.
+        let not_yet_total = sorted.iter().filter(|s| !s.1).count();
+        let (mut available_below, mut not_yet_below) = (0usize, 0usize);
+        let mut best = (usize::MAX, 0usize);
+        for i in 0..=sorted.len() {
+            let wrong = available_below + (not_yet_total - not_yet_below);
+            if wrong <= best.0 {
+                best = (wrong, i);
+            }
+            if let Some(s) = sorted.get(i) {
+                if s.1 {
+                    available_below += 1;
+                } else {
+                    not_yet_below += 1;
+                }
+            }
+        }
+        let i = best.1;
+        let lo = i.checked_sub(1).and_then(|j| sorted.get(j)).map(|s| s.0);
+        let hi = sorted.get(i).map(|s| s.0);
+        let at = match (lo, hi) {
+            (Some(lo), Some(hi)) => (lo + hi) / 2,
+            (Some(lo), None) => lo,
+            (None, Some(hi)) => hi,
+            (None, None) => return None,
+        };
+        Some(at.clamp(MIN_LOOK, (poll * 3).max(MIN_LOOK)))
+    }
+}
+
 /// The wait before the next look of an object in motion (pure).
 ///
 /// Quick looks cost a read each, so their pace shrinks as more objects are in motion: the
 /// follow-up interval is a tenth of the poll interval per object in motion, which keeps the
 /// reads of quick looks at about ten per poll interval in all. Once that interval reaches the
-/// poll interval (ten or more in motion), every look goes to the shared tick, where one
-/// listing answers many objects. While few are in motion, a freshly created peer is first
-/// looked at when it is likely Available (`estimate` after its create), and then every
-/// follow-up interval.
+/// poll interval (ten or more in motion), every follow-up goes to the shared tick, where one
+/// listing answers many objects.
 ///
-/// After our delete the first look comes when the peer is likely gone (`estimate` after the
-/// delete) however many are in motion: while our deletes go on in its region, a look costs no
-/// read (the observer defers it: a paged listing would be inconsistent), and after the last
-/// one the first look of the last peer deleted is the one that fetches the listing that
-/// confirms them all, at once instead of at the next tick.
+/// The first look after our write comes when its effect is likely listed (`estimate` after
+/// it: a create's peer listed Available, a delete's peer gone) however many are in motion:
+/// while our writes go on in its region, a look costs no read (the observer defers it until
+/// enough objects want the region listing, or, for deletes, until the removals have had their
+/// time), and after the last write the first look of its object is the one that fetches the
+/// listing that answers them all, as soon as it can show the last write, instead of at the
+/// next tick.
 pub fn next_look(
     now_ms: u128,
     poll: Duration,
@@ -129,7 +199,7 @@ pub fn next_look(
     since: Option<(Duration, Write)>,
     estimate: Duration,
 ) -> Duration {
-    if let Some((elapsed, Write::Delete)) = since
+    if let Some((elapsed, _)) = since
         && elapsed < estimate
     {
         return (estimate - elapsed).max(MIN_LOOK);
@@ -138,11 +208,7 @@ pub fn next_look(
     if follow_up >= poll {
         return tick_after(now_ms, poll);
     }
-    let follow_up = follow_up.max(MIN_LOOK);
-    match since {
-        Some((elapsed, Write::Create)) if elapsed < estimate => (estimate - elapsed).max(MIN_LOOK),
-        _ => follow_up,
-    }
+    follow_up.max(MIN_LOOK)
 }
 
 /// The write an object in motion waits on: its Pending (or invisible) time after a create,
@@ -191,6 +257,7 @@ pub struct Pace {
 struct PaceState {
     motion: HashMap<String, Motion>,
     pending: PendingEstimate,
+    listed: ListedAfter,
     deleting: PendingEstimate,
     pruned: Option<Instant>,
 }
@@ -273,6 +340,17 @@ impl Pace {
         });
     }
 
+    /// `key`, in motion, waited for a shared listing instead of being looked at: its settling
+    /// time includes the wait, and is not learned as a per-object Pending or Deleting
+    /// duration (its looks still count for [`ListedAfter`]).
+    pub fn waited(&self, key: &str) {
+        self.with(|s| {
+            if let Some(m) = s.motion.get_mut(key) {
+                m.deferred = true;
+            }
+        });
+    }
+
     /// `key` settled (Available, gone, or no longer waited for): a create's Pending or a
     /// delete's Deleting duration is learned, and it no longer counts as in motion.
     pub fn settled(&self, key: &str) {
@@ -280,9 +358,14 @@ impl Pace {
         self.with(|s| {
             if let Some(m) = s.motion.remove(key)
                 && let Some((since, write)) = m.since
-                && !m.deferred
             {
                 let took = now.saturating_duration_since(since);
+                if write == Write::Create {
+                    s.listed.record(took, true);
+                }
+                if m.deferred {
+                    return;
+                }
                 match write {
                     Write::Create => s.pending.record(m.last_pending, took),
                     Write::Delete => s.deleting.record(m.last_pending, took),
@@ -302,6 +385,13 @@ impl Pace {
     /// The current Pending estimate.
     pub fn pending_estimate(&self, poll: Duration) -> Duration {
         self.with(|s| s.pending.estimate(poll))
+    }
+
+    /// How long after our create its peer is likely listed Available, with a margin
+    /// ([`ListedAfter`], or the Pending estimate until both kinds of looks were seen): a
+    /// region listing taken sooner after our last create there misses the newest peers.
+    pub fn creation_settle(&self, poll: Duration) -> Duration {
+        self.with(|s| s.creation_settle(poll))
     }
 
     /// How long after our accepted delete its peer is likely gone from listings: the learned
@@ -340,9 +430,12 @@ impl PaceState {
     /// A look at `key` found it still in motion.
     fn looked(&mut self, key: &str, now: Instant) {
         if let Some(m) = self.motion.get_mut(key)
-            && let Some((since, _)) = m.since
+            && let Some((since, write)) = m.since
         {
             m.last_pending = now.saturating_duration_since(since);
+            if write == Write::Create {
+                self.listed.record(m.last_pending, false);
+            }
         }
     }
 
@@ -355,9 +448,16 @@ impl PaceState {
             since.map(|(t, write)| (now.saturating_duration_since(t), write)),
             match since {
                 Some((_, Write::Delete)) => self.deletion_settle(poll),
-                _ => self.pending.estimate(poll),
+                _ => self.creation_settle(poll),
             },
         )
+    }
+
+    fn creation_settle(&self, poll: Duration) -> Duration {
+        self.listed
+            .estimate(poll)
+            .unwrap_or_else(|| self.pending.estimate(poll))
+            + LISTING_MARGIN.min(poll / 10)
     }
 
     fn deletion_settle(&self, poll: Duration) -> Duration {
@@ -437,6 +537,60 @@ mod tests {
     }
 
     #[test]
+    fn the_listed_after_estimate_separates_not_yet_from_available_across_objects() {
+        let mut e = ListedAfter::default();
+        assert_eq!(e.estimate(POLL), None, "nothing seen");
+        // One listing during a mass create: peers 0.5–2.9 s old not listed yet, peers
+        // 3.1–19 s old Available (each object looked once: no per-object bracket).
+        for age in [500, 1200, 2000, 2900] {
+            e.record(ms(age), false);
+        }
+        assert_eq!(e.estimate(POLL), None, "no Available look yet");
+        for age in [3100, 8000, 14_000, 19_000] {
+            e.record(ms(age), true);
+        }
+        assert_eq!(e.estimate(POLL), Some(ms(3000)));
+        // An odd peer Pending for 12 s is outvoted (one sample on the wrong side), and the
+        // estimate stays in the gap the others leave.
+        e.record(ms(12_000), false);
+        assert_eq!(e.estimate(POLL), Some(ms(3000)));
+        // Old samples decay out: a slower cloud (listed after 6 s) takes over.
+        for _ in 0..LISTED_SAMPLES / 2 {
+            e.record(ms(5800), false);
+            e.record(ms(6200), true);
+        }
+        assert_eq!(e.estimate(POLL), Some(ms(6000)));
+        // Bounded like the Pending estimate.
+        let mut slow = ListedAfter::default();
+        slow.record(ms(100_000), false);
+        slow.record(ms(200_000), true);
+        assert_eq!(slow.estimate(POLL), Some(POLL * 3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn creation_settle_learns_from_looks_of_objects_that_waited_for_listings() {
+        let pace = Pace::default();
+        let poll = POLL;
+        // Nothing learned: the Pending estimate (half the poll interval) and the margin.
+        assert_eq!(pace.creation_settle(poll), ms(2500 + 300));
+        // Two creates; a shared listing 3.5 s after the first finds it Available and the
+        // second (created 1 s later) not listed yet; both had waited for that listing.
+        pace.created("a", poll);
+        tokio::time::advance(ms(1000)).await;
+        pace.created("b", poll);
+        tokio::time::advance(ms(2500)).await;
+        pace.waited("a");
+        pace.waited("b");
+        pace.settled("a");
+        pace.not_yet("b", poll, true);
+        // Separated at (2.5 + 3.5) / 2 = 3 s, plus the margin.
+        assert_eq!(pace.creation_settle(poll), ms(3000 + 300));
+        // The per-object Pending estimate learned nothing from objects that waited (their
+        // time includes the wait).
+        assert_eq!(pace.pending_estimate(poll), ms(2500));
+    }
+
+    #[test]
     fn few_in_motion_look_when_likely_available_then_quickly() {
         let now = 1_000_000_000_123;
         // One object just created, Pending usually takes 3 s: its first look is at 3 s.
@@ -465,10 +619,25 @@ mod tests {
     }
 
     #[test]
-    fn the_first_look_after_a_delete_comes_when_the_peer_is_likely_gone() {
+    fn the_first_look_after_a_write_comes_when_its_effect_is_likely_listed() {
         let now = 1_000_000_000_123;
-        // However many are in motion: during a mass deletion the looks before the last
-        // removal cost no read, and the first look after it confirms everyone.
+        // However many are in motion: during a mass create the looks before the last create
+        // cost no read (deferred), and the first look after the last one fetches the region
+        // listing that shows every new peer, when it can show the last.
+        for in_motion in [1, 10, 1000] {
+            assert_eq!(
+                next_look(
+                    now,
+                    POLL,
+                    in_motion,
+                    Some((ms(300), Write::Create)),
+                    ms(3300)
+                ),
+                ms(3000)
+            );
+        }
+        // Likewise during a mass deletion: the first look after the last removal confirms
+        // everyone.
         for in_motion in [1, 10, 1000] {
             assert_eq!(
                 next_look(
@@ -540,11 +709,11 @@ mod tests {
 
     #[test]
     fn many_in_motion_share_the_tick() {
-        // Ten or more in motion: the shared tick, whatever the estimate, for all of them.
+        // Ten or more in motion: follow-ups on the shared tick, whatever the estimate.
         for now in [1_000_000_000_000u128, 1_000_000_001_234, 1_000_000_004_999] {
             for since in [
                 None,
-                Some((ms(10), Write::Create)),
+                Some((ms(3100), Write::Create)),
                 Some((ms(9000), Write::Delete)),
             ] {
                 assert_eq!(
@@ -566,22 +735,23 @@ mod tests {
     async fn pace_learns_pending_durations_from_looks() {
         let pace = Pace::default();
         let poll = POLL;
-        // First object: nothing learned, first look at half the poll interval.
-        assert_eq!(pace.created("a", poll), ms(2500));
-        tokio::time::advance(ms(2500)).await;
-        // Still Pending at 2.5 s: a quick follow-up.
+        // First object: nothing learned, first look at half the poll interval and the margin.
+        assert_eq!(pace.created("a", poll), ms(2800));
+        tokio::time::advance(ms(2800)).await;
+        // Still Pending at 2.8 s: a quick follow-up.
         assert_eq!(pace.in_motion("a", poll), ms(500));
         tokio::time::advance(ms(500)).await;
-        // Available at 3 s: learned (2.5 + 3) / 2.
+        // Available at 3.3 s: learned (2.8 + 3.3) / 2, as a bracket and across objects.
         pace.settled("a");
-        assert_eq!(pace.pending_estimate(poll), ms(2750));
-        // The next create is first looked at then.
-        assert_eq!(pace.created("b", poll), ms(2750));
+        assert_eq!(pace.pending_estimate(poll), ms(3050));
+        // The next create is first looked at then, with the margin.
+        assert_eq!(pace.created("b", poll), ms(3350));
         // Settling something never created (an adoption, a modify) learns nothing.
         pace.in_motion("c", poll);
         pace.settled("c");
         pace.settled("unknown");
-        assert_eq!(pace.pending_estimate(poll), ms(2750));
+        assert_eq!(pace.pending_estimate(poll), ms(3050));
+        assert_eq!(pace.creation_settle(poll), ms(3350));
         // Two in motion ("b", and "d" now): follow-ups every 1 s.
         assert_eq!(pace.in_motion("d", poll), ms(1000));
         // An object that stops being in motion for another reason no longer counts …
@@ -596,9 +766,14 @@ mod tests {
     async fn a_new_peer_not_yet_listed_is_looked_at_again_at_its_pace() {
         let pace = Pace::default();
         let poll = POLL;
-        // Learned: Pending (or invisible) about 3 s.
+        // Learned: Pending (or invisible) about 3 s, listed 2.7 s after the create (and the
+        // margin: 3 s).
         for _ in 0..PENDING_SAMPLES {
-            pace.with(|s| s.pending.record(ms(2900), ms(3100)));
+            pace.with(|s| {
+                s.pending.record(ms(2900), ms(3100));
+                s.listed.record(ms(2600), false);
+                s.listed.record(ms(2800), true);
+            });
         }
         assert_eq!(pace.created("a", poll), ms(3000));
         tokio::time::advance(ms(3000)).await;
@@ -630,10 +805,13 @@ mod tests {
         let wait = pace.not_yet("settled", poll, false);
         assert!(on_tick(wait), "{wait:?}");
         assert!(!pace.with(|s| s.motion.contains_key("settled")));
-        // Many in motion: the shared tick for a new peer not yet listed too.
+        // Many in motion: before its estimate, a new peer not yet listed looks again when
+        // it is likely listed; after it, at the shared tick.
         for i in 0..20 {
             pace.created(&format!("m{i}"), poll);
         }
+        assert_eq!(pace.not_yet("b", poll, true), ms(2900));
+        tokio::time::advance(ms(3000)).await;
         let wait = pace.not_yet("b", poll, true);
         assert!(on_tick(wait), "{wait:?}");
     }

@@ -114,6 +114,10 @@ pub struct ReadFacts<'a> {
     /// How long after our last accepted delete in the region its removals may still go on
     /// (learned): until then a paged listing of the region is likely inconsistent.
     pub removals_settle: Duration,
+    /// How long after its create is accepted a new peer is likely listed Available (the
+    /// learned Pending time, read-after-write lag included, plus a margin): a region listing
+    /// taken sooner after our last create there misses the newest peers.
+    pub creates_settle: Duration,
 }
 
 /// One group of a region.
@@ -144,6 +148,9 @@ pub struct Writes {
     /// When the cloud last accepted a delete of ours in the region: its removal comes later
     /// (see [`ReadFacts::removals_settle`]).
     pub last_delete_at: Option<Instant>,
+    /// When our last create in the region ended (its peer is listed later: see
+    /// [`ReadFacts::creates_settle`]).
+    pub last_create_at: Option<Instant>,
 }
 
 impl Writes {
@@ -226,9 +233,11 @@ pub enum Choice {
     Answer(Scope),
     /// A listing of this scope is in flight: wait for it (woken when it lands).
     Wait(Scope),
-    /// A region listing is worth it but not yet (our writes go on and few objects want it):
-    /// look again at the next tick (woken if a region listing lands first).
-    Defer,
+    /// A region listing is worth it but not yet: our writes go on and few objects want it
+    /// (`None`: look again at the object's pace), or our last create in the region is too
+    /// recent for a listing to show its peer (`Some`: look again then, when the one listing
+    /// that answers everyone is due). Woken if a region listing lands first.
+    Defer(Option<Instant>),
     /// One by-ID read is the cheapest.
     ById,
     /// Fetch a listing of this scope.
@@ -281,11 +290,15 @@ pub fn choose(
         if state.fetching.is_some() {
             return Choice::Wait(Scope::Region);
         }
-        if read.newer_than_last
-            && (defer(state, writes, region_cost, asked_at, now)
-                || await_removals(state, writes, record, read, region_cost, asked_at, now))
-        {
-            return Choice::Defer;
+        if read.newer_than_last {
+            if defer(state, writes, region_cost, asked_at, now)
+                || await_removals(state, writes, record, read, region_cost, asked_at, now)
+            {
+                return Choice::Defer(None);
+            }
+            if let Some(due) = await_creates(state, writes, record, read, asked_at, now) {
+                return Choice::Defer(Some(due));
+            }
         }
         return Choice::Fetch(Scope::Region);
     }
@@ -358,6 +371,28 @@ fn await_removals(
             .last_delete_at
             .is_some_and(|t| now.saturating_duration_since(t) < read.removals_settle)
         && now.saturating_duration_since(first_deferred(state, asked_at)) < MAX_DEFER
+}
+
+/// When a region listing for an object in motion is due, if not now: once our creates in the
+/// region have stopped, a listing taken before the last one's peer can be listed Available
+/// (`creates_settle` after it) answers the older objects but misses the newest, which then
+/// need a second listing of the whole region a poll tick later. Held until then, one listing
+/// answers all of them, as soon as the last can be seen. Bounded by [`MAX_DEFER`]; a reader
+/// awaiting our delete is not held by creates.
+fn await_creates(
+    state: &RegionState,
+    writes: &Writes,
+    record: &PeerRecord,
+    read: &ReadFacts<'_>,
+    asked_at: Instant,
+    now: Instant,
+) -> Option<Instant> {
+    if writes.ongoing(now) || record.deleted_at.is_some() {
+        return None;
+    }
+    let due = writes.last_create_at? + read.creates_settle;
+    (due > now && now.saturating_duration_since(first_deferred(state, asked_at)) < MAX_DEFER)
+        .then_some(due)
 }
 
 /// What a listing says about one peer.

@@ -40,6 +40,7 @@ fn settled(group: &str) -> ReadFacts<'_> {
         demand_window: Duration::from_secs(600),
         newer_than_last: false,
         removals_settle: Duration::from_millis(2500),
+        creates_settle: Duration::from_millis(3300),
     }
 }
 
@@ -50,6 +51,7 @@ fn in_motion(group: &str) -> ReadFacts<'_> {
         demand_window: Duration::from_secs(30),
         newer_than_last: true,
         removals_settle: Duration::from_millis(2500),
+        creates_settle: Duration::from_millis(3300),
     }
 }
 
@@ -277,7 +279,7 @@ fn while_our_writes_go_on_objects_in_motion_wait_for_enough_of_them_or_a_bounded
     let record = PeerRecord::default();
     assert_eq!(
         choose(&state, &writing, &record, &in_motion("bgpg-0"), now),
-        Choice::Defer,
+        Choice::Defer(None),
         "1 reader of an 8-page listing while creates go on"
     );
     // Settled objects are never held back.
@@ -512,7 +514,7 @@ fn readers_awaiting_our_deletes_do_not_list_a_paged_region_while_our_removals_go
     let during = deleting(now - 2 * S);
     assert!(!during.ongoing(now), "past the write settle time");
     let choice = choose(&state, &during, &deleted, &in_motion("bgpg-3"), now);
-    assert_eq!(choice, Choice::Defer);
+    assert_eq!(choice, Choice::Defer(None));
     // Once the removals have had their time: fetched, and it confirms everyone at once.
     let after = deleting(now - 3 * S);
     let choice = choose(&state, &after, &deleted, &in_motion("bgpg-3"), now);
@@ -545,4 +547,71 @@ fn readers_awaiting_our_deletes_do_not_list_a_paged_region_while_our_removals_go
     };
     let choice = choose(&state, &during, &before, &in_motion("bgpg-3"), now);
     assert_eq!(choice, Choice::Fetch(Scope::Region));
+}
+
+#[test]
+fn after_our_last_create_the_region_listing_waits_until_its_peer_can_be_listed() {
+    let now = Instant::now();
+    let mut state = busy_region(100, 4, now);
+    state.size = Some(400); // 8 pages
+    let reader = PeerRecord {
+        mutated_at: Some(now - 10 * S),
+        ..Default::default()
+    };
+    // Our creates stopped 2 s ago (past the write settle time); a new peer is listed about
+    // 3.3 s after its create (learned, with the margin). A listing now would miss the
+    // newest peers and a second listing of all 8 pages would follow: due at 3.3 s.
+    let stopped = |last_create: Instant| Writes {
+        epoch: 9,
+        last_at: Some(last_create),
+        last_create_at: Some(last_create),
+        ..Default::default()
+    };
+    let writes = stopped(now - 2 * S);
+    assert!(!writes.ongoing(now));
+    let due = now - 2 * S + Duration::from_millis(3300);
+    assert_eq!(
+        choose(&state, &writes, &reader, &in_motion("bgpg-3"), now),
+        Choice::Defer(Some(due))
+    );
+    // Once due: fetched.
+    let writes = stopped(now - Duration::from_millis(3300));
+    assert_eq!(
+        choose(&state, &writes, &reader, &in_motion("bgpg-3"), now),
+        Choice::Fetch(Scope::Region)
+    );
+    // Settled readers are never held back, nor a reader awaiting our delete (creates do not
+    // hide a removal).
+    let writes = stopped(now - 2 * S);
+    assert_eq!(
+        choose(&state, &writes, &reader, &settled("bgpg-3"), now),
+        Choice::Fetch(Scope::Region)
+    );
+    let deleting = PeerRecord {
+        deleted_at: Some(now - 5 * S),
+        ..reader
+    };
+    assert_eq!(
+        choose(&state, &writes, &deleting, &in_motion("bgpg-3"), now),
+        Choice::Fetch(Scope::Region)
+    );
+    // Bounded: a reader deferred a minute ago is not held again.
+    state.deferred.insert("bgp-0-0".into(), now - MAX_DEFER);
+    assert_eq!(
+        choose(&state, &writes, &reader, &in_motion("bgpg-3"), now),
+        Choice::Fetch(Scope::Region)
+    );
+    // While the creates go on, the deferral rule of ongoing writes applies instead (enough
+    // readers fetch it: the mid-create listings are not pushed back).
+    state.deferred = (0..READERS_PER_PAGE * 8)
+        .map(|i| (format!("bgp-w{i}"), now))
+        .collect();
+    let ongoing = Writes {
+        creates_in_flight: 3,
+        ..stopped(now)
+    };
+    assert_eq!(
+        choose(&state, &ongoing, &reader, &in_motion("bgpg-3"), now),
+        Choice::Fetch(Scope::Region)
+    );
 }

@@ -58,9 +58,13 @@ pub enum Lookup {
     /// Errors, including "region not found", are returned as errors: only the caller knows
     /// whether they mean "gone".
     Missing,
-    /// No answer yet: a listing is in flight or due (deferred), and the caller's waiter is
+    /// No answer yet: a listing is in flight or deferred, and the caller's waiter is
     /// registered: it is woken when the listing lands.
     Waiting,
+    /// No answer yet: the listing that answers the caller is due in this long (our newest
+    /// peers in the region are listed by then); the caller's waiter is registered and also
+    /// woken if a listing lands sooner. Look again then: that look fetches it.
+    Due(Duration),
     /// No answer yet and nobody will wake the caller: the peer's absence is not yet certain
     /// (an inconsistent listing), or a listing is deferred for a caller without a waiter.
     /// Look again.
@@ -91,6 +95,11 @@ pub struct ReadRequest<'a> {
     /// (the learned Deleting time): readers awaiting a delete of ours do not list a paged
     /// region before then (see [`decide::ReadFacts::removals_settle`]).
     pub removals_settle: Duration,
+    /// How long after its create a new peer is likely listed Available (the learned Pending
+    /// time and a margin): after our last create in the region, readers of new peers wait
+    /// that long for the region listing that shows them all (see
+    /// [`decide::ReadFacts::creates_settle`]).
+    pub creates_settle: Duration,
     /// The object to wake when a listing in flight lands. Without one, the lookup waits for
     /// that listing instead of answering [`Lookup::Waiting`].
     pub waiter: Option<&'a ObjectRef<BgpPeer>>,
@@ -240,6 +249,7 @@ impl PeerObserver {
             demand_window: read.demand_window,
             newer_than_last: read.newer_than_last,
             removals_settle: read.removals_settle,
+            creates_settle: read.creates_settle,
         };
         {
             let mut peers = lock(&self.peers);
@@ -273,7 +283,7 @@ impl PeerObserver {
                 let listing = self.enact(&mut state, &choice, &read, now);
                 (choice, listing)
             };
-            let waiting = matches!(choice, Choice::Wait(_) | Choice::Defer);
+            let waiting = matches!(choice, Choice::Wait(_) | Choice::Defer(_));
             lock(&self.peers).update(read.id, |r| {
                 r.waiting_since = if waiting {
                     Some(r.waiting_since.map_or(now, |t| t.min(now)))
@@ -288,10 +298,13 @@ impl PeerObserver {
                         return self.answer(vpc, creds, read, &listing).await;
                     }
                 }
-                Choice::Defer | Choice::Wait(_) if read.waiter.is_some() => {
+                Choice::Defer(Some(due)) if read.waiter.is_some() => {
+                    return Ok(Lookup::Due(due.saturating_duration_since(now)));
+                }
+                Choice::Defer(_) | Choice::Wait(_) if read.waiter.is_some() => {
                     return Ok(Lookup::Waiting);
                 }
-                Choice::Defer => return Ok(Lookup::Pending),
+                Choice::Defer(_) => return Ok(Lookup::Pending),
                 Choice::Wait(scope) => {
                     let notified = slot.landed.notified();
                     tokio::pin!(notified);
@@ -340,7 +353,7 @@ impl PeerObserver {
                 }
                 None
             }
-            Choice::Defer => {
+            Choice::Defer(_) => {
                 state.deferred.entry(read.id.to_owned()).or_insert(now);
                 register(&mut state.waiters);
                 None
@@ -550,6 +563,7 @@ impl PeerObserver {
                 w.creates_in_flight += 1;
             } else {
                 w.creates_in_flight = w.creates_in_flight.saturating_sub(1);
+                w.last_create_at = Some(now);
             }
             w.epoch += 1;
             w.last_at = Some(now);

@@ -20,8 +20,12 @@ pub(super) async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error>
         Look::Seen(seen) => *seen,
         // An object in motion looks again at its pace (a new peer hidden by read-after-write
         // lag is looked at again soon while few are in motion), others at the shared tick.
-        Look::Later { looked, .. } => {
-            return Ok(Action::requeue(r.ctx.pace.not_yet(&pace_key, poll, looked)));
+        Look::Later { looked, woken, due } => {
+            if woken {
+                r.ctx.pace.waited(&pace_key);
+            }
+            let pace = r.ctx.pace.not_yet(&pace_key, poll, looked);
+            return Ok(Action::requeue(due.map_or(pace, |due| due.min(pace))));
         }
     };
     if let Some(info) = &info

@@ -20,10 +20,11 @@ pub(super) async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action,
     let creds = &cloud.creds;
     let (observation, info) = match observe(r, creds, true).await? {
         Look::Seen(seen) => *seen,
-        Look::Later { woken, .. } => {
+        Look::Later { woken, due, .. } => {
             // Woken when the listing it waits for lands (during a mass deletion, the one
             // after our last removal in the region): its own next look is only a fallback.
-            if woken {
+            // (A listing due at a given time is fetched by whoever looks then: not parked.)
+            if woken && due.is_none() {
                 r.ctx.pace.park(&super::super::core::object_key(r.obj));
             }
             return Err(Error::CleanupPending(format!(

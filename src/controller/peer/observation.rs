@@ -63,6 +63,7 @@ pub(super) async fn observe(
             demand_window,
             newer_than_last: !settled,
             removals_settle: r.ctx.pace.deletion_settle(poll),
+            creates_settle: r.ctx.pace.creation_settle(poll),
             waiter: Some(&waiter),
         };
         match r.ctx.observer.lookup(&r.ctx.vpc, creds, read).await {
@@ -95,6 +96,21 @@ pub(super) async fn observe(
             Ok(Look::Later {
                 looked: false,
                 woken: true,
+                due: None,
+            })
+        }
+        // The listing that shows our newest peers in the region is due then: this object's
+        // look then fetches it (it is woken sooner if a listing lands first).
+        Ok(Lookup::Due(due)) => {
+            debug!(
+                group = r.group(),
+                ?due,
+                "waiting for the listing that shows our newest peers"
+            );
+            Ok(Look::Later {
+                looked: false,
+                woken: true,
+                due: Some(due),
             })
         }
         Ok(Lookup::Pending) => {
@@ -102,6 +118,7 @@ pub(super) async fn observe(
             Ok(Look::Later {
                 looked: false,
                 woken: false,
+                due: None,
             })
         }
         // Our own peer of moments ago, not listed yet: never "missing", look again soon.
@@ -110,6 +127,7 @@ pub(super) async fn observe(
             Ok(Look::Later {
                 looked: true,
                 woken: false,
+                due: None,
             })
         }
         Err(source) => Err(Error::Cloud {
@@ -131,6 +149,9 @@ pub(super) enum Look {
         looked: bool,
         /// The object is registered for the listing it waits for: woken when it lands.
         woken: bool,
+        /// That listing is due in this long, and this object's next look fetches it: it
+        /// looks again no later than then.
+        due: Option<Duration>,
     },
 }
 
