@@ -235,6 +235,9 @@ struct Motion {
     /// It was parked since its write: its settling time includes a deferral, and is not
     /// learned as a Pending or Deleting duration.
     deferred: bool,
+    /// When the data of the look being recorded was read (between the two instants), if
+    /// known ([`Pace::data_read`]): a look's age is its data's, not its reconcile's.
+    data: Option<(Instant, Instant)>,
 }
 
 /// Objects in motion not looked at for this long are forgotten (deleted meanwhile, or in an
@@ -340,6 +343,19 @@ impl Pace {
         });
     }
 
+    /// The look of `key` about to be recorded ([`Pace::in_motion`], [`Pace::not_yet`],
+    /// [`Pace::settled`]) read data fetched between `window.0` and `window.1`: a peer not yet
+    /// Available was so at the start at least, an Available one at the end at most. Under
+    /// load a woken reconcile may run seconds after the listing it reads; without this its
+    /// delay would be learned as Pending time.
+    pub fn data_read(&self, key: &str, window: (Instant, Instant)) {
+        self.with(|s| {
+            if let Some(m) = s.motion.get_mut(key) {
+                m.data = Some(window);
+            }
+        });
+    }
+
     /// `key`, in motion, waited for a shared listing instead of being looked at: its settling
     /// time includes the wait, and is not learned as a per-object Pending or Deleting
     /// duration (its looks still count for [`ListedAfter`]).
@@ -359,7 +375,8 @@ impl Pace {
             if let Some(m) = s.motion.remove(key)
                 && let Some((since, write)) = m.since
             {
-                let took = now.saturating_duration_since(since);
+                let seen = m.data.map_or(now, |d| d.1.min(now));
+                let took = seen.saturating_duration_since(since);
                 if write == Write::Create {
                     s.listed.record(took, true);
                 }
@@ -418,12 +435,14 @@ impl PaceState {
             seen: now,
             parked: false,
             deferred: false,
+            data: None,
         });
         m.seen = now;
         if let Some(write) = write {
             m.since = Some((now, write));
             m.last_pending = Duration::ZERO;
             m.deferred = false;
+            m.data = None;
         }
     }
 
@@ -432,7 +451,8 @@ impl PaceState {
         if let Some(m) = self.motion.get_mut(key)
             && let Some((since, write)) = m.since
         {
-            m.last_pending = now.saturating_duration_since(since);
+            let seen = m.data.take().map_or(now, |d| d.0.min(now));
+            m.last_pending = seen.saturating_duration_since(since);
             if write == Write::Create {
                 self.listed.record(m.last_pending, false);
             }
@@ -588,6 +608,29 @@ mod tests {
         // The per-object Pending estimate learned nothing from objects that waited (their
         // time includes the wait).
         assert_eq!(pace.pending_estimate(poll), ms(2500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn what_is_learned_is_the_age_of_the_data_not_of_the_reconcile_that_read_it() {
+        let pace = Pace::default();
+        let poll = POLL;
+        let t0 = Instant::now();
+        pace.created("a", poll);
+        pace.created("b", poll);
+        // A listing read 2.5–2.7 s after the creates: "a" not listed yet, "b" Available
+        // (say). Under load, their reconciles run 2 s later: the ages are the data's.
+        tokio::time::advance(ms(4700)).await;
+        let window = (t0 + ms(2500), t0 + ms(2700));
+        pace.data_read("a", window);
+        pace.not_yet("a", poll, true);
+        pace.data_read("b", window);
+        pace.settled("b");
+        // Not yet at 2.5 s at least, Available at 2.7 s at most: 2.6 s (and the margin).
+        assert_eq!(pace.creation_settle(poll), ms(2600 + 300));
+        // A window is used once: the next look without one is aged at its reconcile.
+        tokio::time::advance(ms(300)).await;
+        pace.not_yet("a", poll, true);
+        assert_eq!(pace.with(|s| s.motion["a"].last_pending), ms(5000));
     }
 
     #[test]

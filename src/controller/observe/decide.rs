@@ -77,8 +77,11 @@ pub struct Listing {
 pub struct PeerRecord {
     /// When the operator last changed the peer (create, modify, delete).
     pub mutated_at: Option<Instant>,
-    /// When the data last given for the peer was fetched.
+    /// When the data last given for the peer was fetched (the start of its listing or
+    /// call) ...
     pub answered_at: Option<Instant>,
+    /// ... and when that fetch ended: the peer's state was read between the two.
+    pub answered_until: Option<Instant>,
     /// When the cloud accepted our DeleteBgpPeer for it.
     pub deleted_at: Option<Instant>,
     /// Since when the deleted peer has been absent from inconsistent listings only.

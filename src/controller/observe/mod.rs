@@ -440,6 +440,7 @@ impl PeerObserver {
         let verdict = decide::verdict(listing, read.id, &record, &writes, now);
         lock(&self.peers).update(read.id, |r| {
             r.answered_at = Some(listing.started_at);
+            r.answered_until = Some(listing.completed_at);
             r.absent_since = match verdict {
                 Verdict::Unsure { absent_since } => Some(absent_since),
                 _ => None,
@@ -472,8 +473,10 @@ impl PeerObserver {
         };
         let fetched_at = Instant::now();
         let page = vpc.describe_bgp_peers(creds, &req).await?;
+        let answered_until = Instant::now();
         lock(&self.peers).update(id, |r| {
             r.answered_at = Some(fetched_at);
+            r.answered_until = Some(answered_until);
             r.absent_since = None;
         });
         Ok(match page.peers.into_iter().find(|p| p.bgp_peer_id == id) {
@@ -530,6 +533,14 @@ impl PeerObserver {
             w.last_at = Some(now);
             w.last_delete_at = Some(now);
         }
+    }
+
+    /// When the data last given for peer `id` was read: between the start and the end of
+    /// its listing or call (for the pace's learning: the age of what a look saw is the age
+    /// of the data, not of the reconcile that read it).
+    pub fn answered_window(&self, id: &str) -> Option<(Instant, Instant)> {
+        let record = lock(&self.peers).get(id);
+        record.answered_at.zip(record.answered_until)
     }
 
     /// Forgets a peer whose object is gone.

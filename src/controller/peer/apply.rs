@@ -16,7 +16,9 @@ pub(super) async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error>
     let cloud = connect(r, claim.as_ref(), false).await?;
     let poll = r.ctx.config.poll_interval;
     let pace_key = super::super::core::object_key(r.obj);
-    let (observation, info) = match observe(r, &cloud.creds, false).await? {
+    let look = observe(r, &cloud.creds, false).await?;
+    r.note_data_read(&look);
+    let (observation, info) = match look {
         Look::Seen(seen) => *seen,
         // An object in motion looks again at its pace (a new peer hidden by read-after-write
         // lag is looked at again soon while few are in motion), others at the shared tick.

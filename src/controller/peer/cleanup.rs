@@ -18,7 +18,9 @@ pub(super) async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action,
     }
     let cloud = connect(r, claim.as_ref(), true).await?;
     let creds = &cloud.creds;
-    let (observation, info) = match observe(r, creds, true).await? {
+    let look = observe(r, creds, true).await?;
+    r.note_data_read(&look);
+    let (observation, info) = match look {
         Look::Seen(seen) => *seen,
         Look::Later { woken, due, .. } => {
             // Woken when the listing it waits for lands (during a mass deletion, the one

@@ -267,6 +267,20 @@ impl Reconciler<'_> {
         }
     }
 
+    /// Tells the pace when the data of a look that saw the peer (or did not list it yet) was
+    /// read, so that what it learns is the data's age, not the reconcile's.
+    fn note_data_read(&self, look: &Look) {
+        let saw = matches!(look, Look::Seen(_) | Look::Later { looked: true, .. });
+        if let Some(id) = self.status.bgp_peer_id.as_deref()
+            && saw
+            && let Some(window) = self.ctx.observer.answered_window(id)
+        {
+            self.ctx
+                .pace
+                .data_read(&super::core::object_key(self.obj), window);
+        }
+    }
+
     /// Another object's stronger claim on the peer this object names.
     fn claim(&self) -> Option<Claim> {
         let others = self.ctx.other_objects(self.obj);
