@@ -123,6 +123,9 @@ impl Context {
         recorder: Recorder,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let pace = super::timing::Pace::default();
+        let observer = PeerObserver::default();
+        observer.learn_into(pace.listed());
         Context {
             metrics,
             readiness: Arc::default(),
@@ -130,12 +133,12 @@ impl Context {
             groups: OnceLock::new(),
             networks: OnceLock::new(),
             identities: Default::default(),
-            pace: Default::default(),
+            pace,
             writes: Default::default(),
             kube,
             vpc,
             credentials,
-            observer: PeerObserver::default(),
+            observer,
             config,
             recorder,
             hooks: Hooks::default(),

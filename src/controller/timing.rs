@@ -5,7 +5,7 @@
 //! shared tick so that one listing answers many of them ([`next_look`], pure).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -177,6 +177,34 @@ impl ListedAfter {
     }
 }
 
+/// A [`ListedAfter`] shared by the pace and the observer: the observer records what each
+/// region listing shows of our recent creates (every one of them, not only the objects a
+/// listing answers), the pace what each look found.
+#[derive(Debug, Default)]
+pub struct ListedLearner {
+    inner: Mutex<ListedAfter>,
+}
+
+impl ListedLearner {
+    fn with<R>(&self, f: impl FnOnce(&mut ListedAfter) -> R) -> R {
+        let mut state = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut state)
+    }
+
+    /// A look at a peer `age` after its create found it `available` (or not yet).
+    pub fn record(&self, age: Duration, available: bool) {
+        self.with(|l| l.record(age, available));
+    }
+
+    /// See [`ListedAfter::estimate`].
+    pub fn estimate(&self, poll: Duration) -> Option<Duration> {
+        self.with(|l| l.estimate(poll))
+    }
+}
+
 /// The wait before the next look of an object in motion (pure).
 ///
 /// Quick looks cost a read each, so their pace shrinks as more objects are in motion: the
@@ -254,24 +282,30 @@ const MAX_MOTION: usize = 4096;
 #[derive(Debug, Default)]
 pub struct Pace {
     inner: Mutex<PaceState>,
+    listed: Arc<ListedLearner>,
 }
 
 #[derive(Debug, Default)]
 struct PaceState {
     motion: HashMap<String, Motion>,
     pending: PendingEstimate,
-    listed: ListedAfter,
     deleting: PendingEstimate,
     pruned: Option<Instant>,
 }
 
 impl Pace {
-    fn with<R>(&self, f: impl FnOnce(&mut PaceState) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut PaceState, &ListedLearner) -> R) -> R {
         let mut state = self
             .inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&mut state)
+        f(&mut state, &self.listed)
+    }
+
+    /// What the pace learns from looks of created peers, shared with the observer (which
+    /// adds what region listings show).
+    pub fn listed(&self) -> Arc<ListedLearner> {
+        self.listed.clone()
     }
 
     /// The create of `key` was sent: the wait before its first look.
@@ -288,9 +322,9 @@ impl Pace {
 
     fn wrote(&self, key: &str, poll: Duration, write: Write) -> Duration {
         let now = Instant::now();
-        self.with(|s| {
+        self.with(|s, l| {
             s.track(key, now, Some(write));
-            s.next(key, now, poll)
+            s.next(l, key, now, poll)
         })
     }
 
@@ -298,10 +332,10 @@ impl Pace {
     /// wait before its next look.
     pub fn in_motion(&self, key: &str, poll: Duration) -> Duration {
         let now = Instant::now();
-        self.with(|s| {
+        self.with(|s, l| {
             s.track(key, now, None);
-            s.looked(key, now);
-            s.next(key, now, poll)
+            s.looked(l, key, now);
+            s.next(l, key, now, poll)
         })
     }
 
@@ -313,7 +347,7 @@ impl Pace {
     /// shared tick, without being counted as in motion.
     pub fn not_yet(&self, key: &str, poll: Duration, looked: bool) -> Duration {
         let now = Instant::now();
-        self.with(|s| {
+        self.with(|s, l| {
             let Some(m) = s.motion.get_mut(key) else {
                 return tick_after(wall_ms(), poll);
             };
@@ -323,9 +357,9 @@ impl Pace {
             }
             s.track(key, now, None);
             if looked {
-                s.looked(key, now);
+                s.looked(l, key, now);
             }
-            s.next(key, now, poll)
+            s.next(l, key, now, poll)
         })
     }
 
@@ -335,7 +369,7 @@ impl Pace {
     /// fallback, [`PARKED_FALLBACK`] later, instead of at every tick (thousands of deferred
     /// objects would otherwise take reconcile slots at each tick for nothing).
     pub fn park(&self, key: &str) {
-        self.with(|s| {
+        self.with(|s, _| {
             if let Some(m) = s.motion.get_mut(key) {
                 m.parked = true;
                 m.deferred = true;
@@ -349,7 +383,7 @@ impl Pace {
     /// load a woken reconcile may run seconds after the listing it reads; without this its
     /// delay would be learned as Pending time.
     pub fn data_read(&self, key: &str, window: (Instant, Instant)) {
-        self.with(|s| {
+        self.with(|s, _| {
             if let Some(m) = s.motion.get_mut(key) {
                 m.data = Some(window);
             }
@@ -360,7 +394,7 @@ impl Pace {
     /// time includes the wait, and is not learned as a per-object Pending or Deleting
     /// duration (its looks still count for [`ListedAfter`]).
     pub fn waited(&self, key: &str) {
-        self.with(|s| {
+        self.with(|s, _| {
             if let Some(m) = s.motion.get_mut(key) {
                 m.deferred = true;
             }
@@ -371,14 +405,14 @@ impl Pace {
     /// delete's Deleting duration is learned, and it no longer counts as in motion.
     pub fn settled(&self, key: &str) {
         let now = Instant::now();
-        self.with(|s| {
+        self.with(|s, l| {
             if let Some(m) = s.motion.remove(key)
                 && let Some((since, write)) = m.since
             {
                 let seen = m.data.map_or(now, |d| d.1.min(now));
                 let took = seen.saturating_duration_since(since);
                 if write == Write::Create {
-                    s.listed.record(took, true);
+                    l.record(took, true);
                 }
                 if m.deferred {
                     return;
@@ -394,28 +428,28 @@ impl Pace {
     /// `key` is not in motion for another reason (paused, refused, adopted…): it no longer
     /// counts, and nothing is learned.
     pub fn forget(&self, key: &str) {
-        self.with(|s| {
+        self.with(|s, _| {
             s.motion.remove(key);
         });
     }
 
     /// The current Pending estimate.
     pub fn pending_estimate(&self, poll: Duration) -> Duration {
-        self.with(|s| s.pending.estimate(poll))
+        self.with(|s, _| s.pending.estimate(poll))
     }
 
     /// How long after our create its peer is likely listed Available, with a margin
     /// ([`ListedAfter`], or the Pending estimate until both kinds of looks were seen): a
     /// region listing taken sooner after our last create there misses the newest peers.
     pub fn creation_settle(&self, poll: Duration) -> Duration {
-        self.with(|s| s.creation_settle(poll))
+        self.with(|s, l| s.creation_settle(l, poll))
     }
 
     /// How long after our accepted delete its peer is likely gone from listings: the learned
     /// Deleting duration and a margin ([`DELETION_MARGIN`]). Until then after our last delete
     /// in a region, a paged listing of it is likely inconsistent.
     pub fn deletion_settle(&self, poll: Duration) -> Duration {
-        self.with(|s| s.deletion_settle(poll))
+        self.with(|s, _| s.deletion_settle(poll))
     }
 }
 
@@ -447,19 +481,19 @@ impl PaceState {
     }
 
     /// A look at `key` found it still in motion.
-    fn looked(&mut self, key: &str, now: Instant) {
+    fn looked(&mut self, listed: &ListedLearner, key: &str, now: Instant) {
         if let Some(m) = self.motion.get_mut(key)
             && let Some((since, write)) = m.since
         {
             let seen = m.data.take().map_or(now, |d| d.0.min(now));
             m.last_pending = seen.saturating_duration_since(since);
             if write == Write::Create {
-                self.listed.record(m.last_pending, false);
+                listed.record(m.last_pending, false);
             }
         }
     }
 
-    fn next(&self, key: &str, now: Instant, poll: Duration) -> Duration {
+    fn next(&self, listed: &ListedLearner, key: &str, now: Instant, poll: Duration) -> Duration {
         let since = self.motion.get(key).and_then(|m| m.since);
         next_look(
             wall_ms(),
@@ -468,13 +502,13 @@ impl PaceState {
             since.map(|(t, write)| (now.saturating_duration_since(t), write)),
             match since {
                 Some((_, Write::Delete)) => self.deletion_settle(poll),
-                _ => self.creation_settle(poll),
+                _ => self.creation_settle(listed, poll),
             },
         )
     }
 
-    fn creation_settle(&self, poll: Duration) -> Duration {
-        self.listed
+    fn creation_settle(&self, listed: &ListedLearner, poll: Duration) -> Duration {
+        listed
             .estimate(poll)
             .unwrap_or_else(|| self.pending.estimate(poll))
             + LISTING_MARGIN.min(poll / 10)
@@ -630,7 +664,7 @@ mod tests {
         // A window is used once: the next look without one is aged at its reconcile.
         tokio::time::advance(ms(300)).await;
         pace.not_yet("a", poll, true);
-        assert_eq!(pace.with(|s| s.motion["a"].last_pending), ms(5000));
+        assert_eq!(pace.with(|s, _| s.motion["a"].last_pending), ms(5000));
     }
 
     #[test]
@@ -812,10 +846,10 @@ mod tests {
         // Learned: Pending (or invisible) about 3 s, listed 2.7 s after the create (and the
         // margin: 3 s).
         for _ in 0..PENDING_SAMPLES {
-            pace.with(|s| {
+            pace.with(|s, l| {
                 s.pending.record(ms(2900), ms(3100));
-                s.listed.record(ms(2600), false);
-                s.listed.record(ms(2800), true);
+                l.record(ms(2600), false);
+                l.record(ms(2800), true);
             });
         }
         assert_eq!(pace.created("a", poll), ms(3000));
@@ -837,7 +871,7 @@ mod tests {
         pace.created("b", poll);
         tokio::time::advance(ms(100)).await;
         assert_eq!(pace.not_yet("b", poll, false), ms(2900));
-        assert_eq!(pace.with(|s| s.motion["b"].last_pending), Duration::ZERO);
+        assert_eq!(pace.with(|s, _| s.motion["b"].last_pending), Duration::ZERO);
         // An object not in motion (a settled one waiting for a listing) waits for the shared
         // tick and is not counted as in motion.
         // (Wall-clock ticks: the wait ends on a multiple of the poll interval.)
@@ -847,7 +881,7 @@ mod tests {
         };
         let wait = pace.not_yet("settled", poll, false);
         assert!(on_tick(wait), "{wait:?}");
-        assert!(!pace.with(|s| s.motion.contains_key("settled")));
+        assert!(!pace.with(|s, _| s.motion.contains_key("settled")));
         // Many in motion: before its estimate, a new peer not yet listed looks again when
         // it is likely listed; after it, at the shared tick.
         for i in 0..20 {

@@ -25,7 +25,7 @@
 
 pub mod decide;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -36,6 +36,7 @@ use tokio::time::Instant;
 
 use crate::api::BgpPeer;
 use crate::cloud::{BgpPeerInfo, CloudError, Credentials, DescribeBgpPeersRequest, VpcClient};
+use crate::controller::timing::ListedLearner;
 
 use decide::{Choice, Listing, PeerRecord, ReadFacts, RegionState, Scope, Verdict, Writes};
 
@@ -122,7 +123,24 @@ pub struct PeerObserver {
     /// Our writes per region and per (region, group).
     writes: Mutex<WriteLog>,
     waker: OnceLock<UnboundedSender<ObjectRef<BgpPeer>>>,
+    /// Our recent creates, oldest first, for [`PeerObserver::learn_from`].
+    creates: Mutex<VecDeque<RecentCreate>>,
+    /// Where what region listings show of our recent creates is learned.
+    learner: OnceLock<Arc<ListedLearner>>,
 }
+
+/// One create of ours, accepted at `at`.
+struct RecentCreate {
+    at: Instant,
+    id: String,
+    region: String,
+}
+
+/// Creates older than this are not learned from (they are long listed; only the boundary
+/// between "not yet" and "Available" carries information).
+const LEARN_WINDOW: Duration = Duration::from_secs(60);
+/// Recent creates remembered at most.
+const LEARN_MAX: usize = 4096;
 
 #[derive(Default)]
 struct Records {
@@ -219,6 +237,59 @@ impl PeerObserver {
     /// controller's `reconcile_on` stream). Set once.
     pub fn set_waker(&self, waker: UnboundedSender<ObjectRef<BgpPeer>>) {
         let _ = self.waker.set(waker);
+    }
+
+    /// Where to learn how long after its create a peer is listed Available (the pace's
+    /// [`ListedLearner`]). Set once.
+    pub fn learn_into(&self, learner: Arc<ListedLearner>) {
+        let _ = self.learner.set(learner);
+    }
+
+    /// Records that the cloud accepted our create of peer `id` in `region`: a mutation (see
+    /// [`PeerObserver::note_mutation`]), and a create whose listing is learned from.
+    pub fn note_created(&self, id: &str, region: &str) {
+        self.note_mutation(id);
+        let now = Instant::now();
+        let mut creates = lock(&self.creates);
+        while creates.len() >= LEARN_MAX
+            || creates
+                .front()
+                .is_some_and(|c| now.saturating_duration_since(c.at) > LEARN_WINDOW)
+        {
+            creates.pop_front();
+        }
+        creates.push_back(RecentCreate {
+            at: now,
+            id: id.to_owned(),
+            region: region.to_owned(),
+        });
+    }
+
+    /// What a region listing shows of our recent creates in it, learned: each is a sample,
+    /// Available at most its age when the listing ended, or not yet (Pending or not listed)
+    /// at least its age when it started. Every recent create counts, not only the objects
+    /// the listing answers: during a mass create the objects it answers are the older ones
+    /// (all Available), the youngest have not looked yet.
+    fn learn_from(&self, region: &str, listing: &Listing) {
+        let Some(learner) = self.learner.get() else {
+            return;
+        };
+        let creates = lock(&self.creates);
+        let peers = lock(&self.peers);
+        for c in creates.iter().filter(|c| {
+            c.region == region
+                && c.at < listing.started_at
+                && listing.started_at.saturating_duration_since(c.at) <= LEARN_WINDOW
+                // A peer we deleted since is absent for another reason.
+                && peers.get(&c.id).deleted_at.is_none()
+        }) {
+            match listing.peers.get(&c.id) {
+                Some(p) if p.status == crate::cloud::PeerStatus::Available => {
+                    learner.record(listing.completed_at.saturating_duration_since(c.at), true);
+                }
+                _ => learner.record(listing.started_at.saturating_duration_since(c.at), false),
+            }
+        }
     }
 
     fn wake(&self, waiters: Vec<ObjectRef<BgpPeer>>) {
@@ -421,6 +492,9 @@ impl PeerObserver {
             });
             (result, end_fetch(&mut state, scope))
         };
+        if let (Ok(listing), Scope::Region) = (&result, scope) {
+            self.learn_from(&key.region, listing);
+        }
         slot.landed.notify_waiters();
         self.wake(waiters);
         result
@@ -627,5 +701,68 @@ pub struct CreateGuard<'a> {
 impl Drop for CreateGuard<'_> {
     fn drop(&mut self) {
         self.observer.bump_creates(&self.key, false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::PeerStatus;
+
+    fn listed(id: &str, status: PeerStatus) -> (String, BgpPeerInfo) {
+        (
+            id.to_owned(),
+            BgpPeerInfo {
+                bgp_peer_id: id.to_owned(),
+                status,
+                ..Default::default()
+            },
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_region_listing_teaches_when_our_new_peers_are_listed() {
+        let observer = PeerObserver::default();
+        let learner = Arc::new(ListedLearner::default());
+        observer.learn_into(learner.clone());
+        let ms = Duration::from_millis;
+        let t0 = Instant::now();
+        // Creates at 0, 1, 2 and 3 s in cn-shanghai, one at 0 s in another region, and one
+        // at 0.5 s that we deleted since.
+        observer.note_created("bgp-a", "cn-shanghai");
+        observer.note_created("bgp-other-region", "cn-beijing");
+        tokio::time::advance(ms(500)).await;
+        observer.note_created("bgp-deleted", "cn-shanghai");
+        observer.note_deleted("bgp-deleted");
+        tokio::time::advance(ms(500)).await;
+        observer.note_created("bgp-b", "cn-shanghai");
+        tokio::time::advance(ms(1000)).await;
+        observer.note_created("bgp-c", "cn-shanghai");
+        tokio::time::advance(ms(1000)).await;
+        observer.note_created("bgp-d", "cn-shanghai");
+        // A listing read from 3.5 to 3.7 s: "a" and "b" Available, "c" Pending, "d" not
+        // listed yet (read-after-write lag).
+        let listing = Listing {
+            scope: Scope::Region,
+            started_at: t0 + ms(3500),
+            completed_at: t0 + ms(3700),
+            peers: Arc::new(
+                [
+                    listed("bgp-a", PeerStatus::Available),
+                    listed("bgp-b", PeerStatus::Available),
+                    listed("bgp-c", PeerStatus::Pending),
+                ]
+                .into_iter()
+                .collect(),
+            ),
+            consistent: true,
+        };
+        // Only "not yet" samples so far would teach nothing: nothing learned before.
+        assert_eq!(learner.estimate(Duration::from_secs(5)), None);
+        observer.learn_from("cn-shanghai", &listing);
+        // Available at most 2.7 s ("b"), not yet at least 1.5 s ("c") and 0.5 s ("d"): the
+        // middle of 1.5 and 2.7. The deleted peer's absence and the other region's peer
+        // taught nothing (else "not yet" at 3 s would push it up to 3.35 s).
+        assert_eq!(learner.estimate(Duration::from_secs(5)), Some(ms(2100)));
     }
 }
