@@ -700,32 +700,17 @@ mod tests {
         let now = 1_000_000_000_123;
         // However many are in motion: during a mass create the looks before the last create
         // cost no read (deferred), and the first look after the last one fetches the region
-        // listing that shows every new peer, when it can show the last.
-        for in_motion in [1, 10, 1000] {
-            assert_eq!(
-                next_look(
-                    now,
-                    POLL,
-                    in_motion,
-                    Some((ms(300), Write::Create)),
-                    ms(3300)
-                ),
-                ms(3000)
-            );
-        }
-        // Likewise during a mass deletion: the first look after the last removal confirms
-        // everyone.
-        for in_motion in [1, 10, 1000] {
-            assert_eq!(
-                next_look(
-                    now,
-                    POLL,
-                    in_motion,
-                    Some((ms(500), Write::Delete)),
-                    ms(2500)
-                ),
-                ms(2000)
-            );
+        // listing that shows every new peer, when it can show the last; likewise during a
+        // mass deletion the first look after the last removal confirms everyone.
+        let cases = [
+            (Write::Create, ms(300), ms(3300), ms(3000)),
+            (Write::Delete, ms(500), ms(2500), ms(2000)),
+        ];
+        for (write, elapsed, estimate, wait) in cases {
+            for in_motion in [1, 10, 1000] {
+                let since = Some((elapsed, write));
+                assert_eq!(next_look(now, POLL, in_motion, since, estimate), wait);
+            }
         }
         // Past it (still Deleting): follow-ups at the pace, the shared tick when many.
         assert_eq!(
