@@ -280,8 +280,9 @@ impl PeerObserver {
             c.region == region
                 && c.at < listing.started_at
                 && listing.started_at.saturating_duration_since(c.at) <= LEARN_WINDOW
-                // A peer we deleted since is absent for another reason.
-                && peers.get(&c.id).deleted_at.is_none()
+                // A peer we deleted since (or whose object is gone, its record forgotten)
+                // is absent for another reason.
+                && peers.map.get(&c.id).is_some_and(|r| r.deleted_at.is_none())
         }) {
             match listing.peers.get(&c.id) {
                 Some(p) if p.status == crate::cloud::PeerStatus::Available => {
@@ -290,6 +291,11 @@ impl PeerObserver {
                 _ => learner.record(listing.started_at.saturating_duration_since(c.at), false),
             }
         }
+        tracing::debug!(
+            region,
+            listed_after = ?learner.estimate(Duration::from_secs(5)),
+            "learned from the listing"
+        );
     }
 
     fn wake(&self, waiters: Vec<ObjectRef<BgpPeer>>) {
@@ -492,8 +498,18 @@ impl PeerObserver {
             });
             (result, end_fetch(&mut state, scope))
         };
-        if let (Ok(listing), Scope::Region) = (&result, scope) {
-            self.learn_from(&key.region, listing);
+        if let Ok(listing) = &result {
+            tracing::debug!(
+                region = %key.region,
+                scope = ?listing.scope,
+                peers = listing.peers.len(),
+                consistent = listing.consistent,
+                waiters = waiters.len(),
+                "listing landed"
+            );
+            if listing.scope == Scope::Region {
+                self.learn_from(&key.region, listing);
+            }
         }
         slot.landed.notify_waiters();
         self.wake(waiters);
@@ -727,13 +743,16 @@ mod tests {
         observer.learn_into(learner.clone());
         let ms = Duration::from_millis;
         let t0 = Instant::now();
-        // Creates at 0, 1, 2 and 3 s in cn-shanghai, one at 0 s in another region, and one
-        // at 0.5 s that we deleted since.
+        // Creates at 0, 1, 2 and 3 s in cn-shanghai, one at 0 s in another region, and two
+        // at 0.5 s: one we deleted since, one whose object is gone.
         observer.note_created("bgp-a", "cn-shanghai");
         observer.note_created("bgp-other-region", "cn-beijing");
         tokio::time::advance(ms(500)).await;
         observer.note_created("bgp-deleted", "cn-shanghai");
         observer.note_deleted("bgp-deleted");
+        // And one whose object is gone since (its record forgotten).
+        observer.note_created("bgp-forgotten", "cn-shanghai");
+        observer.forget("bgp-forgotten");
         tokio::time::advance(ms(500)).await;
         observer.note_created("bgp-b", "cn-shanghai");
         tokio::time::advance(ms(1000)).await;
@@ -761,8 +780,8 @@ mod tests {
         assert_eq!(learner.estimate(Duration::from_secs(5)), None);
         observer.learn_from("cn-shanghai", &listing);
         // Available at most 2.7 s ("b"), not yet at least 1.5 s ("c") and 0.5 s ("d"): the
-        // middle of 1.5 and 2.7. The deleted peer's absence and the other region's peer
-        // taught nothing (else "not yet" at 3 s would push it up to 3.35 s).
+        // middle of 1.5 and 2.7. The absence of the deleted and the forgotten peers and the
+        // other region's peer taught nothing (else "not yet" at 3 s would push it up).
         assert_eq!(learner.estimate(Duration::from_secs(5)), Some(ms(2100)));
     }
 }
