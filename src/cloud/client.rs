@@ -366,32 +366,55 @@ impl VpcClient {
         creds: &Credentials,
         req: &DescribeBgpPeersRequest,
     ) -> Result<PeerListing, CloudError> {
-        /// Guards against a server that never stops returning full pages.
-        const MAX_PAGES: u32 = 10_000;
         let mut peers: Vec<BgpPeerInfo> = Vec::new();
         let mut seen = HashSet::new();
+        let walked = self
+            .walk_bgp_peers(creds, req, |_, page| {
+                for peer in page {
+                    if seen.insert(peer.bgp_peer_id.clone()) {
+                        peers.push(peer);
+                    }
+                }
+                peers.len()
+            })
+            .await?;
+        Ok(PeerListing {
+            peers,
+            pages: walked.pages,
+            consistent: walked.consistent,
+        })
+    }
+
+    /// The walk of [`Self::list_bgp_peers`], handing each page to `on_page` as it comes
+    /// (with that page's `TotalCount`) instead of collecting the peers: the caller keeps
+    /// what it needs, deduplicated by ID, and returns how many distinct peers it holds so far
+    /// (the walk's stop and consistency rules count them).
+    pub async fn walk_bgp_peers(
+        &self,
+        creds: &Credentials,
+        req: &DescribeBgpPeersRequest,
+        mut on_page: impl FnMut(u64, Vec<BgpPeerInfo>) -> usize + Send,
+    ) -> Result<Walked, CloudError> {
+        /// Guards against a server that never stops returning full pages.
+        const MAX_PAGES: u32 = 10_000;
         let mut walk = Walk::default();
         let mut page_number = 1;
+        let mut distinct;
         loop {
             let page = self
                 .describe_bgp_peers(creds, &page_of(req, page_number))
                 .await?;
-            let on_page = page.peers.len();
-            for peer in page.peers {
-                if seen.insert(peer.bgp_peer_id.clone()) {
-                    peers.push(peer);
-                }
-            }
-            let step = walk.page(page.total_count, on_page, peers.len());
+            let on_this_page = page.peers.len();
+            distinct = on_page(page.total_count, page.peers);
+            let step = walk.page(page.total_count, on_this_page, distinct);
             if step != WalkStep::Next || page_number >= MAX_PAGES {
                 break;
             }
             page_number += 1;
         }
-        Ok(PeerListing {
-            consistent: walk.consistent(peers.len()),
+        Ok(Walked {
+            consistent: walk.consistent(distinct),
             pages: walk.totals.len(),
-            peers,
         })
     }
 
@@ -753,6 +776,15 @@ pub(crate) enum WalkStep {
     EndedShort,
     /// A `TotalCount` shown to be a total was reached on a full page.
     EndedAtTotal,
+}
+
+/// How a walk of [`VpcClient::walk_bgp_peers`] went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Walked {
+    /// The walk cannot have skipped a peer (see [`PeerListing::consistent`]).
+    pub consistent: bool,
+    /// Pages fetched.
+    pub pages: usize,
 }
 
 /// The paging decisions of a walk (pure, unit-tested): stop on a short or empty page; treat

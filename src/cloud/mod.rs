@@ -20,7 +20,7 @@ pub mod network;
 pub mod ratelimit;
 pub mod signing;
 
-pub use client::{CallObserver, ClientConfig, RetryConfig, VpcClient};
+pub use client::{CallObserver, ClientConfig, RetryConfig, VpcClient, Walked};
 pub use credentials::{CredentialChain, CredentialSource, Credentials};
 pub use error::{
     ApiError, CLASSIFICATION, CloudError, ErrorClass, classification_markdown, classify,

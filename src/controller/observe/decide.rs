@@ -12,7 +12,8 @@ use kube::runtime::reflector::ObjectRef;
 use tokio::time::Instant;
 
 use crate::api::BgpPeer;
-use crate::cloud::BgpPeerInfo;
+
+use super::listed::{ListedPeer, ListedPeers};
 
 /// Peers per DescribeBgpPeers page (the API's maximum).
 pub const PAGE_SIZE: usize = 50;
@@ -65,8 +66,8 @@ pub struct Listing {
     pub started_at: Instant,
     /// When the last page came back: its age.
     pub completed_at: Instant,
-    /// The peers listed, by ID.
-    pub peers: Arc<HashMap<String, BgpPeerInfo>>,
+    /// The peers listed, by ID (compact: see [`ListedPeer`]).
+    pub peers: Arc<ListedPeers>,
     /// No peer can have been skipped by the paging (a consistent walk, and no create of ours
     /// in the scope started or ended during it).
     pub consistent: bool,
@@ -402,7 +403,7 @@ fn await_creates(
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict<'a> {
     /// Listed.
-    Found(&'a BgpPeerInfo),
+    Found(&'a ListedPeer),
     /// Gone: we deleted it and a consistent listing started after that does not show it.
     Missing,
     /// Not listed yet: we created or changed it moments ago while our writes in the region

@@ -1,6 +1,5 @@
 //! The observer's decisions at a fixed `now`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,6 +7,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::cloud::BgpPeerInfo;
+use crate::controller::observe::listed::ListedPeers;
 
 const S: Duration = Duration::from_secs(1);
 
@@ -24,11 +24,9 @@ fn listing(scope: Scope, started_at: Instant, ids: &[(&str, &str)], consistent: 
         scope,
         started_at,
         completed_at: started_at + S,
-        peers: Arc::new(
-            ids.iter()
-                .map(|(id, g)| ((*id).to_owned(), peer(id, g)))
-                .collect::<HashMap<_, _>>(),
-        ),
+        peers: Arc::new(ListedPeers::from_peers(
+            ids.iter().map(|(id, g)| peer(id, g)),
+        )),
         consistent,
     }
 }
@@ -338,7 +336,7 @@ fn absence_is_trusted_only_for_our_deletion_and_a_consistent_listing_started_aft
     let listed = listing(Scope::Region, t0 + S, &[("bgp-gone", "bgpg-0")], false);
     assert!(matches!(
         verdict(&listed, "bgp-gone", &deleted, &Writes::default(), t0 + 2 * S),
-        Verdict::Found(p) if p.bgp_peer_id == "bgp-gone"
+        Verdict::Found(p) if &*p.bgp_group_id == "bgpg-0"
     ));
     // A group listing started before (or at) our delete proves nothing: by ID.
     let before = listing(Scope::Group("bgpg-0".into()), t0, &[], true);

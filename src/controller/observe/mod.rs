@@ -24,6 +24,7 @@
 //! would create a second peer or release a finalizer over a live one.
 
 pub mod decide;
+pub mod listed;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -39,6 +40,7 @@ use crate::cloud::{BgpPeerInfo, CloudError, Credentials, DescribeBgpPeersRequest
 use crate::controller::timing::ListedLearner;
 
 use decide::{Choice, Listing, PeerRecord, ReadFacts, RegionState, Scope, Verdict, Writes};
+use listed::ListingBuilder;
 
 pub use decide::PAGE_SIZE;
 
@@ -53,7 +55,8 @@ struct RegionKey {
 /// What the cloud says about one peer ID.
 #[derive(Clone, Debug)]
 pub enum Lookup {
-    /// The peer exists.
+    /// The peer exists. Answered from a listing, it carries the fields a listing keeps
+    /// ([`listed::ListedPeer`]: all the controller reads); by ID, the whole answer.
     Found(Box<BgpPeerInfo>),
     /// No such peer (an empty by-ID answer, or a consistent listing after our deletion).
     /// Errors, including "region not found", are returned as errors: only the caller knows
@@ -475,7 +478,11 @@ impl PeerObserver {
             ..Default::default()
         };
         let started_at = Instant::now();
-        let result = vpc.list_bgp_peers(creds, &req).await;
+        // Built straight from the pages (see `listed`).
+        let mut peers = ListingBuilder::default();
+        let result = vpc
+            .walk_bgp_peers(creds, &req, |total, page| peers.page(total, page))
+            .await;
         let after = lock(&self.writes).of(&key.region, scope);
         guard.armed = false;
         let (result, waiters) = {
@@ -486,12 +493,7 @@ impl PeerObserver {
                     started_at,
                     completed_at: Instant::now(),
                     consistent: walk.consistent && !after.overlapped(&before),
-                    peers: Arc::new(
-                        walk.peers
-                            .into_iter()
-                            .map(|p| (p.bgp_peer_id.clone(), p))
-                            .collect(),
-                    ),
+                    peers: Arc::new(peers.finish()),
                 };
                 store(&mut state, &listing);
                 listing
@@ -537,7 +539,7 @@ impl PeerObserver {
             };
         });
         match verdict {
-            Verdict::Found(peer) => Ok(Lookup::Found(Box::new(peer.clone()))),
+            Verdict::Found(peer) => Ok(Lookup::Found(Box::new(peer.to_info(read.id, read.region)))),
             Verdict::Missing => Ok(Lookup::Missing),
             // Our own new peer, not listed yet (read-after-write lag): the next look.
             Verdict::NotYetListed => Ok(Lookup::NotYetListed),
@@ -683,7 +685,12 @@ fn store(state: &mut RegionState, listing: &Listing) {
         Scope::Region => {
             let mut sizes: HashMap<String, usize> = HashMap::new();
             for p in listing.peers.values() {
-                *sizes.entry(p.bgp_group_id.clone()).or_default() += 1;
+                match sizes.get_mut(&*p.bgp_group_id) {
+                    Some(n) => *n += 1,
+                    None => {
+                        sizes.insert(p.bgp_group_id.to_string(), 1);
+                    }
+                }
             }
             for (id, g) in &mut state.groups {
                 g.size = Some(sizes.get(id).copied().unwrap_or(0));

@@ -40,3 +40,44 @@ impl From<&BgpPeerInfo> for CloudPeerView {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cloud::{BgpSessionStatus, PeerStatus};
+    use crate::controller::observe::listed::ListedPeers;
+
+    /// A listing keeps only some fields of a peer: the plan and the status read the same
+    /// from it as from the whole answer.
+    #[test]
+    fn a_listed_peer_gives_the_plan_and_the_status_what_the_whole_answer_gives() {
+        let full = BgpPeerInfo {
+            bgp_peer_id: "bgp-1".into(),
+            bgp_group_id: "bgpg-1".into(),
+            peer_ip_address: Some("2001:db8::1".into()),
+            status: PeerStatus::Modifying,
+            bgp_status: Some(BgpSessionStatus::Established),
+            local_asn: Some(45104),
+            peer_asn: Some(65001),
+            router_id: "vbr-1".into(),
+            region_id: "cn-hangzhou".into(),
+            ip_version: Some("IPv6".into()),
+            enable_bfd: Some(true),
+            bfd_multi_hop: Some(3),
+            advertised_route_count: Some(7),
+            received_route_count: Some(9),
+            name: Some("n".into()),
+            description: Some("d".into()),
+            gmt_modified: Some("2026-12-01T10:00Z".into()),
+            is_fake: Some(true),
+        };
+        let listed = ListedPeers::from_peers([full.clone()]);
+        let Some(kept) = listed.get("bgp-1") else {
+            panic!("listed");
+        };
+        let given = kept.to_info("bgp-1", "cn-hangzhou");
+        assert_eq!(ObservedPeer::from(&given), ObservedPeer::from(&full));
+        assert_eq!(CloudPeerView::from(&given), CloudPeerView::from(&full));
+        assert_eq!(given.region_id, full.region_id);
+    }
+}
