@@ -732,15 +732,12 @@ mod tests {
     use super::*;
     use crate::cloud::PeerStatus;
 
-    fn listed(id: &str, status: PeerStatus) -> (String, BgpPeerInfo) {
-        (
-            id.to_owned(),
-            BgpPeerInfo {
-                bgp_peer_id: id.to_owned(),
-                status,
-                ..Default::default()
-            },
-        )
+    fn listed(id: &str, status: PeerStatus) -> BgpPeerInfo {
+        BgpPeerInfo {
+            bgp_peer_id: id.to_owned(),
+            status,
+            ..Default::default()
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -772,15 +769,11 @@ mod tests {
             scope: Scope::Region,
             started_at: t0 + ms(3500),
             completed_at: t0 + ms(3700),
-            peers: Arc::new(
-                [
-                    listed("bgp-a", PeerStatus::Available),
-                    listed("bgp-b", PeerStatus::Available),
-                    listed("bgp-c", PeerStatus::Pending),
-                ]
-                .into_iter()
-                .collect(),
-            ),
+            peers: Arc::new(listed::ListedPeers::from_peers([
+                listed("bgp-a", PeerStatus::Available),
+                listed("bgp-b", PeerStatus::Available),
+                listed("bgp-c", PeerStatus::Pending),
+            ])),
             consistent: true,
         };
         // Only "not yet" samples so far would teach nothing: nothing learned before.
