@@ -109,6 +109,8 @@ impl PendingEstimate {
 
 /// Looks of created peers remembered by [`ListedAfter`].
 const LISTED_SAMPLES: usize = 64;
+/// How far above the oldest "not yet" sample [`ListedAfter`] puts its estimate at most.
+const ABOVE_NOT_YET: Duration = Duration::from_millis(250);
 /// Added to [`ListedAfter`]'s estimate for the listing that must show a region's newest peer
 /// (at most a tenth of the poll interval): a listing a little late costs the margin, one a
 /// little early a second listing of the region.
@@ -116,9 +118,9 @@ const LISTING_MARGIN: Duration = Duration::from_millis(300);
 
 /// How long after its create a peer is listed Available, learned across objects: every look
 /// at a created peer is a sample, "not yet" (Pending or not listed) at its age or
-/// "Available" at its age, and the estimate is the age that best separates the two, the
-/// middle of the gap between them (fewest samples on the wrong side; the later such age when
-/// several tie). Unlike [`PendingEstimate`]'s per-object brackets, it needs no object to be
+/// "Available" at its age, and the estimate is the age that best separates the two (fewest
+/// samples on the wrong side; the later such age when several tie): the middle of the gap
+/// between them, at most [`ABOVE_NOT_YET`] above its lower side. Unlike [`PendingEstimate`]'s per-object brackets, it needs no object to be
 /// looked at twice in quick succession: during a mass create, objects wait for shared
 /// listings many seconds apart, so their brackets are wide, but each listing shows peers of
 /// every age, some not yet listed and some Available, which bracket the duration from both
@@ -168,7 +170,10 @@ impl ListedAfter {
         let lo = i.checked_sub(1).and_then(|j| sorted.get(j)).map(|s| s.0);
         let hi = sorted.get(i).map(|s| s.0);
         let at = match (lo, hi) {
-            (Some(lo), Some(hi)) => (lo + hi) / 2,
+            // The middle of the gap, or just above its lower side when the gap is wide: the
+            // "Available" samples near it may all be old (objects that waited for a listing),
+            // and an estimate a little early only costs a look that teaches a higher bound.
+            (Some(lo), Some(hi)) => ((lo + hi) / 2).min(lo + ABOVE_NOT_YET),
             (Some(lo), None) => lo,
             (None, Some(hi)) => hi,
             (None, None) => return None,
@@ -608,6 +613,17 @@ mod tests {
         // estimate stays in the gap the others leave.
         e.record(ms(12_000), false);
         assert_eq!(e.estimate(POLL), Some(ms(3000)));
+        // The Available samples near the gap may all be old (objects woken by a listing after
+        // waiting for it): the estimate stays just above the oldest "not yet" instead of the
+        // middle of a wide gap.
+        let mut biased = ListedAfter::default();
+        for age in [500, 1500, 2800] {
+            biased.record(ms(age), false);
+        }
+        for age in [15_000, 18_000, 21_000] {
+            biased.record(ms(age), true);
+        }
+        assert_eq!(biased.estimate(POLL), Some(ms(3050)));
         // Old samples decay out: a slower cloud (listed after 6 s) takes over.
         for _ in 0..LISTED_SAMPLES / 2 {
             e.record(ms(5800), false);
@@ -637,8 +653,9 @@ mod tests {
         pace.waited("b");
         pace.settled("a");
         pace.not_yet("b", poll, true);
-        // Separated at (2.5 + 3.5) / 2 = 3 s, plus the margin.
-        assert_eq!(pace.creation_settle(poll), ms(3000 + 300));
+        // Separated between 2.5 s and 3.5 s, at most 0.25 s above the "not yet": 2.75 s,
+        // plus the margin.
+        assert_eq!(pace.creation_settle(poll), ms(2750 + 300));
         // The per-object Pending estimate learned nothing from objects that waited (their
         // time includes the wait).
         assert_eq!(pace.pending_estimate(poll), ms(2500));
