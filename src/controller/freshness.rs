@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 /// wrong with the watch, and a reconcile proceeds with what it has.
 pub const REMEMBER: Duration = Duration::from_secs(60);
 
-/// The fallback look when a reconcile waits for the cache (the watch event usually comes
-/// first).
+/// The next look when a reconcile waits for the cache. (A status-only change passes no
+/// reconcile trigger (`controller::user_visible_change`), so the watch event of our own status
+/// write does not wake the object: this look does.)
 pub const RECHECK: Duration = Duration::from_secs(1);
 
 /// Entries kept before expired ones are dropped.

@@ -217,8 +217,8 @@ pub async fn reconcile<K: CloudObject>(obj: Arc<K>, ctx: Arc<Context>) -> Result
     );
     if ctx.writes.is_behind(uid, version) {
         // The cache has not caught up with our own last write of this object: acting on this
-        // copy would repeat work already recorded (see `freshness`). The write's watch event
-        // wakes it with the fresh copy.
+        // copy would repeat work already recorded (see `freshness`). It looks again shortly
+        // (a status-only watch event is no reconcile trigger).
         tracing::debug!(
             resource_version = version,
             "cache behind our last write; waiting for it"
