@@ -107,8 +107,8 @@ impl PendingEstimate {
     }
 }
 
-/// Looks of created peers remembered by [`ListedAfter`].
-const LISTED_SAMPLES: usize = 64;
+/// Looks of created peers remembered by [`ListedAfter`], of each kind.
+const LISTED_SAMPLES: usize = 32;
 /// How far above the oldest "not yet" sample [`ListedAfter`] puts its estimate at most.
 const ABOVE_NOT_YET: Duration = Duration::from_millis(250);
 /// Added to [`ListedAfter`]'s estimate for the listing that must show a region's newest peer
@@ -125,28 +125,44 @@ const LISTING_MARGIN: Duration = Duration::from_millis(300);
 /// listings many seconds apart, so their brackets are wide, but each listing shows peers of
 /// every age, some not yet listed and some Available, which bracket the duration from both
 /// sides.
+///
+/// Each kind keeps its own [`LISTED_SAMPLES`] latest samples, so that a flood of one kind (a
+/// listing at the end of a mass create shows every new peer Available) never pushes the other
+/// out.
 #[derive(Debug, Clone, Default)]
 pub struct ListedAfter {
-    /// (age at the look, Available).
-    samples: VecDeque<(Duration, bool)>,
+    /// Ages at looks that found the peer not yet Available.
+    not_yet: VecDeque<Duration>,
+    /// Ages at looks that found it Available.
+    available: VecDeque<Duration>,
 }
 
 impl ListedAfter {
     /// A look at a peer `age` after its create found it `available` (or not yet).
     pub fn record(&mut self, age: Duration, available: bool) {
-        if self.samples.len() >= LISTED_SAMPLES {
-            self.samples.pop_front();
+        let samples = if available {
+            &mut self.available
+        } else {
+            &mut self.not_yet
+        };
+        if samples.len() >= LISTED_SAMPLES {
+            samples.pop_front();
         }
-        self.samples.push_back((age, available));
+        samples.push_back(age);
     }
 
     /// The separating age, bounded to `[MIN_LOOK, 3 × poll]`; `None` until a look of each
     /// kind was made.
     pub fn estimate(&self, poll: Duration) -> Option<Duration> {
-        let mut sorted: Vec<(Duration, bool)> = self.samples.iter().copied().collect();
-        if !sorted.iter().any(|s| s.1) || sorted.iter().all(|s| s.1) {
+        if self.not_yet.is_empty() || self.available.is_empty() {
             return None;
         }
+        let mut sorted: Vec<(Duration, bool)> = self
+            .not_yet
+            .iter()
+            .map(|a| (*a, false))
+            .chain(self.available.iter().map(|a| (*a, true)))
+            .collect();
         sorted.sort();
         // A threshold between sorted[i - 1] and sorted[i] misplaces the "Available" samples
         // below it and the "not yet" ones above it.
@@ -624,6 +640,15 @@ mod tests {
             biased.record(ms(age), true);
         }
         assert_eq!(biased.estimate(POLL), Some(ms(3050)));
+        // A flood of one kind (the listing after a mass create shows every new peer
+        // Available) does not push the other out.
+        let mut flooded = ListedAfter::default();
+        flooded.record(ms(2900), false);
+        for _ in 0..10 * LISTED_SAMPLES {
+            flooded.record(ms(20_000), true);
+        }
+        flooded.record(ms(3100), true);
+        assert_eq!(flooded.estimate(POLL), Some(ms(3000)));
         // Old samples decay out: a slower cloud (listed after 6 s) takes over.
         for _ in 0..LISTED_SAMPLES / 2 {
             e.record(ms(5800), false);
