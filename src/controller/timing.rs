@@ -166,7 +166,7 @@ impl ListedAfter {
         sorted.sort();
         // A threshold between sorted[i - 1] and sorted[i] misplaces the "Available" samples
         // below it and the "not yet" ones above it.
-        let not_yet_total = sorted.iter().filter(|s| !s.1).count();
+        let not_yet_total = self.not_yet.len();
         let (mut available_below, mut not_yet_below) = (0usize, 0usize);
         let mut best = (usize::MAX, 0usize);
         for i in 0..=sorted.len() {

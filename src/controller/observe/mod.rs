@@ -294,11 +294,14 @@ impl PeerObserver {
                 _ => learner.record(listing.started_at.saturating_duration_since(c.at), false),
             }
         }
-        tracing::debug!(
-            region,
-            listed_after = ?learner.estimate(Duration::from_secs(5)),
-            "learned from the listing"
-        );
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            // Unbounded by a poll interval (the observer knows none): the raw estimate.
+            tracing::debug!(
+                region,
+                listed_after = ?learner.estimate(Duration::MAX),
+                "learned from the listing"
+            );
+        }
     }
 
     fn wake(&self, waiters: Vec<ObjectRef<BgpPeer>>) {
