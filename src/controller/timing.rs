@@ -194,7 +194,7 @@ impl ListedAfter {
             (None, Some(hi)) => hi,
             (None, None) => return None,
         };
-        Some(at.clamp(MIN_LOOK, (poll * 3).max(MIN_LOOK)))
+        Some(at.clamp(MIN_LOOK, poll.saturating_mul(3).max(MIN_LOOK)))
     }
 }
 
@@ -660,6 +660,8 @@ mod tests {
         slow.record(ms(100_000), false);
         slow.record(ms(200_000), true);
         assert_eq!(slow.estimate(POLL), Some(POLL * 3));
+        // Unbounded (the observer's debug log): no overflow.
+        assert_eq!(slow.estimate(Duration::MAX), Some(ms(100_250)));
     }
 
     #[tokio::test(start_paused = true)]
