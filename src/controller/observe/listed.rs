@@ -149,6 +149,15 @@ impl ListingBuilder {
                 .reserve_exact(expected.clamp(page.len(), RESERVE_LIMIT.max(page.len())));
             self.hashes.reserve(self.entries.capacity());
         }
+        // A region that grows during the walk (our creates go on) outgrows the first page's
+        // count by a few peers: grow by a page or a sixteenth, never by doubling (at N =
+        // 10,000 doubling held 3.9 MB of empty room at the controller's peak).
+        let room = self.entries.capacity() - self.entries.len();
+        if room < page.len() {
+            let more = page.len().max(self.entries.len() / 16);
+            self.entries.reserve_exact(more);
+            self.hashes.reserve(more);
+        }
         for peer in page {
             let hash = self.hasher.hash_one(peer.bgp_peer_id.as_str());
             if !self.hashes.insert(hash)
@@ -179,6 +188,11 @@ impl ListingBuilder {
     /// The listing, sorted by ID (the IDs are distinct).
     pub fn finish(mut self) -> ListedPeers {
         self.entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // Room for peers that never came (the region shrank during the walk, or the last
+        // growth step was not used up) is given back: the listing is held until the next.
+        if self.entries.capacity() - self.entries.len() > self.entries.len() / 64 {
+            self.entries.shrink_to_fit();
+        }
         ListedPeers {
             entries: self.entries,
         }
@@ -225,6 +239,28 @@ mod tests {
         assert_eq!(listed.capacity(), 120);
         assert!(listed.get("bgp-119").is_some() && listed.get("bgp-000").is_some());
         assert!(listed.get("bgp-120").is_none());
+    }
+
+    #[test]
+    fn a_region_that_grows_during_the_walk_grows_the_listing_by_little() {
+        // The first page counts 1,000 peers; 6 more are created before the last page.
+        let mut b = ListingBuilder::default();
+        for start in (0..1000).step_by(50) {
+            b.page(1000, page(start..start + 50, "10.0.0.1"));
+        }
+        b.page(1006, page(1000..1006, "10.0.0.1"));
+        let listed = b.finish();
+        assert_eq!(listed.len(), 1006);
+        assert!(
+            listed.capacity() <= 1006 + 1006 / 64,
+            "{}",
+            listed.capacity()
+        );
+        // And one that shrank gives its room back.
+        let mut b = ListingBuilder::default();
+        b.page(1000, page(0..50, "10.0.0.1"));
+        b.page(1000, page(50..80, "10.0.0.1"));
+        assert_eq!(b.finish().capacity(), 80);
     }
 
     #[test]
