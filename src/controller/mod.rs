@@ -170,6 +170,40 @@ where
     )
 }
 
+/// Every second, the objects per region that will create their peer and have not started
+/// ([`peer::awaits_create`]), for the observer ([`observe::PeerObserver::set_awaiting_creates`]).
+async fn count_awaiting_creates(store: reflector::Store<BgpPeer>, ctx: Arc<Context>) {
+    let mut every = tokio::time::interval(AWAITING_CREATES_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let mut counts: std::collections::HashMap<String, usize> = Default::default();
+        for obj in store.state() {
+            if let Some(region) = peer::awaits_create(&obj) {
+                match counts.get_mut(region) {
+                    Some(n) => *n += 1,
+                    None => {
+                        counts.insert(region.to_owned(), 1);
+                    }
+                }
+            }
+        }
+        ctx.observer.set_awaiting_creates(counts);
+    }
+}
+
+/// How often [`count_awaiting_creates`] counts.
+const AWAITING_CREATES_EVERY: Duration = Duration::from_secs(1);
+
+/// Aborts a spawned task when dropped (the task ends with the controllers).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// A stream that yields every `every` (the first after one period).
 fn tokio_stream_interval(every: Duration) -> impl futures::Stream<Item = ()> + Send {
     futures::stream::unfold(
@@ -332,6 +366,10 @@ pub async fn run(
             }
         });
     }
+    // The observer learns, once a second, how many objects per region are still to create
+    // their peer (a count over the cache: O(objects), no API call).
+    let counting = tokio::spawn(count_awaiting_creates(store.clone(), ctx.clone()));
+    let _counting = AbortOnDrop(counting);
     // CloudIdentities (specs hold no secret) are cached, and a change re-triggers the
     // objects that use the identity.
     let (identity_store, identity_writer) = reflector::store();

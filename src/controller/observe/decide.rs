@@ -155,12 +155,20 @@ pub struct Writes {
     /// When our last create in the region ended (its peer is listed later: see
     /// [`ReadFacts::creates_settle`]).
     pub last_create_at: Option<Instant>,
+    /// Objects of the region that will create a peer and have not started (queued for a
+    /// reconcile slot or the account's budget): more creates are coming, however long ago
+    /// the last one was.
+    pub awaiting_creates: usize,
 }
 
 impl Writes {
-    /// Whether writes are going on at `now` (one in flight, or one moments ago).
+    /// Whether writes are going on at `now`: one in flight, one moments ago, or creates still
+    /// to come. Creates of a fleet pause for seconds in one region while the account's
+    /// budget or the reconcile slots serve another; a pause is not the end (at N = 5,000
+    /// each pause listed a 36-page region for a few dozen readers).
     pub fn ongoing(&self, now: Instant) -> bool {
         self.creates_in_flight > 0
+            || self.awaiting_creates > 0
             || self
                 .last_at
                 .is_some_and(|t| now.saturating_duration_since(t) < WRITES_SETTLE)

@@ -613,3 +613,44 @@ fn after_our_last_create_the_region_listing_waits_until_its_peer_can_be_listed()
         Choice::Fetch(Scope::Region)
     );
 }
+
+#[test]
+fn a_pause_between_creates_does_not_list_a_large_region_while_objects_still_await_theirs() {
+    let now = Instant::now();
+    // 40 pages; 30 objects in motion want a listing (fewer than 15 per page). Our last create
+    // in the region came 3 s ago (past the write settle time and the creates' settle time):
+    // the creates paused (the account's budget went to its other region).
+    let mut state = busy_region(300, 4, now);
+    state.size = Some(2000);
+    state.deferred = (0..30)
+        .map(|i| (format!("bgp-0-{i}"), now - 5 * S))
+        .collect();
+    let created = PeerRecord {
+        mutated_at: Some(now - 8 * S),
+        ..Default::default()
+    };
+    let paused = Writes {
+        last_at: Some(now - 4 * S),
+        last_create_at: Some(now - 4 * S),
+        awaiting_creates: 900,
+        ..Default::default()
+    };
+    assert!(
+        paused.ongoing(now),
+        "objects still to create keep the writes going"
+    );
+    let choice = choose(&state, &paused, &created, &in_motion("bgpg-3"), now);
+    assert_eq!(choice, Choice::Defer(None));
+    // Once no object awaits its create, the readers are answered at once.
+    let done = Writes {
+        awaiting_creates: 0,
+        ..paused
+    };
+    assert!(!done.ongoing(now));
+    let choice = choose(&state, &done, &created, &in_motion("bgpg-3"), now);
+    assert_eq!(choice, Choice::Fetch(Scope::Region));
+    // And the bound holds: the first reader deferred a minute ago is answered anyway.
+    state.deferred.insert("bgp-0-0".to_owned(), now - MAX_DEFER);
+    let choice = choose(&state, &paused, &created, &in_motion("bgpg-3"), now);
+    assert_eq!(choice, Choice::Fetch(Scope::Region));
+}

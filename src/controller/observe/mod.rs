@@ -145,21 +145,39 @@ const LEARN_WINDOW: Duration = Duration::from_secs(60);
 /// Recent creates remembered at most.
 const LEARN_MAX: usize = 4096;
 
+/// One entry per peer ID: what the observer remembers of it, and the region it was last read
+/// in (an index into `regions`: a fleet has a handful of regions and thousands of peers).
 #[derive(Default)]
 struct Records {
-    map: HashMap<String, PeerRecord>,
+    map: HashMap<Box<str>, Entry>,
     prune_above: usize,
-    /// The region each peer was last read in (for [`PeerObserver::note_deleted`]).
-    region_of: HashMap<String, String>,
+    regions: Vec<Arc<str>>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Entry {
+    record: PeerRecord,
+    /// The region the peer was last read in (for [`PeerObserver::note_deleted`]).
+    region: Option<u16>,
 }
 
 impl Records {
     fn get(&self, id: &str) -> PeerRecord {
-        self.map.get(id).copied().unwrap_or_default()
+        self.map.get(id).map(|e| e.record).unwrap_or_default()
     }
 
     fn update(&mut self, id: &str, f: impl FnOnce(&mut PeerRecord)) {
-        if !self.map.contains_key(id) && self.map.len() >= self.prune_above.max(1024) {
+        self.with_entry(id, |e| f(&mut e.record));
+    }
+
+    /// Applies `f` to the entry of `id`, made if new (day-old entries are pruned as the map
+    /// grows). The ID is copied only for a new entry.
+    fn with_entry(&mut self, id: &str, f: impl FnOnce(&mut Entry)) {
+        if let Some(entry) = self.map.get_mut(id) {
+            f(entry);
+            return;
+        }
+        if self.map.len() >= self.prune_above.max(1024) {
             let now = Instant::now();
             let day = Duration::from_secs(86_400);
             let latest = |r: &PeerRecord| {
@@ -168,13 +186,35 @@ impl Records {
                     .flatten()
                     .max()
             };
-            self.map
-                .retain(|_, r| latest(r).is_some_and(|t| now.saturating_duration_since(t) < day));
-            let map = &self.map;
-            self.region_of.retain(|id, _| map.contains_key(id));
+            self.map.retain(|_, e| {
+                latest(&e.record).is_some_and(|t| now.saturating_duration_since(t) < day)
+            });
             self.prune_above = self.map.len() * 2;
         }
-        f(self.map.entry(id.to_owned()).or_default());
+        let mut entry = Entry::default();
+        f(&mut entry);
+        self.map.insert(id.into(), entry);
+    }
+
+    /// Notes that `id` was read in `region`.
+    fn set_region(&mut self, id: &str, region: &str) {
+        let index = match self.regions.iter().position(|r| &**r == region) {
+            Some(i) => i,
+            None => {
+                self.regions.push(region.into());
+                self.regions.len() - 1
+            }
+        };
+        // More than 65,535 regions cannot happen (there are a few dozen): such a peer is
+        // simply not remembered by region.
+        let index = u16::try_from(index).ok();
+        self.with_entry(id, |e| e.region = index);
+    }
+
+    /// The region `id` was last read in.
+    fn region_of(&self, id: &str) -> Option<Arc<str>> {
+        let index = self.map.get(id)?.region?;
+        self.regions.get(usize::from(index)).cloned()
     }
 }
 
@@ -182,15 +222,25 @@ impl Records {
 struct WriteLog {
     regions: HashMap<String, Writes>,
     groups: HashMap<(String, String), Writes>,
+    /// Objects per region that will create a peer and have not started (see
+    /// [`PeerObserver::set_awaiting_creates`]).
+    awaiting: HashMap<String, usize>,
 }
 
 impl WriteLog {
     fn of(&self, region: &str, scope: &Scope) -> Writes {
         match scope {
-            Scope::Region => self.regions.get(region).copied(),
-            Scope::Group(g) => self.groups.get(&(region.to_owned(), g.clone())).copied(),
+            Scope::Region => {
+                let mut w = self.regions.get(region).copied().unwrap_or_default();
+                w.awaiting_creates = self.awaiting.get(region).copied().unwrap_or(0);
+                w
+            }
+            Scope::Group(g) => self
+                .groups
+                .get(&(region.to_owned(), g.clone()))
+                .copied()
+                .unwrap_or_default(),
         }
-        .unwrap_or_default()
     }
 }
 
@@ -285,7 +335,7 @@ impl PeerObserver {
                 && listing.started_at.saturating_duration_since(c.at) <= LEARN_WINDOW
                 // A peer we deleted since (or whose object is gone, its record forgotten)
                 // is absent for another reason.
-                && peers.map.get(&c.id).is_some_and(|r| r.deleted_at.is_none())
+                && peers.map.get(&*c.id).is_some_and(|e| e.record.deleted_at.is_none())
         }) {
             match listing.peers.get(&c.id) {
                 Some(p) if p.status == crate::cloud::PeerStatus::Available => {
@@ -335,16 +385,7 @@ impl PeerObserver {
             creates_settle: read.creates_settle,
         };
         {
-            let mut peers = lock(&self.peers);
-            if peers
-                .region_of
-                .get(read.id)
-                .is_none_or(|r| r != read.region)
-            {
-                peers
-                    .region_of
-                    .insert(read.id.to_owned(), read.region.to_owned());
-            }
+            lock(&self.peers).set_region(read.id, read.region);
         }
         let mut counted = false;
         loop {
@@ -363,6 +404,22 @@ impl PeerObserver {
                     group.size = known;
                 }
                 let choice = decide::choose(&state, &writes, &record, &facts, now);
+                if choice == Choice::Fetch(Scope::Region)
+                    && tracing::enabled!(tracing::Level::DEBUG)
+                {
+                    let first = state.deferred.values().min().copied();
+                    tracing::debug!(
+                        region = read.region,
+                        deferred = state.deferred.len(),
+                        pages = state.region_cost(),
+                        writes_ongoing = writes.ongoing(now),
+                        creates_in_flight = writes.creates_in_flight,
+                        since_first_deferred = ?first.map(|t| now.saturating_duration_since(t)),
+                        since_last_create = ?writes.last_create_at.map(|t| now.saturating_duration_since(t)),
+                        newer_than_last = facts.newer_than_last,
+                        "region listing chosen"
+                    );
+                }
                 let listing = self.enact(&mut state, &choice, &read, now);
                 (choice, listing)
             };
@@ -603,6 +660,15 @@ impl PeerObserver {
         Ok(consistent.then_some(walk.peers))
     }
 
+    /// How many objects per region will create a peer and have not started (counted from the
+    /// cache; see [`crate::controller::peer::awaits_create`]): while any do, our writes in
+    /// the region count as ongoing, so a pause between creates does not list the region
+    /// for a few readers. By region, not by account: an over-count only defers readers,
+    /// within [`decide::MAX_DEFER`].
+    pub fn set_awaiting_creates(&self, counts: HashMap<String, usize>) {
+        lock(&self.writes).awaiting = counts;
+    }
+
     /// Records that the operator just changed peer `id` (created, modified, deleted): only
     /// listings started after now answer for it.
     pub fn note_mutation(&self, id: &str) {
@@ -620,11 +686,11 @@ impl PeerObserver {
                 r.mutated_at = Some(now);
                 r.deleted_at = Some(now);
             });
-            peers.region_of.get(id).cloned()
+            peers.region_of(id)
         };
         if let Some(region) = region {
             let mut writes = lock(&self.writes);
-            let w = writes.regions.entry(region).or_default();
+            let w = writes.regions.entry(region.to_string()).or_default();
             w.last_at = Some(now);
             w.last_delete_at = Some(now);
         }
@@ -642,7 +708,6 @@ impl PeerObserver {
     pub fn forget(&self, id: &str) {
         let mut peers = lock(&self.peers);
         peers.map.remove(id);
-        peers.region_of.remove(id);
     }
 
     /// Marks a create in `group` as in flight until the returned guard is dropped: listings

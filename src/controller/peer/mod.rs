@@ -58,6 +58,27 @@ use plan::{
 /// One reconcile of a BgpPeer.
 pub(super) type Reconciler<'a> = core::Reconciler<'a, BgpPeer>;
 
+/// The region of an object that will create its peer and has not yet (its create is not in
+/// flight and has not failed): managed fully, not adopting, not paused, not deleting, no
+/// peer recorded, no error or wait reported. The observer holds region listings back while
+/// such objects remain (see [`crate::controller::observe::PeerObserver::set_awaiting_creates`]).
+pub fn awaits_create(obj: &BgpPeer) -> Option<&str> {
+    let idle = obj.status.as_ref().is_none_or(|s| {
+        s.bgp_peer_id.is_none()
+            && s.last_error.is_none()
+            && s.waiting_since.is_none()
+            && !s.conditions.iter().any(|c| {
+                c.type_ == crate::api::conditions::types::STALLED && c.status == status::TRUE
+            })
+    });
+    (idle
+        && obj.metadata.deletion_timestamp.is_none()
+        && obj.spec.management_policy == ManagementPolicy::Full
+        && obj.spec.adopt_bgp_peer_id.is_none()
+        && !is_paused(obj))
+    .then_some(obj.spec.region_id.as_str())
+}
+
 core::object_status!(
     BgpPeerStatus,
     // `SessionEstablished`, from the cloud view (see [`crate::ops::report`]).
@@ -342,6 +363,73 @@ mod tests {
 
     fn at(secs: i64) -> Time {
         Time(jiff::Timestamp::from_second(secs).expect("timestamp"))
+    }
+
+    fn object(status: Option<BgpPeerStatus>) -> BgpPeer {
+        let spec: crate::api::BgpPeerSpec = serde_json::from_value(serde_json::json!({
+            "regionId": "cn-shanghai",
+            "bgpGroupId": "bgpg-1",
+            "peerIpAddress": "10.0.0.2",
+        }))
+        .expect("spec");
+        let mut obj = BgpPeer::new("p", spec);
+        obj.status = status;
+        obj
+    }
+
+    #[test]
+    fn only_objects_about_to_create_their_peer_await_a_create() {
+        assert_eq!(awaits_create(&object(None)), Some("cn-shanghai"));
+        assert_eq!(
+            awaits_create(&object(Some(BgpPeerStatus::default()))),
+            Some("cn-shanghai")
+        );
+        let with = |f: fn(&mut BgpPeerStatus)| {
+            let mut s = BgpPeerStatus::default();
+            f(&mut s);
+            awaits_create(&object(Some(s))).map(str::to_owned)
+        };
+        assert_eq!(with(|s| s.bgp_peer_id = Some("bgp-1".into())), None);
+        assert_eq!(with(|s| s.waiting_since = Some(at(1))), None);
+        assert_eq!(
+            with(|s| {
+                s.last_error = Some(crate::api::LastError {
+                    action: "CreateBgpPeer".into(),
+                    code: "Throttling.User".into(),
+                    message: "slow down".into(),
+                    request_id: None,
+                    time: at(1),
+                })
+            }),
+            None
+        );
+        assert_eq!(
+            with(|s| {
+                s.conditions
+                    .push(k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+                        type_: "Stalled".into(),
+                        status: "True".into(),
+                        reason: "CredentialsError".into(),
+                        message: String::new(),
+                        last_transition_time: at(1),
+                        observed_generation: None,
+                    })
+            }),
+            None
+        );
+        let mut observe = object(None);
+        observe.spec.management_policy = ManagementPolicy::Observe;
+        assert_eq!(awaits_create(&observe), None);
+        let mut adopting = object(None);
+        adopting.spec.adopt_bgp_peer_id = Some("bgp-9".into());
+        assert_eq!(awaits_create(&adopting), None);
+        let mut deleting = object(None);
+        deleting.metadata.deletion_timestamp = Some(at(1));
+        assert_eq!(awaits_create(&deleting), None);
+        let mut paused = object(None);
+        paused.metadata.annotations =
+            Some([(crate::api::PAUSED_ANNOTATION.to_owned(), "true".to_owned())].into());
+        assert_eq!(awaits_create(&paused), None);
     }
 
     #[test]
