@@ -170,30 +170,37 @@ where
     )
 }
 
-/// Every second, the objects per region that will create their peer and have not started
-/// ([`peer::awaits_create`]), for the observer ([`observe::PeerObserver::set_awaiting_creates`]).
-async fn count_awaiting_creates(store: reflector::Store<BgpPeer>, ctx: Arc<Context>) {
-    let mut every = tokio::time::interval(AWAITING_CREATES_EVERY);
+/// Every second, the objects per region that will create or delete their peer and have not
+/// started ([`peer::awaits_create`], [`peer::awaits_delete`]), for the observer
+/// ([`observe::PeerObserver::set_awaiting_writes`]).
+async fn count_awaiting_writes(store: reflector::Store<BgpPeer>, ctx: Arc<Context>) {
+    let mut every = tokio::time::interval(AWAITING_WRITES_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let mut counts: std::collections::HashMap<String, usize> = Default::default();
+        let mut counts: std::collections::HashMap<String, observe::Awaiting> = Default::default();
         for obj in store.state() {
-            if let Some(region) = peer::awaits_create(&obj) {
-                match counts.get_mut(region) {
-                    Some(n) => *n += 1,
-                    None => {
-                        counts.insert(region.to_owned(), 1);
-                    }
-                }
+            let (region, create) = match (peer::awaits_create(&obj), peer::awaits_delete(&obj)) {
+                (Some(region), _) => (region, true),
+                (None, Some(region)) => (region, false),
+                (None, None) => continue,
+            };
+            let awaiting = match counts.get_mut(region) {
+                Some(a) => a,
+                None => counts.entry(region.to_owned()).or_default(),
+            };
+            if create {
+                awaiting.creates += 1;
+            } else {
+                awaiting.deletes += 1;
             }
         }
-        ctx.observer.set_awaiting_creates(counts);
+        ctx.observer.set_awaiting_writes(counts);
     }
 }
 
-/// How often [`count_awaiting_creates`] counts.
-const AWAITING_CREATES_EVERY: Duration = Duration::from_secs(1);
+/// How often [`count_awaiting_writes`] counts.
+const AWAITING_WRITES_EVERY: Duration = Duration::from_secs(1);
 
 /// Aborts a spawned task when dropped (the task ends with the controllers).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -366,9 +373,9 @@ pub async fn run(
             }
         });
     }
-    // The observer learns, once a second, how many objects per region are still to create
-    // their peer (a count over the cache: O(objects), no API call).
-    let counting = tokio::spawn(count_awaiting_creates(store.clone(), ctx.clone()));
+    // The observer learns, once a second, how many objects per region are still to create or
+    // delete their peer (a count over the cache: O(objects), no API call).
+    let counting = tokio::spawn(count_awaiting_writes(store.clone(), ctx.clone()));
     let _counting = AbortOnDrop(counting);
     // CloudIdentities (specs hold no secret) are cached, and a change re-triggers the
     // objects that use the identity.

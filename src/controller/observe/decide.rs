@@ -122,6 +122,12 @@ pub struct ReadFacts<'a> {
     /// learned Pending time, read-after-write lag included, plus a margin): a region listing
     /// taken sooner after our last create there misses the newest peers.
     pub creates_settle: Duration,
+    /// Reads have a budget of their own (per-operation quotas): a listing call takes nothing
+    /// from our creates and deletes.
+    pub reads_own_budget: bool,
+    /// When the cloud last accepted a delete of ours among the peers of the reader's group
+    /// (known for one-page groups).
+    pub group_last_delete: Option<Instant>,
 }
 
 /// One group of a region.
@@ -159,6 +165,18 @@ pub struct Writes {
     /// reconcile slot or the account's budget): more creates are coming, however long ago
     /// the last one was.
     pub awaiting_creates: usize,
+    /// Objects of the region whose peer we will delete and have not asked the cloud to yet:
+    /// more removals are coming.
+    pub awaiting_deletes: usize,
+}
+
+/// Objects of one region that will write and have not started (counted from the cache).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Awaiting {
+    /// Objects still to create their peer.
+    pub creates: usize,
+    /// Objects whose peer is still to be deleted.
+    pub deletes: usize,
 }
 
 impl Writes {
@@ -303,9 +321,11 @@ pub fn choose(
             return Choice::Wait(Scope::Region);
         }
         if read.newer_than_last {
-            if defer(state, writes, region_cost, asked_at, now)
-                || await_removals(state, writes, record, read, region_cost, asked_at, now)
-            {
+            let removals = await_removals(state, writes, record, read, region_cost, asked_at, now);
+            if removals && let Some(choice) = confirm_by_group(state, record, read, now) {
+                return choice;
+            }
+            if removals || defer(state, writes, region_cost, asked_at, now) {
                 return Choice::Defer(None);
             }
             if let Some(due) = await_creates(state, writes, record, read, asked_at, now) {
@@ -361,7 +381,9 @@ fn first_deferred(state: &RegionState, asked_at: Instant) -> Instant {
 /// Whether a region listing for a reader awaiting the confirmation of our delete waits: until
 /// our removals in the region have had their time (`removals_settle` after our last accepted
 /// delete there), a paged listing is likely inconsistent (each removal shifts the pages), and
-/// absence from it confirms nobody, however many want it. Bounded by [`MAX_DEFER`] like any
+/// absence from it confirms nobody, however many want it; so does a region where objects
+/// still await their deletes (a pause between our deletes is not their end). Bounded by
+/// [`MAX_DEFER`] like any
 /// deferral; a one-page listing is consistent whatever moves, and is not held; nor is the
 /// reader of the region's last delete.
 fn await_removals(
@@ -379,10 +401,41 @@ fn await_removals(
         .deleted_at
         .is_some_and(|t| writes.last_delete_at != Some(t))
         && region_cost > 1
-        && writes
-            .last_delete_at
-            .is_some_and(|t| now.saturating_duration_since(t) < read.removals_settle)
+        && (writes.awaiting_deletes > 0
+            || writes
+                .last_delete_at
+                .is_some_and(|t| now.saturating_duration_since(t) < read.removals_settle))
         && now.saturating_duration_since(first_deferred(state, asked_at)) < MAX_DEFER
+}
+
+/// How a reader awaiting our delete is answered while a region listing would be inconsistent
+/// (our removals there go on), if reads have a budget of their own: a one-page group listing
+/// is consistent whatever moves, and answers every peer of the group we deleted before it
+/// started. Due once the group's removals have had their time (`removals_settle` after our
+/// last delete in it), so that one listing answers the whole group; a listing in flight is
+/// waited for. Without a budget of their own (one shared quota), a listing per group would
+/// slow our deletes, and the reader waits for the region listing instead (`None`). At
+/// N = 5,000 no deleted peer was confirmed for 100 s of a mass delete, and 4,300 finalizers
+/// were then released in one burst the apiserver took 28 s to absorb.
+fn confirm_by_group(
+    state: &RegionState,
+    record: &PeerRecord,
+    read: &ReadFacts<'_>,
+    now: Instant,
+) -> Option<Choice> {
+    let deleted = record.deleted_at?;
+    let group = state.groups.get(read.group)?;
+    if !read.reads_own_budget || pages(group.size.unwrap_or(0)) > 1 {
+        return None;
+    }
+    let due = read.group_last_delete.map_or(deleted, |t| t.max(deleted)) + read.removals_settle;
+    Some(if due > now {
+        Choice::Defer(Some(due))
+    } else if group.fetching.is_some() {
+        Choice::Wait(Scope::Group(read.group.to_owned()))
+    } else {
+        Choice::Fetch(Scope::Group(read.group.to_owned()))
+    })
 }
 
 /// When a region listing for an object in motion is due, if not now: once our creates in the

@@ -39,6 +39,8 @@ fn settled(group: &str) -> ReadFacts<'_> {
         newer_than_last: false,
         removals_settle: Duration::from_millis(2500),
         creates_settle: Duration::from_millis(3300),
+        reads_own_budget: false,
+        group_last_delete: None,
     }
 }
 
@@ -50,6 +52,8 @@ fn in_motion(group: &str) -> ReadFacts<'_> {
         newer_than_last: true,
         removals_settle: Duration::from_millis(2500),
         creates_settle: Duration::from_millis(3300),
+        reads_own_budget: false,
+        group_last_delete: None,
     }
 }
 
@@ -652,5 +656,125 @@ fn a_pause_between_creates_does_not_list_a_large_region_while_objects_still_awai
     // And the bound holds: the first reader deferred a minute ago is answered anyway.
     state.deferred.insert("bgp-0-0".to_owned(), now - MAX_DEFER);
     let choice = choose(&state, &paused, &created, &in_motion("bgpg-3"), now);
+    assert_eq!(choice, Choice::Fetch(Scope::Region));
+}
+
+#[test]
+fn a_pause_between_deletes_does_not_list_a_paged_region_while_objects_still_await_theirs() {
+    let now = Instant::now();
+    // 100 groups of 4 all asking (8 region pages), every reader awaiting our delete of its
+    // peer. Our last accepted delete in the region was 4 s ago (past the learned removal time
+    // of 2.5 s): the deletes paused, while 300 objects still await theirs.
+    let mut state = busy_region(100, 4, now);
+    state.size = Some(400);
+    let deleted = PeerRecord {
+        mutated_at: Some(now - 6 * S),
+        deleted_at: Some(now - 6 * S),
+        ..Default::default()
+    };
+    let paused = Writes {
+        last_at: Some(now - 4 * S),
+        last_delete_at: Some(now - 4 * S),
+        awaiting_deletes: 300,
+        ..Default::default()
+    };
+    let choice = choose(&state, &paused, &deleted, &in_motion("bgpg-3"), now);
+    assert_eq!(choice, Choice::Defer(None));
+    // None left to send: the listing is fetched (the removals have had their time).
+    let done = Writes {
+        awaiting_deletes: 0,
+        ..paused
+    };
+    let choice = choose(&state, &done, &deleted, &in_motion("bgpg-3"), now);
+    assert_eq!(choice, Choice::Fetch(Scope::Region));
+    // Bounded by MAX_DEFER.
+    state.deferred.insert("bgp-0-0".into(), now - MAX_DEFER);
+    let choice = choose(&state, &paused, &deleted, &in_motion("bgpg-3"), now);
+    assert_eq!(choice, Choice::Fetch(Scope::Region));
+}
+
+#[test]
+fn with_a_read_budget_of_their_own_readers_awaiting_our_deletes_are_confirmed_by_their_group() {
+    let now = Instant::now();
+    // 100 groups of 4 all asking (8 region pages); our deletes go on in the region, so a
+    // region listing would be inconsistent. The reader's peer was deleted 3 s ago, the last
+    // of its group's 2 s ago; removals take 2.5 s.
+    let mut state = busy_region(100, 4, now);
+    state.size = Some(400);
+    let deleted = PeerRecord {
+        mutated_at: Some(now - 3 * S),
+        deleted_at: Some(now - 3 * S),
+        ..Default::default()
+    };
+    let during = Writes {
+        last_at: Some(now - S / 10),
+        last_delete_at: Some(now - S / 10),
+        awaiting_deletes: 200,
+        ..Default::default()
+    };
+    let own_budget = |group_last_delete: Option<Instant>| ReadFacts {
+        reads_own_budget: true,
+        group_last_delete,
+        ..in_motion("bgpg-3")
+    };
+    // The group's last delete is too recent for its removal: looked again when it is due.
+    let choice = choose(
+        &state,
+        &during,
+        &deleted,
+        &own_budget(Some(now - 2 * S)),
+        now,
+    );
+    assert_eq!(
+        choice,
+        Choice::Defer(Some(now - 2 * S + Duration::from_millis(2500)))
+    );
+    // Due: one listing of the group (one page: consistent whatever moves) answers it all.
+    let choice = choose(
+        &state,
+        &during,
+        &deleted,
+        &own_budget(Some(now - 3 * S)),
+        now,
+    );
+    assert_eq!(choice, Choice::Fetch(Scope::Group("bgpg-3".into())));
+    // One in flight is waited for.
+    state.groups.get_mut("bgpg-3").expect("group").fetching = Some(now - 4 * S);
+    let choice = choose(
+        &state,
+        &during,
+        &deleted,
+        &own_budget(Some(now - 3 * S)),
+        now,
+    );
+    assert_eq!(choice, Choice::Wait(Scope::Group("bgpg-3".into())));
+    state.groups.get_mut("bgpg-3").expect("group").fetching = None;
+    // One shared quota: a listing per group would slow our deletes; the region listing is
+    // waited for instead.
+    let choice = choose(&state, &during, &deleted, &in_motion("bgpg-3"), now);
+    assert_eq!(choice, Choice::Defer(None));
+    // A group of more than a page is not listed for it either.
+    let mut large = busy_region(2, 60, now);
+    large.size = Some(120);
+    let reader = ReadFacts {
+        reads_own_budget: true,
+        group_last_delete: Some(now - 3 * S),
+        ..in_motion("bgpg-1")
+    };
+    let choice = choose(&large, &during, &deleted, &reader, now);
+    assert_ne!(choice, Choice::Fetch(Scope::Group("bgpg-1".into())));
+    // Once the region's removals have had their time, the region listing answers everyone.
+    let settled = Writes {
+        last_at: Some(now - 3 * S),
+        last_delete_at: Some(now - 3 * S),
+        ..Default::default()
+    };
+    let choice = choose(
+        &state,
+        &settled,
+        &deleted,
+        &own_budget(Some(now - 3 * S)),
+        now,
+    );
     assert_eq!(choice, Choice::Fetch(Scope::Region));
 }

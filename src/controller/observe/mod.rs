@@ -42,7 +42,7 @@ use crate::controller::timing::ListedLearner;
 use decide::{Choice, Listing, PeerRecord, ReadFacts, RegionState, Scope, Verdict, Writes};
 use listed::ListingBuilder;
 
-pub use decide::PAGE_SIZE;
+pub use decide::{Awaiting, PAGE_SIZE};
 
 /// Identifies one region of one account: peers are only visible to the account that owns
 /// them.
@@ -222,9 +222,9 @@ impl Records {
 struct WriteLog {
     regions: HashMap<String, Writes>,
     groups: HashMap<(String, String), Writes>,
-    /// Objects per region that will create a peer and have not started (see
-    /// [`PeerObserver::set_awaiting_creates`]).
-    awaiting: HashMap<String, usize>,
+    /// Objects per region that will create or delete a peer and have not started (see
+    /// [`PeerObserver::set_awaiting_writes`]).
+    awaiting: HashMap<String, Awaiting>,
 }
 
 impl WriteLog {
@@ -232,7 +232,9 @@ impl WriteLog {
         match scope {
             Scope::Region => {
                 let mut w = self.regions.get(region).copied().unwrap_or_default();
-                w.awaiting_creates = self.awaiting.get(region).copied().unwrap_or(0);
+                let awaiting = self.awaiting.get(region).copied().unwrap_or_default();
+                w.awaiting_creates = awaiting.creates;
+                w.awaiting_deletes = awaiting.deletes;
                 w
             }
             Scope::Group(g) => self
@@ -376,13 +378,19 @@ impl PeerObserver {
             region: read.region.to_owned(),
         };
         let slot = self.slot(&key);
-        let facts = ReadFacts {
+        let mut facts = ReadFacts {
             group: read.group,
             max_age: read.max_age,
             demand_window: read.demand_window,
             newer_than_last: read.newer_than_last,
             removals_settle: read.removals_settle,
             creates_settle: read.creates_settle,
+            reads_own_budget: vpc
+                .config()
+                .rate_limit
+                .as_ref()
+                .is_none_or(|c| c.model == crate::cloud::QuotaModel::PerOperation),
+            group_last_delete: None,
         };
         {
             lock(&self.peers).set_region(read.id, read.region);
@@ -402,6 +410,16 @@ impl PeerObserver {
                 }
                 if group.size.is_none() {
                     group.size = known;
+                }
+                if record.deleted_at.is_some() && group.size.is_some_and(|n| n <= PAGE_SIZE) {
+                    // Our last delete in the group (a page of peers at most; lock order:
+                    // region state, then records).
+                    let peers = lock(&self.peers);
+                    facts.group_last_delete = group
+                        .askers
+                        .keys()
+                        .filter_map(|id| peers.get(id).deleted_at)
+                        .max();
                 }
                 let choice = decide::choose(&state, &writes, &record, &facts, now);
                 if choice == Choice::Fetch(Scope::Region)
@@ -660,12 +678,14 @@ impl PeerObserver {
         Ok(consistent.then_some(walk.peers))
     }
 
-    /// How many objects per region will create a peer and have not started (counted from the
-    /// cache; see [`crate::controller::peer::awaits_create`]): while any do, our writes in
-    /// the region count as ongoing, so a pause between creates does not list the region
-    /// for a few readers. By region, not by account: an over-count only defers readers,
-    /// within [`decide::MAX_DEFER`].
-    pub fn set_awaiting_creates(&self, counts: HashMap<String, usize>) {
+    /// How many objects per region will create or delete a peer and have not started
+    /// (counted from the cache; see [`crate::controller::peer::awaits_create`] and
+    /// [`crate::controller::peer::awaits_delete`]). While creates remain, our writes in the
+    /// region count as ongoing, so a pause between creates does not list the region for a
+    /// few readers; while deletes remain, readers awaiting our deletes do not list a paged
+    /// region (it would be inconsistent). By region, not by account: an over-count only
+    /// defers readers, within [`decide::MAX_DEFER`].
+    pub fn set_awaiting_writes(&self, counts: HashMap<String, Awaiting>) {
         lock(&self.writes).awaiting = counts;
     }
 

@@ -61,7 +61,7 @@ pub(super) type Reconciler<'a> = core::Reconciler<'a, BgpPeer>;
 /// The region of an object that will create its peer and has not yet (its create is not in
 /// flight and has not failed): managed fully, not adopting, not paused, not deleting, no
 /// peer recorded, no error or wait reported. The observer holds region listings back while
-/// such objects remain (see [`crate::controller::observe::PeerObserver::set_awaiting_creates`]).
+/// such objects remain (see [`crate::controller::observe::PeerObserver::set_awaiting_writes`]).
 pub fn awaits_create(obj: &BgpPeer) -> Option<&str> {
     let idle = obj.status.as_ref().is_none_or(|s| {
         s.bgp_peer_id.is_none()
@@ -77,6 +77,29 @@ pub fn awaits_create(obj: &BgpPeer) -> Option<&str> {
         && obj.spec.adopt_bgp_peer_id.is_none()
         && !is_paused(obj))
     .then_some(obj.spec.region_id.as_str())
+}
+
+/// The region of an object being deleted whose peer we will delete and have not asked the
+/// cloud to yet (recorded, ours to delete, no delete accepted, no error or protection in the
+/// way). While such objects remain, the region's removals go on: the observer does not list
+/// a paged region for readers awaiting their deletes (such a listing is inconsistent and
+/// confirms nobody; see [`crate::controller::observe::PeerObserver::set_awaiting_writes`]).
+pub fn awaits_delete(obj: &BgpPeer) -> Option<&str> {
+    let status = obj.status.as_ref()?;
+    let protected = obj
+        .annotations()
+        .get(DELETION_PROTECTION_ANNOTATION)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    (obj.metadata.deletion_timestamp.is_some()
+        && obj.finalizers().iter().any(|f| f == FINALIZER)
+        && status.bgp_peer_id.is_some()
+        && status.delete_requested_at.is_none()
+        && status.last_error.is_none()
+        && obj.spec.deletion_policy == DeletionPolicy::Delete
+        && obj.spec.management_policy == ManagementPolicy::Full
+        && !is_paused(obj)
+        && !protected)
+        .then_some(obj.spec.region_id.as_str())
 }
 
 core::object_status!(
@@ -430,6 +453,46 @@ mod tests {
         paused.metadata.annotations =
             Some([(crate::api::PAUSED_ANNOTATION.to_owned(), "true".to_owned())].into());
         assert_eq!(awaits_create(&paused), None);
+    }
+
+    #[test]
+    fn only_objects_whose_delete_is_still_to_send_await_a_delete() {
+        let recorded = || {
+            let mut obj = object(Some(BgpPeerStatus {
+                bgp_peer_id: Some("bgp-1".into()),
+                ..Default::default()
+            }));
+            obj.metadata.deletion_timestamp = Some(at(1));
+            obj.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
+            obj
+        };
+        assert_eq!(awaits_delete(&recorded()), Some("cn-shanghai"));
+        let mut alive = recorded();
+        alive.metadata.deletion_timestamp = None;
+        assert_eq!(awaits_delete(&alive), None);
+        let mut released = recorded();
+        released.metadata.finalizers = None;
+        assert_eq!(awaits_delete(&released), None);
+        let mut sent = recorded();
+        if let Some(s) = sent.status.as_mut() {
+            s.delete_requested_at = Some(at(2));
+        }
+        assert_eq!(awaits_delete(&sent), None);
+        let mut never_made = recorded();
+        if let Some(s) = never_made.status.as_mut() {
+            s.bgp_peer_id = None;
+        }
+        assert_eq!(awaits_delete(&never_made), None);
+        let mut orphan = recorded();
+        orphan.spec.deletion_policy = DeletionPolicy::Orphan;
+        assert_eq!(awaits_delete(&orphan), None);
+        let mut observed = recorded();
+        observed.spec.management_policy = ManagementPolicy::Observe;
+        assert_eq!(awaits_delete(&observed), None);
+        let mut protected = recorded();
+        protected.metadata.annotations =
+            Some([(DELETION_PROTECTION_ANNOTATION.to_owned(), "true".to_owned())].into());
+        assert_eq!(awaits_delete(&protected), None);
     }
 
     #[test]
