@@ -180,19 +180,23 @@ async fn count_awaiting_writes(store: reflector::Store<BgpPeer>, ctx: Arc<Contex
         every.tick().await;
         let mut counts: std::collections::HashMap<String, observe::Awaiting> = Default::default();
         for obj in store.state() {
-            let (region, create) = match (peer::awaits_create(&obj), peer::awaits_delete(&obj)) {
-                (Some(region), _) => (region, true),
-                (None, Some(region)) => (region, false),
+            let (region, group) = match (peer::awaits_create(&obj), peer::awaits_delete(&obj)) {
+                (Some(region), _) => (region, None),
+                (None, Some((region, group))) => (region, Some(group)),
                 (None, None) => continue,
             };
             let awaiting = match counts.get_mut(region) {
                 Some(a) => a,
                 None => counts.entry(region.to_owned()).or_default(),
             };
-            if create {
-                awaiting.creates += 1;
-            } else {
-                awaiting.deletes += 1;
+            match group {
+                None => awaiting.creates += 1,
+                Some(group) => {
+                    awaiting.deletes += 1;
+                    if !awaiting.delete_groups.contains(group) {
+                        awaiting.delete_groups.insert(group.to_owned());
+                    }
+                }
             }
         }
         ctx.observer.set_awaiting_writes(counts);

@@ -41,6 +41,7 @@ fn settled(group: &str) -> ReadFacts<'_> {
         creates_settle: Duration::from_millis(3300),
         reads_own_budget: false,
         group_last_delete: None,
+        group_awaits_deletes: false,
     }
 }
 
@@ -54,6 +55,7 @@ fn in_motion(group: &str) -> ReadFacts<'_> {
         creates_settle: Duration::from_millis(3300),
         reads_own_budget: false,
         group_last_delete: None,
+        group_awaits_deletes: false,
     }
 }
 
@@ -717,6 +719,14 @@ fn with_a_read_budget_of_their_own_readers_awaiting_our_deletes_are_confirmed_by
         group_last_delete,
         ..in_motion("bgpg-3")
     };
+    // Objects of the group still await their deletes: the reader waits for the group's
+    // listing after the last of them (woken by it), not one listing per look.
+    let waiting = ReadFacts {
+        group_awaits_deletes: true,
+        ..own_budget(Some(now - 3 * S))
+    };
+    let choice = choose(&state, &during, &deleted, &waiting, now);
+    assert_eq!(choice, Choice::Wait(Scope::Group("bgpg-3".into())));
     // The group's last delete is too recent for its removal: looked again when it is due.
     let choice = choose(
         &state,

@@ -232,9 +232,10 @@ impl WriteLog {
         match scope {
             Scope::Region => {
                 let mut w = self.regions.get(region).copied().unwrap_or_default();
-                let awaiting = self.awaiting.get(region).copied().unwrap_or_default();
-                w.awaiting_creates = awaiting.creates;
-                w.awaiting_deletes = awaiting.deletes;
+                if let Some(awaiting) = self.awaiting.get(region) {
+                    w.awaiting_creates = awaiting.creates;
+                    w.awaiting_deletes = awaiting.deletes;
+                }
                 w
             }
             Scope::Group(g) => self
@@ -391,6 +392,7 @@ impl PeerObserver {
                 .as_ref()
                 .is_none_or(|c| c.model == crate::cloud::QuotaModel::PerOperation),
             group_last_delete: None,
+            group_awaits_deletes: false,
         };
         {
             lock(&self.peers).set_region(read.id, read.region);
@@ -399,7 +401,15 @@ impl PeerObserver {
         loop {
             let now = Instant::now();
             let record = lock(&self.peers).get(read.id);
-            let writes = lock(&self.writes).of(read.region, &Scope::Region);
+            let (writes, group_awaits_deletes) = {
+                let log = lock(&self.writes);
+                let awaits = log
+                    .awaiting
+                    .get(read.region)
+                    .is_some_and(|a| a.delete_groups.contains(read.group));
+                (log.of(read.region, &Scope::Region), awaits)
+            };
+            facts.group_awaits_deletes = group_awaits_deletes;
             let (choice, listing) = {
                 let mut state = lock(&slot.state);
                 let known = state.group_sizes.get(read.group).copied();

@@ -79,12 +79,12 @@ pub fn awaits_create(obj: &BgpPeer) -> Option<&str> {
     .then_some(obj.spec.region_id.as_str())
 }
 
-/// The region of an object being deleted whose peer we will delete and have not asked the
+/// The region and group of an object being deleted whose peer we will delete and have not asked the
 /// cloud to yet (recorded, ours to delete, no delete accepted, no error or protection in the
 /// way). While such objects remain, the region's removals go on: the observer does not list
 /// a paged region for readers awaiting their deletes (such a listing is inconsistent and
 /// confirms nobody; see [`crate::controller::observe::PeerObserver::set_awaiting_writes`]).
-pub fn awaits_delete(obj: &BgpPeer) -> Option<&str> {
+pub fn awaits_delete(obj: &BgpPeer) -> Option<(&str, &str)> {
     let status = obj.status.as_ref()?;
     let protected = obj
         .annotations()
@@ -99,7 +99,15 @@ pub fn awaits_delete(obj: &BgpPeer) -> Option<&str> {
         && obj.spec.management_policy == ManagementPolicy::Full
         && !is_paused(obj)
         && !protected)
-        .then_some(obj.spec.region_id.as_str())
+        .then(|| {
+            (
+                status.region_id.as_deref().unwrap_or(&obj.spec.region_id),
+                status
+                    .bgp_group_id
+                    .as_deref()
+                    .unwrap_or(&obj.spec.bgp_group_id),
+            )
+        })
 }
 
 core::object_status!(
@@ -466,7 +474,7 @@ mod tests {
             obj.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
             obj
         };
-        assert_eq!(awaits_delete(&recorded()), Some("cn-shanghai"));
+        assert_eq!(awaits_delete(&recorded()), Some(("cn-shanghai", "bgpg-1")));
         let mut alive = recorded();
         alive.metadata.deletion_timestamp = None;
         assert_eq!(awaits_delete(&alive), None);
