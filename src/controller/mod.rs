@@ -332,6 +332,10 @@ pub(crate) async fn drive<K: CloudObject>(
                     let (class, error) = (e.class().as_str(), e.user_message());
                     info!(kind = K::KIND, object = %obj, class, %error, "reconcile failed")
                 }
+                // A wake-up (a listing it waited for landed) for an object gone meanwhile.
+                Err(controller::Error::ObjectNotFound(obj)) => {
+                    debug!(kind = K::KIND, object = %obj, "woken object is gone")
+                }
                 Err(e) => warn!(kind = K::KIND, error = %e, "controller error"),
             }
         })

@@ -212,6 +212,8 @@ pub struct RegionState {
     pub size: Option<usize>,
     /// When a region listing in flight was started.
     pub fetching: Option<Instant>,
+    /// Group listings in flight in the region.
+    pub group_fetches: usize,
     /// Objects to wake when a region listing lands.
     pub waiters: Vec<ObjectRef<BgpPeer>>,
     /// Objects in motion held back for a region listing (see [`READERS_PER_PAGE`]), and
@@ -443,10 +445,21 @@ fn confirm_by_group(
         Choice::Defer(Some(due))
     } else if group.fetching.is_some() {
         Choice::Wait(Scope::Group(read.group.to_owned()))
+    } else if state.group_fetches >= GROUP_FETCHES {
+        // A fetcher holds its reconcile slot while its call waits for the budget: many at
+        // once (groups come due together at the end of a mass delete) would keep the last
+        // deletes from a slot. Looked again shortly.
+        Choice::Defer(Some(now + GROUP_FETCH_RETRY))
     } else {
         Choice::Fetch(Scope::Group(read.group.to_owned()))
     })
 }
+
+/// Group listings in flight at once per region for [`confirm_by_group`] ...
+pub const GROUP_FETCHES: usize = 2;
+
+/// ... and how soon a reader that found them all taken looks again.
+pub const GROUP_FETCH_RETRY: Duration = Duration::from_millis(500);
 
 /// When a region listing for an object in motion is due, if not now: once our creates in the
 /// region have stopped, a listing taken before the last one's peer can be listed Available

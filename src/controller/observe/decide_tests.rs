@@ -759,6 +759,18 @@ fn with_a_read_budget_of_their_own_readers_awaiting_our_deletes_are_confirmed_by
     );
     assert_eq!(choice, Choice::Wait(Scope::Group("bgpg-3".into())));
     state.groups.get_mut("bgpg-3").expect("group").fetching = None;
+    // Other groups' listings take the region's fetches: looked again shortly, no slot held
+    // in the budget's queue.
+    state.group_fetches = GROUP_FETCHES;
+    let choice = choose(
+        &state,
+        &during,
+        &deleted,
+        &own_budget(Some(now - 3 * S)),
+        now,
+    );
+    assert_eq!(choice, Choice::Defer(Some(now + GROUP_FETCH_RETRY)));
+    state.group_fetches = 0;
     // One shared quota: a listing per group would slow our deletes; the region listing is
     // waited for instead.
     let choice = choose(&state, &during, &deleted, &in_motion("bgpg-3"), now);

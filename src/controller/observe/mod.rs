@@ -281,10 +281,15 @@ fn end_fetch(state: &mut RegionState, scope: &Scope) -> Vec<ObjectRef<BgpPeer>> 
             state.fetching = None;
             std::mem::take(&mut state.waiters)
         }
-        Scope::Group(g) => state.groups.get_mut(g).map_or_else(Vec::new, |g| {
-            g.fetching = None;
-            std::mem::take(&mut g.waiters)
-        }),
+        Scope::Group(g) => match state.groups.get_mut(g) {
+            Some(g) => {
+                if g.fetching.take().is_some() {
+                    state.group_fetches = state.group_fetches.saturating_sub(1);
+                }
+                std::mem::take(&mut g.waiters)
+            }
+            None => Vec::new(),
+        },
     }
 }
 
@@ -534,6 +539,7 @@ impl PeerObserver {
             Choice::Fetch(Scope::Group(g)) => {
                 if let Some(g) = state.groups.get_mut(g) {
                     g.fetching = Some(now);
+                    state.group_fetches += 1;
                 }
                 None
             }
