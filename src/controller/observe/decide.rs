@@ -34,7 +34,7 @@ pub const UNKNOWN_REGION_PAGES: usize = 2;
 /// While our own writes go on in a region, a region listing for objects in motion waits
 /// until this many objects per page of it want one (each page then answers at least this
 /// many reads) ...
-pub const READERS_PER_PAGE: usize = 15;
+pub const READERS_PER_PAGE: usize = 20;
 
 /// ... or until the first of them has waited this long.
 pub const MAX_DEFER: Duration = Duration::from_secs(60);

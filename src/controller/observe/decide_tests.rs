@@ -291,7 +291,7 @@ fn while_our_writes_go_on_objects_in_motion_wait_for_enough_of_them_or_a_bounded
         choose(&state, &writing, &record, &settled("bgpg-0"), now),
         Choice::Fetch(Scope::Region)
     );
-    // Enough readers: 15 per page.
+    // Enough readers: READERS_PER_PAGE per page.
     state.deferred = (0..READERS_PER_PAGE * 8 - 1)
         .map(|i| (format!("bgp-w{i}"), now))
         .collect();
@@ -623,7 +623,7 @@ fn after_our_last_create_the_region_listing_waits_until_its_peer_can_be_listed()
 #[test]
 fn a_pause_between_creates_does_not_list_a_large_region_while_objects_still_await_theirs() {
     let now = Instant::now();
-    // 40 pages; 30 objects in motion want a listing (fewer than 15 per page). Our last create
+    // 40 pages; 30 objects in motion want a listing (fewer than READERS_PER_PAGE per page). Our last create
     // in the region came 3 s ago (past the write settle time and the creates' settle time):
     // the creates paused (the account's budget went to its other region).
     let mut state = busy_region(300, 4, now);

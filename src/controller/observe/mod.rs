@@ -279,7 +279,17 @@ fn end_fetch(state: &mut RegionState, scope: &Scope) -> Vec<ObjectRef<BgpPeer>> 
     match scope {
         Scope::Region => {
             state.fetching = None;
-            std::mem::take(&mut state.waiters)
+            // A region listing answers every reader of the region, those waiting for their
+            // group's listing too (a reader awaiting its delete waits for its group's
+            // listing after the group's last delete; the region's last delete may be
+            // answered by this listing instead, and that group listing never come).
+            let mut waiters = std::mem::take(&mut state.waiters);
+            for group in state.groups.values_mut() {
+                if group.fetching.is_none() && !group.waiters.is_empty() {
+                    waiters.append(&mut group.waiters);
+                }
+            }
+            waiters
         }
         Scope::Group(g) => match state.groups.get_mut(g) {
             Some(g) => {
@@ -842,6 +852,43 @@ mod tests {
             status,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_region_listing_wakes_the_readers_waiting_for_their_groups_too() {
+        let obj = |name: &str| ObjectRef::<BgpPeer>::new(name).within("ns");
+        let mut state = RegionState {
+            fetching: Some(Instant::now()),
+            waiters: vec![obj("region-reader")],
+            ..Default::default()
+        };
+        // One waits for its group's listing after the group's last delete (none in flight);
+        // another's group listing is in flight and wakes it when it lands.
+        state.groups.insert(
+            "bgpg-1".into(),
+            decide::GroupState {
+                waiters: vec![obj("group-reader")],
+                ..Default::default()
+            },
+        );
+        state.groups.insert(
+            "bgpg-2".into(),
+            decide::GroupState {
+                fetching: Some(Instant::now()),
+                waiters: vec![obj("fetching-group-reader")],
+                ..Default::default()
+            },
+        );
+        let woken = end_fetch(&mut state, &Scope::Region);
+        assert_eq!(woken, vec![obj("region-reader"), obj("group-reader")]);
+        assert_eq!(state.fetching, None);
+        assert_eq!(state.groups["bgpg-2"].waiters.len(), 1);
+        // The in-flight group listing ends: its reader is woken, the count of group listings
+        // in flight goes down.
+        state.group_fetches = 1;
+        let woken = end_fetch(&mut state, &Scope::Group("bgpg-2".into()));
+        assert_eq!(woken, vec![obj("fetching-group-reader")]);
+        assert_eq!(state.group_fetches, 0);
     }
 
     #[tokio::test(start_paused = true)]
