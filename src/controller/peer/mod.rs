@@ -79,6 +79,13 @@ pub fn awaits_create(obj: &BgpPeer) -> Option<&str> {
     .then_some(obj.spec.region_id.as_str())
 }
 
+/// Whether the object carries the deletion protection annotation set to `"true"`.
+fn deletion_protected(obj: &BgpPeer) -> bool {
+    obj.annotations()
+        .get(DELETION_PROTECTION_ANNOTATION)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
 /// The region and group of an object being deleted whose peer we will delete and have not asked the
 /// cloud to yet (recorded, ours to delete, no delete accepted, no error or protection in the
 /// way). While such objects remain, the region's removals go on: the observer does not list
@@ -86,10 +93,6 @@ pub fn awaits_create(obj: &BgpPeer) -> Option<&str> {
 /// confirms nobody; see [`crate::controller::observe::PeerObserver::set_awaiting_writes`]).
 pub fn awaits_delete(obj: &BgpPeer) -> Option<(&str, &str)> {
     let status = obj.status.as_ref()?;
-    let protected = obj
-        .annotations()
-        .get(DELETION_PROTECTION_ANNOTATION)
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
     (obj.metadata.deletion_timestamp.is_some()
         && obj.finalizers().iter().any(|f| f == FINALIZER)
         && status.bgp_peer_id.is_some()
@@ -98,16 +101,16 @@ pub fn awaits_delete(obj: &BgpPeer) -> Option<(&str, &str)> {
         && obj.spec.deletion_policy == DeletionPolicy::Delete
         && obj.spec.management_policy == ManagementPolicy::Full
         && !is_paused(obj)
-        && !protected)
-        .then(|| {
-            (
-                status.region_id.as_deref().unwrap_or(&obj.spec.region_id),
-                status
-                    .bgp_group_id
-                    .as_deref()
-                    .unwrap_or(&obj.spec.bgp_group_id),
-            )
-        })
+        && !deletion_protected(obj))
+    .then(|| {
+        (
+            status.region_id.as_deref().unwrap_or(&obj.spec.region_id),
+            status
+                .bgp_group_id
+                .as_deref()
+                .unwrap_or(&obj.spec.bgp_group_id),
+        )
+    })
 }
 
 core::object_status!(
@@ -283,11 +286,7 @@ impl Reconciler<'_> {
             claimed_by: claim,
             now: self.now,
             timing: self.ctx.config.timing,
-            deletion_protected: self
-                .obj
-                .annotations()
-                .get(DELETION_PROTECTION_ANNOTATION)
-                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            deletion_protected: deletion_protected(self.obj),
         }
     }
 
