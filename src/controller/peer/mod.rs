@@ -503,6 +503,61 @@ mod tests {
     }
 
     #[test]
+    fn a_ready_object_being_deleted_is_looked_at_like_a_settled_one_until_its_delete() {
+        let ready = |generation: i64, observed: i64| {
+            let mut obj = object(Some(BgpPeerStatus {
+                bgp_peer_id: Some("bgp-1".into()),
+                observed_generation: Some(observed),
+                conditions: vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+                    type_: crate::api::conditions::types::READY.into(),
+                    status: status::TRUE.into(),
+                    reason: "Available".into(),
+                    message: String::new(),
+                    last_transition_time: at(1),
+                    observed_generation: Some(observed),
+                }],
+                ..Default::default()
+            }));
+            obj.metadata.generation = Some(generation);
+            obj
+        };
+        let settled = |obj: &BgpPeer, for_deletion| {
+            observation::looks_settled(obj, obj.status.as_ref().expect("status"), for_deletion)
+        };
+        assert!(settled(&ready(1, 1), false));
+        // A spec change not applied yet: in motion.
+        assert!(!settled(&ready(2, 1), false));
+        // Deleting the object bumped its generation (the apiserver does so for a custom
+        // resource with a finalizer): still settled until our delete is accepted.
+        let mut deleting = ready(2, 1);
+        deleting.metadata.deletion_timestamp = Some(at(5));
+        assert!(settled(&deleting, true));
+        let mut sent = deleting.clone();
+        if let Some(s) = sent.status.as_mut() {
+            s.delete_requested_at = Some(at(6));
+        }
+        assert!(!settled(&sent, true));
+        let mut failed = deleting.clone();
+        if let Some(s) = failed.status.as_mut() {
+            s.last_error = Some(crate::api::LastError {
+                action: "DeleteBgpPeer".into(),
+                code: "IncorrectStatus".into(),
+                message: "busy".into(),
+                request_id: None,
+                time: at(6),
+            });
+        }
+        assert!(!settled(&failed, true));
+        let mut not_ready = deleting;
+        if let Some(s) = not_ready.status.as_mut() {
+            s.conditions[0].status = status::FALSE.into();
+        }
+        assert!(!settled(&not_ready, true));
+        // Never made: nothing to answer from a listing.
+        assert!(!settled(&object(Some(BgpPeerStatus::default())), true));
+    }
+
+    #[test]
     fn time_paused_does_not_count_against_the_replay_window() {
         let mut status = BgpPeerStatus {
             create_requested_at: Some(at(1_000)),
