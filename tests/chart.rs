@@ -744,6 +744,17 @@ fn run_binary_with(env: &BTreeMap<String, String>) -> String {
 }
 
 #[test]
+fn the_malloc_arena_count_is_glibcs_unless_set() {
+    assert!(!templated_env(&[]).contains_key("MALLOC_ARENA_MAX"));
+    assert_eq!(
+        templated_env(&["mallocArenaMax=2"])
+            .get("MALLOC_ARENA_MAX")
+            .map(String::as_str),
+        Some("2")
+    );
+}
+
+#[test]
 fn every_env_var_the_chart_sets_is_read_and_parsed_by_the_binary() {
     let env = templated_env(&[
         "cloud.endpoint=http://127.0.0.1:9",
