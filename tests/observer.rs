@@ -12,6 +12,10 @@ use alicloud_bgp_operator::emulator::{EmulatorHandle, server};
 
 use common::operator::{GROUP, REGION, test_emulator_config, vpc_client};
 
+/// The account the emulator's demo key belongs to (any fixed value: the observer keys our
+/// writes by it).
+const ACCOUNT: &str = "1234567890123456";
+
 /// An emulator whose VBRs take 1,000 peers, adjusted by `tune`. These tests are about paged
 /// listings of one group (> 50 peers), which the documented 8 peers per VBR cannot hold: the
 /// quota is lifted here on purpose (issue 18 redoes the fleet topology).
@@ -32,6 +36,7 @@ async fn emulator(tune: impl FnOnce(&mut EmulatorConfig)) -> EmulatorHandle {
 
 fn read(id: &str, max_age: Duration) -> ReadRequest<'_> {
     ReadRequest {
+        account: ACCOUNT,
         region: REGION,
         group: GROUP,
         id,
@@ -308,7 +313,7 @@ async fn absence_of_a_deleted_peer_is_trusted_only_from_a_consistent_listing() {
     )
     .await
     .expect("delete");
-    observer.note_deleted(&ids[0]);
+    observer.note_deleted(&ids[0], ACCOUNT);
     assert!(emu.delete_peer_out_of_band(&ids[0]), "deletion completes");
 
     // A consistent three-page listing: ids[0] is missing with no by-ID call.
@@ -347,7 +352,7 @@ async fn absence_of_a_deleted_peer_is_trusted_only_from_a_consistent_listing() {
     )
     .await
     .expect("delete");
-    observer.note_deleted(&ids[2]);
+    observer.note_deleted(&ids[2], ACCOUNT);
     assert!(emu.delete_peer_out_of_band(&ids[2]));
     emu.inject_fault(Fault::delay("DescribeBgpPeers", Duration::from_millis(300)).times(3));
     emu.reset_counters();
@@ -384,20 +389,20 @@ async fn verification_listings_overlapping_our_own_creates_are_not_trusted() {
     make_peers(&vpc, &creds, 3, 30).await;
     let observer = PeerObserver::default();
     let listed = observer
-        .list_group_consistently(&vpc, &creds, REGION, GROUP)
+        .list_group_consistently(&vpc, &creds, ACCOUNT, REGION, GROUP)
         .await
         .expect("listing");
     assert_eq!(listed.map(|p| p.len()), Some(3), "a quiet group is trusted");
-    let in_flight = observer.creating(REGION, GROUP);
+    let in_flight = observer.creating(ACCOUNT, REGION, GROUP);
     let listed = observer
-        .list_group_consistently(&vpc, &creds, REGION, GROUP)
+        .list_group_consistently(&vpc, &creds, ACCOUNT, REGION, GROUP)
         .await
         .expect("listing");
     assert!(listed.is_none(), "a create of ours in flight: not trusted");
     drop(in_flight);
     // A create that started and ended during the walk counts too (the epoch moved).
     let listed = observer
-        .list_group_consistently(&vpc, &creds, REGION, GROUP)
+        .list_group_consistently(&vpc, &creds, ACCOUNT, REGION, GROUP)
         .await
         .expect("listing");
     assert!(listed.is_some());

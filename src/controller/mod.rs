@@ -178,17 +178,22 @@ async fn count_awaiting_writes(store: reflector::Store<BgpPeer>, ctx: Arc<Contex
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        let mut counts: std::collections::HashMap<String, observe::Awaiting> = Default::default();
+        let mut counts: std::collections::HashMap<(String, String), observe::Awaiting> =
+            Default::default();
         for obj in store.state() {
             let (region, group) = match (peer::awaits_create(&obj), peer::awaits_delete(&obj)) {
                 (Some(region), _) => (region, None),
                 (None, Some((region, group))) => (region, Some(group)),
                 (None, None) => continue,
             };
-            let awaiting = match counts.get_mut(region) {
-                Some(a) => a,
-                None => counts.entry(region.to_owned()).or_default(),
-            };
+            let account = obj
+                .status
+                .as_ref()
+                .and_then(|s| s.account_id.as_deref())
+                .unwrap_or("");
+            let awaiting = counts
+                .entry((account.to_owned(), region.to_owned()))
+                .or_default();
             match group {
                 None => awaiting.creates += 1,
                 Some(group) => {

@@ -196,6 +196,21 @@ impl Writes {
                 .is_some_and(|t| now.saturating_duration_since(t) < WRITES_SETTLE)
     }
 
+    /// Our writes in two buckets of a region together (an account's and the unknown
+    /// account's): counts add up (epochs only grow, so a change in either changes the sum),
+    /// times are the latest.
+    pub fn merge(&self, other: &Writes) -> Writes {
+        Writes {
+            creates_in_flight: self.creates_in_flight + other.creates_in_flight,
+            epoch: self.epoch + other.epoch,
+            last_at: self.last_at.max(other.last_at),
+            last_delete_at: self.last_delete_at.max(other.last_delete_at),
+            last_create_at: self.last_create_at.max(other.last_create_at),
+            awaiting_creates: self.awaiting_creates + other.awaiting_creates,
+            awaiting_deletes: self.awaiting_deletes + other.awaiting_deletes,
+        }
+    }
+
     /// Whether a listing that saw `before` when it started and `self` when it ended can have
     /// been overlapped by a create of ours (an addition can hide a removal from the paging).
     pub fn overlapped(&self, before: &Writes) -> bool {

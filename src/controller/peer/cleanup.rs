@@ -148,7 +148,7 @@ async fn delete(r: &mut Reconciler<'_>, creds: &Credentials, id: &str) -> Result
             });
         }
     };
-    r.ctx.observer.note_deleted(id);
+    r.ctx.observer.note_deleted(id, r.account());
     // In motion until released: its first look comes when the peer is likely gone.
     r.ctx.pace.deleted(
         &super::super::core::object_key(r.obj),

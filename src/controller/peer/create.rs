@@ -103,7 +103,7 @@ pub(super) async fn create(
         ip_version: Some(r.ip_version().as_api_str().to_owned()),
         client_token: Some(token.to_owned()),
     };
-    let in_flight = r.ctx.observer.creating(r.region(), r.group());
+    let in_flight = r.ctx.observer.creating(r.account(), r.region(), r.group());
     let result = r.ctx.vpc.create_bgp_peer(creds, &req).await;
     drop(in_flight);
     let resp = match result {
@@ -339,7 +339,7 @@ async fn verify(
     let listing = match r
         .ctx
         .observer
-        .list_group_consistently(&r.ctx.vpc, creds, r.region(), &group)
+        .list_group_consistently(&r.ctx.vpc, creds, r.account(), r.region(), &group)
         .await
     {
         Ok(Some(peers)) => peers,

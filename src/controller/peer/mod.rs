@@ -205,6 +205,12 @@ impl Reconciler<'_> {
             .unwrap_or(&self.obj.spec.bgp_group_id)
     }
 
+    /// The account the peer is bound to, as recorded ("" before it is known): the observer
+    /// counts our writes per account (see `observe::PeerObserver::set_awaiting_writes`).
+    pub(super) fn account(&self) -> &str {
+        self.status.account_id.as_deref().unwrap_or("")
+    }
+
     /// The IP version the peer was made with: as recorded, else the spec's.
     pub(super) fn ip_version(&self) -> IpVersion {
         self.status.ip_version.unwrap_or(self.obj.spec.ip_version)

@@ -42,6 +42,7 @@ pub(super) async fn observe(
         };
         let waiter = ObjectRef::from_obj(r.obj);
         let read = ReadRequest {
+            account: r.account(),
             region: r.region(),
             group: r.group(),
             id: &id,
