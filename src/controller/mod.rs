@@ -171,7 +171,8 @@ where
 }
 
 /// Every second, the objects per (account, region) that will create or delete their peer and
-/// have not started (the account from `status.accountId`, "" before it is known) ([`peer::awaits_create`], [`peer::awaits_delete`]), for the observer
+/// have not started ([`peer::awaits_create`], [`peer::awaits_delete`]; the account from
+/// `status.accountId`, "" before it is known), for the observer
 /// ([`observe::PeerObserver::set_awaiting_writes`]).
 async fn count_awaiting_writes(store: reflector::Store<BgpPeer>, ctx: Arc<Context>) {
     let mut every = tokio::time::interval(AWAITING_WRITES_EVERY);
