@@ -238,9 +238,7 @@ struct WriteLog {
 
 impl WriteLog {
     fn of(&self, account: &str, region: &str, scope: &Scope) -> Writes {
-        // An account's own bucket and the unknown account's; a reader whose account is not
-        // known yet sees every account's writes in the region.
-        let counts = |a: &str| account.is_empty() || a == account || a.is_empty();
+        let counts = |writer: &str| sees(account, writer);
         let mut w = Writes::default();
         match scope {
             Scope::Region => {
@@ -279,12 +277,16 @@ impl WriteLog {
     /// Whether objects of `group` still await their deletes (in `account` or an unknown
     /// one; in any account for a reader whose account is not known).
     fn group_awaits_deletes(&self, account: &str, region: &str, group: &str) -> bool {
-        self.awaiting.iter().any(|((a, r), aw)| {
-            r == region
-                && (account.is_empty() || a == account || a.is_empty())
-                && aw.delete_groups.contains(group)
-        })
+        self.awaiting
+            .iter()
+            .any(|((a, r), aw)| r == region && sees(account, a) && aw.delete_groups.contains(group))
     }
+}
+
+/// Whether a reader of account `reader` counts the writes of account `writer`: its own, and
+/// the unknown account's; a reader whose account is not known yet counts every account's.
+fn sees(reader: &str, writer: &str) -> bool {
+    reader.is_empty() || writer.is_empty() || reader == writer
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -745,8 +747,8 @@ impl PeerObserver {
         Ok(consistent.then_some(walk.peers))
     }
 
-    /// How many objects per (account, region) will create or delete a peer and have not started
-    /// (counted from the cache; see [`crate::controller::peer::awaits_create`] and
+    /// How many objects per (account, region) will create or delete a peer and have not
+    /// started (counted from the cache; see [`crate::controller::peer::awaits_create`] and
     /// [`crate::controller::peer::awaits_delete`]). While creates remain, our writes in the
     /// region count as ongoing, so a pause between creates does not list the region for a
     /// few readers; while deletes remain, readers awaiting our deletes do not list a paged
@@ -803,9 +805,9 @@ impl PeerObserver {
         peers.map.remove(id);
     }
 
-    /// Marks a create of `account` in `group` as in flight until the returned guard is dropped: listings
-    /// of the group or its region overlapping it are not consistent (an addition can hide a
-    /// removal from the paging).
+    /// Marks a create of `account` in `group` as in flight until the returned guard is
+    /// dropped: listings of the group or its region overlapping it are not consistent (an
+    /// addition can hide a removal from the paging).
     pub fn creating(&self, account: &str, region: &str, group: &str) -> CreateGuard<'_> {
         let key = (account.to_owned(), region.to_owned(), group.to_owned());
         self.bump_creates(&key, true);
