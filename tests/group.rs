@@ -180,7 +180,7 @@ fn reason(g: &BgpGroup) -> Option<String> {
         .conditions
         .iter()
         .find(|c| c.type_ == "Ready")
-        .map(|c| c.reason.clone())
+        .map(|c| c.reason.to_string())
 }
 
 async fn wait_group_gone(op: &Operator, name: &str) {

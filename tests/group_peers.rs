@@ -57,7 +57,7 @@ fn peer_spec(ip: &str) -> serde_json::Value {
 }
 
 fn ready_reason(p: &BgpPeer) -> Option<String> {
-    condition(p, types::READY).map(|c| c.reason.clone())
+    condition(p, types::READY).map(|c| c.reason.to_string())
 }
 
 #[tokio::test]

@@ -305,7 +305,7 @@ impl Networks {
 fn condition<'a>(
     obj: &'a BgpNetwork,
     type_: &str,
-) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+) -> Option<&'a alicloud_bgp_operator::api::Condition> {
     obj.status
         .as_ref()?
         .conditions

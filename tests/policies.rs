@@ -63,7 +63,13 @@ async fn foreign_peer(op: &Operator, ip: &str) -> String {
 }
 
 fn up_to_date(obj: &BgpPeer) -> Option<(String, String, String)> {
-    condition(obj, "UpToDate").map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    condition(obj, "UpToDate").map(|c| {
+        (
+            c.status.to_string(),
+            c.reason.to_string(),
+            c.message.to_string(),
+        )
+    })
 }
 
 #[tokio::test]

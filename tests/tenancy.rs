@@ -342,7 +342,7 @@ async fn wait_condition(
 
 fn stalled_message(obj: &BgpPeer) -> String {
     condition(obj, "Stalled")
-        .map(|c| c.message.clone())
+        .map(|c| c.message.to_string())
         .unwrap_or_default()
 }
 

@@ -1,5 +1,55 @@
 //! Condition types and reasons of `BgpPeer` (kstatus: `Ready`, plus the abnormal-true
 //! `Reconciling` and `Stalled`). Every reason the controller writes is a constant here.
+//! Also [`Condition`], the condition every kind's status lists.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+
+use super::Text;
+
+/// One condition of an object's status: the Kubernetes `Condition`
+/// (`io.k8s.apimachinery.pkg.apis.meta.v1.Condition`, same JSON and schema) with [`Text`]
+/// fields, so that the cache of thousands of objects holds each type, status, reason and
+/// message once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    /// When the condition last changed status.
+    pub last_transition_time: Time,
+    /// A human-readable message (may be empty).
+    #[serde(default)]
+    pub message: Text,
+    /// The `metadata.generation` the condition was set for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// A CamelCase reason (one of [`reasons`] when the controller wrote it).
+    #[serde(default)]
+    pub reason: Text,
+    /// `True`, `False` or `Unknown` ([`status`]).
+    #[serde(default)]
+    pub status: Text,
+    /// The condition type ([`types`]).
+    #[serde(default, rename = "type")]
+    pub type_: Text,
+}
+
+impl JsonSchema for Condition {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        <k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition as JsonSchema>::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        <k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition as JsonSchema>::schema_id()
+    }
+    fn inline_schema() -> bool {
+        <k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition as JsonSchema>::inline_schema()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        <k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition as JsonSchema>::json_schema(
+            generator,
+        )
+    }
+}
 
 /// Condition types.
 pub mod types {

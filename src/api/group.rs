@@ -11,7 +11,9 @@
 //! ModifyBgpGroupAttribute cannot change (`regionId`, `routerId`, `ipVersion`) or that bind the
 //! object to a cloud group (`adoptBgpGroupId`).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

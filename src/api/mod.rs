@@ -9,8 +9,12 @@ pub mod crdgen;
 pub mod group;
 pub mod identity;
 pub mod network;
+mod text;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+pub use conditions::Condition;
+pub use text::Text;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -116,18 +120,18 @@ pub struct BgpPeerSpec {
         regex(pattern = r"^[a-z]{2,4}(-[a-z0-9]+){1,4}$"),
         extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "regionId is immutable"}])
     )]
-    pub region_id: String,
+    pub region_id: Text,
 
     /// ID of the BGP group the peer belongs to, for example `bgpg-wz9f62v4fbg2gwwwasa`.
     /// The group fixes the peer's ASNs and virtual border router. Exactly one of this and
     /// `bgpGroupRef`. Immutable.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "Text::is_empty")]
     #[schemars(
         length(min = 9, max = 64),
         regex(pattern = r"^bgpg-[a-z0-9]+$"),
         extend("x-kubernetes-validations" = [{"rule": "self == oldSelf", "message": "bgpGroupId is immutable"}])
     )]
-    pub bgp_group_id: String,
+    pub bgp_group_id: Text,
 
     /// The `BgpGroup` object in the same namespace whose group the peer belongs to (instead
     /// of `bgpGroupId`): the peer is created once the group is Ready, in the group's cloud
@@ -148,7 +152,7 @@ pub struct BgpPeerSpec {
             {"rule": "!isIP(self) || ip(self).isGlobalUnicast()", "message": "peerIpAddress must be a unicast address (not loopback, link-local, multicast, broadcast or unspecified)"}
         ])
     )]
-    pub peer_ip_address: Option<String>,
+    pub peer_ip_address: Option<Text>,
 
     /// IP version of the peer: `IPv4` (default) or `IPv6` (the VBR must have IPv6 enabled).
     /// Immutable.
@@ -320,14 +324,14 @@ pub struct BgpPeerStatus {
     /// it is created or adopted. Credentials of another account are never used to create,
     /// recreate or confirm the absence of this object's peer (`AccountMismatch`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
+    pub account_id: Option<Text>,
     /// Region the peer was created or adopted in: cleanup always acts here, and a spec that
     /// names another region is refused (`ImmutableFieldChanged`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region_id: Option<String>,
+    pub region_id: Option<Text>,
     /// BGP group the peer was created or adopted in (see `regionId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bgp_group_id: Option<String>,
+    pub bgp_group_id: Option<Text>,
     /// IP version the peer was created or adopted with (see `regionId`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_version: Option<IpVersion>,
@@ -417,7 +421,7 @@ pub struct LastError {
 pub struct CreateParams {
     /// PeerIpAddress sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub peer_ip_address: Option<String>,
+    pub peer_ip_address: Option<Text>,
     /// EnableBfd sent.
     #[serde(default)]
     pub enable_bfd: bool,
@@ -452,28 +456,28 @@ fn is_zero(n: &u32) -> bool {
 pub struct CloudPeerView {
     /// Lifecycle status: Pending, Available, Modifying, Deleting, Deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<Text>,
     /// BGP group the cloud holds the peer in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bgp_group_id: Option<String>,
+    pub bgp_group_id: Option<Text>,
     /// BGP session state: Idle, Connect, Active, Established, Down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bgp_status: Option<String>,
+    pub bgp_status: Option<Text>,
     /// ASN on the Alibaba Cloud side.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub local_asn: Option<String>,
+    pub local_asn: Option<Text>,
     /// ASN of the peer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub peer_asn: Option<String>,
+    pub peer_asn: Option<Text>,
     /// ID of the virtual border router.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub router_id: Option<String>,
+    pub router_id: Option<Text>,
     /// Peer IP address as the cloud holds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub peer_ip_address: Option<String>,
+    pub peer_ip_address: Option<Text>,
     /// IP version as the cloud holds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ip_version: Option<String>,
+    pub ip_version: Option<Text>,
     /// BFD as the cloud holds it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_bfd: Option<bool>,

@@ -11,7 +11,9 @@
 //! a VBR ID, a `dstCidrBlock` that is not a CIDR block or has host bits set (CEL `isCIDR`,
 //! `cidr().masked()`), a malformed VPC ID, and any change of the identity fields.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

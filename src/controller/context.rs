@@ -248,7 +248,7 @@ impl Context {
         for obj in store.state() {
             for c in obj.status.iter().flat_map(|s| s.conditions.iter()) {
                 *counts
-                    .entry((c.type_.clone(), c.status.clone()))
+                    .entry((c.type_.to_string(), c.status.to_string()))
                     .or_default() += 1;
             }
         }

@@ -35,10 +35,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::api::Condition;
 use crate::ops::events::{Recorder, Reporter};
 use futures::TryStreamExt;
 use futures::{FutureExt, StreamExt};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::ListParams;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
@@ -277,7 +277,7 @@ const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-config
 /// status, labels, annotations, finalizers, deletion mark, resourceVersion, uid, generation),
 /// in as little memory as the types allow. At N = 10,000 the BgpPeer cache is the largest
 /// part of the heap (about 3 KB an object).
-pub(crate) trait Compact: kube::Resource {
+pub trait Compact: kube::Resource {
     /// The object's conditions, to shrink (None without a status).
     fn cached_conditions_mut(&mut self) -> Option<&mut Vec<Condition>>;
 

@@ -1,7 +1,9 @@
 //! Conditions as data: the outcome of a reconcile becomes `Ready`/`Reconciling`/`Stalled`,
 //! transition times move only on real transitions, and an unchanged status is not written.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::api::Condition;
 
 use crate::api::conditions::{reasons, status, types};
 
@@ -112,10 +114,10 @@ pub fn conditions_for(
                 _ => now.clone(),
             };
             Condition {
-                type_: want.type_.to_owned(),
-                status: want.status.to_owned(),
-                reason: want.reason.to_owned(),
-                message: want.message,
+                type_: want.type_.into(),
+                status: want.status.into(),
+                reason: want.reason.into(),
+                message: want.message.into(),
                 observed_generation: generation,
                 last_transition_time,
             }
@@ -197,10 +199,10 @@ pub fn set_up_to_date(
         _ => now.clone(),
     };
     let cond = Condition {
-        type_: types::UP_TO_DATE.to_owned(),
-        status: cond_status.to_owned(),
-        reason: reason.to_owned(),
-        message,
+        type_: types::UP_TO_DATE.into(),
+        status: cond_status.into(),
+        reason: reason.into(),
+        message: message.into(),
         observed_generation: generation,
         last_transition_time,
     };

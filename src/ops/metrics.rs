@@ -462,7 +462,7 @@ impl Metrics {
                         .and_then(|s| s.cloud.as_ref())
                         .and_then(|c| c.bgp_status.clone())
                         .filter(|s| !s.is_empty())
-                        .unwrap_or_else(|| "Unknown".to_owned());
+                        .map_or_else(|| "Unknown".to_owned(), String::from);
                     if state != report::ESTABLISHED {
                         let since = match condition(types::SESSION_ESTABLISHED) {
                             Some(s) if s.status != cond_status::TRUE => &s.last_transition_time,
@@ -482,7 +482,7 @@ impl Metrics {
                 Some(c) if c.reason == reasons::PAUSED => {}
                 other => {
                     let (reason, since) = match other {
-                        Some(c) => (c.reason.clone(), Some(c.last_transition_time.0)),
+                        Some(c) => (c.reason.to_string(), Some(c.last_transition_time.0)),
                         None => (
                             "NoStatus".to_owned(),
                             obj.metadata.creation_timestamp.as_ref().map(|t| t.0),

@@ -17,7 +17,9 @@
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use crate::api::Condition;
 
 use crate::api::conditions::{reasons, status, types};
 use crate::api::{CloudPeerView, LastError};
@@ -208,10 +210,10 @@ pub fn session_condition(
         _ => now.clone(),
     };
     Condition {
-        type_: types::SESSION_ESTABLISHED.to_owned(),
-        status: cond_status.to_owned(),
-        reason: reason.to_owned(),
-        message,
+        type_: types::SESSION_ESTABLISHED.into(),
+        status: cond_status.into(),
+        reason: reason.into(),
+        message: message.into(),
         observed_generation: generation,
         last_transition_time,
     }
@@ -402,7 +404,7 @@ mod tests {
     #[test]
     fn session_condition_follows_the_cloud_and_keeps_its_transition_time() {
         let view = |s: &str| CloudPeerView {
-            bgp_status: Some(s.to_owned()),
+            bgp_status: Some(s.into()),
             ..CloudPeerView::default()
         };
         let none = session_condition(&[], None, Some(1), &at(1));

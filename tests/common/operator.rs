@@ -340,7 +340,7 @@ impl Operator {
 pub fn condition<'a>(
     obj: &'a BgpPeer,
     type_: &str,
-) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+) -> Option<&'a alicloud_bgp_operator::api::Condition> {
     obj.status
         .as_ref()?
         .conditions

@@ -32,14 +32,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::controller::Action;
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tracing::{debug, info};
 
-use crate::api::{LastError, ManagementPolicy, PAUSED_ANNOTATION};
+use crate::api::{Condition, LastError, ManagementPolicy, PAUSED_ANNOTATION};
 
 use super::context::Context;
 use super::error::{Error, Step};
@@ -85,12 +85,12 @@ pub trait ObjectStatus:
 macro_rules! object_status {
     ($status:ty $(, derived = $derived:expr)?) => {
         impl $crate::controller::core::ObjectStatus for $status {
-            fn conditions(&self) -> &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition] {
+            fn conditions(&self) -> &[$crate::api::Condition] {
                 &self.conditions
             }
             fn conditions_mut(
                 &mut self,
-            ) -> &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+            ) -> &mut Vec<$crate::api::Condition> {
                 &mut self.conditions
             }
             fn observed_generation(&self) -> Option<i64> {
@@ -113,10 +113,10 @@ macro_rules! object_status {
             $(
             fn derived_conditions(
                 &self,
-                existing: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+                existing: &[$crate::api::Condition],
                 generation: Option<i64>,
                 now: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
-            ) -> Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+            ) -> Vec<$crate::api::Condition> {
                 ($derived)(self, existing, generation, now)
             }
             )?

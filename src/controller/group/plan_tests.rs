@@ -635,14 +635,14 @@ fn drift_is_described_without_the_key() {
 
 #[test]
 fn a_settled_group_is_not_read_again_before_its_resync() {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+    use crate::api::Condition;
     let now = jiff::Timestamp::from_second(NOW).expect("now");
     let resync = Duration::from_secs(600);
     let ready = |generation: i64| Condition {
         type_: "Ready".into(),
         status: "True".into(),
         reason: "Available".into(),
-        message: String::new(),
+        message: Default::default(),
         observed_generation: Some(generation),
         last_transition_time: at(NOW - 100),
     };

@@ -103,7 +103,7 @@ pub(super) async fn ensure_peer(r: &mut Reconciler<'_>) -> Result<Action, Error>
             status.client_token = None;
             status.create_params = None;
             status.create_requested_at = None;
-            status.account_id = Some(cloud.account.clone());
+            status.account_id = Some(cloud.account.as_str().into());
             status.region_id = Some(r.obj.spec.region_id.clone());
             status.bgp_group_id = Some(r.obj.spec.bgp_group_id.clone());
             status.ip_version = Some(r.obj.spec.ip_version);

@@ -1,6 +1,6 @@
 //! From the cloud's answer to what planning and status hold.
 
-use crate::api::CloudPeerView;
+use crate::api::{CloudPeerView, Text};
 use crate::cloud::BgpPeerInfo;
 
 use super::plan::ObservedPeer;
@@ -22,15 +22,15 @@ impl From<&BgpPeerInfo> for ObservedPeer {
 /// The status view of a peer. Secrets (the group's auth key) are never copied.
 impl From<&BgpPeerInfo> for CloudPeerView {
     fn from(p: &BgpPeerInfo) -> Self {
-        let non_empty = |s: &Option<String>| s.clone().filter(|v| !v.is_empty());
-        let text = |s: String| Some(s).filter(|v| !v.is_empty());
+        let text = |s: &str| (!s.is_empty()).then(|| Text::from(s));
+        let non_empty = |s: &Option<String>| s.as_deref().and_then(text);
         CloudPeerView {
-            status: text(p.status.to_string()),
-            bgp_group_id: text(p.bgp_group_id.clone()),
-            bgp_status: p.bgp_status.as_ref().and_then(|s| text(s.to_string())),
-            local_asn: p.local_asn.map(|n| n.to_string()),
-            peer_asn: p.peer_asn.map(|n| n.to_string()),
-            router_id: text(p.router_id.clone()),
+            status: text(&p.status.to_string()),
+            bgp_group_id: text(&p.bgp_group_id),
+            bgp_status: p.bgp_status.as_ref().and_then(|s| text(&s.to_string())),
+            local_asn: p.local_asn.and_then(|n| text(&n.to_string())),
+            peer_asn: p.peer_asn.and_then(|n| text(&n.to_string())),
+            router_id: text(&p.router_id),
             peer_ip_address: non_empty(&p.peer_ip_address),
             ip_version: non_empty(&p.ip_version),
             enable_bfd: p.enable_bfd,

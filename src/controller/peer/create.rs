@@ -67,7 +67,7 @@ pub(super) async fn start_create(
     status.create_params = Some(CreateParams::from_spec(spec));
     status.create_requested_at = Some(stamp);
     status.incarnation = incarnation;
-    status.account_id = Some(account.to_owned());
+    status.account_id = Some(account.into());
     status.region_id = Some(spec.region_id.clone());
     status.bgp_group_id = Some(spec.bgp_group_id.clone());
     status.ip_version = Some(spec.ip_version);
@@ -97,7 +97,7 @@ pub(super) async fn create(
     let req = CreateBgpPeerRequest {
         region_id: r.region().to_owned(),
         bgp_group_id: r.group().to_owned(),
-        peer_ip_address: params.peer_ip_address.clone(),
+        peer_ip_address: params.peer_ip_address.as_deref().map(str::to_owned),
         enable_bfd: Some(params.enable_bfd),
         bfd_multi_hop: params.bfd_multi_hop,
         ip_version: Some(r.ip_version().as_api_str().to_owned()),

@@ -356,7 +356,7 @@ impl Reconciler<'_> {
         let spec = &self.obj.spec;
         let status = &mut self.status;
         status.cloud = Some(info.into());
-        status.account_id.get_or_insert_with(|| account.to_owned());
+        status.account_id.get_or_insert_with(|| account.into());
         status
             .region_id
             .get_or_insert_with(|| spec.region_id.clone());
@@ -441,15 +441,14 @@ mod tests {
         );
         assert_eq!(
             with(|s| {
-                s.conditions
-                    .push(k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
-                        type_: "Stalled".into(),
-                        status: "True".into(),
-                        reason: "CredentialsError".into(),
-                        message: String::new(),
-                        last_transition_time: at(1),
-                        observed_generation: None,
-                    })
+                s.conditions.push(crate::api::Condition {
+                    type_: "Stalled".into(),
+                    status: "True".into(),
+                    reason: "CredentialsError".into(),
+                    message: Default::default(),
+                    last_transition_time: at(1),
+                    observed_generation: None,
+                })
             }),
             None
         );
@@ -514,11 +513,11 @@ mod tests {
             let mut obj = object(Some(BgpPeerStatus {
                 bgp_peer_id: Some("bgp-1".into()),
                 observed_generation: Some(observed),
-                conditions: vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+                conditions: vec![crate::api::Condition {
                     type_: crate::api::conditions::types::READY.into(),
                     status: status::TRUE.into(),
                     reason: "Available".into(),
-                    message: String::new(),
+                    message: Default::default(),
                     last_transition_time: at(1),
                     observed_generation: Some(observed),
                 }],

@@ -768,7 +768,7 @@ pub fn diff(spec: &BgpPeerSpec, peer: &ObservedPeer) -> PeerDiff {
     if let Some(ip) = &spec.peer_ip_address
         && !same_ip(ip, peer.peer_ip_address.as_deref().unwrap_or_default())
     {
-        out.peer_ip_address = Some(ip.clone());
+        out.peer_ip_address = Some(ip.to_string());
     }
     if peer.enable_bfd.unwrap_or(false) != spec.enable_bfd {
         out.enable_bfd = Some(spec.enable_bfd);
@@ -783,7 +783,7 @@ pub fn diff(spec: &BgpPeerSpec, peer: &ObservedPeer) -> PeerDiff {
         out.enable_bfd = Some(true);
     }
     if !peer.bgp_group_id.is_empty() && peer.bgp_group_id != spec.bgp_group_id {
-        out.bgp_group_id = Some(spec.bgp_group_id.clone());
+        out.bgp_group_id = Some(spec.bgp_group_id.to_string());
     }
     out
 }

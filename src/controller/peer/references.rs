@@ -42,7 +42,10 @@ pub fn resolve(
     group: Option<&BgpGroup>,
     deleting: bool,
 ) -> Resolution {
-    let recorded = peer.status.as_ref().and_then(|s| s.bgp_group_id.clone());
+    let recorded = peer
+        .status
+        .as_ref()
+        .and_then(|s| s.bgp_group_id.as_deref().map(str::to_owned));
     let name = format!(
         "{}/{}",
         peer.namespace().unwrap_or_default(),
@@ -116,7 +119,7 @@ pub async fn dereference(
     match resolve(peer, reference, group.as_ref(), deleting) {
         Resolution::Group(id) => {
             let mut resolved = peer.clone();
-            resolved.spec.bgp_group_id = id;
+            resolved.spec.bgp_group_id = id.into();
             Ok(Some(resolved))
         }
         Resolution::NotReady(message) => Err(Error::DependencyNotReady(message)),
@@ -174,7 +177,8 @@ pub fn dependents<'a>(
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+    use crate::api::Condition;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     use super::*;
     use crate::api::group::{BgpGroupSpec, BgpGroupStatus};
@@ -213,7 +217,7 @@ mod tests {
                 type_: types::READY.into(),
                 status: ready.into(),
                 reason: "Pending".into(),
-                message: String::new(),
+                message: Default::default(),
                 observed_generation: Some(observed),
                 last_transition_time: Time(jiff::Timestamp::UNIX_EPOCH),
             }],
