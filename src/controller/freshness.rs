@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 pub const REMEMBER: Duration = Duration::from_secs(60);
 
 /// The next look when a reconcile waits for the cache. (A status-only change passes no
-/// reconcile trigger (`controller::user_visible_change`), so the watch event of our own status
+/// reconcile trigger (`controller::changes::user_visible_change`), so the watch event of our own status
 /// write does not wake the object: this look does.)
 pub const RECHECK: Duration = Duration::from_secs(1);
 

@@ -14,6 +14,7 @@
 //! - [`token`]: the deterministic ClientToken.
 //! - [`key`]: an object's `namespace/name` key and [`key::same_ip`], for every kind.
 
+mod changes;
 pub mod context;
 pub mod core;
 pub mod credentials;
@@ -60,22 +61,6 @@ pub struct WatchScope {
     pub namespace: Option<String>,
     /// Only objects matching this label selector (for sharding across installs).
     pub label_selector: Option<String>,
-}
-
-/// The predicate of reconcile triggers: a hash of everything but status and bookkeeping.
-fn user_visible_change<K: kube::Resource>(obj: &K) -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-    let meta = obj.meta();
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    meta.generation.hash(&mut h);
-    meta.annotations.hash(&mut h);
-    meta.labels.hash(&mut h);
-    meta.finalizers.hash(&mut h);
-    meta.deletion_timestamp
-        .as_ref()
-        .map(|t| t.0.as_second())
-        .hash(&mut h);
-    Some(h.finish())
 }
 
 /// Event reporter of this controller.
@@ -243,16 +228,15 @@ where
     }
 }
 
-/// A watch of the objects of kind `K` in `scope` that yields only changes a user (or the
-/// finalizer machinery) makes: spec (generation), annotations (pause, resync), labels,
-/// finalizers and the deletion mark. Our own status writes do not trigger, so an error's
-/// requeue delay is never cut short by the status write that reports it. Also the cache
-/// (reflector store) the watch fills.
+/// A watch of the objects of kind `K` in `scope` that yields the references of the objects
+/// to reconcile after changes a user (or the finalizer machinery) makes ([`changes`]), and
+/// the cache (reflector store) the watch fills. A failed watch is retried with backoff
+/// and logged here. Controllers take the references with [`controller_for`].
 pub(crate) fn triggers<K: CloudObject + Compact>(
     api: Api<K>,
     scope: &WatchScope,
 ) -> (
-    impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    impl futures::Stream<Item = ObjectRef<K>> + Send + 'static,
     reflector::Store<K>,
 ) {
     let mut wc = watcher::Config::default().any_semantic();
@@ -260,13 +244,32 @@ pub(crate) fn triggers<K: CloudObject + Compact>(
         wc = wc.labels(selector);
     }
     let (store, writer) = reflector::store();
+    let mut filter = changes::ChangeFilter::default();
     let stream = watcher(api, wc)
         .default_backoff()
         .modify(K::compact)
         .reflect(writer)
-        .applied_objects()
-        .predicate_filter(user_visible_change, Default::default());
+        .filter_map(move |event| {
+            let reference = match event {
+                Ok(event) => filter.on_event(event),
+                Err(e) => {
+                    warn!(kind = K::KIND, error = %e, "watch failed; retrying with backoff");
+                    None
+                }
+            };
+            std::future::ready(reference)
+        });
     (stream, store)
+}
+
+/// The controller of kind `K` over `store`, reconciling the references `trigger` yields
+/// (from [`triggers`]).
+pub(crate) fn controller_for<K: CloudObject>(
+    trigger: impl futures::Stream<Item = ObjectRef<K>> + Send + 'static,
+    store: reflector::Store<K>,
+) -> Controller<K> {
+    Controller::for_stream(futures::stream::empty::<Result<K, watcher::Error>>(), store)
+        .reconcile_on(trigger)
 }
 
 /// The annotation `kubectl apply` keeps a whole copy of the object in. No controller reads
@@ -361,7 +364,7 @@ pub async fn run(
     // Objects that waited for a group listing are woken when it lands.
     let (waker, woken) = futures::channel::mpsc::unbounded();
     ctx.observer.set_waker(waker);
-    let controller = Controller::for_stream(trigger, store.clone()).reconcile_on(woken);
+    let controller = controller_for(trigger, store.clone()).reconcile_on(woken);
     let _ = ctx.store.set(store.clone());
     {
         let store = store.clone();
@@ -453,7 +456,7 @@ pub async fn run(
         .default_backoff()
         .touched_objects();
     let group_controller = with_credential_triggers(
-        Controller::for_stream(group_trigger, groups.clone()),
+        controller_for(group_trigger, groups.clone()),
         groups.clone(),
         &ctx,
         identity_changes,
@@ -582,7 +585,10 @@ mod tests {
                 .map(String::as_str),
             Some("true")
         );
-        assert_eq!(user_visible_change(&cached), user_visible_change(&expected));
+        assert_eq!(
+            changes::user_visible_change(&cached),
+            changes::user_visible_change(&expected)
+        );
     }
 
     #[test]

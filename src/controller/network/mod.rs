@@ -20,7 +20,7 @@ use cleanup::ensure_network_absent;
 use std::future::Future;
 use std::sync::Arc;
 
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, ResourceExt};
@@ -479,7 +479,7 @@ pub async fn run(
         .default_backoff()
         .touched_objects();
     let controller = with_credential_triggers(
-        Controller::for_stream(trigger, store.clone()),
+        super::controller_for(trigger, store.clone()),
         store,
         &ctx,
         identity_changes,
