@@ -99,12 +99,6 @@ impl From<&String> for Text {
     }
 }
 
-impl From<&Text> for Text {
-    fn from(s: &Text) -> Self {
-        s.clone()
-    }
-}
-
 impl From<Text> for String {
     fn from(t: Text) -> Self {
         t.0.as_ref().to_owned()
