@@ -219,6 +219,12 @@ struct RunResult {
     create_peak_rss_kib: u64,
     create_cpu_s: f64,
     peak_rss_kib: u64,
+    /// Largest sampled anonymous (heap) and file-backed (binary) RSS over the run; VmHWM is
+    /// at most their sum.
+    #[serde(default)]
+    peak_anon_kib: u64,
+    #[serde(default)]
+    peak_file_kib: u64,
     total_cpu_s: f64,
     /// Single objects applied one at a time: seconds to Ready, in order.
     #[serde(default)]
@@ -695,6 +701,8 @@ async fn run_one(
         create_peak_rss_kib: create_usage.peak_rss_kib,
         create_cpu_s: create_usage.cpu_secs,
         peak_rss_kib: create_usage.peak_rss_kib.max(final_usage.peak_rss_kib),
+        peak_anon_kib: create_usage.peak_anon_kib.max(final_usage.peak_anon_kib),
+        peak_file_kib: create_usage.peak_file_kib.max(final_usage.peak_file_kib),
         total_cpu_s: create_usage.cpu_secs + final_usage.cpu_secs,
         single_ready_s,
     };
@@ -870,6 +878,16 @@ fn summary(out: &Path) -> anyhow::Result<String> {
         (
             "**controller peak RSS** (target ≤ 64 MiB at N = 10,000)",
             Box::new(|r| format!("**{:.1} MiB**", r.peak_rss_kib as f64 / 1024.0)),
+        ),
+        (
+            "of which, largest sampled: heap and stacks (anonymous) / binary pages (file)",
+            Box::new(|r| {
+                format!(
+                    "{:.1} / {:.1} MiB",
+                    r.peak_anon_kib as f64 / 1024.0,
+                    r.peak_file_kib as f64 / 1024.0
+                )
+            }),
         ),
         (
             "controller CPU until all Ready / whole run",

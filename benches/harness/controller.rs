@@ -6,6 +6,8 @@ use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -47,6 +49,44 @@ pub struct ControllerProcess {
     /// Where `/metrics` and `/readyz` are served.
     pub metrics_addr: SocketAddr,
     started: Instant,
+    sampled: Arc<Sampled>,
+}
+
+/// The largest `RssAnon` and `RssFile` seen by a sampler thread (every 100 ms): `VmHWM` is
+/// their sum at one moment, and only this split says how much of it is heap (anonymous) and
+/// how much the binary's own pages (file-backed, shared with the page cache and reclaimable).
+#[derive(Debug, Default)]
+struct Sampled {
+    stop: AtomicBool,
+    anon_kib: AtomicU64,
+    file_kib: AtomicU64,
+}
+
+impl Sampled {
+    fn start(pid: u32) -> Arc<Self> {
+        let sampled = Arc::new(Self::default());
+        let shared = sampled.clone();
+        std::thread::spawn(move || {
+            while !shared.stop.load(Ordering::Relaxed) {
+                let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+                    break;
+                };
+                shared.anon_kib.fetch_max(status_kib(&status, "RssAnon:"), Ordering::Relaxed);
+                shared.file_kib.fetch_max(status_kib(&status, "RssFile:"), Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        sampled
+    }
+}
+
+/// A `kB` field of `/proc/<pid>/status`, 0 when absent.
+fn status_kib(status: &str, key: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0)
 }
 
 /// A free loopback port (bound, then released; a small race that is fine on loopback).
@@ -113,10 +153,12 @@ impl ControllerProcess {
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", opts.bin.display()))?;
+        let sampled = Sampled::start(child.id());
         Ok(Self {
             child,
             metrics_addr,
             started: Instant::now(),
+            sampled,
         })
     }
 
@@ -160,7 +202,10 @@ impl ControllerProcess {
 
     /// Resource usage from `/proc/<pid>`.
     pub fn usage(&self) -> anyhow::Result<Usage> {
-        usage_of(self.pid())
+        let mut usage = usage_of(self.pid())?;
+        usage.peak_anon_kib = self.sampled.anon_kib.load(Ordering::Relaxed);
+        usage.peak_file_kib = self.sampled.file_kib.load(Ordering::Relaxed);
+        Ok(usage)
     }
 
     /// Waits until `/readyz` answers 200 (the cache is synced).
@@ -211,6 +256,7 @@ impl ControllerProcess {
 
 impl Drop for ControllerProcess {
     fn drop(&mut self) {
+        self.sampled.stop.store(true, Ordering::Relaxed);
         if self.is_running() {
             self.kill9();
         }
@@ -255,6 +301,10 @@ pub struct Usage {
     pub rss_kib: u64,
     /// utime + stime, seconds.
     pub cpu_secs: f64,
+    /// Largest sampled `RssAnon` (heap, stacks), KiB; 0 from [`usage_of`].
+    pub peak_anon_kib: u64,
+    /// Largest sampled `RssFile` (the binary's pages), KiB; 0 from [`usage_of`].
+    pub peak_file_kib: u64,
 }
 
 fn clock_ticks() -> f64 {
@@ -272,13 +322,7 @@ fn clock_ticks() -> f64 {
 /// Reads `/proc/<pid>/status` (VmHWM, VmRSS) and `/proc/<pid>/stat` (utime, stime).
 pub fn usage_of(pid: u32) -> anyhow::Result<Usage> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap_or(0)
-    };
+    let kib = |key: &str| status_kib(&status, key);
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     // Fields after the command name (which may contain spaces) start at field 3 (state);
     // utime and stime are fields 14 and 15.
@@ -292,6 +336,8 @@ pub fn usage_of(pid: u32) -> anyhow::Result<Usage> {
         peak_rss_kib: kib("VmHWM:"),
         rss_kib: kib("VmRSS:"),
         cpu_secs: (utime + stime) / clock_ticks(),
+        peak_anon_kib: 0,
+        peak_file_kib: 0,
     })
 }
 

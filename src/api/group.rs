@@ -323,7 +323,7 @@ pub struct BgpGroupStatus {
     /// The last error a reconcile of this object met, kept until the group is next Ready.
     /// Never holds a credential or the auth key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<LastError>,
+    pub last_error: Option<Box<LastError>>,
 
     /// When the operator last confirmed, from a cloud read, that the group exists and matches
     /// the spec (refreshed at most once per resync period).

@@ -127,5 +127,5 @@ pub struct CloudIdentityReference {
         length(min = 1, max = 253),
         regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
     )]
-    pub name: String,
+    pub name: crate::api::Text,
 }

@@ -217,7 +217,7 @@ pub struct BgpGroupReference {
         length(min = 1, max = 253),
         regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
     )]
-    pub name: String,
+    pub name: Text,
 }
 
 /// IP version of a BGP peer.
@@ -278,7 +278,7 @@ pub struct SecretReference {
         length(min = 1, max = 253),
         regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
     )]
-    pub name: String,
+    pub name: Text,
 }
 
 /// Observed state of a `BgpPeer`.
@@ -360,7 +360,7 @@ pub struct BgpPeerStatus {
     /// The last error a reconcile of this object met, kept until the operator next confirms
     /// the peer matches the spec (Ready). Never holds a credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<LastError>,
+    pub last_error: Option<Box<LastError>>,
 
     /// When the operator last confirmed, from a cloud read, that the peer exists and matches
     /// the spec. Written with every Ready transition, otherwise refreshed at most once per

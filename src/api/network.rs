@@ -214,7 +214,7 @@ pub struct BgpNetworkStatus {
     /// The last error a reconcile of this object met, kept until the network is next
     /// confirmed. Never holds a credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_error: Option<LastError>,
+    pub last_error: Option<Box<LastError>>,
     /// When the operator last confirmed from a cloud read that the network is advertised.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,

@@ -6,8 +6,10 @@
 //! about 40 separately allocated strings, most of them equal to the same field of thousands
 //! of other objects ("cn-shanghai", "Available", "Ready", "The cloud peer matches the
 //! spec"). A `Text` read from JSON is looked up in one process-wide table and shares its
-//! allocation with every equal `Text` read before; it is also 16 bytes inline instead of a
-//! `String`'s 24. On the wire and in the CRD schema it is a plain string.
+//! allocation with every equal `Text` read before. It is one pointer inline (8 bytes, and
+//! `Option<Text>` too) instead of a `String`'s 24: the extra indirection is paid once per
+//! distinct value, the saving once per field of every cached object. On the wire and in the
+//! CRD schema it is a plain string.
 //!
 //! Values that are unique to an object (peer IDs, ClientTokens) stay `String`: sharing
 //! them saves nothing and costs a table entry.
@@ -23,7 +25,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An immutable string whose deserialized copies share one allocation per distinct value.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Text(Arc<str>);
+pub struct Text(Arc<Box<str>>);
 
 impl Text {
     /// The value, shared with every equal `Text` interned before (see the module
@@ -37,6 +39,11 @@ impl Text {
         &self.0
     }
 
+    /// Whether `a` and `b` share one allocation (interned from equal values).
+    pub fn ptr_eq(a: &Text, b: &Text) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+
     /// Whether the string is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -45,7 +52,7 @@ impl Text {
 
 impl Default for Text {
     fn default() -> Self {
-        static EMPTY: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from(""));
+        static EMPTY: LazyLock<Arc<Box<str>>> = LazyLock::new(|| Arc::new(Box::from("")));
         Self(EMPTY.clone())
     }
 }
@@ -71,73 +78,73 @@ impl Borrow<str> for Text {
 
 impl fmt::Debug for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl fmt::Display for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&*self.0, f)
+        fmt::Display::fmt(self.as_str(), f)
     }
 }
 
 impl From<&str> for Text {
     fn from(s: &str) -> Self {
-        Self(Arc::from(s))
+        Self(Arc::new(Box::from(s)))
     }
 }
 
 impl From<String> for Text {
     fn from(s: String) -> Self {
-        Self(Arc::from(s))
+        Self(Arc::new(s.into_boxed_str()))
     }
 }
 
 impl From<&String> for Text {
     fn from(s: &String) -> Self {
-        Self(Arc::from(s.as_str()))
+        Self(Arc::new(Box::from(s.as_str())))
     }
 }
 
 impl From<Text> for String {
     fn from(t: Text) -> Self {
-        t.0.as_ref().to_owned()
+        t.as_str().to_owned()
     }
 }
 
 impl PartialEq<str> for Text {
     fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
+        self.as_str() == other
     }
 }
 
 impl PartialEq<&str> for Text {
     fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
+        self.as_str() == *other
     }
 }
 
 impl PartialEq<String> for Text {
     fn eq(&self, other: &String) -> bool {
-        &*self.0 == other.as_str()
+        self.as_str() == other.as_str()
     }
 }
 
 impl PartialEq<Text> for str {
     fn eq(&self, other: &Text) -> bool {
-        self == &*other.0
+        self == other.as_str()
     }
 }
 
 impl PartialEq<Text> for &str {
     fn eq(&self, other: &Text) -> bool {
-        *self == &*other.0
+        *self == other.as_str()
     }
 }
 
 impl PartialEq<Text> for String {
     fn eq(&self, other: &Text) -> bool {
-        self.as_str() == &*other.0
+        self.as_str() == other.as_str()
     }
 }
 
@@ -179,9 +186,19 @@ impl JsonSchema for Text {
 /// dropped when the table has doubled since it was last swept, so values of deleted
 /// objects do not stay forever and the sweeps cost O(1) per insert, amortised.
 struct Interner {
-    values: HashSet<Arc<str>>,
+    values: HashSet<Entry>,
     /// Entries after the last sweep (at least [`MIN_SWEEP`]).
     swept_at: usize,
+}
+
+/// A table entry, looked up by the `str` it holds.
+#[derive(PartialEq, Eq, Hash)]
+struct Entry(Arc<Box<str>>);
+
+impl Borrow<str> for Entry {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
 }
 
 /// The table is not swept below this many entries.
@@ -194,19 +211,19 @@ static INTERNER: LazyLock<Mutex<Interner>> = LazyLock::new(|| {
     })
 });
 
-fn intern(s: &str) -> Arc<str> {
+fn intern(s: &str) -> Arc<Box<str>> {
     // A panic while the lock was held cannot leave the set inconsistent (every operation
     // on it is a single std call), so a poisoned lock is used as is.
     let mut table = INTERNER.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(value) = table.values.get(s) {
+    if let Some(Entry(value)) = table.values.get(s) {
         return value.clone();
     }
     if table.values.len() >= 2 * table.swept_at {
-        table.values.retain(|v| Arc::strong_count(v) > 1);
+        table.values.retain(|Entry(v)| Arc::strong_count(v) > 1);
         table.swept_at = table.values.len().max(MIN_SWEEP);
     }
-    let value: Arc<str> = Arc::from(s);
-    table.values.insert(value.clone());
+    let value: Arc<Box<str>> = Arc::new(Box::from(s));
+    table.values.insert(Entry(value.clone()));
     value
 }
 
@@ -235,6 +252,12 @@ mod tests {
         let c = Text::from("cn-shanghai-t1");
         assert!(!Arc::ptr_eq(&a[0].0, &c.0));
         assert_eq!(a[0], c);
+    }
+
+    #[test]
+    fn it_is_one_pointer_inline_and_so_is_an_absent_one() {
+        assert_eq!(size_of::<Text>(), size_of::<usize>());
+        assert_eq!(size_of::<Option<Text>>(), size_of::<usize>());
     }
 
     #[test]

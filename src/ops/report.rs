@@ -98,7 +98,7 @@ fn sanitize(message: &str) -> String {
 
 /// Records `err` as `status.lastError`: a repeat of the recorded error (same action, code,
 /// message and RequestId) keeps the recorded time, so it changes nothing.
-pub fn record_error(recorded: &mut Option<LastError>, err: &Error, now: &Time) {
+pub fn record_error(recorded: &mut Option<Box<LastError>>, err: &Error, now: &Time) {
     let mut next = last_error(err, now);
     if let Some(prev) = recorded.as_ref()
         && (&prev.action, &prev.code, &prev.message, &prev.request_id)
@@ -106,7 +106,7 @@ pub fn record_error(recorded: &mut Option<LastError>, err: &Error, now: &Time) {
     {
         next.time = prev.time.clone();
     }
-    *recorded = Some(next);
+    *recorded = Some(Box::new(next));
 }
 
 /// What a confirmation ([`note_synced`]) means for `time_to_ready_seconds`.

@@ -61,7 +61,7 @@ pub trait ObjectStatus:
     /// Records the generation the status describes.
     fn set_observed_generation(&mut self, generation: Option<i64>);
     /// The last failed step (`status.lastError`).
-    fn last_error_mut(&mut self) -> &mut Option<LastError>;
+    fn last_error_mut(&mut self) -> &mut Option<Box<LastError>>;
     /// When the cloud was last confirmed to match (`status.lastSyncTime`).
     fn last_sync_time(&self) -> Option<&Time>;
     /// `status.lastSyncTime`, to change.
@@ -99,7 +99,7 @@ macro_rules! object_status {
             fn set_observed_generation(&mut self, generation: Option<i64>) {
                 self.observed_generation = generation;
             }
-            fn last_error_mut(&mut self) -> &mut Option<$crate::api::LastError> {
+            fn last_error_mut(&mut self) -> &mut Option<Box<$crate::api::LastError>> {
                 &mut self.last_error
             }
             fn last_sync_time(&self) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::Time> {

@@ -11,8 +11,7 @@
 
 use std::collections::HashSet;
 use std::hash::BuildHasher;
-use std::sync::Arc;
-
+use crate::api::Text;
 use crate::cloud::{BgpPeerInfo, BgpSessionStatus, PeerStatus};
 
 /// `TotalCount` is the server's word: never reserve room for more peers than this from it
@@ -27,13 +26,13 @@ pub const RESERVE_LIMIT: usize = 100_000;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListedPeer {
     /// Group id.
-    pub bgp_group_id: Arc<str>,
+    pub bgp_group_id: Text,
     /// The VBR id.
-    pub router_id: Arc<str>,
+    pub router_id: Text,
     /// Peer IP address.
     pub peer_ip_address: Option<Box<str>>,
     /// `IPv4` or `IPv6`.
-    pub ip_version: Option<Arc<str>>,
+    pub ip_version: Option<Text>,
     /// Resource status.
     pub status: PeerStatus,
     /// BGP session state.
@@ -133,7 +132,7 @@ pub struct ListingBuilder {
     hashes: HashSet<u64>,
     hasher: std::collections::hash_map::RandomState,
     /// The group, VBR and IP version strings, one copy each.
-    strings: HashSet<Arc<str>>,
+    strings: HashSet<Text>,
     reserved: bool,
 }
 
@@ -198,11 +197,11 @@ impl ListingBuilder {
         }
     }
 
-    fn intern(&mut self, s: String) -> Arc<str> {
+    fn intern(&mut self, s: String) -> Text {
         if let Some(shared) = self.strings.get(s.as_str()) {
             return shared.clone();
         }
-        let shared: Arc<str> = s.into();
+        let shared = Text::from(s);
         self.strings.insert(shared.clone());
         shared
     }
@@ -291,8 +290,8 @@ mod tests {
         let (Some(a), Some(b)) = (a, b) else {
             panic!("both listed");
         };
-        assert!(Arc::ptr_eq(&a.bgp_group_id, &b.bgp_group_id));
-        assert!(Arc::ptr_eq(&a.router_id, &b.router_id));
+        assert!(Text::ptr_eq(&a.bgp_group_id, &b.bgp_group_id));
+        assert!(Text::ptr_eq(&a.router_id, &b.router_id));
         let groups: HashSet<&str> = listed.values().map(|p| &*p.bgp_group_id).collect();
         assert_eq!(groups.len(), 2);
     }

@@ -429,13 +429,13 @@ mod tests {
         assert_eq!(with(|s| s.waiting_since = Some(at(1))), None);
         assert_eq!(
             with(|s| {
-                s.last_error = Some(crate::api::LastError {
+                s.last_error = Some(Box::new(crate::api::LastError {
                     action: "CreateBgpPeer".into(),
                     code: "Throttling.User".into(),
                     message: "slow down".into(),
                     request_id: None,
                     time: at(1),
-                })
+                }))
             }),
             None
         );
@@ -544,13 +544,13 @@ mod tests {
         assert!(!settled(&sent, true));
         let mut failed = deleting.clone();
         if let Some(s) = failed.status.as_mut() {
-            s.last_error = Some(crate::api::LastError {
+            s.last_error = Some(Box::new(crate::api::LastError {
                 action: "DeleteBgpPeer".into(),
                 code: "IncorrectStatus".into(),
                 message: "busy".into(),
                 request_id: None,
                 time: at(6),
-            });
+            }));
         }
         assert!(!settled(&failed, true));
         let mut not_ready = deleting;
