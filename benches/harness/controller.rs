@@ -6,8 +6,8 @@ use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -71,8 +71,12 @@ impl Sampled {
                 let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
                     break;
                 };
-                shared.anon_kib.fetch_max(status_kib(&status, "RssAnon:"), Ordering::Relaxed);
-                shared.file_kib.fetch_max(status_kib(&status, "RssFile:"), Ordering::Relaxed);
+                shared
+                    .anon_kib
+                    .fetch_max(status_kib(&status, "RssAnon:"), Ordering::Relaxed);
+                shared
+                    .file_kib
+                    .fetch_max(status_kib(&status, "RssFile:"), Ordering::Relaxed);
                 std::thread::sleep(Duration::from_millis(100));
             }
         });

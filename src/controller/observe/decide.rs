@@ -238,9 +238,33 @@ pub struct RegionState {
     pub groups: HashMap<String, GroupState>,
     /// Peers per group at the last region listing (for groups read later).
     pub group_sizes: HashMap<String, usize>,
+    /// The longest demand window of the reads in the region so far: a group nobody asked
+    /// about for longer is forgotten when a region listing lands (see
+    /// [`RegionState::forget_idle_groups`]).
+    pub demand_horizon: Duration,
 }
 
 impl RegionState {
+    /// Forgets the groups that a region listing started at `listed_at` and landed at `now`
+    /// supersedes and nobody reads: no listing of the group in flight, nobody waiting for
+    /// one, no group listing newer than this one, and no asker within the demand horizon.
+    /// Without this a region keeps a record of every group it ever read (its askers and its
+    /// last listing) after the groups and their objects are gone. A group read again is
+    /// recreated with its size from the region listing, and what a forgotten group held
+    /// counted for nothing any more: its askers were outside every demand window, its
+    /// listing older than the region's.
+    pub fn forget_idle_groups(&mut self, listed_at: Instant, now: Instant) {
+        let horizon = self.demand_horizon;
+        self.groups.retain(|_, g| {
+            g.fetching.is_some()
+                || !g.waiters.is_empty()
+                || g.listing.as_ref().is_some_and(|l| l.started_at > listed_at)
+                || g.askers
+                    .values()
+                    .any(|t| now.saturating_duration_since(*t) <= horizon)
+        });
+    }
+
     /// Calls of one region-wide listing: known from the last one, else estimated (see
     /// [`UNKNOWN_REGION_PAGES`]).
     pub fn region_cost(&self) -> usize {

@@ -466,6 +466,7 @@ impl PeerObserver {
             facts.group_awaits_deletes = group_awaits_deletes;
             let (choice, listing) = {
                 let mut state = lock(&slot.state);
+                state.demand_horizon = state.demand_horizon.max(read.demand_window);
                 let known = state.group_sizes.get(read.group).copied();
                 let group = state.groups.entry(read.group.to_owned()).or_default();
                 if !counted {
@@ -864,6 +865,7 @@ fn store(state: &mut RegionState, listing: &Listing) {
             state.group_sizes = sizes;
             state.deferred.clear();
             state.listing = Some(listing.clone());
+            state.forget_idle_groups(listing.started_at, listing.completed_at);
         }
         Scope::Group(g) => {
             let group = state.groups.entry(g.clone()).or_default();
@@ -940,6 +942,85 @@ mod tests {
         let woken = end_fetch(&mut state, &Scope::Group("bgpg-2".into()));
         assert_eq!(woken, vec![obj("fetching-group-reader")]);
         assert_eq!(state.group_fetches, 0);
+    }
+
+    #[test]
+    fn a_region_listing_forgets_the_groups_nobody_reads_and_keeps_the_others() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let obj = |name: &str| ObjectRef::<BgpPeer>::new(name).within("ns");
+        let group_listing = |started: u64| Listing {
+            scope: Scope::Group("g".into()),
+            started_at: at(started),
+            completed_at: at(started),
+            peers: Arc::new(listed::ListedPeers::default()),
+            consistent: true,
+        };
+        let asked = |s: u64| decide::GroupState {
+            askers: HashMap::from([("bgp-1".to_owned(), at(s))]),
+            ..Default::default()
+        };
+        let mut state = RegionState {
+            demand_horizon: Duration::from_secs(600),
+            ..Default::default()
+        };
+        let groups = [
+            // Asked 11 minutes before the listing landed, nothing else: forgotten.
+            ("idle", asked(0)),
+            // Asked within the horizon: kept.
+            ("asked", asked(100)),
+            // Idle, but a listing of it is in flight, or somebody waits for one: kept.
+            (
+                "fetching",
+                decide::GroupState {
+                    fetching: Some(at(650)),
+                    ..asked(0)
+                },
+            ),
+            (
+                "waited-for",
+                decide::GroupState {
+                    waiters: vec![obj("reader")],
+                    ..asked(0)
+                },
+            ),
+            // Idle, with a listing older than the region listing: forgotten; with one that
+            // started after it: kept (it is the fresher answer).
+            (
+                "old-listing",
+                decide::GroupState {
+                    listing: Some(group_listing(10)),
+                    ..asked(0)
+                },
+            ),
+            (
+                "newer-listing",
+                decide::GroupState {
+                    listing: Some(group_listing(655)),
+                    ..asked(0)
+                },
+            ),
+        ];
+        for (name, g) in groups {
+            state.groups.insert(name.to_owned(), g);
+        }
+        let region = Listing {
+            scope: Scope::Region,
+            started_at: at(650),
+            completed_at: at(660),
+            peers: Arc::new(listed::ListedPeers::default()),
+            consistent: true,
+        };
+        store(&mut state, &region);
+        let mut kept: Vec<&str> = state.groups.keys().map(String::as_str).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["asked", "fetching", "newer-listing", "waited-for"]);
+        // A shorter horizon forgets the group asked 9 minutes before too.
+        state.demand_horizon = Duration::from_secs(60);
+        store(&mut state, &region);
+        let mut kept: Vec<&str> = state.groups.keys().map(String::as_str).collect();
+        kept.sort_unstable();
+        assert_eq!(kept, ["fetching", "newer-listing", "waited-for"]);
     }
 
     #[test]
