@@ -279,7 +279,7 @@ const LAST_APPLIED_ANNOTATION: &str = "kubectl.kubernetes.io/last-applied-config
 /// What a watch keeps of an object in the cache: everything the controllers read (spec,
 /// status, labels, annotations, finalizers, deletion mark, resourceVersion, uid, generation),
 /// in as little memory as the types allow. At N = 10,000 the BgpPeer cache is the largest
-/// part of the heap (about 2.2 KB a Ready object; `cargo bench --bench cache`).
+/// part of the heap (about 1.8 KB a Ready object; `cargo bench --bench cache`).
 pub trait Compact: kube::Resource {
     /// The object's conditions, to shrink (None without a status).
     fn cached_conditions_mut(&mut self) -> Option<&mut Vec<Condition>>;
