@@ -9,10 +9,11 @@
 //! intermediate list, no rehashing. What a listing shows (which peers, the first answer of
 //! a peer listed twice, how many distinct peers) is exactly what the walk returned.
 
-use crate::api::Text;
-use crate::cloud::{BgpPeerInfo, BgpSessionStatus, PeerStatus};
 use std::collections::HashSet;
 use std::hash::BuildHasher;
+
+use crate::api::Text;
+use crate::cloud::{BgpPeerInfo, BgpSessionStatus, PeerStatus};
 
 /// `TotalCount` is the server's word: never reserve room for more peers than this from it
 /// (a listing with more grows as the pages come).
