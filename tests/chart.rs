@@ -842,12 +842,28 @@ fn dockerfile_runs_as_the_charts_user_and_builds_from_what_its_context_holds() {
         dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/alicloud-bgp-operator\"]"),
         "the entrypoint is the binary (the chart passes `run` as args)"
     );
-    // The build context is Cargo.toml, Cargo.lock and src/ only: cargo must resolve the
-    // package from exactly those (no build script or target elsewhere).
+    // The build context is Cargo.toml, Cargo.lock, .cargo/config.toml and src/ only: cargo
+    // must resolve the package from exactly those (no build script or target elsewhere), and
+    // the image must be built with the allocator options of `.cargo/config.toml`.
+    let ignore = std::fs::read_to_string(repo().join("deploy/Dockerfile.dockerignore"))
+        .expect("Dockerfile.dockerignore");
+    assert!(
+        ignore.lines().any(|l| l.trim() == "!.cargo/config.toml")
+            && dockerfile
+                .lines()
+                .any(|l| l.trim() == "COPY .cargo ./.cargo"),
+        "the image build sees .cargo/config.toml (the allocator's compiled-in options)"
+    );
     let ctx = tempfile::tempdir().expect("tempdir");
     for f in ["Cargo.toml", "Cargo.lock"] {
         std::fs::copy(repo().join(f), ctx.path().join(f)).expect("copy manifest");
     }
+    std::fs::create_dir_all(ctx.path().join(".cargo")).expect("mkdir .cargo");
+    std::fs::copy(
+        repo().join(".cargo/config.toml"),
+        ctx.path().join(".cargo/config.toml"),
+    )
+    .expect("copy .cargo/config.toml");
     copy_dir(&repo().join("src"), &ctx.path().join("src"));
     let out = Command::new(env!("CARGO"))
         .current_dir(ctx.path())

@@ -150,8 +150,12 @@ impl ControllerProcess {
             .env("ALIBABA_CLOUD_ACCESS_KEY_ID", DEMO_ACCESS_KEY_ID)
             .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", DEMO_ACCESS_KEY_SECRET)
             .env("ABO_LOG", &opts.log_level)
-            // Allocator tuning under test (e.g. MALLOC_ARENA_MAX) reaches the controller.
-            .envs(std::env::vars().filter(|(k, _)| k.starts_with("MALLOC_")))
+            // Allocator tuning under test reaches the controller: MALLOC_* for glibc (a
+            // `--no-default-features` build), _RJEM_MALLOC_CONF for the jemalloc one.
+            .envs(
+                std::env::vars()
+                    .filter(|(k, _)| k.starts_with("MALLOC_") || k == "_RJEM_MALLOC_CONF"),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
