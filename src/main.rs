@@ -2,7 +2,7 @@
 
 /// jemalloc instead of the system allocator: at 10,000 objects glibc's malloc holds on to a
 /// third of the controller's memory as freed but unreturned pages. Its options are compiled in
-/// from `.cargo/config.toml`; README "Memory" has the measurements.
+/// from `.cargo/config.toml`; README "Performance" has the measurements.
 #[cfg(feature = "jemalloc")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
