@@ -12,7 +12,8 @@
 //! For each N it measures the time until all are Ready against the API-rate floor, cloud
 //! calls per peer by action and DescribeBgpPeers filter, throttling errors, steady-state
 //! calls, controller peak RSS and CPU, and the time to delete all. Results:
-//! `benches/results/scale-<topology>-<model>-n<N>.json`, `ready-<…>.csv`, and the combined
+//! `benches/results/scale-<topology>-<model>-n<N>.json`, `ready-<…>.csv`, `delete-<…>.csv`,
+//! `rss-<…>.csv` (the controller's memory once a second), and the combined
 //! `benches/results/summary.md`.
 //!
 //! Under `cargo test` (no `--bench` argument) it only checks its own arithmetic.
@@ -522,6 +523,13 @@ async fn run_one(
         &ready_times,
     )?;
 
+    // The controller's memory once a second, per process (first: the create phase; second:
+    // the restart, steady state and deletes), to see in which phase the peak falls.
+    let mut rss_timeline = String::from("process,seconds,anon_kib,file_kib,threads\n");
+    for line in controller.rss_timeline().lines() {
+        let _ = writeln!(rss_timeline, "create,{line}");
+    }
+
     // ---- steady state: restart with a short resync, count calls over whole periods
     controller.terminate(Duration::from_secs(20));
     opts.resync_secs = args.steady_resync;
@@ -590,6 +598,10 @@ async fn run_one(
         })
         .await;
     std::fs::write(args.out.join(format!("delete-{tag}.csv")), &timeline)?;
+    for line in controller.rss_timeline().lines() {
+        let _ = writeln!(rss_timeline, "restart,{line}");
+    }
+    std::fs::write(args.out.join(format!("rss-{tag}.csv")), &rss_timeline)?;
     anyhow::ensure!(
         all_gone,
         "only {} of {n} deleted after {timeout:?}",

@@ -213,6 +213,24 @@ async fn one_leader_reconciles_and_a_standby_takes_over() {
     ] {
         assert!(metrics.contains(needle), "missing {needle} in\n{metrics}");
     }
+    // The process's own resource use, read at the scrape: the standard `process_*` names, and
+    // the allocator's counters of the shipped jemalloc build (live heap within what it holds,
+    // and both within the process's resident memory).
+    let sample = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name} sample in\n{metrics}"))
+    };
+    let rss = sample("process_resident_memory_bytes");
+    let allocated = sample("alicloud_bgp_operator_allocator_allocated_bytes");
+    let held = sample("alicloud_bgp_operator_allocator_resident_bytes");
+    assert!(sample("process_cpu_seconds_total") > 0.0);
+    assert!(sample("process_threads") >= 2.0);
+    assert!(
+        allocated > 1024.0 * 1024.0 && allocated <= held && allocated < rss,
+        "allocated {allocated}, allocator resident {held}, process RSS {rss}"
+    );
 
     // kill -9 the leader: the standby takes over within the lease duration (plus grace and
     // the standby's retry period).

@@ -386,9 +386,11 @@ async fn metrics_status_and_dashboard_after_a_scenario() {
         .await;
     scraper.scrape().await;
 
-    // 6. The dashboard and the alert rules name only metrics this /metrics exported.
+    // 6. The dashboard and the alert rules name only metrics this /metrics exported (the
+    // process's own too: its memory panel).
     let seen = scraper.seen.lock().expect("lock").clone();
-    let re = regex::Regex::new(r"alicloud_bgp_operator_[a-z_]+").expect("re");
+    // The operator's own names and the standard `process_*` ones it exports beside them.
+    let re = regex::Regex::new(r"\b(?:alicloud_bgp_operator|process)_[a-z_]+").expect("re");
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     for file in [
         "charts/alicloud-bgp-operator/dashboards/alicloud-bgp-operator.json",

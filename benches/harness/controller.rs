@@ -2,6 +2,7 @@
 //! graceful stop, and what `/proc` and `/metrics` say about it.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::fs::OpenOptions;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -55,28 +56,40 @@ pub struct ControllerProcess {
 /// The largest `RssAnon` and `RssFile` seen by a sampler thread (every 100 ms): `VmHWM` is
 /// their sum at one moment, and only this split says how much of it is heap (anonymous) and
 /// how much the binary's own pages (file-backed, shared with the page cache and reclaimable).
+/// Once a second it also appends `seconds,anon_kib,file_kib,threads` to a timeline, which
+/// says in which phase the peak falls.
 #[derive(Debug, Default)]
 struct Sampled {
     stop: AtomicBool,
     anon_kib: AtomicU64,
     file_kib: AtomicU64,
+    timeline: std::sync::Mutex<String>,
 }
 
 impl Sampled {
     fn start(pid: u32) -> Arc<Self> {
         let sampled = Arc::new(Self::default());
         let shared = sampled.clone();
+        let started = Instant::now();
         std::thread::spawn(move || {
+            let mut next_line = Duration::ZERO;
             while !shared.stop.load(Ordering::Relaxed) {
                 let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
                     break;
                 };
-                shared
-                    .anon_kib
-                    .fetch_max(status_kib(&status, "RssAnon:"), Ordering::Relaxed);
-                shared
-                    .file_kib
-                    .fetch_max(status_kib(&status, "RssFile:"), Ordering::Relaxed);
+                let anon = status_kib(&status, "RssAnon:");
+                let file = status_kib(&status, "RssFile:");
+                shared.anon_kib.fetch_max(anon, Ordering::Relaxed);
+                shared.file_kib.fetch_max(file, Ordering::Relaxed);
+                let at = started.elapsed();
+                if at >= next_line {
+                    let threads = status_kib(&status, "Threads:");
+                    if let Ok(mut timeline) = shared.timeline.lock() {
+                        let _ =
+                            writeln!(timeline, "{:.0},{anon},{file},{threads}", at.as_secs_f64());
+                    }
+                    next_line += Duration::from_secs(1);
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
         });
@@ -214,6 +227,16 @@ impl ControllerProcess {
         usage.peak_anon_kib = self.sampled.anon_kib.load(Ordering::Relaxed);
         usage.peak_file_kib = self.sampled.file_kib.load(Ordering::Relaxed);
         Ok(usage)
+    }
+
+    /// The sampler's timeline so far: one `seconds,anon_kib,file_kib,threads` line a second
+    /// since the start (no header).
+    pub fn rss_timeline(&self) -> String {
+        self.sampled
+            .timeline
+            .lock()
+            .map(|t| t.clone())
+            .unwrap_or_default()
     }
 
     /// Waits until `/readyz` answers 200 (the cache is synced).

@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 use crate::api::BgpPeer;
 use crate::api::conditions::{reasons, status as cond_status, types};
 
+use super::process::ProcessCollector;
 use super::report::{self, FirstReady};
 
 /// Whole seconds from `since` to `now` (0 if `now` is earlier), as a float.
@@ -166,7 +167,10 @@ impl Default for Metrics {
 impl Metrics {
     /// Creates and registers every metric under the `alicloud_bgp_operator` prefix.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("alicloud_bgp_operator");
+        // The operator's own metrics carry its prefix; the process's (`process_*`) are the
+        // standard unprefixed names, so they sit on the root.
+        let mut registry = Registry::default();
+        let ours = registry.sub_registry_with_prefix("alicloud_bgp_operator");
         let reconciles = Family::<ReconcileLabels, Counter>::default();
         let reconcile_duration = seconds_histogram();
         let cloud_calls = Family::<CallLabels, Counter>::default();
@@ -190,91 +194,92 @@ impl Metrics {
         let longest_deleting = Gauge::<f64, AtomicU64>::default();
         let longest_session_down = Gauge::<f64, AtomicU64>::default();
         let leader = Gauge::default();
-        registry.register(
+        ours.register(
             "time_to_ready_seconds",
             "Time from creation (trigger=create) or from the operator first seeing a spec change (trigger=update) to Ready for that generation; counted once per generation",
             time_to_ready.clone(),
         );
-        registry.register(
+        ours.register(
             "time_to_delete_seconds",
             "Time from the deletion request (deletionTimestamp) to the release of the finalizer",
             time_to_delete.clone(),
         );
-        registry.register(
+        ours.register(
             "bgp_sessions",
             "Ready BgpPeers by BGP session state as last observed",
             sessions.clone(),
         );
-        registry.register(
+        ours.register(
             "bgp_session_state",
             "1 per Ready BgpPeer, labelled with its BGP session state (only with --per-object-session-metrics)",
             object_sessions.clone(),
         );
-        registry.register(
+        ours.register(
             "bgppeers_not_ready",
             "BgpPeers not Ready (and not being deleted or paused) by the Ready condition's reason",
             not_ready.clone(),
         );
-        registry.register(
+        ours.register(
             "bgppeers_longest_not_ready_seconds",
             "Longest time any BgpPeer (not being deleted or paused) has been not Ready; 0 when all are Ready",
             longest_not_ready.clone(),
         );
-        registry.register(
+        ours.register(
             "bgppeers_longest_deleting_seconds",
             "Longest time any BgpPeer has been waiting for its deletion (since deletionTimestamp); 0 when none is",
             longest_deleting.clone(),
         );
-        registry.register(
+        ours.register(
             "bgp_sessions_longest_not_established_seconds",
             "Longest time the BGP session of any Ready BgpPeer has not been Established (since the SessionEstablished condition turned False); 0 when all are",
             longest_session_down.clone(),
         );
-        registry.register(
+        ours.register(
             "leader",
             "1 while this replica reconciles (holds the leader Lease, or runs without leader election), 0 otherwise",
             leader.clone(),
         );
-        registry.register(
+        ours.register(
             "reconciles",
             "Reconciles of BgpPeer objects by result and error class",
             reconciles.clone(),
         );
-        registry.register(
+        ours.register(
             "reconcile_duration_seconds",
             "Duration of one BgpPeer reconcile",
             reconcile_duration.clone(),
         );
-        registry.register(
+        ours.register(
             "cloud_api_calls",
             "VPC API calls by action and response code",
             cloud_calls.clone(),
         );
-        registry.register(
+        ours.register(
             "cloud_api_latency_seconds",
             "VPC API call latency by action",
             cloud_latency.clone(),
         );
-        registry.register(
+        ours.register(
             "rate_limiter_waits",
             "Cloud calls that waited for the client-side rate limiter",
             rate_limit_waits.clone(),
         );
-        registry.register(
+        ours.register(
             "rate_limiter_wait_seconds",
             "Total time cloud calls waited for the client-side rate limiter",
             rate_limit_wait_seconds.clone(),
         );
-        registry.register(
+        ours.register(
             "bgppeers",
             "BgpPeer objects by condition type and status",
             objects.clone(),
         );
-        registry.register(
+        ours.register(
             "transitions_overdue",
             "Waits on a cloud transition (Pending, Modifying, Deleting, unknown status) that outlasted the transition timeout",
             transitions_overdue.clone(),
         );
+        registry.register_collector(Box::new(ProcessCollector));
         Metrics {
             transitions_overdue,
             time_to_ready,

@@ -5,4 +5,5 @@ pub mod health;
 pub mod leader;
 pub mod logging;
 pub mod metrics;
+pub mod process;
 pub mod report;
