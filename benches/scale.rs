@@ -525,7 +525,8 @@ async fn run_one(
 
     // The controller's memory once a second, per process (first: the create phase; second:
     // the restart, steady state and deletes), to see in which phase the peak falls.
-    let mut rss_timeline = String::from("process,seconds,anon_kib,file_kib,threads\n");
+    let mut rss_timeline =
+        String::from("process,seconds,anon_kib,file_kib,threads,heap_kib,held_kib\n");
     for line in controller.rss_timeline().lines() {
         let _ = writeln!(rss_timeline, "create,{line}");
     }

@@ -56,8 +56,9 @@ pub struct ControllerProcess {
 /// The largest `RssAnon` and `RssFile` seen by a sampler thread (every 100 ms): `VmHWM` is
 /// their sum at one moment, and only this split says how much of it is heap (anonymous) and
 /// how much the binary's own pages (file-backed, shared with the page cache and reclaimable).
-/// Once a second it also appends `seconds,anon_kib,file_kib,threads` to a timeline, which
-/// says in which phase the peak falls.
+/// Once a second it also appends `seconds,anon_kib,file_kib,threads,heap_kib,held_kib` to a
+/// timeline, which says in which phase the peak falls; the last two are the allocator's live
+/// heap and resident bytes from `/metrics` (0 when the binary does not export them).
 #[derive(Debug, Default)]
 struct Sampled {
     stop: AtomicBool,
@@ -67,7 +68,7 @@ struct Sampled {
 }
 
 impl Sampled {
-    fn start(pid: u32) -> Arc<Self> {
+    fn start(pid: u32, metrics: SocketAddr) -> Arc<Self> {
         let sampled = Arc::new(Self::default());
         let shared = sampled.clone();
         let started = Instant::now();
@@ -84,9 +85,22 @@ impl Sampled {
                 let at = started.elapsed();
                 if at >= next_line {
                     let threads = status_kib(&status, "Threads:");
+                    let exposition = scrape_blocking(metrics).unwrap_or_default();
+                    let kib = |name: &str| {
+                        exposition
+                            .lines()
+                            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                            .and_then(|v| v.trim().parse::<f64>().ok())
+                            .map_or(0, |bytes| (bytes / 1024.0) as u64)
+                    };
+                    let heap = kib("alicloud_bgp_operator_allocator_allocated_bytes");
+                    let held = kib("alicloud_bgp_operator_allocator_resident_bytes");
                     if let Ok(mut timeline) = shared.timeline.lock() {
-                        let _ =
-                            writeln!(timeline, "{:.0},{anon},{file},{threads}", at.as_secs_f64());
+                        let _ = writeln!(
+                            timeline,
+                            "{:.0},{anon},{file},{threads},{heap},{held}",
+                            at.as_secs_f64()
+                        );
                     }
                     next_line += Duration::from_secs(1);
                 }
@@ -95,6 +109,20 @@ impl Sampled {
         });
         sampled
     }
+}
+
+/// `GET /metrics` over plain HTTP/1.0 from a std thread (the sampler has no runtime).
+fn scrape_blocking(addr: SocketAddr) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut stream =
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).ok()?;
+    Some(body)
 }
 
 /// A `kB` field of `/proc/<pid>/status`, 0 when absent.
@@ -174,7 +202,7 @@ impl ControllerProcess {
             .stderr(log)
             .spawn()
             .with_context(|| format!("starting {}", opts.bin.display()))?;
-        let sampled = Sampled::start(child.id());
+        let sampled = Sampled::start(child.id(), metrics_addr);
         Ok(Self {
             child,
             metrics_addr,
@@ -229,8 +257,8 @@ impl ControllerProcess {
         Ok(usage)
     }
 
-    /// The sampler's timeline so far: one `seconds,anon_kib,file_kib,threads` line a second
-    /// since the start (no header).
+    /// The sampler's timeline so far: one `seconds,anon_kib,file_kib,threads,heap_kib,held_kib`
+    /// line a second since the start (no header).
     pub fn rss_timeline(&self) -> String {
         self.sampled
             .timeline
