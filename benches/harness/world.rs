@@ -1,7 +1,7 @@
 //! The cloud side and the objects: an emulator topology sized for thousands of peers, the
 //! BgpPeer objects of a run, bulk creation and deletion.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -159,12 +159,26 @@ pub async fn create_object(api: &Api<BgpPeer>, obj: &BgpPeer) -> anyhow::Result<
             Err(kube::Error::Api(s)) if s.code == 422 || s.code == 400 => {
                 anyhow::bail!("creating {name}: rejected: {}", s.message);
             }
-            Err(_) => {}
+            // Retried, and said once per kind of error: a silent retry here once hid seconds
+            // of a run's start.
+            Err(e) => note_retry("create", &e),
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     }
     anyhow::bail!("creating {name}: the apiserver did not accept it within ~4 min")
+}
+
+/// Prints the first retried error of each kind (HTTP code, or the error's text) to stderr.
+fn note_retry(what: &str, e: &kube::Error) {
+    static SEEN: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    let kind = match e {
+        kube::Error::Api(s) => format!("{what}: HTTP {} {}", s.code, s.reason),
+        other => format!("{what}: {other}"),
+    };
+    if SEEN.lock().is_ok_and(|mut seen| seen.insert(kind.clone())) {
+        eprintln!("   retrying ({kind}): {e}");
+    }
 }
 
 /// Requests deletion of one object, retrying while the apiserver is unavailable (404 is done).
@@ -174,7 +188,7 @@ pub async fn delete_object(api: &Api<BgpPeer>, name: &str) -> anyhow::Result<()>
         match api.delete(name, &DeleteParams::default()).await {
             Ok(_) => return Ok(()),
             Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
-            Err(_) => {}
+            Err(e) => note_retry("delete", &e),
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
