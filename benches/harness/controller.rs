@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 
 use alicloud_bgp_operator::emulator::config::{DEMO_ACCESS_KEY_ID, DEMO_ACCESS_KEY_SECRET};
+use alicloud_bgp_operator::ops::process;
 
 /// How to run the controller.
 #[derive(Clone, Debug)]
@@ -84,7 +85,7 @@ impl Sampled {
                 shared.file_kib.fetch_max(file, Ordering::Relaxed);
                 let at = started.elapsed();
                 if at >= next_line {
-                    let threads = status_kib(&status, "Threads:");
+                    let threads = process::status_value(&status, "Threads:").unwrap_or(0);
                     let exposition = scrape_blocking(metrics).unwrap_or_default();
                     let kib = |name: &str| {
                         exposition
@@ -125,13 +126,9 @@ fn scrape_blocking(addr: SocketAddr) -> Option<String> {
     Some(body)
 }
 
-/// A `kB` field of `/proc/<pid>/status`, 0 when absent.
+/// A `kB` field of `/proc/<pid>/status` in KiB, 0 when absent.
 fn status_kib(status: &str, key: &str) -> u64 {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap_or(0)
+    process::status_value(status, key).map_or(0, |bytes| bytes / 1024)
 }
 
 /// A free loopback port (bound, then released; a small race that is fine on loopback).
@@ -366,35 +363,18 @@ pub struct Usage {
     pub peak_file_kib: u64,
 }
 
-fn clock_ticks() -> f64 {
-    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
-    *TICKS.get_or_init(|| {
-        Command::new("getconf")
-            .arg("CLK_TCK")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-            .unwrap_or(100.0)
-    })
-}
-
 /// Reads `/proc/<pid>/status` (VmHWM, VmRSS) and `/proc/<pid>/stat` (utime, stime).
 pub fn usage_of(pid: u32) -> anyhow::Result<Usage> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib = |key: &str| status_kib(&status, key);
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which may contain spaces) start at field 3 (state);
-    // utime and stime are fields 14 and 15.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
-    let (Some(utime), Some(stime)) = (ticks(11), ticks(12)) else {
+    let Some((cpu_secs, _)) = process::stat_times(&stat) else {
         bail!("cannot parse /proc/{pid}/stat");
     };
     Ok(Usage {
         peak_rss_kib: kib("VmHWM:"),
         rss_kib: kib("VmRSS:"),
-        cpu_secs: (utime + stime) / clock_ticks(),
+        cpu_secs,
         peak_anon_kib: 0,
         peak_file_kib: 0,
     })

@@ -17,7 +17,7 @@ use prometheus_client::metrics::gauge::ConstGauge;
 const USER_HZ: f64 = 100.0;
 
 /// One reading of `/proc/self`.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ProcessSample {
     /// User plus system CPU time, seconds.
     pub cpu_seconds: f64,
@@ -36,7 +36,8 @@ pub struct ProcessSample {
 }
 
 /// A `kB` line of `/proc/<pid>/status` in bytes (`Threads:` and other plain counts as is).
-fn status_value(status: &str, key: &str) -> Option<u64> {
+/// Also read by the benchmarks, for the controller's process.
+pub fn status_value(status: &str, key: &str) -> Option<u64> {
     let rest = status.lines().find_map(|l| l.strip_prefix(key))?;
     let rest = rest.trim();
     match rest.strip_suffix("kB") {
@@ -47,7 +48,8 @@ fn status_value(status: &str, key: &str) -> Option<u64> {
 
 /// utime + stime (seconds) and the start time (ticks after boot) from `/proc/<pid>/stat`.
 /// The command name may hold spaces and parentheses, so fields count from its last `)`.
-fn stat_times(stat: &str) -> Option<(f64, f64)> {
+/// Also read by the benchmarks, for the controller's process.
+pub fn stat_times(stat: &str) -> Option<(f64, f64)> {
     let (_, rest) = stat.rsplit_once(')')?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // After the name: state is field 3, utime 14, stime 15, starttime 22.
@@ -113,7 +115,7 @@ impl ProcessSample {
 
 /// The allocator's own counters (jemalloc `stats.allocated` and `stats.resident`, refreshed
 /// at each read); `None` in a build without jemalloc.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug)]
 pub struct AllocatorSample {
     /// Bytes the program holds (live heap).
     pub allocated_bytes: u64,
