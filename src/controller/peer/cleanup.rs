@@ -51,7 +51,9 @@ pub(super) async fn ensure_peer_absent(r: &mut Reconciler<'_>) -> Result<Action,
         // Each look after our delete that still finds the peer counts for the learned
         // Deleting time; the next look's wait is the pace's (`core::error_policy`).
         CleanupStep::WaitGone { .. } | CleanupStep::Wait { .. } => {
-            r.ctx.pace.in_motion(&pace_key, r.ctx.config.poll_interval);
+            r.ctx
+                .pace
+                .seen_in_motion(&pace_key, r.ctx.config.poll_interval);
         }
         CleanupStep::ReleaseFinalizer { .. } => r.ctx.pace.settled(&pace_key),
         _ => {}
