@@ -244,9 +244,9 @@ impl ListedLearner {
 ///
 /// A look that comes past the estimate and still finds the object in motion (`near_miss`:
 /// the first such look since its write, within a poll interval of the estimate) is followed
-/// up a tenth of the poll interval later, up to [`QUICK_FOLLOW_UP_MAX`] in motion: a learned median is
-/// short for half the objects of a mass write, and a miss by a fraction of a second would
-/// otherwise wait for the next tick (at N = 100, 18 deleted peers gone 30 ms after their
+/// up a tenth of the poll interval later, up to [`QUICK_FOLLOW_UP_MAX`] in motion: a learned
+/// median is short for half the objects of a mass write, and a miss by a fraction of a second
+/// would otherwise wait for the next tick (at N = 100, 18 deleted peers gone 30 ms after their
 /// looks were released 4.6 s later). The listing that follow-up fetches answers every object
 /// of the region that missed by as little; later looks go to the pace again.
 pub fn next_look(
