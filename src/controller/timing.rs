@@ -469,6 +469,14 @@ impl Pace {
                 if write == Write::Create {
                     l.record(took, true);
                 }
+                tracing::debug!(
+                    object = key,
+                    ?write,
+                    last_in_motion = ?m.last_pending,
+                    settled_after = ?took,
+                    learned = !m.deferred,
+                    "settled"
+                );
                 if m.deferred {
                     return;
                 }
