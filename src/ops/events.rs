@@ -383,7 +383,8 @@ mod tests {
                 most.fetch_max(now, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(20)).await;
                 in_flight.fetch_sub(1, Ordering::SeqCst);
-                let body = br#"{"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"name":"e"}}"#;
+                let body =
+                    br#"{"apiVersion":"events.k8s.io/v1","kind":"Event","metadata":{"name":"e"}}"#;
                 http::Response::builder()
                     .status(201)
                     .body(kube::client::Body::from(body.to_vec()))
@@ -407,7 +408,13 @@ mod tests {
                 let recorder = recorder.clone();
                 tokio::spawn(async move {
                     recorder
-                        .publish(&reference(&format!("o{i}")), EventType::Normal, "R", "A", "n")
+                        .publish(
+                            &reference(&format!("o{i}")),
+                            EventType::Normal,
+                            "R",
+                            "A",
+                            "n",
+                        )
                         .await
                 })
             })
