@@ -152,6 +152,11 @@ struct Args {
     /// report the median time to Ready (0 = skip).
     #[arg(long, default_value_t = 0)]
     single: usize,
+    /// Run nothing: write `summary.md` over the results already in `--out` (as a run does at
+    /// its end) and print it. The README's results table is this output for
+    /// `benches/results/current` (checked by the self-check under `cargo test`).
+    #[arg(long)]
+    summarize: bool,
     /// Passed by `cargo bench`; without it (under `cargo test`) only the self-check runs.
     #[arg(long)]
     bench: bool,
@@ -965,6 +970,12 @@ fn summary(out: &Path) -> anyhow::Result<String> {
 
 async fn main_async(args: Args) -> anyhow::Result<()> {
     alicloud_bgp_operator::install_crypto_provider();
+    if args.summarize {
+        let table = summary(&args.out)?;
+        std::fs::write(args.out.join("summary.md"), &table)?;
+        println!("{table}");
+        return Ok(());
+    }
     std::fs::create_dir_all(&args.out)?;
     std::fs::create_dir_all(&args.work)?;
     let mut own_cp = None;
@@ -1027,6 +1038,36 @@ fn self_check() {
     world::check_fleet();
     let calls = parse_check();
     assert_eq!(calls, 3);
+    readme_table_check();
+}
+
+/// The directory whose results the README's "Performance" table shows.
+const README_RESULTS: &str = "benches/results/current";
+/// Marker lines around that table in README.md.
+const README_BEGIN: &str = "<!-- BEGIN generated: cargo bench --bench scale -- --summarize --out benches/results/current -->";
+/// See [`README_BEGIN`].
+const README_END: &str = "<!-- END generated: bench summary -->";
+
+/// The README's results table is the summary of the results in [`README_RESULTS`], so a
+/// number in it is always one a run wrote (regenerate: `cargo bench --bench scale --
+/// --summarize --out benches/results/current`, then paste `summary.md` between the markers).
+fn readme_table_check() {
+    let root = cluster::repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let start = readme
+        .find(README_BEGIN)
+        .expect("README has the bench-summary begin marker")
+        + README_BEGIN.len();
+    let end = readme[start..]
+        .find(README_END)
+        .expect("README has the bench-summary end marker")
+        + start;
+    let table = summary(&root.join(README_RESULTS)).expect("the README's results summarize");
+    assert_eq!(
+        readme[start..end].trim(),
+        table.trim(),
+        "README.md's results table is not the summary of {README_RESULTS}: regenerate it"
+    );
 }
 
 fn parse_check() -> u64 {
