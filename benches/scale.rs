@@ -968,13 +968,18 @@ fn summary(out: &Path) -> anyhow::Result<String> {
     Ok(s)
 }
 
+/// Writes `summary.md` over the results in `out` and prints it.
+fn write_summary(out: &Path) -> anyhow::Result<()> {
+    let table = summary(out)?;
+    std::fs::write(out.join("summary.md"), &table)?;
+    println!("{table}");
+    Ok(())
+}
+
 async fn main_async(args: Args) -> anyhow::Result<()> {
     alicloud_bgp_operator::install_crypto_provider();
     if args.summarize {
-        let table = summary(&args.out)?;
-        std::fs::write(args.out.join("summary.md"), &table)?;
-        println!("{table}");
-        return Ok(());
+        return write_summary(&args.out);
     }
     std::fs::create_dir_all(&args.out)?;
     std::fs::create_dir_all(&args.work)?;
@@ -1009,9 +1014,7 @@ async fn main_async(args: Args) -> anyhow::Result<()> {
             serde_json::to_string_pretty(&result)?,
         )?;
     }
-    let table = summary(&args.out)?;
-    std::fs::write(args.out.join("summary.md"), &table)?;
-    println!("{table}");
+    write_summary(&args.out)?;
     if let Some(mut cp) = own_cp {
         cp.stop();
     }
