@@ -126,6 +126,7 @@ impl Context {
         let pace = super::timing::Pace::default();
         let observer = PeerObserver::default();
         observer.learn_into(pace.listed());
+        observer.learn_removals_into(pace.removed());
         Context {
             metrics,
             readiness: Arc::default(),

@@ -133,13 +133,17 @@ pub struct PeerObserver {
     creates: Mutex<VecDeque<RecentCreate>>,
     /// Where what region listings show of our recent creates is learned.
     learner: OnceLock<Arc<ListedLearner>>,
+    /// Where what listings show of our recent deletes is learned (see
+    /// [`PeerObserver::learn_removals`]).
+    removals: OnceLock<Arc<ListedLearner>>,
 }
 
-/// One create of ours, accepted at `at`.
+/// One create of ours, accepted at `at`, by the account it was made in.
 struct RecentCreate {
     at: Instant,
-    id: String,
-    region: String,
+    id: Box<str>,
+    account: Box<str>,
+    region: Box<str>,
 }
 
 /// Creates older than this are not learned from (they are long listed; only the boundary
@@ -358,9 +362,16 @@ impl PeerObserver {
         let _ = self.learner.set(learner);
     }
 
-    /// Records that the cloud accepted our create of peer `id` in `region`: a mutation (see
-    /// [`PeerObserver::note_mutation`]), and a create whose listing is learned from.
-    pub fn note_created(&self, id: &str, region: &str) {
+    /// Where to learn how long after our accepted delete a peer is gone from listings (the
+    /// pace's, which times the looks and listings after deletes by it). Set once.
+    pub fn learn_removals_into(&self, learner: Arc<ListedLearner>) {
+        let _ = self.removals.set(learner);
+    }
+
+    /// Records that the cloud accepted our create of peer `id` in `account` and `region`: a
+    /// mutation (see [`PeerObserver::note_mutation`]), and a create whose listing is learned
+    /// from.
+    pub fn note_created(&self, id: &str, account: &str, region: &str) {
         self.note_mutation(id);
         let now = Instant::now();
         let mut creates = lock(&self.creates);
@@ -373,8 +384,9 @@ impl PeerObserver {
         }
         creates.push_back(RecentCreate {
             at: now,
-            id: id.to_owned(),
-            region: region.to_owned(),
+            id: id.into(),
+            account: account.into(),
+            region: region.into(),
         });
     }
 
@@ -382,15 +394,21 @@ impl PeerObserver {
     /// Available at most its age when the listing ended, or not yet (Pending or not listed)
     /// at least its age when it started. Every recent create counts, not only the objects
     /// the listing answers: during a mass create the objects it answers are the older ones
-    /// (all Available), the youngest have not looked yet.
-    fn learn_from(&self, region: &str, listing: &Listing) {
+    /// (all Available), the youngest have not looked yet. Only the listing's account's
+    /// creates count (another account's peers are invisible to it, absent at every age), and
+    /// none while the account is not known.
+    fn learn_from(&self, account: &str, region: &str, listing: &Listing) {
         let Some(learner) = self.learner.get() else {
             return;
         };
+        if account.is_empty() {
+            return;
+        }
         let creates = lock(&self.creates);
         let peers = lock(&self.peers);
         for c in creates.iter().filter(|c| {
-            c.region == region
+            &*c.region == region
+                && &*c.account == account
                 && c.at < listing.started_at
                 && listing.started_at.saturating_duration_since(c.at) <= LEARN_WINDOW
                 // A peer we deleted since (or whose object is gone, its record forgotten)
@@ -411,6 +429,75 @@ impl PeerObserver {
                 listed_after = ?learner.estimate(Duration::MAX),
                 "learned from the listing"
             );
+        }
+    }
+
+    /// What a listing of `state`'s region (one account's) shows of the peers we deleted in
+    /// its scope, learned: each is a sample, still there at least its age when the listing
+    /// started (present, even in an inconsistent listing: paging skips peers, it does not
+    /// invent them), or gone at most its age when it ended (absent from a consistent
+    /// listing). Our deleted peers are found among the readers of the scope's groups (every
+    /// object whose deletion waits for confirmation asks, and a fleet's objects asked at
+    /// their last resync), so it costs no memory of its own. Deletes older than
+    /// [`LEARN_WINDOW`] teach nothing (long gone).
+    fn learn_removals(&self, state: &RegionState, listing: &Listing) {
+        let Some(learner) = self.removals.get() else {
+            return;
+        };
+        let groups: Vec<&decide::GroupState> = match &listing.scope {
+            Scope::Region => state.groups.values().collect(),
+            Scope::Group(g) => state.groups.get(g).into_iter().collect(),
+        };
+        // Lock order: region state (held by the caller), then records.
+        let peers = lock(&self.peers);
+        let (mut present, mut gone) = (0usize, 0usize);
+        for id in groups.iter().flat_map(|g| g.askers.keys()) {
+            let Some(deleted) = peers.get(id).deleted_at else {
+                continue;
+            };
+            if deleted >= listing.started_at
+                || listing.started_at.saturating_duration_since(deleted) > LEARN_WINDOW
+            {
+                continue;
+            }
+            if listing.peers.get(id).is_some() {
+                learner.record(listing.started_at.saturating_duration_since(deleted), false);
+                present += 1;
+            } else if listing.consistent {
+                learner.record(
+                    listing.completed_at.saturating_duration_since(deleted),
+                    true,
+                );
+                gone += 1;
+            }
+        }
+        if present + gone > 0 && tracing::enabled!(tracing::Level::DEBUG) {
+            tracing::debug!(
+                scope = ?listing.scope,
+                present,
+                gone,
+                removed_after = ?learner.estimate_probing(Duration::MAX),
+                "learned removals from the listing"
+            );
+        }
+    }
+
+    /// What a by-ID read of `id` showed (`found`, read between `fetched` and `answered`) of
+    /// our delete of it, learned like [`PeerObserver::learn_removals`].
+    fn learn_removal_by_id(&self, id: &str, found: bool, fetched: Instant, answered: Instant) {
+        let Some(learner) = self.removals.get() else {
+            return;
+        };
+        let Some(deleted) = lock(&self.peers).get(id).deleted_at else {
+            return;
+        };
+        if deleted >= fetched || fetched.saturating_duration_since(deleted) > LEARN_WINDOW {
+            return;
+        }
+        if found {
+            learner.record(fetched.saturating_duration_since(deleted), false);
+        } else {
+            learner.record(answered.saturating_duration_since(deleted), true);
         }
     }
 
@@ -657,8 +744,9 @@ impl PeerObserver {
                 "listing landed"
             );
             if listing.scope == Scope::Region {
-                self.learn_from(&key.region, listing);
+                self.learn_from(account, &key.region, listing);
             }
+            self.learn_removals(&lock(&slot.state), listing);
         }
         slot.landed.notify_waiters();
         self.wake(waiters);
@@ -718,7 +806,9 @@ impl PeerObserver {
             r.answered_until = Some(answered_until);
             r.absent_since = None;
         });
-        Ok(match page.peers.into_iter().find(|p| p.bgp_peer_id == id) {
+        let peer = page.peers.into_iter().find(|p| p.bgp_peer_id == id);
+        self.learn_removal_by_id(id, peer.is_some(), fetched_at, answered_until);
+        Ok(match peer {
             Some(peer) => Lookup::Found(Box::new(peer)),
             None => Lookup::Missing,
         })
@@ -1085,24 +1175,26 @@ mod tests {
         observer.learn_into(learner.clone());
         let ms = Duration::from_millis;
         let t0 = Instant::now();
-        // Creates at 0, 1, 2 and 3 s in cn-shanghai, one at 0 s in another region, and two
-        // at 0.5 s: one we deleted since, one whose object is gone.
-        observer.note_created("bgp-a", "cn-shanghai");
-        observer.note_created("bgp-other-region", "cn-beijing");
+        // Creates at 0, 1, 2 and 3 s in cn-shanghai, one at 0 s in another region, one at
+        // 0 s by another account in the same region, and two at 0.5 s: one we deleted since,
+        // one whose object is gone.
+        observer.note_created("bgp-a", "A", "cn-shanghai");
+        observer.note_created("bgp-other-region", "A", "cn-beijing");
+        observer.note_created("bgp-other-account", "B", "cn-shanghai");
         tokio::time::advance(ms(500)).await;
-        observer.note_created("bgp-deleted", "cn-shanghai");
-        observer.note_deleted("bgp-deleted", "");
+        observer.note_created("bgp-deleted", "A", "cn-shanghai");
+        observer.note_deleted("bgp-deleted", "A");
         // And one whose object is gone since (its record forgotten).
-        observer.note_created("bgp-forgotten", "cn-shanghai");
+        observer.note_created("bgp-forgotten", "A", "cn-shanghai");
         observer.forget("bgp-forgotten");
         tokio::time::advance(ms(500)).await;
-        observer.note_created("bgp-b", "cn-shanghai");
+        observer.note_created("bgp-b", "A", "cn-shanghai");
         tokio::time::advance(ms(1000)).await;
-        observer.note_created("bgp-c", "cn-shanghai");
+        observer.note_created("bgp-c", "A", "cn-shanghai");
         tokio::time::advance(ms(1000)).await;
-        observer.note_created("bgp-d", "cn-shanghai");
-        // A listing read from 3.5 to 3.7 s: "a" and "b" Available, "c" Pending, "d" not
-        // listed yet (read-after-write lag).
+        observer.note_created("bgp-d", "A", "cn-shanghai");
+        // A listing of account A read from 3.5 to 3.7 s: "a" and "b" Available, "c"
+        // Pending, "d" not listed yet (read-after-write lag).
         let listing = Listing {
             scope: Scope::Region,
             started_at: t0 + ms(3500),
@@ -1116,10 +1208,85 @@ mod tests {
         };
         // Only "not yet" samples so far would teach nothing: nothing learned before.
         assert_eq!(learner.estimate(Duration::from_secs(5)), None);
-        observer.learn_from("cn-shanghai", &listing);
+        // A listing whose account is not known teaches nothing.
+        observer.learn_from("", "cn-shanghai", &listing);
+        assert_eq!(learner.estimate(Duration::from_secs(5)), None);
+        observer.learn_from("A", "cn-shanghai", &listing);
         // Available at most 2.7 s ("b"), not yet at least 1.5 s ("c") and 0.5 s ("d"): just
-        // above 1.5 s (the gap is wide). The absence of the deleted and the forgotten peers and the
-        // other region's peer taught nothing (else "not yet" at 3 s would push it up).
+        // above 1.5 s (the gap is wide). The absence of the deleted and the forgotten peers,
+        // the other region's and the other account's (invisible to A) taught nothing (else
+        // "not yet" at 3 s or 3.5 s would push it up).
         assert_eq!(learner.estimate(Duration::from_secs(5)), Some(ms(1750)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn listings_teach_when_our_deleted_peers_are_gone() {
+        let observer = PeerObserver::default();
+        let learner = Arc::new(ListedLearner::default());
+        observer.learn_removals_into(learner.clone());
+        let ms = Duration::from_millis;
+        let poll = Duration::from_secs(5);
+        let t0 = Instant::now();
+        let group = |ids: &[&str]| decide::GroupState {
+            askers: ids.iter().map(|id| ((*id).to_owned(), t0)).collect(),
+            ..Default::default()
+        };
+        let mut state = RegionState::default();
+        state
+            .groups
+            .insert("g1".into(), group(&["bgp-1", "bgp-2", "bgp-kept"]));
+        state.groups.insert("g2".into(), group(&["bgp-3", "bgp-4"]));
+        let listing = |scope: Scope, at: u64, ids: &[&str], consistent: bool| Listing {
+            scope,
+            started_at: t0 + ms(at),
+            completed_at: t0 + ms(at + 100),
+            peers: Arc::new(listed::ListedPeers::from_peers(
+                ids.iter().map(|id| listed(id, PeerStatus::Deleting)),
+            )),
+            consistent,
+        };
+        // Deletes at 0 s (bgp-1, bgp-3) and 1 s (bgp-2, bgp-4); bgp-kept is not deleted.
+        for id in ["bgp-1", "bgp-2", "bgp-kept", "bgp-3", "bgp-4"] {
+            lock(&observer.peers).set_region(id, "cn-shanghai");
+        }
+        observer.note_deleted("bgp-1", "A");
+        observer.note_deleted("bgp-3", "A");
+        tokio::time::advance(ms(1000)).await;
+        observer.note_deleted("bgp-2", "A");
+        observer.note_deleted("bgp-4", "A");
+        // Nothing seen yet: nothing learned (the pace falls back to its per-object looks).
+        assert_eq!(learner.estimate_probing(poll), None);
+        // A consistent listing of g1 from 4.0 to 4.1 s shows both gone (bgp-kept listed):
+        // gone by 4.1 s and 3.1 s. Upper bounds only: the estimate probes at half the
+        // youngest, 1.55 s; g2's peers, not in the scope, taught nothing.
+        let g1 = Scope::Group("g1".into());
+        observer.learn_removals(&state, &listing(g1.clone(), 4000, &["bgp-kept"], true));
+        assert_eq!(learner.estimate_probing(poll), Some(ms(1550)));
+        assert_eq!(learner.estimate(poll), None);
+        // An inconsistent region listing from 2.5 to 2.6 s shows bgp-4 still there (at least
+        // 1.5 s after its delete) and not bgp-3: absence from it proves nothing.
+        observer.learn_removals(
+            &state,
+            &listing(Scope::Region, 2500, &["bgp-kept", "bgp-4"], false),
+        );
+        // Still there at 1.5 s, gone by 3.1 s and 4.1 s: just above 1.5 s.
+        assert_eq!(learner.estimate(poll), Some(ms(1750)));
+        assert_eq!(learner.estimate_probing(poll), Some(ms(1750)));
+        assert_eq!(learner.samples(), (1, 2));
+        // A by-ID read of a deleted peer counts the same way (here: bgp-3 gone by 2.7 s);
+        // one of a peer we never deleted, or fetched before our delete, not at all.
+        observer.learn_removal_by_id("bgp-3", false, t0 + ms(2600), t0 + ms(2700));
+        observer.learn_removal_by_id("bgp-kept", true, t0 + ms(2600), t0 + ms(2700));
+        observer.learn_removal_by_id("bgp-2", true, t0 + ms(900), t0 + ms(950));
+        assert_eq!(learner.samples(), (1, 3));
+        assert_eq!(learner.estimate(poll), Some(ms(1750)));
+        // A listing started when bgp-2 and bgp-4 were deleted teaches nothing of them, only
+        // of the older deletes (bgp-1 and bgp-3 still there 1 s after theirs).
+        observer.learn_removals(
+            &state,
+            &listing(Scope::Region, 1000, &["bgp-kept", "bgp-1", "bgp-3"], true),
+        );
+        assert_eq!(learner.samples(), (3, 3));
+        assert_eq!(learner.estimate(poll), Some(ms(1750)));
     }
 }

@@ -127,7 +127,7 @@ pub(super) async fn create(
         }
     };
     let id = resp.bgp_peer_id;
-    r.ctx.observer.note_created(&id, r.region());
+    r.ctx.observer.note_created(&id, r.account(), r.region());
     info!(bgp_peer_id = %id, request_id = %resp.request_id, "created BGP peer");
     r.ctx.hooks.after_create()?;
     record_peer(r, &id, None);
