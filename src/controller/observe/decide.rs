@@ -153,7 +153,8 @@ pub struct GroupState {
 pub struct Writes {
     /// Creates in flight.
     pub creates_in_flight: usize,
-    /// Bumped when a create starts and when it ends.
+    /// The write log's epoch at the last start or end of a create: it grows with each, and
+    /// is above every epoch the log gave out before.
     pub epoch: u64,
     /// When our last create or delete in the region started or ended.
     pub last_at: Option<Instant>,
@@ -197,12 +198,13 @@ impl Writes {
     }
 
     /// Our writes in two buckets of a region together (an account's and the unknown
-    /// account's): counts add up (epochs only grow, so a change in either changes the sum),
-    /// times are the latest.
+    /// account's): counts add up, times and epochs are the latest (a create that starts or
+    /// ends in either takes an epoch above both, so the merged epoch changes with it; a
+    /// pruned bucket can only lower it).
     pub fn merge(&self, other: &Writes) -> Writes {
         Writes {
             creates_in_flight: self.creates_in_flight + other.creates_in_flight,
-            epoch: self.epoch + other.epoch,
+            epoch: self.epoch.max(other.epoch),
             last_at: self.last_at.max(other.last_at),
             last_delete_at: self.last_delete_at.max(other.last_delete_at),
             last_create_at: self.last_create_at.max(other.last_create_at),

@@ -234,13 +234,61 @@ impl Records {
 #[derive(Default)]
 struct WriteLog {
     regions: HashMap<(String, String), Writes>,
+    /// Pruned of groups without a create for [`GROUP_WRITES_KEPT`] (see
+    /// [`WriteLog::bump_creates`]): a long-running controller creates into every group of
+    /// its fleet, and without pruning the map would keep one entry per group ever written.
     groups: HashMap<(String, String, String), Writes>,
     /// Objects per (account, region) that will create or delete a peer and have not started
     /// (see [`PeerObserver::set_awaiting_writes`]).
     awaiting: HashMap<(String, String), Awaiting>,
+    /// The last epoch given out: every bump of any entry takes the next one, so an entry's
+    /// epoch only grows, and a group entry pruned and made again starts above every epoch
+    /// seen before (see [`Writes::merge`]).
+    epoch: u64,
+    /// When the groups were last pruned.
+    pruned: Option<Instant>,
 }
 
+/// A group's entry in the write log is kept this long after its last create ended. It only
+/// says whether a create of ours overlapped a listing of the group, which takes seconds; an
+/// entry gone is an entry with no create in flight and an epoch below the next one.
+const GROUP_WRITES_KEPT: Duration = Duration::from_secs(600);
+/// How often the write log's groups are pruned (as they are written).
+const GROUP_WRITES_PRUNE_EVERY: Duration = Duration::from_secs(60);
+
 impl WriteLog {
+    /// A create of `key` (account, region, group) started or ended at `now`.
+    fn bump_creates(&mut self, key: &(String, String, String), start: bool, now: Instant) {
+        if self
+            .pruned
+            .is_none_or(|t| now.saturating_duration_since(t) >= GROUP_WRITES_PRUNE_EVERY)
+        {
+            self.groups.retain(|_, w| {
+                w.creates_in_flight > 0
+                    || w.last_at
+                        .is_some_and(|t| now.saturating_duration_since(t) < GROUP_WRITES_KEPT)
+            });
+            self.pruned = Some(now);
+        }
+        self.epoch += 1;
+        let epoch = self.epoch;
+        for w in [
+            self.regions
+                .entry((key.0.clone(), key.1.clone()))
+                .or_default(),
+            self.groups.entry(key.clone()).or_default(),
+        ] {
+            if start {
+                w.creates_in_flight += 1;
+            } else {
+                w.creates_in_flight = w.creates_in_flight.saturating_sub(1);
+                w.last_create_at = Some(now);
+            }
+            w.epoch = epoch;
+            w.last_at = Some(now);
+        }
+    }
+
     fn of(&self, account: &str, region: &str, scope: &Scope) -> Writes {
         let counts = |writer: &str| sees(account, writer);
         let mut w = Writes::default();
@@ -909,24 +957,7 @@ impl PeerObserver {
     }
 
     fn bump_creates(&self, key: &(String, String, String), start: bool) {
-        let now = Instant::now();
-        let mut writes = lock(&self.writes);
-        let log = &mut *writes;
-        for w in [
-            log.regions
-                .entry((key.0.clone(), key.1.clone()))
-                .or_default(),
-            log.groups.entry(key.clone()).or_default(),
-        ] {
-            if start {
-                w.creates_in_flight += 1;
-            } else {
-                w.creates_in_flight = w.creates_in_flight.saturating_sub(1);
-                w.last_create_at = Some(now);
-            }
-            w.epoch += 1;
-            w.last_at = Some(now);
-        }
+        lock(&self.writes).bump_creates(key, start, Instant::now());
     }
 
     fn slot(&self, key: &RegionKey) -> Arc<RegionSlot> {
@@ -1166,6 +1197,38 @@ mod tests {
             5
         );
         assert!(log.group_awaits_deletes("", "cn-shanghai", "g1"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_write_log_forgets_idle_groups_without_hiding_a_create_from_a_listing() {
+        let observer = PeerObserver::default();
+        let g2 = Scope::Group("g2".into());
+        let key = |g: &str| ("A".to_owned(), "r".to_owned(), g.to_owned());
+        // A create in g1 stays in flight; one in g2 starts and ends.
+        let in_flight = observer.creating("A", "r", "g1");
+        drop(observer.creating("A", "r", "g2"));
+        tokio::time::advance(GROUP_WRITES_KEPT).await;
+        // A listing of g2 starts.
+        let before = lock(&observer.writes).of("A", "r", &g2);
+        // A create in g3 prunes g2, idle for GROUP_WRITES_KEPT, and keeps g1 (in flight).
+        drop(observer.creating("A", "r", "g3"));
+        {
+            let log = lock(&observer.writes);
+            assert!(!log.groups.contains_key(&key("g2")));
+            assert!(log.groups.contains_key(&key("g1")));
+            assert_eq!(log.groups.len(), 2);
+        }
+        // A create in g2 starts and ends during the listing: the listing is not consistent,
+        // though g2's entry is new (with an epoch per entry, its second start and end would
+        // give it the epoch it had when the listing started).
+        drop(observer.creating("A", "r", "g2"));
+        let after = lock(&observer.writes).of("A", "r", &g2);
+        assert_eq!(after.creates_in_flight, 0);
+        assert!(after.overlapped(&before));
+        // Nothing written meanwhile: consistent.
+        let again = lock(&observer.writes).of("A", "r", &g2);
+        assert!(!again.overlapped(&after));
+        drop(in_flight);
     }
 
     #[tokio::test(start_paused = true)]
