@@ -36,7 +36,9 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::api::BgpPeer;
-use crate::cloud::{BgpPeerInfo, CloudError, Credentials, DescribeBgpPeersRequest, VpcClient};
+use crate::cloud::{
+    BgpPeerInfo, CloudError, Credentials, DescribeBgpPeersRequest, PeerStatus, VpcClient,
+};
 use crate::controller::timing::ListedLearner;
 
 use decide::{Choice, Listing, PeerRecord, ReadFacts, RegionState, Scope, Verdict, Writes};
@@ -464,7 +466,7 @@ impl PeerObserver {
                 && peers.map.get(&*c.id).is_some_and(|e| e.record.deleted_at.is_none())
         }) {
             match listing.peers.get(&c.id) {
-                Some(p) if p.status == crate::cloud::PeerStatus::Available => {
+                Some(p) if p.status == PeerStatus::Available => {
                     learner.record(listing.completed_at.saturating_duration_since(c.at), true);
                 }
                 _ => learner.record(listing.started_at.saturating_duration_since(c.at), false),
@@ -484,7 +486,7 @@ impl PeerObserver {
     /// its scope, learned: each is a sample, still there at least its age when the listing
     /// started (present, even in an inconsistent listing: paging skips peers, it does not
     /// invent them), or gone at most its age when it ended (absent from a consistent
-    /// listing). Our deleted peers are found among the readers of the scope's groups (every
+    /// listing, or listed as `Deleted`, which the plan takes for gone). Our deleted peers are found among the readers of the scope's groups (every
     /// object whose deletion waits for confirmation asks, and a fleet's objects asked at
     /// their last resync), so it costs no memory of its own. Deletes older than
     /// [`LEARN_WINDOW`] teach nothing (long gone).
@@ -508,10 +510,14 @@ impl PeerObserver {
             {
                 continue;
             }
-            if listing.peers.get(id).is_some() {
+            let listed = listing
+                .peers
+                .get(id)
+                .map(|p| p.status == PeerStatus::Deleted);
+            if listed == Some(false) {
                 learner.record(listing.started_at.saturating_duration_since(deleted), false);
                 present += 1;
-            } else if listing.consistent {
+            } else if listed == Some(true) || listing.consistent {
                 learner.record(
                     listing.completed_at.saturating_duration_since(deleted),
                     true,
@@ -530,8 +536,9 @@ impl PeerObserver {
         }
     }
 
-    /// What a by-ID read of `id` showed (`found`, read between `fetched` and `answered`) of
-    /// our delete of it, learned like [`PeerObserver::learn_removals`].
+    /// What a by-ID read of `id` showed (`found`: listed, and not as `Deleted`; read between
+    /// `fetched` and `answered`) of our delete of it, learned like
+    /// [`PeerObserver::learn_removals`].
     fn learn_removal_by_id(&self, id: &str, found: bool, fetched: Instant, answered: Instant) {
         let Some(learner) = self.removals.get() else {
             return;
@@ -855,7 +862,10 @@ impl PeerObserver {
             r.absent_since = None;
         });
         let peer = page.peers.into_iter().find(|p| p.bgp_peer_id == id);
-        self.learn_removal_by_id(id, peer.is_some(), fetched_at, answered_until);
+        let still_there = peer
+            .as_ref()
+            .is_some_and(|p| p.status != PeerStatus::Deleted);
+        self.learn_removal_by_id(id, still_there, fetched_at, answered_until);
         Ok(match peer {
             Some(peer) => Lookup::Found(Box::new(peer)),
             None => Lookup::Missing,
@@ -1018,7 +1028,6 @@ impl Drop for CreateGuard<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cloud::PeerStatus;
 
     fn listed(id: &str, status: PeerStatus) -> BgpPeerInfo {
         BgpPeerInfo {
@@ -1327,21 +1336,27 @@ mod tests {
         assert_eq!(learner.estimate_probing(poll), Some(ms(1550)));
         assert_eq!(learner.estimate(poll), None);
         // An inconsistent region listing from 2.5 to 2.6 s shows bgp-4 still there (at least
-        // 1.5 s after its delete) and not bgp-3: absence from it proves nothing.
-        observer.learn_removals(
-            &state,
-            &listing(Scope::Region, 2500, &["bgp-kept", "bgp-4"], false),
-        );
-        // Still there at 1.5 s, gone by 3.1 s and 4.1 s: just above 1.5 s.
+        // 1.5 s after its delete), bgp-1 listed as Deleted (gone by 2.6 s: the plan takes it
+        // for gone), and not bgp-3: absence from it proves nothing.
+        let region = Listing {
+            peers: Arc::new(listed::ListedPeers::from_peers([
+                listed("bgp-kept", PeerStatus::Available),
+                listed("bgp-4", PeerStatus::Deleting),
+                listed("bgp-1", PeerStatus::Deleted),
+            ])),
+            ..listing(Scope::Region, 2500, &[], false)
+        };
+        observer.learn_removals(&state, &region);
+        // Still there at 1.5 s, gone by 2.6 s, 3.1 s and 4.1 s: just above 1.5 s.
         assert_eq!(learner.estimate(poll), Some(ms(1750)));
         assert_eq!(learner.estimate_probing(poll), Some(ms(1750)));
-        assert_eq!(learner.samples(), (1, 2));
+        assert_eq!(learner.samples(), (1, 3));
         // A by-ID read of a deleted peer counts the same way (here: bgp-3 gone by 2.7 s);
         // one of a peer we never deleted, or fetched before our delete, not at all.
         observer.learn_removal_by_id("bgp-3", false, t0 + ms(2600), t0 + ms(2700));
         observer.learn_removal_by_id("bgp-kept", true, t0 + ms(2600), t0 + ms(2700));
         observer.learn_removal_by_id("bgp-2", true, t0 + ms(900), t0 + ms(950));
-        assert_eq!(learner.samples(), (1, 3));
+        assert_eq!(learner.samples(), (1, 4));
         assert_eq!(learner.estimate(poll), Some(ms(1750)));
         // A listing started when bgp-2 and bgp-4 were deleted teaches nothing of them, only
         // of the older deletes (bgp-1 and bgp-3 still there 1 s after theirs).
@@ -1349,7 +1364,7 @@ mod tests {
             &state,
             &listing(Scope::Region, 1000, &["bgp-kept", "bgp-1", "bgp-3"], true),
         );
-        assert_eq!(learner.samples(), (3, 3));
+        assert_eq!(learner.samples(), (3, 4));
         assert_eq!(learner.estimate(poll), Some(ms(1750)));
     }
 }
